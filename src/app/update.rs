@@ -1,0 +1,328 @@
+//! `update(state, msg) -> actions`: the only place state changes. Synchronous: nothing
+//! here awaits or does IO.
+
+use chrono::Duration as ChronoDuration;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keymap::{self, Command};
+use super::msg::{Action, Msg};
+use super::state::{Mode, State, Status, View};
+
+pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
+    match msg {
+        Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key),
+        Msg::Key(_) => vec![],
+        Msg::Resize(w, h) => {
+            state.size = (w, h);
+            state.page_rows = crate::ui::inventory_page_rows(h);
+            vec![]
+        }
+        Msg::Tick(now) => {
+            state.now = now;
+            let due = match state.last_request {
+                None => true,
+                Some(at) => now - at >= ChronoDuration::from_std(state.refresh_every).unwrap_or(ChronoDuration::MAX),
+            };
+            if due && !state.loading {
+                request_refresh(state)
+            } else {
+                vec![]
+            }
+        }
+        Msg::InventoryLoaded(inv) => {
+            state.loading = false;
+            let problems: Vec<String> = inv.problems().cloned().collect();
+            state.inventory = Some(inv);
+            keep_cursor(state);
+            state.status = match problems.len() {
+                0 => None,
+                1 => Some(Status { text: problems[0].clone(), error: true }),
+                n => Some(Status { text: format!("{n} problems; first: {}", problems[0]), error: true }),
+            };
+            vec![]
+        }
+    }
+}
+
+fn request_refresh(state: &mut State) -> Vec<Action> {
+    state.loading = true;
+    state.last_request = Some(state.now);
+    vec![Action::RefreshInventory]
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Action> {
+    match state.mode.clone() {
+        Mode::Help => {
+            // Any key closes help; Ctrl-C still quits.
+            if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+                state.quit = true;
+            }
+            state.mode = Mode::Normal;
+            vec![]
+        }
+        Mode::Filter => {
+            match key.code {
+                KeyCode::Esc => {
+                    state.filter.clear();
+                    state.mode = Mode::Normal;
+                }
+                KeyCode::Enter => state.mode = Mode::Normal,
+                KeyCode::Backspace => {
+                    state.filter.pop();
+                }
+                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => state.quit = true,
+                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => state.filter.clear(),
+                KeyCode::Char(c) if !c.is_control() => state.filter.push(c),
+                _ => {}
+            }
+            keep_cursor(state);
+            vec![]
+        }
+        Mode::Palette(mut text) => match key.code {
+            KeyCode::Esc => {
+                state.mode = Mode::Normal;
+                vec![]
+            }
+            KeyCode::Enter => {
+                state.mode = Mode::Normal;
+                run_palette(state, &text)
+            }
+            KeyCode::Tab => {
+                if let [only] = keymap::complete(&text).as_slice() {
+                    text = only.name().to_owned();
+                }
+                state.mode = Mode::Palette(text);
+                vec![]
+            }
+            KeyCode::Backspace => {
+                text.pop();
+                state.mode = Mode::Palette(text);
+                vec![]
+            }
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                state.quit = true;
+                vec![]
+            }
+            KeyCode::Char(c) if !c.is_control() => {
+                text.push(c);
+                state.mode = Mode::Palette(text);
+                vec![]
+            }
+            _ => {
+                state.mode = Mode::Palette(text);
+                vec![]
+            }
+        },
+        Mode::Normal => {
+            if key.code == KeyCode::Esc {
+                if !state.filter.is_empty() {
+                    state.filter.clear();
+                    keep_cursor(state);
+                } else {
+                    state.status = None;
+                }
+                return vec![];
+            }
+            match keymap::lookup(&key, state.view) {
+                Some(cmd) => run(state, cmd),
+                None => vec![],
+            }
+        }
+    }
+}
+
+fn run_palette(state: &mut State, text: &str) -> Vec<Action> {
+    let word = text.trim();
+    if word.is_empty() {
+        return vec![];
+    }
+    let exact = keymap::Command::PALETTE.iter().copied().find(|c| c.name() == word);
+    let candidates = keymap::complete(word);
+    match (exact, candidates.as_slice()) {
+        (Some(cmd), _) | (None, &[cmd]) => run(state, cmd),
+        (None, []) => {
+            let names: Vec<&str> = keymap::Command::PALETTE.iter().map(|c| c.name()).collect();
+            state.status = Some(Status {
+                text: format!("unknown command {:?}: try {}", crate::domain::text::inert(word), names.join(", ")),
+                error: true,
+            });
+            vec![]
+        }
+        (None, many) => {
+            let names: Vec<&str> = many.iter().map(|c| c.name()).collect();
+            state.status = Some(Status { text: format!("ambiguous command {word:?}: {}", names.join(", ")), error: true });
+            vec![]
+        }
+    }
+}
+
+fn run(state: &mut State, cmd: Command) -> Vec<Action> {
+    let len = state.rows().len();
+    let page = state.page_rows.max(1);
+    match cmd {
+        Command::Quit => state.quit = true,
+        Command::Help => state.mode = Mode::Help,
+        Command::Palette => state.mode = Mode::Palette(String::new()),
+        Command::Filter => state.mode = Mode::Filter,
+        Command::Refresh => {
+            if state.loading {
+                state.status = Some(Status { text: "a refresh is already running".into(), error: false });
+                return vec![];
+            }
+            return request_refresh(state);
+        }
+        Command::Inventory => state.view = View::Inventory,
+        Command::Session => state.view = View::Session,
+        Command::Down => move_to(state, state.cursor.saturating_add(1), len),
+        Command::Up => move_to(state, state.cursor.saturating_sub(1), len),
+        Command::PageDown => move_to(state, state.cursor.saturating_add(page), len),
+        Command::PageUp => move_to(state, state.cursor.saturating_sub(page), len),
+        Command::Top => move_to(state, 0, len),
+        Command::Bottom => move_to(state, len.saturating_sub(1), len),
+        Command::AwsManaged => {
+            state.show_aws_managed = !state.show_aws_managed;
+            keep_cursor(state);
+        }
+    }
+    vec![]
+}
+
+fn move_to(state: &mut State, idx: usize, len: usize) {
+    state.cursor = if len == 0 { 0 } else { idx.min(len - 1) };
+    state.selected_id = state.rows().get(state.cursor).map(|r| r.id.clone());
+}
+
+/// After the rows changed (refresh, filter), put the cursor back on the same item if it
+/// is still there, else clamp it.
+fn keep_cursor(state: &mut State) {
+    let rows = state.rows();
+    if let Some(id) = &state.selected_id {
+        if let Some(i) = rows.iter().position(|r| &r.id == id) {
+            state.cursor = i;
+            return;
+        }
+    }
+    state.cursor = state.cursor.min(rows.len().saturating_sub(1));
+    state.selected_id = rows.get(state.cursor).map(|r| r.id.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::state::Session;
+    use crate::domain::inventory::fixtures::{key, secret};
+    use crate::domain::inventory::{Inventory, KeyState, RegionInventory};
+    use chrono::{TimeZone, Utc};
+
+    fn t0() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().expect("valid date")
+    }
+
+    fn state() -> State {
+        State::new(Session::default(), t0(), true)
+    }
+
+    fn inv(names: &[&str]) -> Inventory {
+        Inventory {
+            regions: vec![RegionInventory {
+                region: "eu-north-1".into(),
+                keys: names.iter().map(|n| key("eu-north-1", n, KeyState::Enabled)).collect(),
+                secrets: vec![secret("eu-north-1", "JWT_SECRET", Some(90))],
+                problems: vec![],
+            }],
+            fetched_at: Some(t0()),
+        }
+    }
+
+    fn press(s: &mut State, c: KeyCode) -> Vec<Action> {
+        update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+    }
+
+    #[test]
+    fn first_tick_refreshes_then_waits_for_the_period() {
+        let mut s = state();
+        assert_eq!(update(&mut s, Msg::Tick(t0())), vec![Action::RefreshInventory]);
+        assert!(s.loading);
+        assert!(update(&mut s, Msg::Tick(t0() + ChronoDuration::seconds(90))).is_empty(), "no overlap while loading");
+        update(&mut s, Msg::InventoryLoaded(inv(&["a"])));
+        assert!(update(&mut s, Msg::Tick(t0() + ChronoDuration::seconds(30))).is_empty());
+        assert_eq!(update(&mut s, Msg::Tick(t0() + ChronoDuration::seconds(91))), vec![Action::RefreshInventory]);
+    }
+
+    #[test]
+    fn manual_refresh_is_refused_while_loading() {
+        let mut s = state();
+        assert_eq!(press(&mut s, KeyCode::Char('r')), vec![Action::RefreshInventory]);
+        assert!(press(&mut s, KeyCode::Char('r')).is_empty());
+        assert!(s.status.is_some());
+    }
+
+    #[test]
+    fn cursor_stays_on_the_same_item_across_refreshes() {
+        let mut s = state();
+        update(&mut s, Msg::InventoryLoaded(inv(&["b", "c"])));
+        press(&mut s, KeyCode::Down);
+        assert_eq!(s.selected_id.as_deref(), Some("arn:aws:kms:eu-north-1:123456789012:key/id-c"));
+        update(&mut s, Msg::InventoryLoaded(inv(&["a", "b", "c"])));
+        assert_eq!(s.cursor, 2);
+        update(&mut s, Msg::InventoryLoaded(inv(&["a"])));
+        assert_eq!(s.cursor, 1, "gone: clamped to the last row (key a, then JWT_SECRET)");
+    }
+
+    #[test]
+    fn filter_mode_edits_and_escape_clears() {
+        let mut s = state();
+        update(&mut s, Msg::InventoryLoaded(inv(&["alpha", "beta"])));
+        press(&mut s, KeyCode::Char('/'));
+        for c in "bet".chars() {
+            press(&mut s, KeyCode::Char(c));
+        }
+        assert_eq!(s.rows().len(), 1);
+        press(&mut s, KeyCode::Enter);
+        assert_eq!(s.mode, Mode::Normal);
+        assert_eq!(s.filter, "bet");
+        press(&mut s, KeyCode::Char('q'));
+        assert!(s.quit, "q quits in normal mode even with a filter");
+        let mut s2 = state();
+        press(&mut s2, KeyCode::Char('/'));
+        press(&mut s2, KeyCode::Char('q'));
+        assert!(!s2.quit, "q is text while filtering");
+        press(&mut s2, KeyCode::Esc);
+        assert!(s2.filter.is_empty());
+    }
+
+    #[test]
+    fn palette_runs_commands_and_reports_unknown_ones() {
+        let mut s = state();
+        press(&mut s, KeyCode::Char(':'));
+        for c in "ses".chars() {
+            press(&mut s, KeyCode::Char(c));
+        }
+        press(&mut s, KeyCode::Tab);
+        assert_eq!(s.mode, Mode::Palette("session".into()));
+        press(&mut s, KeyCode::Enter);
+        assert_eq!(s.view, View::Session);
+        press(&mut s, KeyCode::Char(':'));
+        press(&mut s, KeyCode::Char('x'));
+        press(&mut s, KeyCode::Enter);
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("unknown command")));
+    }
+
+    #[test]
+    fn help_opens_and_any_key_closes() {
+        let mut s = state();
+        press(&mut s, KeyCode::Char('?'));
+        assert_eq!(s.mode, Mode::Help);
+        press(&mut s, KeyCode::Char('x'));
+        assert_eq!(s.mode, Mode::Normal);
+    }
+
+    #[test]
+    fn problems_reach_the_status_line() {
+        let mut s = state();
+        let mut i = inv(&["a"]);
+        i.regions[0].problems.push("kms:ListKeys in eu-north-1 failed: access denied".into());
+        update(&mut s, Msg::InventoryLoaded(i));
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("kms:ListKeys")));
+    }
+}

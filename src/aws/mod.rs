@@ -1,0 +1,222 @@
+//! The only place that touches the AWS SDK. Each service module turns SDK output into
+//! `domain` types and SDK errors into [`AwsError`]. Nothing above this module imports
+//! `aws_sdk_*`.
+
+pub mod error;
+pub mod kms;
+pub mod secrets;
+pub mod sts;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+pub use error::{AwsError, AwsErrorKind};
+
+/// How to reach AWS: everything the standard credential chain needs, plus overrides.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// A named profile from ~/.aws/config (SSO, assume-role and credential_process work).
+    pub profile: Option<String>,
+    /// Regions to work in. Empty: the profile's or the environment's region.
+    pub regions: Vec<String>,
+    /// An endpoint override (emulators). `AWS_ENDPOINT_URL` is honoured by the SDK too.
+    pub endpoint_url: Option<String>,
+    /// Static credentials (the sandbox's operators); `None` uses the standard chain.
+    pub static_credentials: Option<StaticCredentials>,
+}
+
+/// An access key pair, used for the sandbox's seeded operators.
+#[derive(Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .finish()
+    }
+}
+
+/// One SDK configuration per selected region.
+#[derive(Clone, Debug)]
+pub struct AwsContext {
+    regions: Vec<RegionConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RegionConfig {
+    pub region: String,
+    pub config: SdkConfig,
+}
+
+/// Is this a syntactically valid AWS region name (e.g. `eu-north-1`, `us-gov-west-1`)?
+pub fn is_valid_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    if parts.len() < 3 || parts.len() > 5 {
+        return false;
+    }
+    let (first, rest) = (parts[0], &parts[1..]);
+    let last = rest[rest.len() - 1];
+    first.len() == 2
+        && first.chars().all(|c| c.is_ascii_lowercase())
+        && rest[..rest.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && !last.is_empty()
+        && last.len() <= 2
+        && last.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Why a context could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextError {
+    InvalidRegion(String),
+    NoRegion,
+    Aws(AwsError),
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContextError::InvalidRegion(r) => write!(
+                f,
+                "unknown region {r:?}: not an AWS region name (e.g. eu-north-1); pass --region with a valid one"
+            ),
+            ContextError::NoRegion => write!(
+                f,
+                "no region selected: pass --region, set AWS_REGION, or set region in the profile"
+            ),
+            ContextError::Aws(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+impl AwsContext {
+    /// Build SDK configurations for every selected region through the standard chain.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Self, ContextError> {
+        for r in &opts.regions {
+            if !is_valid_region_name(r) {
+                return Err(ContextError::InvalidRegion(crate::domain::text::inert(r)));
+            }
+        }
+        let base = loader(opts, None).load().await;
+        let regions: Vec<String> = if opts.regions.is_empty() {
+            match base.region() {
+                Some(r) => vec![r.to_string()],
+                None => return Err(ContextError::NoRegion),
+            }
+        } else {
+            let mut seen = Vec::new();
+            for r in &opts.regions {
+                if !seen.contains(r) {
+                    seen.push(r.clone());
+                }
+            }
+            seen
+        };
+        for r in &regions {
+            if !is_valid_region_name(r) {
+                return Err(ContextError::InvalidRegion(crate::domain::text::inert(r)));
+            }
+        }
+        let mut out = Vec::with_capacity(regions.len());
+        for r in regions {
+            let config = loader(opts, Some(&r)).load().await;
+            out.push(RegionConfig { region: r, config });
+        }
+        Ok(Self { regions: out })
+    }
+
+    pub fn regions(&self) -> &[RegionConfig] {
+        &self.regions
+    }
+
+    pub fn region_names(&self) -> Vec<String> {
+        self.regions.iter().map(|r| r.region.clone()).collect()
+    }
+
+    /// The first selected region: where account-wide calls (STS) go.
+    pub fn home(&self) -> &RegionConfig {
+        // `connect` never builds an empty context.
+        &self.regions[0]
+    }
+}
+
+fn loader(opts: &ConnectOptions, region: Option<&str>) -> aws_config::ConfigLoader {
+    let mut l = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(15))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(p) = &opts.profile {
+        l = l.profile_name(p);
+    }
+    if let Some(r) = region {
+        l = l.region(Region::new(r.to_owned()));
+    }
+    if let Some(e) = &opts.endpoint_url {
+        l = l.endpoint_url(e);
+    }
+    if let Some(c) = &opts.static_credentials {
+        l = l.credentials_provider(Credentials::new(
+            c.access_key_id.clone(),
+            c.secret_access_key.clone(),
+            None,
+            None,
+            "keydeck-static",
+        ));
+    }
+    l
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names() {
+        for ok in ["eu-north-1", "eu-west-1", "us-east-1", "us-gov-west-1", "ap-southeast-3", "il-central-1"] {
+            assert!(is_valid_region_name(ok), "{ok}");
+        }
+        for bad in ["", "eu", "eu-north", "EU-NORTH-1", "eu-north-one", "eu--1", "mars-north-1", "eu-north-1\x1b[2J"] {
+            assert!(!is_valid_region_name(bad), "{bad:?}");
+        }
+    }
+}
+
+/// Fetch the inventory of every selected region concurrently. A failure in one region or
+/// one service is recorded as a problem of that region; the rest still loads.
+pub async fn fetch_inventory(ctx: &AwsContext) -> crate::domain::inventory::Inventory {
+    use crate::domain::inventory::{Inventory, RegionInventory};
+    let per_region = ctx.regions().iter().map(|rc| async move {
+        let (keys, secrets) = tokio::join!(kms::list_keys(rc), secrets::list_secrets(rc));
+        let mut ri = RegionInventory { region: rc.region.clone(), ..Default::default() };
+        match keys {
+            Ok((keys, problems)) => {
+                ri.keys = keys;
+                ri.problems.extend(problems);
+            }
+            Err(e) => ri.problems.push(e.to_string()),
+        }
+        match secrets {
+            Ok(s) => ri.secrets = s,
+            Err(e) => ri.problems.push(e.to_string()),
+        }
+        ri
+    });
+    let regions = futures::future::join_all(per_region).await;
+    Inventory { regions, fetched_at: Some(chrono::Utc::now()) }
+}

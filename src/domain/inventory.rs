@@ -1,0 +1,320 @@
+//! The inventory: KMS keys and Secrets Manager secrets of every selected region, as plain
+//! values. Built by `aws/`, judged by the policy, drawn by `ui/`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A KMS key state, as the KMS API names them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    PendingImport,
+    PendingReplicaDeletion,
+    Unavailable,
+    Creating,
+    Updating,
+    /// DescribeKey was denied or failed: the state is not known.
+    Unknown,
+    Other(String),
+}
+
+impl KeyState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Enabled" => Self::Enabled,
+            "Disabled" => Self::Disabled,
+            "PendingDeletion" => Self::PendingDeletion,
+            "PendingImport" => Self::PendingImport,
+            "PendingReplicaDeletion" => Self::PendingReplicaDeletion,
+            "Unavailable" => Self::Unavailable,
+            "Creating" => Self::Creating,
+            "Updating" => Self::Updating,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Enabled => "Enabled",
+            Self::Disabled => "Disabled",
+            Self::PendingDeletion => "PendingDeletion",
+            Self::PendingImport => "PendingImport",
+            Self::PendingReplicaDeletion => "PendingReplicaDeletion",
+            Self::Unavailable => "Unavailable",
+            Self::Creating => "Creating",
+            Self::Updating => "Updating",
+            Self::Unknown => "unknown",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// Who manages a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyManager {
+    Customer,
+    Aws,
+}
+
+/// One KMS key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyItem {
+    pub region: String,
+    pub key_id: String,
+    pub arn: String,
+    /// Alias names without the `alias/` prefix, sorted.
+    pub aliases: Vec<String>,
+    pub description: String,
+    pub state: KeyState,
+    pub manager: KeyManager,
+    pub spec: String,
+    pub usage: String,
+    pub origin: String,
+    pub created: Option<DateTime<Utc>>,
+    pub deletion_date: Option<DateTime<Utc>>,
+    /// `PRIMARY` or `REPLICA` for multi-Region keys.
+    pub multi_region: Option<String>,
+    /// Why some of this key's metadata is missing (e.g. DescribeKey denied).
+    pub problem: Option<String>,
+}
+
+impl KeyItem {
+    /// The name an operator knows the key by: its first alias, else its key id.
+    pub fn display_name(&self) -> &str {
+        self.aliases.first().map(String::as_str).unwrap_or(&self.key_id)
+    }
+}
+
+/// One Secrets Manager secret. Its value is never fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretItem {
+    pub region: String,
+    pub name: String,
+    pub arn: String,
+    pub description: String,
+    pub rotation_enabled: bool,
+    pub rotation_days: Option<i64>,
+    pub last_rotated: Option<DateTime<Utc>>,
+    pub last_accessed: Option<DateTime<Utc>>,
+    pub next_rotation: Option<DateTime<Utc>>,
+    pub created: Option<DateTime<Utc>>,
+    pub deleted: Option<DateTime<Utc>>,
+    /// The KMS key protecting it, as AWS reports it (id, ARN or alias); `None`: aws/secretsmanager.
+    pub kms_key: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What one region's inventory fetch produced. A failed call leaves a problem and an
+/// empty list for that part; the rest still loads.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RegionInventory {
+    pub region: String,
+    pub keys: Vec<KeyItem>,
+    pub secrets: Vec<SecretItem>,
+    pub problems: Vec<String>,
+}
+
+/// The kind of an inventory row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemKind {
+    Key,
+    Secret,
+}
+
+/// A flat row of the inventory view, in display order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryRow {
+    pub kind: ItemKind,
+    pub name: String,
+    pub region: String,
+    pub state: String,
+    pub detail: String,
+    /// A stable identity (ARN) so the cursor can stay on the same item across refreshes.
+    pub id: String,
+}
+
+/// The whole inventory of the selected regions.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Inventory {
+    pub regions: Vec<RegionInventory>,
+    pub fetched_at: Option<DateTime<Utc>>,
+}
+
+impl Inventory {
+    pub fn keys(&self) -> impl Iterator<Item = &KeyItem> {
+        self.regions.iter().flat_map(|r| r.keys.iter())
+    }
+
+    pub fn secrets(&self) -> impl Iterator<Item = &SecretItem> {
+        self.regions.iter().flat_map(|r| r.secrets.iter())
+    }
+
+    pub fn problems(&self) -> impl Iterator<Item = &String> {
+        self.regions.iter().flat_map(|r| r.problems.iter())
+    }
+
+    /// Rows for display: customer-managed keys (AWS-managed too when asked), then secrets,
+    /// each sorted by name then region, filtered by `query`.
+    pub fn rows(&self, query: &str, include_aws_managed: bool) -> Vec<InventoryRow> {
+        let mut keys: Vec<InventoryRow> = self
+            .keys()
+            .filter(|k| include_aws_managed || k.manager == KeyManager::Customer)
+            .filter_map(|k| {
+                let row = InventoryRow {
+                    kind: ItemKind::Key,
+                    name: k.display_name().to_owned(),
+                    region: k.region.clone(),
+                    state: k.state.label().to_owned(),
+                    detail: key_detail(k),
+                    id: k.arn.clone(),
+                };
+                let fields = [row.name.as_str(), row.region.as_str(), row.state.as_str(), row.detail.as_str(), "key"];
+                let searchable = fields.into_iter().chain(k.aliases.iter().map(String::as_str)).chain([k.key_id.as_str()]);
+                super::filter::matches(query, searchable).then_some(row)
+            })
+            .collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name).then(a.region.cmp(&b.region)));
+        let mut secrets: Vec<InventoryRow> = self
+            .secrets()
+            .map(|s| InventoryRow {
+                kind: ItemKind::Secret,
+                name: s.name.clone(),
+                region: s.region.clone(),
+                state: if s.deleted.is_some() { "PendingDeletion".into() } else { "Active".into() },
+                detail: if s.rotation_enabled {
+                    match s.rotation_days {
+                        Some(d) => format!("rotation every {d} d"),
+                        None => "rotation on".into(),
+                    }
+                } else {
+                    "rotation off".into()
+                },
+                id: s.arn.clone(),
+            })
+            .filter(|r| {
+                super::filter::matches(
+                    query,
+                    [r.name.as_str(), r.region.as_str(), r.state.as_str(), r.detail.as_str(), "secret"],
+                )
+            })
+            .collect();
+        secrets.sort_by(|a, b| a.name.cmp(&b.name).then(a.region.cmp(&b.region)));
+        keys.extend(secrets);
+        keys
+    }
+}
+
+fn key_detail(k: &KeyItem) -> String {
+    let mut d = format!("{} {}", k.spec, k.usage);
+    if let Some(date) = k.deletion_date {
+        d.push_str(&format!(" deletes {}", date.format("%Y-%m-%d")));
+    }
+    if let Some(p) = &k.problem {
+        d.push_str(&format!(" ({p})"));
+    }
+    d
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub fn key(region: &str, alias: &str, state: KeyState) -> KeyItem {
+        KeyItem {
+            region: region.into(),
+            key_id: format!("id-{alias}"),
+            arn: format!("arn:aws:kms:{region}:123456789012:key/id-{alias}"),
+            aliases: vec![alias.into()],
+            description: String::new(),
+            state,
+            manager: KeyManager::Customer,
+            spec: "SYMMETRIC_DEFAULT".into(),
+            usage: "ENCRYPT_DECRYPT".into(),
+            origin: "AWS_KMS".into(),
+            created: Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single(),
+            deletion_date: None,
+            multi_region: None,
+            problem: None,
+        }
+    }
+
+    pub fn secret(region: &str, name: &str, rotation_days: Option<i64>) -> SecretItem {
+        SecretItem {
+            region: region.into(),
+            name: name.into(),
+            arn: format!("arn:aws:secretsmanager:{region}:123456789012:secret:{name}-AbCdEf"),
+            description: String::new(),
+            rotation_enabled: rotation_days.is_some(),
+            rotation_days,
+            last_rotated: None,
+            last_accessed: None,
+            next_rotation: None,
+            created: None,
+            deleted: None,
+            kms_key: None,
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    fn inv() -> Inventory {
+        let mut aws = key("eu-north-1", "aws/secretsmanager", KeyState::Enabled);
+        aws.manager = KeyManager::Aws;
+        Inventory {
+            regions: vec![
+                RegionInventory {
+                    region: "eu-north-1".into(),
+                    keys: vec![key("eu-north-1", "zeta", KeyState::Enabled), key("eu-north-1", "alpha", KeyState::Disabled), aws],
+                    secrets: vec![secret("eu-north-1", "JWT_SECRET", Some(90)), secret("eu-north-1", "BANKID", None)],
+                    problems: vec![],
+                },
+                RegionInventory {
+                    region: "eu-west-1".into(),
+                    keys: vec![key("eu-west-1", "alpha", KeyState::Enabled)],
+                    secrets: vec![],
+                    problems: vec!["kms:ListKeys denied".into()],
+                },
+            ],
+            fetched_at: None,
+        }
+    }
+
+    #[test]
+    fn rows_sort_keys_then_secrets_and_hide_aws_managed() {
+        let names: Vec<(String, String)> = inv().rows("", false).into_iter().map(|r| (r.name, r.region)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("alpha".into(), "eu-north-1".into()),
+                ("alpha".into(), "eu-west-1".into()),
+                ("zeta".into(), "eu-north-1".into()),
+                ("BANKID".into(), "eu-north-1".into()),
+                ("JWT_SECRET".into(), "eu-north-1".into()),
+            ]
+        );
+        assert_eq!(inv().rows("", true).len(), 6);
+    }
+
+    #[test]
+    fn filter_by_state_region_and_kind() {
+        assert_eq!(inv().rows("disabled", false).len(), 1);
+        assert_eq!(inv().rows("west", false).len(), 1);
+        assert_eq!(inv().rows("secret", false).len(), 2);
+        assert_eq!(inv().rows("rotation off", false)[0].name, "BANKID");
+    }
+
+    #[test]
+    fn problems_are_collected_across_regions() {
+        assert_eq!(inv().problems().count(), 1);
+    }
+}

@@ -1,0 +1,8 @@
+//! Pure, synchronous domain logic: no IO, no clock reads, no SDK types.
+//! Everything here is testable with plain values.
+
+pub mod filter;
+pub mod identity;
+pub mod inventory;
+pub mod policy;
+pub mod text;

@@ -1,0 +1,517 @@
+//! The policy file: which keys and secrets the organisation manages, who owns them, how
+//! often they rotate and when lateness becomes an alert. Parsed from TOML; every error
+//! names the file, line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// The default policy, built from both seed policies.
+pub const DEFAULT_POLICY: &str = include_str!("../../assets/policy.toml");
+pub const DEFAULT_POLICY_NAME: &str = "<embedded assets/policy.toml>";
+
+/// A data classification level (004 §2.1: L3 Confidential, L4 Restricted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Classification {
+    L1,
+    L2,
+    L3,
+    L4,
+}
+
+impl Classification {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "L1" => Some(Self::L1),
+            "L2" => Some(Self::L2),
+            "L3" => Some(Self::L3),
+            "L4" => Some(Self::L4),
+            _ => None,
+        }
+    }
+}
+
+/// A whole number of days, written `"365d"`, `"52w"` or `"1y"` (365 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Days(pub i64);
+
+impl Days {
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = s.split_at(split);
+        let n: i64 = n.parse().ok()?;
+        let days = match unit {
+            "d" => n,
+            "w" => n.checked_mul(7)?,
+            "y" => n.checked_mul(365)?,
+            _ => return None,
+        };
+        (0..=36_500).contains(&days).then_some(Self(days))
+    }
+}
+
+/// How a rule picks its items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Selector {
+    /// A KMS alias (without `alias/`) or a secret name.
+    Name(String),
+    Arn(String),
+    Tag(String, String),
+}
+
+/// Business hours for the restricted-key rule (004 §8: off-hours access alert).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BusinessHours {
+    /// Minutes after midnight, local time.
+    pub start_minute: u32,
+    pub end_minute: u32,
+    /// Offset of local time from UTC, in minutes.
+    pub utc_offset_minutes: i32,
+    /// ISO weekdays 1 (Monday) .. 7 (Sunday).
+    pub weekdays: Vec<u32>,
+}
+
+/// One rule for a KMS key or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemRule {
+    pub selector: Selector,
+    pub owner: String,
+    pub classification: Classification,
+    /// `None`: the item is not rotated on a schedule (e.g. on compromise only).
+    pub rotation: Option<Days>,
+    /// Lateness past which an overdue rotation is an alert (004 §4.6: 7 days, JWT_SECRET 3).
+    pub overdue_alert: Days,
+    /// How long before a rotation is due it shows as "due soon".
+    pub due_soon: Days,
+    /// Where the item is expected to live; empty: anywhere.
+    pub regions: Vec<String>,
+    /// Principals (IAM user or role names) allowed to use the item.
+    pub allowed_principals: Vec<String>,
+    pub purpose: String,
+}
+
+/// Something the policy covers that keydeck cannot query (certificates, Auth0 keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalItem {
+    pub name: String,
+    pub owner: String,
+    pub kind: String,
+    /// Either an expiry date...
+    pub expires: Option<chrono::NaiveDate>,
+    /// ...or a last rotation with a period.
+    pub last_rotated: Option<chrono::NaiveDate>,
+    pub rotation: Option<Days>,
+    /// Lead time before expiry/rotation at which it alerts (TLS 14 d, FINA 60 d).
+    pub alert_before: Days,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub name: String,
+    pub source: String,
+    pub business_hours: Option<BusinessHours>,
+    pub keys: Vec<ItemRule>,
+    pub secrets: Vec<ItemRule>,
+    pub external: Vec<ExternalItem>,
+}
+
+/// A policy error with its place in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+// ---- raw TOML shape ----------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    policy: RawHeader,
+    #[serde(default)]
+    keys: Vec<RawRule>,
+    #[serde(default)]
+    secrets: Vec<RawRule>,
+    #[serde(default)]
+    external: Vec<RawExternal>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default = "default_due_soon")]
+    due_soon: Spanned<String>,
+    #[serde(default = "default_overdue_alert")]
+    overdue_alert: Spanned<String>,
+    business_hours: Option<RawBusinessHours>,
+}
+
+fn default_due_soon() -> Spanned<String> {
+    Spanned::new(0..0, "30d".into())
+}
+fn default_overdue_alert() -> Spanned<String> {
+    Spanned::new(0..0, "7d".into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBusinessHours {
+    start: Spanned<String>,
+    end: Spanned<String>,
+    utc_offset: Spanned<String>,
+    days: Spanned<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<Spanned<String>>,
+    arn: Option<Spanned<String>>,
+    tag: Option<Spanned<BTreeMap<String, String>>>,
+    owner: String,
+    classification: Spanned<String>,
+    rotation: Option<Spanned<String>>,
+    overdue_alert: Option<Spanned<String>>,
+    due_soon: Option<Spanned<String>>,
+    #[serde(default)]
+    regions: Vec<Spanned<String>>,
+    #[serde(default)]
+    allowed_principals: Vec<String>,
+    #[serde(default)]
+    purpose: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExternal {
+    name: Spanned<String>,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    kind: String,
+    expires: Option<Spanned<String>>,
+    last_rotated: Option<Spanned<String>>,
+    rotation: Option<Spanned<String>>,
+    alert_before: Spanned<String>,
+}
+
+// ---- parsing and validation -------------------------------------------------------
+
+struct Ctx<'a> {
+    file: &'a str,
+    src: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
+        let (line, column) = line_col(self.src, span.start);
+        PolicyError { file: self.file.to_owned(), line, column, message: message.into() }
+    }
+
+    fn days(&self, s: &Spanned<String>, what: &str) -> Result<Days, PolicyError> {
+        Days::parse(s.get_ref()).ok_or_else(|| {
+            self.err(
+                s.span(),
+                format!("bad duration {:?} for {what}: write a whole number of days, weeks or years, e.g. \"365d\", \"12w\", \"1y\"", s.get_ref()),
+            )
+        })
+    }
+
+    fn date(&self, s: &Spanned<String>, what: &str) -> Result<chrono::NaiveDate, PolicyError> {
+        chrono::NaiveDate::parse_from_str(s.get_ref(), "%Y-%m-%d")
+            .map_err(|_| self.err(s.span(), format!("bad date {:?} for {what}: write YYYY-MM-DD", s.get_ref())))
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = src.get(..offset).unwrap_or(src);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+impl Policy {
+    /// The embedded default policy.
+    pub fn default_policy() -> Result<Self, PolicyError> {
+        Self::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY)
+    }
+
+    /// Parse and validate a policy file's text. `file` is only used in error messages.
+    pub fn parse(file: &str, src: &str) -> Result<Self, PolicyError> {
+        let cx = Ctx { file, src };
+        let raw: RawPolicy = toml::from_str(src).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            cx.err(span, e.message().trim().to_owned())
+        })?;
+        let default_due = cx.days(&raw.policy.due_soon, "policy.due_soon")?;
+        let default_alert = cx.days(&raw.policy.overdue_alert, "policy.overdue_alert")?;
+        let business_hours = match &raw.policy.business_hours {
+            Some(b) => Some(parse_hours(&cx, b)?),
+            None => None,
+        };
+        let keys = parse_rules(&cx, &raw.keys, "keys", default_due, default_alert)?;
+        let secrets = parse_rules(&cx, &raw.secrets, "secrets", default_due, default_alert)?;
+        let mut external = Vec::new();
+        let mut seen = BTreeMap::new();
+        for x in &raw.external {
+            if let Some(_prev) = seen.insert(x.name.get_ref().clone(), ()) {
+                return Err(cx.err(x.name.span(), format!("duplicate external item {:?}", x.name.get_ref())));
+            }
+            let expires = x.expires.as_ref().map(|d| cx.date(d, "expires")).transpose()?;
+            let last_rotated = x.last_rotated.as_ref().map(|d| cx.date(d, "last_rotated")).transpose()?;
+            let rotation = x.rotation.as_ref().map(|d| cx.days(d, "rotation")).transpose()?;
+            if expires.is_none() && (last_rotated.is_none() || rotation.is_none()) {
+                return Err(cx.err(
+                    x.name.span(),
+                    format!("external item {:?} needs `expires`, or `last_rotated` with `rotation`", x.name.get_ref()),
+                ));
+            }
+            external.push(ExternalItem {
+                name: x.name.get_ref().clone(),
+                owner: x.owner.clone(),
+                kind: x.kind.clone(),
+                expires,
+                last_rotated,
+                rotation,
+                alert_before: cx.days(&x.alert_before, "alert_before")?,
+            });
+        }
+        Ok(Self {
+            name: raw.policy.name,
+            source: raw.policy.source,
+            business_hours,
+            keys,
+            secrets,
+            external,
+        })
+    }
+}
+
+fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours) -> Result<BusinessHours, PolicyError> {
+    let hm = |s: &Spanned<String>| -> Result<u32, PolicyError> {
+        let bad = || cx.err(s.span(), format!("bad time {:?}: write HH:MM (24-hour)", s.get_ref()));
+        let (h, m) = s.get_ref().split_once(':').ok_or_else(bad)?;
+        let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if h > 24 || m > 59 || (h == 24 && m != 0) {
+            return Err(bad());
+        }
+        Ok(h * 60 + m)
+    };
+    let start_minute = hm(&b.start)?;
+    let end_minute = hm(&b.end)?;
+    if end_minute <= start_minute {
+        return Err(cx.err(b.end.span(), "business_hours.end must be after start"));
+    }
+    let off = b.utc_offset.get_ref();
+    let bad_off = || cx.err(b.utc_offset.span(), format!("bad utc_offset {off:?}: write +HH:MM or -HH:MM"));
+    let sign = match off.chars().next() {
+        Some('+') => 1,
+        Some('-') => -1,
+        _ => return Err(bad_off()),
+    };
+    let (oh, om) = off[1..].split_once(':').ok_or_else(bad_off)?;
+    let (oh, om): (i32, i32) = (oh.parse().map_err(|_| bad_off())?, om.parse().map_err(|_| bad_off())?);
+    if oh > 14 || om > 59 {
+        return Err(bad_off());
+    }
+    let mut weekdays = Vec::new();
+    for d in b.days.get_ref() {
+        let n = match d.as_str() {
+            "Mon" => 1,
+            "Tue" => 2,
+            "Wed" => 3,
+            "Thu" => 4,
+            "Fri" => 5,
+            "Sat" => 6,
+            "Sun" => 7,
+            other => return Err(cx.err(b.days.span(), format!("unknown weekday {other:?}: use Mon Tue Wed Thu Fri Sat Sun"))),
+        };
+        weekdays.push(n);
+    }
+    Ok(BusinessHours { start_minute, end_minute, utc_offset_minutes: sign * (oh * 60 + om), weekdays })
+}
+
+fn parse_rules(
+    cx: &Ctx<'_>,
+    raw: &[RawRule],
+    table: &str,
+    default_due: Days,
+    default_alert: Days,
+) -> Result<Vec<ItemRule>, PolicyError> {
+    let mut out: Vec<ItemRule> = Vec::new();
+    for r in raw {
+        let class_span = r.classification.span();
+        let selector_count = usize::from(r.name.is_some()) + usize::from(r.arn.is_some()) + usize::from(r.tag.is_some());
+        let selector = match (&r.name, &r.arn, &r.tag) {
+            (Some(n), None, None) => Selector::Name(n.get_ref().trim_start_matches("alias/").to_owned()),
+            (None, Some(a), None) => Selector::Arn(a.get_ref().clone()),
+            (None, None, Some(t)) => {
+                let mut it = t.get_ref().iter();
+                match (it.next(), it.next()) {
+                    (Some((k, v)), None) => Selector::Tag(k.clone(), v.clone()),
+                    _ => return Err(cx.err(t.span(), "a tag selector names exactly one tag, e.g. tag = { classification = \"L4\" }")),
+                }
+            }
+            _ => {
+                let span = r.name.as_ref().map(|s| s.span()).or(r.arn.as_ref().map(|s| s.span())).unwrap_or(class_span.clone());
+                let what = if selector_count == 0 { "needs one of" } else { "takes only one of" };
+                return Err(cx.err(span, format!("a [[{table}]] rule {what} `name`, `arn` or `tag`")));
+            }
+        };
+        let span = r
+            .name
+            .as_ref()
+            .map(|s| s.span())
+            .or(r.arn.as_ref().map(|s| s.span()))
+            .or(r.tag.as_ref().map(|s| s.span()))
+            .unwrap_or(class_span.clone());
+        if out.iter().any(|o| o.selector == selector) {
+            return Err(cx.err(span, format!("duplicate [[{table}]] rule for {selector:?}")));
+        }
+        let classification = Classification::parse(r.classification.get_ref()).ok_or_else(|| {
+            cx.err(class_span, format!("unknown classification {:?}: use L1, L2, L3 or L4", r.classification.get_ref()))
+        })?;
+        let mut regions = Vec::new();
+        for reg in &r.regions {
+            if !crate::aws::is_valid_region_name(reg.get_ref()) {
+                return Err(cx.err(reg.span(), format!("unknown region {:?}", reg.get_ref())));
+            }
+            regions.push(reg.get_ref().clone());
+        }
+        out.push(ItemRule {
+            selector,
+            owner: r.owner.clone(),
+            classification,
+            rotation: r.rotation.as_ref().map(|d| cx.days(d, "rotation")).transpose()?,
+            overdue_alert: r.overdue_alert.as_ref().map(|d| cx.days(d, "overdue_alert")).transpose()?.unwrap_or(default_alert),
+            due_soon: r.due_soon.as_ref().map(|d| cx.days(d, "due_soon")).transpose()?.unwrap_or(default_due),
+            regions,
+            allowed_principals: r.allowed_principals.clone(),
+            purpose: r.purpose.clone(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "[policy]\nname = \"t\"\n";
+
+    fn parse(body: &str) -> Result<Policy, PolicyError> {
+        Policy::parse("p.toml", &format!("{HEAD}{body}"))
+    }
+
+    #[test]
+    fn default_policy_parses_and_covers_the_seed_estate() {
+        let p = Policy::default_policy().expect("embedded policy is valid");
+        let names: Vec<&Selector> = p.keys.iter().map(|r| &r.selector).collect();
+        assert!(names.contains(&&Selector::Name("drop-national-id-key".into())));
+        let jwt = p.secrets.iter().find(|r| r.selector == Selector::Name("JWT_SECRET".into())).expect("JWT_SECRET rule");
+        assert_eq!(jwt.rotation, Some(Days(90)));
+        assert_eq!(jwt.overdue_alert, Days(3));
+        assert!(p.external.iter().any(|x| x.alert_before == Days(60)));
+        assert!(p.external.iter().any(|x| x.alert_before == Days(14)));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(Days::parse("365d"), Some(Days(365)));
+        assert_eq!(Days::parse("12w"), Some(Days(84)));
+        assert_eq!(Days::parse("1y"), Some(Days(365)));
+        for bad in ["", "d", "365", "1.5y", "-3d", "3 months", "999999999999999999999y"] {
+            assert_eq!(Days::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_has_line_and_column() {
+        let e = parse("[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L4\"\nrotaton = \"365d\"\n").unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("p.toml", 7), "{e}");
+        assert!(e.message.contains("rotaton"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let e = Policy::parse("p.toml", "[policy\nname = 1\n").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+        assert!(e.column > 1, "{e}");
+    }
+
+    #[test]
+    fn bad_duration_points_at_the_value() {
+        let e = parse("[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L4\"\nrotation = \"annual\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (7, 12), "{e}");
+        assert!(e.message.contains("bad duration"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_and_unknown_classification() {
+        let rule = "[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L4\"\n";
+        let e = parse(&format!("{rule}{rule}")).unwrap_err();
+        assert!(e.message.contains("duplicate"), "{e}");
+        assert_eq!(e.line, 8);
+        let e = parse("[[secrets]]\nname = \"s\"\nowner = \"o\"\nclassification = \"L9\"\n").unwrap_err();
+        assert!(e.message.contains("unknown classification"), "{e}");
+        assert_eq!((e.line, e.column), (6, 18));
+    }
+
+    #[test]
+    fn selectors_must_be_exactly_one() {
+        let e = parse("[[keys]]\nowner = \"o\"\nclassification = \"L4\"\n").unwrap_err();
+        assert!(e.message.contains("needs one of"), "{e}");
+        let e = parse("[[keys]]\nname = \"a\"\narn = \"b\"\nowner = \"o\"\nclassification = \"L4\"\n").unwrap_err();
+        assert!(e.message.contains("only one"), "{e}");
+    }
+
+    #[test]
+    fn business_hours_validate() {
+        let p = parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Mon\", \"Fri\"]\n").unwrap();
+        let b = p.business_hours.unwrap();
+        assert_eq!((b.start_minute, b.end_minute, b.utc_offset_minutes, b.weekdays), (420, 1080, 60, vec![1, 5]));
+        assert!(parse_hours_src("start = \"7\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = []\n").is_err());
+        assert!(parse_hours_src("start = \"07:00\"\nend = \"06:00\"\nutc_offset = \"+01:00\"\ndays = []\n").is_err());
+        assert!(parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"01:00\"\ndays = []\n").is_err());
+        assert!(parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Funday\"]\n").is_err());
+    }
+
+    fn parse_hours_src(body: &str) -> Result<Policy, PolicyError> {
+        Policy::parse("p.toml", &format!("[policy]\nname = \"t\"\n[policy.business_hours]\n{body}"))
+    }
+
+    #[test]
+    fn external_items_need_a_date() {
+        let e = parse("[[external]]\nname = \"TLS\"\nalert_before = \"14d\"\n").unwrap_err();
+        assert!(e.message.contains("needs `expires`"), "{e}");
+        let e = parse("[[external]]\nname = \"TLS\"\nexpires = \"2026-13-01\"\nalert_before = \"14d\"\n").unwrap_err();
+        assert!(e.message.contains("bad date"), "{e}");
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncø d", 6), (2, 3));
+        assert_eq!(line_col("ab\ncø d", 7), (2, 4));
+        assert_eq!(line_col("", 10), (1, 1));
+    }
+}

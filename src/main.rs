@@ -1,0 +1,211 @@
+//! keydeck's entry point: parse the command line, set up logging, run the chosen command,
+//! and turn every failure into one clear line on stderr and a documented exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use keydeck::app::{run::run_console, Session};
+use keydeck::aws::{self, AwsContext, AwsErrorKind, ConnectOptions, ContextError};
+use keydeck::cli::{exit, Cli, Command, GlobalOpts, SandboxCommand, SandboxOpts, Traffic};
+use keydeck::domain::policy::{Policy, DEFAULT_POLICY_NAME};
+use keydeck::sandbox::{self, Sandbox, SandboxError, StartOptions};
+
+/// A failure to report: one line, one exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<SandboxError> for Failure {
+    fn from(e: SandboxError) -> Self {
+        let code = match e {
+            SandboxError::NotRunning { .. } | SandboxError::UnknownOperator { .. } => exit::CONFIG,
+            _ => exit::SANDBOX,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<ContextError> for Failure {
+    fn from(e: ContextError) -> Self {
+        match e {
+            ContextError::Aws(a) => aws_failure(a),
+            other => Failure::new(exit::CONFIG, other.to_string()),
+        }
+    }
+}
+
+fn aws_failure(e: aws::AwsError) -> Failure {
+    let code = match e.kind {
+        AwsErrorKind::UnknownProfile => exit::CONFIG,
+        AwsErrorKind::Unreachable => exit::UNREACHABLE,
+        AwsErrorKind::AccessDenied
+        | AwsErrorKind::NoCredentials
+        | AwsErrorKind::InvalidCredentials
+        | AwsErrorKind::BadSignature
+        | AwsErrorKind::ExpiredCredentials => exit::AUTH,
+        _ => exit::INTERNAL,
+    };
+    Failure::new(code, e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keydeck: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Background tasks (sandbox pipes, AWS calls) must not hold the process open.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("keydeck: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let g = cli.global;
+    let data_dir = data_dir(&g)?;
+    let _log_guard = init_logging(&data_dir);
+    let (policy, policy_name) = load_policy(g.policy.as_deref())?;
+    tracing::info!(policy = %policy.name, keys = policy.keys.len(), "policy loaded");
+    match cli.command {
+        None => {
+            let opts = ConnectOptions {
+                profile: g.profile.clone(),
+                regions: g.regions.clone(),
+                endpoint_url: g.endpoint_url.clone(),
+                static_credentials: None,
+            };
+            console(&g, opts, &data_dir, policy_name).await
+        }
+        Some(Command::Demo(args)) => {
+            let sb = start_sandbox(&data_dir, &args.sandbox).await?;
+            let opts = sb.info.connect_options(&args.operator, &g.regions);
+            let result = match opts {
+                Ok(opts) => console(&g, opts, &data_dir, policy_name).await,
+                Err(e) => Err(e.into()),
+            };
+            sb.stop().await;
+            result
+        }
+        Some(Command::Sandbox(SandboxCommand::Up(opts))) => sandbox_up(&data_dir, &opts).await,
+        Some(Command::Sandbox(SandboxCommand::Env { operator })) => {
+            let info = sandbox::find_running(&data_dir.join("sandbox")).await?;
+            print!("{}", info.env_exports(&operator)?);
+            Ok(exit::OK)
+        }
+    }
+}
+
+async fn console(g: &GlobalOpts, opts: ConnectOptions, data_dir: &Path, policy_name: String) -> Result<u8, Failure> {
+    let ctx = AwsContext::connect(&opts).await?;
+    let identity = preflight(&ctx).await?;
+    let session = Session {
+        identity,
+        regions: ctx.region_names(),
+        profile: opts.profile.clone(),
+        endpoint: opts.endpoint_url.clone(),
+        write_enabled: g.allow_write,
+        policy_name,
+        data_dir: data_dir.display().to_string(),
+        log_file: data_dir.join("keydeck.log").display().to_string(),
+    };
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    run_console(ctx, session, color)
+        .await
+        .map_err(|e| Failure::new(exit::INTERNAL, format!("terminal error: {e}")))?;
+    Ok(exit::OK)
+}
+
+/// Check credentials and reachability before taking over the terminal, so that bad input
+/// gets one clear line instead of an empty console.
+async fn preflight(ctx: &AwsContext) -> Result<keydeck::domain::identity::CallerIdentity, Failure> {
+    match tokio::time::timeout(std::time::Duration::from_secs(45), aws::sts::caller_identity(ctx)).await {
+        Ok(Ok(id)) => Ok(id),
+        Ok(Err(e)) => Err(aws_failure(e)),
+        Err(_) => Err(Failure::new(
+            exit::UNREACHABLE,
+            format!("sts:GetCallerIdentity in {} timed out after 45 s — check the endpoint and network", ctx.home().region),
+        )),
+    }
+}
+
+async fn start_sandbox(data_dir: &Path, opts: &SandboxOpts) -> Result<Sandbox, Failure> {
+    let start = StartOptions {
+        port: opts.port,
+        trail_delay_secs: opts.trail_delay,
+        traffic: opts.traffic == Traffic::Demo,
+    };
+    Ok(Sandbox::start(&data_dir.join("sandbox"), &start).await?)
+}
+
+async fn sandbox_up(data_dir: &Path, opts: &SandboxOpts) -> Result<u8, Failure> {
+    let sb = start_sandbox(data_dir, opts).await?;
+    let names: Vec<&str> = sb.info.operators.keys().map(String::as_str).collect();
+    println!("keydeck sandbox running at {} (moto {})", sb.info.endpoint, sb.info.moto_version);
+    println!("account {}, regions {}", sb.info.account_id, sb.info.regions.join(", "));
+    println!("operators: {}", names.join(", "));
+    println!("act as one in another shell:  eval \"$(keydeck sandbox env --as key-admin)\"");
+    println!("Ctrl-C stops it.");
+    let _ = tokio::signal::ctrl_c().await;
+    sb.stop().await;
+    println!("sandbox stopped");
+    Ok(exit::OK)
+}
+
+fn data_dir(g: &GlobalOpts) -> Result<PathBuf, Failure> {
+    let dir = match &g.data_dir {
+        Some(d) => d.clone(),
+        None => directories::ProjectDirs::from("", "", "keydeck")
+            .map(|p| p.data_dir().to_path_buf())
+            .ok_or_else(|| Failure::new(exit::CONFIG, "no home directory: pass --data-dir"))?,
+    };
+    sandbox::create_private_dir(&dir).map_err(|e| Failure::new(exit::CONFIG, e.to_string()))?;
+    Ok(dir)
+}
+
+fn init_logging(dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("keydeck.log")).ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("keydeck=info,warn"));
+    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).try_init().ok()?;
+    Some(guard)
+}
+
+fn load_policy(path: Option<&Path>) -> Result<(Policy, String), Failure> {
+    match path {
+        None => Policy::default_policy()
+            .map(|p| (p, DEFAULT_POLICY_NAME.to_owned()))
+            .map_err(|e| Failure::new(exit::INTERNAL, e.to_string())),
+        Some(p) => {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Failure::new(exit::CONFIG, format!("cannot read policy file {name}: {e}")))?;
+            Policy::parse(&name, &text).map(|pol| (pol, name)).map_err(|e| Failure::new(exit::CONFIG, e.to_string()))
+        }
+    }
+}

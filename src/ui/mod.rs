@@ -1,0 +1,59 @@
+//! Drawing only: every function takes `&State` and a frame; nothing here awaits, does IO
+//! or changes state. One small function per screen region.
+
+mod header;
+mod inventory;
+mod overlay;
+mod session;
+mod theme;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::app::{Mode, State, View};
+pub use theme::Theme;
+
+/// Below this the console shows a message instead of a broken layout.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+
+/// Draw the whole console.
+pub fn draw(frame: &mut Frame, state: &State) {
+    let theme = Theme::new(state.color);
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, &theme);
+        return;
+    }
+    let [head, body, status] =
+        Layout::vertical([Constraint::Length(2), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    header::draw(frame, head, state, &theme);
+    match state.view {
+        View::Inventory => inventory::draw(frame, body, state, &theme),
+        View::Session => session::draw(frame, body, state, &theme),
+    }
+    overlay::status_line(frame, status, state, &theme);
+    match &state.mode {
+        Mode::Help => overlay::help(frame, area, state, &theme),
+        Mode::Palette(text) => overlay::palette(frame, status, text, &theme),
+        Mode::Normal | Mode::Filter => {}
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let text = vec![
+        Line::from(Span::styled("keydeck", theme.title())),
+        Line::from(format!("terminal too small: {}×{}", area.width, area.height)),
+        Line::from(format!("needs at least {MIN_WIDTH}×{MIN_HEIGHT}; q quits")),
+    ];
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}
+
+/// The number of table rows the inventory body can show at this terminal size (the
+/// runtime feeds it back into state for paging).
+pub fn inventory_page_rows(height: u16) -> usize {
+    // header 2 + status 1 + table border 2 + table header 1
+    usize::from(height.saturating_sub(6)).max(1)
+}

@@ -1,0 +1,62 @@
+//! The status line and the overlays (help, palette).
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::Frame;
+
+use super::Theme;
+use crate::app::keymap;
+use crate::app::State;
+use crate::domain::text::inert;
+
+pub fn status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let line = match &state.status {
+        Some(st) => Line::from(Span::styled(inert(&st.text), if st.error { theme.error() } else { theme.dim() })),
+        None => Line::from(vec![
+            Span::styled("?", theme.key()),
+            Span::raw(" help  "),
+            Span::styled(":", theme.key()),
+            Span::raw(" command  "),
+            Span::styled("/", theme.key()),
+            Span::raw(" filter  "),
+            Span::styled("r", theme.key()),
+            Span::raw(" refresh  "),
+            Span::styled("q", theme.key()),
+            Span::raw(" quit"),
+        ]),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let bindings = keymap::help_for(state.view);
+    let mut lines: Vec<Line> = vec![Line::from(Span::styled(format!("{} view", state.view.title()), theme.dim()))];
+    for b in &bindings {
+        lines.push(Line::from(vec![Span::styled(format!("  {:<8}", b.keys), theme.key()), Span::raw(b.help)]));
+    }
+    lines.push(Line::from(vec![Span::styled(format!("  {:<8}", "Esc"), theme.key()), Span::raw("clear filter / message")]));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("any key closes this help", theme.dim())));
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let width = 56.min(area.width);
+    let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
+    frame.render_widget(Clear, popup);
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(" Keys ", theme.title()));
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+pub fn palette(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {
+    let matches = keymap::complete(text);
+    let names: Vec<&str> = matches.iter().map(|c| c.name()).collect();
+    let hint = if names.is_empty() { "no such command".to_owned() } else { names.join("  ") };
+    let line = Line::from(vec![
+        Span::styled(":", theme.key()),
+        Span::raw(inert(text)),
+        Span::raw("▏"),
+        Span::styled(format!("   {hint}   (Tab completes, Enter runs, Esc cancels)"), theme.dim()),
+    ]);
+    frame.render_widget(Clear, status);
+    frame.render_widget(Paragraph::new(line), status);
+}

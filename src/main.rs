@@ -122,6 +122,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
 
 async fn console(g: &GlobalOpts, opts: ConnectOptions, data_dir: &Path, policy_name: String) -> Result<u8, Failure> {
     let ctx = AwsContext::connect(&opts).await?;
+    aws::check_credentials(&ctx, opts.profile.as_deref()).await.map_err(aws_failure)?;
     let identity = preflight(&ctx).await?;
     let session = Session {
         identity,
@@ -134,9 +135,7 @@ async fn console(g: &GlobalOpts, opts: ConnectOptions, data_dir: &Path, policy_n
         log_file: data_dir.join("keydeck.log").display().to_string(),
     };
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    run_console(ctx, session, color)
-        .await
-        .map_err(|e| Failure::new(exit::INTERNAL, format!("terminal error: {e}")))?;
+    run_console(ctx, session, color).await.map_err(|e| Failure::new(exit::INTERNAL, format!("terminal error: {e}")))?;
     Ok(exit::OK)
 }
 
@@ -148,17 +147,17 @@ async fn preflight(ctx: &AwsContext) -> Result<keydeck::domain::identity::Caller
         Ok(Err(e)) => Err(aws_failure(e)),
         Err(_) => Err(Failure::new(
             exit::UNREACHABLE,
-            format!("sts:GetCallerIdentity in {} timed out after 45 s — check the endpoint and network", ctx.home().region),
+            format!(
+                "sts:GetCallerIdentity in {} timed out after 45 s — check the endpoint and network",
+                ctx.home().region
+            ),
         )),
     }
 }
 
 async fn start_sandbox(data_dir: &Path, opts: &SandboxOpts) -> Result<Sandbox, Failure> {
-    let start = StartOptions {
-        port: opts.port,
-        trail_delay_secs: opts.trail_delay,
-        traffic: opts.traffic == Traffic::Demo,
-    };
+    let start =
+        StartOptions { port: opts.port, trail_delay_secs: opts.trail_delay, traffic: opts.traffic == Traffic::Demo };
     Ok(Sandbox::start(&data_dir.join("sandbox"), &start).await?)
 }
 

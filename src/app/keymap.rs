@@ -108,13 +108,16 @@ pub fn lookup(key: &KeyEvent, view: View) -> Option<Command> {
     }
     BINDINGS
         .iter()
-        .find(|bnd| bnd.code == key.code && bnd.mods == mods && (bnd.scope == Scope::Global || bnd.scope == Scope::View(view)))
+        .find(|bnd| {
+            bnd.code == key.code && bnd.mods == mods && (bnd.scope == Scope::Global || bnd.scope == Scope::View(view))
+        })
         .map(|bnd| bnd.command)
 }
 
 /// The bindings to list in the help overlay for `view` (global first).
 pub fn help_for(view: View) -> Vec<&'static Binding> {
-    let mut out: Vec<&Binding> = BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope == Scope::View(view)).collect();
+    let mut out: Vec<&Binding> =
+        BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope == Scope::View(view)).collect();
     out.extend(BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope == Scope::Global));
     out
 }
@@ -138,8 +141,14 @@ mod tests {
         assert_eq!(lookup(&key(KeyCode::Char('/')), View::Inventory), Some(Command::Filter));
         assert_eq!(lookup(&key(KeyCode::Char('/')), View::Session), None);
         assert_eq!(lookup(&key(KeyCode::Char('q')), View::Session), Some(Command::Quit));
-        assert_eq!(lookup(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), View::Session), Some(Command::Quit));
-        assert_eq!(lookup(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT), View::Inventory), Some(Command::Bottom));
+        assert_eq!(
+            lookup(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), View::Session),
+            Some(Command::Quit)
+        );
+        assert_eq!(
+            lookup(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT), View::Inventory),
+            Some(Command::Bottom)
+        );
     }
 
     #[test]

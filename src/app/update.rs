@@ -150,7 +150,8 @@ fn run_palette(state: &mut State, text: &str) -> Vec<Action> {
         }
         (None, many) => {
             let names: Vec<&str> = many.iter().map(|c| c.name()).collect();
-            state.status = Some(Status { text: format!("ambiguous command {word:?}: {}", names.join(", ")), error: true });
+            state.status =
+                Some(Status { text: format!("ambiguous command {word:?}: {}", names.join(", ")), error: true });
             vec![]
         }
     }

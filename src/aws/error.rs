@@ -130,8 +130,10 @@ fn classify_client(text: &str) -> AwsErrorKind {
         AwsErrorKind::UnknownProfile
     } else if t.contains("expired") {
         AwsErrorKind::ExpiredCredentials
-    } else if t.contains("no credentials") || t.contains("credentials") && t.contains("not loaded")
-        || t.contains("failed to load credentials") || t.contains("identity")
+    } else if t.contains("no credentials")
+        || t.contains("credentials") && t.contains("not loaded")
+        || t.contains("failed to load credentials")
+        || t.contains("identity")
     {
         AwsErrorKind::NoCredentials
     } else if t.contains("dispatch failure")

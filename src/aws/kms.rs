@@ -41,7 +41,10 @@ pub async fn list_keys(rc: &RegionConfig) -> Result<(Vec<KeyItem>, Vec<String>),
             Ok(page) => {
                 for a in page.aliases() {
                     if let (Some(target), Some(name)) = (a.target_key_id(), a.alias_name()) {
-                        aliases.entry(target.to_owned()).or_default().push(name.trim_start_matches("alias/").to_owned());
+                        aliases
+                            .entry(target.to_owned())
+                            .or_default()
+                            .push(name.trim_start_matches("alias/").to_owned());
                     }
                 }
             }

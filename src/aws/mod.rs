@@ -67,9 +67,7 @@ pub fn is_valid_region_name(name: &str) -> bool {
     let last = rest[rest.len() - 1];
     first.len() == 2
         && first.chars().all(|c| c.is_ascii_lowercase())
-        && rest[..rest.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && rest[..rest.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
         && !last.is_empty()
         && last.len() <= 2
         && last.chars().all(|c| c.is_ascii_digit())
@@ -90,10 +88,9 @@ impl std::fmt::Display for ContextError {
                 f,
                 "unknown region {r:?}: not an AWS region name (e.g. eu-north-1); pass --region with a valid one"
             ),
-            ContextError::NoRegion => write!(
-                f,
-                "no region selected: pass --region, set AWS_REGION, or set region in the profile"
-            ),
+            ContextError::NoRegion => {
+                write!(f, "no region selected: pass --region, set AWS_REGION, or set region in the profile")
+            }
             ContextError::Aws(e) => e.fmt(f),
         }
     }
@@ -182,21 +179,6 @@ fn loader(opts: &ConnectOptions, region: Option<&str>) -> aws_config::ConfigLoad
     l
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn region_names() {
-        for ok in ["eu-north-1", "eu-west-1", "us-east-1", "us-gov-west-1", "ap-southeast-3", "il-central-1"] {
-            assert!(is_valid_region_name(ok), "{ok}");
-        }
-        for bad in ["", "eu", "eu-north", "EU-NORTH-1", "eu-north-one", "eu--1", "mars-north-1", "eu-north-1\x1b[2J"] {
-            assert!(!is_valid_region_name(bad), "{bad:?}");
-        }
-    }
-}
-
 /// Fetch the inventory of every selected region concurrently. A failure in one region or
 /// one service is recorded as a problem of that region; the rest still loads.
 pub async fn fetch_inventory(ctx: &AwsContext) -> crate::domain::inventory::Inventory {
@@ -219,4 +201,72 @@ pub async fn fetch_inventory(ctx: &AwsContext) -> crate::domain::inventory::Inve
     });
     let regions = futures::future::join_all(per_region).await;
     Inventory { regions, fetched_at: Some(chrono::Utc::now()) }
+}
+
+/// Resolve credentials through the chain before any call, so that missing, misconfigured
+/// or already-expired credentials get a precise message instead of a failed request.
+pub async fn check_credentials(ctx: &AwsContext, profile: Option<&str>) -> Result<(), AwsError> {
+    use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
+    let home = ctx.home();
+    let fail = |kind, message: String| AwsError {
+        call: "credential chain",
+        region: home.region.clone(),
+        resource: profile.map(|p| format!("profile {p}")),
+        kind,
+        code: None,
+        message: crate::domain::text::inert(&message),
+    };
+    let Some(provider) = home.config.credentials_provider() else {
+        return Err(fail(AwsErrorKind::NoCredentials, String::new()));
+    };
+    match provider.provide_credentials().await {
+        Ok(creds) => match creds.expiry() {
+            Some(exp) if exp <= std::time::SystemTime::now() => {
+                let at: chrono::DateTime<chrono::Utc> = exp.into();
+                Err(fail(
+                    AwsErrorKind::ExpiredCredentials,
+                    format!("they expired at {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+                ))
+            }
+            _ => Ok(()),
+        },
+        Err(e) => {
+            let text = aws_sdk_kms::error::DisplayErrorContext(&e).to_string();
+            let kind = match &e {
+                CredentialsError::CredentialsNotLoaded(_) => {
+                    if profile.is_some() && (text.contains("was not defined") || text.contains("not found")) {
+                        AwsErrorKind::UnknownProfile
+                    } else {
+                        AwsErrorKind::NoCredentials
+                    }
+                }
+                CredentialsError::ProviderTimedOut(_) => AwsErrorKind::Unreachable,
+                CredentialsError::InvalidConfiguration(_) if text.contains("was not defined") => {
+                    AwsErrorKind::UnknownProfile
+                }
+                _ if text.to_ascii_lowercase().contains("expired") => AwsErrorKind::ExpiredCredentials,
+                _ => AwsErrorKind::Client,
+            };
+            let message = match kind {
+                AwsErrorKind::NoCredentials | AwsErrorKind::UnknownProfile => String::new(),
+                _ => text,
+            };
+            Err(fail(kind, message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_names() {
+        for ok in ["eu-north-1", "eu-west-1", "us-east-1", "us-gov-west-1", "ap-southeast-3", "il-central-1"] {
+            assert!(is_valid_region_name(ok), "{ok}");
+        }
+        for bad in ["", "eu", "eu-north", "EU-NORTH-1", "eu-north-one", "eu--1", "mars-north-1", "eu-north-1\x1b[2J"] {
+            assert!(!is_valid_region_name(bad), "{bad:?}");
+        }
+    }
 }

@@ -173,7 +173,8 @@ impl Inventory {
                     id: k.arn.clone(),
                 };
                 let fields = [row.name.as_str(), row.region.as_str(), row.state.as_str(), row.detail.as_str(), "key"];
-                let searchable = fields.into_iter().chain(k.aliases.iter().map(String::as_str)).chain([k.key_id.as_str()]);
+                let searchable =
+                    fields.into_iter().chain(k.aliases.iter().map(String::as_str)).chain([k.key_id.as_str()]);
                 super::filter::matches(query, searchable).then_some(row)
             })
             .collect();
@@ -274,7 +275,11 @@ mod tests {
             regions: vec![
                 RegionInventory {
                     region: "eu-north-1".into(),
-                    keys: vec![key("eu-north-1", "zeta", KeyState::Enabled), key("eu-north-1", "alpha", KeyState::Disabled), aws],
+                    keys: vec![
+                        key("eu-north-1", "zeta", KeyState::Enabled),
+                        key("eu-north-1", "alpha", KeyState::Disabled),
+                        aws,
+                    ],
                     secrets: vec![secret("eu-north-1", "JWT_SECRET", Some(90)), secret("eu-north-1", "BANKID", None)],
                     problems: vec![],
                 },

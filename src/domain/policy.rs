@@ -296,14 +296,7 @@ impl Policy {
                 alert_before: cx.days(&x.alert_before, "alert_before")?,
             });
         }
-        Ok(Self {
-            name: raw.policy.name,
-            source: raw.policy.source,
-            business_hours,
-            keys,
-            secrets,
-            external,
-        })
+        Ok(Self { name: raw.policy.name, source: raw.policy.source, business_hours, keys, secrets, external })
     }
 }
 
@@ -344,7 +337,9 @@ fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours) -> Result<BusinessHours, Poli
             "Fri" => 5,
             "Sat" => 6,
             "Sun" => 7,
-            other => return Err(cx.err(b.days.span(), format!("unknown weekday {other:?}: use Mon Tue Wed Thu Fri Sat Sun"))),
+            other => {
+                return Err(cx.err(b.days.span(), format!("unknown weekday {other:?}: use Mon Tue Wed Thu Fri Sat Sun")))
+            }
         };
         weekdays.push(n);
     }
@@ -361,7 +356,8 @@ fn parse_rules(
     let mut out: Vec<ItemRule> = Vec::new();
     for r in raw {
         let class_span = r.classification.span();
-        let selector_count = usize::from(r.name.is_some()) + usize::from(r.arn.is_some()) + usize::from(r.tag.is_some());
+        let selector_count =
+            usize::from(r.name.is_some()) + usize::from(r.arn.is_some()) + usize::from(r.tag.is_some());
         let selector = match (&r.name, &r.arn, &r.tag) {
             (Some(n), None, None) => Selector::Name(n.get_ref().trim_start_matches("alias/").to_owned()),
             (None, Some(a), None) => Selector::Arn(a.get_ref().clone()),
@@ -369,11 +365,21 @@ fn parse_rules(
                 let mut it = t.get_ref().iter();
                 match (it.next(), it.next()) {
                     (Some((k, v)), None) => Selector::Tag(k.clone(), v.clone()),
-                    _ => return Err(cx.err(t.span(), "a tag selector names exactly one tag, e.g. tag = { classification = \"L4\" }")),
+                    _ => {
+                        return Err(cx.err(
+                            t.span(),
+                            "a tag selector names exactly one tag, e.g. tag = { classification = \"L4\" }",
+                        ))
+                    }
                 }
             }
             _ => {
-                let span = r.name.as_ref().map(|s| s.span()).or(r.arn.as_ref().map(|s| s.span())).unwrap_or(class_span.clone());
+                let span = r
+                    .name
+                    .as_ref()
+                    .map(|s| s.span())
+                    .or(r.arn.as_ref().map(|s| s.span()))
+                    .unwrap_or(class_span.clone());
                 let what = if selector_count == 0 { "needs one of" } else { "takes only one of" };
                 return Err(cx.err(span, format!("a [[{table}]] rule {what} `name`, `arn` or `tag`")));
             }
@@ -403,7 +409,12 @@ fn parse_rules(
             owner: r.owner.clone(),
             classification,
             rotation: r.rotation.as_ref().map(|d| cx.days(d, "rotation")).transpose()?,
-            overdue_alert: r.overdue_alert.as_ref().map(|d| cx.days(d, "overdue_alert")).transpose()?.unwrap_or(default_alert),
+            overdue_alert: r
+                .overdue_alert
+                .as_ref()
+                .map(|d| cx.days(d, "overdue_alert"))
+                .transpose()?
+                .unwrap_or(default_alert),
             due_soon: r.due_soon.as_ref().map(|d| cx.days(d, "due_soon")).transpose()?.unwrap_or(default_due),
             regions,
             allowed_principals: r.allowed_principals.clone(),
@@ -428,7 +439,8 @@ mod tests {
         let p = Policy::default_policy().expect("embedded policy is valid");
         let names: Vec<&Selector> = p.keys.iter().map(|r| &r.selector).collect();
         assert!(names.contains(&&Selector::Name("drop-national-id-key".into())));
-        let jwt = p.secrets.iter().find(|r| r.selector == Selector::Name("JWT_SECRET".into())).expect("JWT_SECRET rule");
+        let jwt =
+            p.secrets.iter().find(|r| r.selector == Selector::Name("JWT_SECRET".into())).expect("JWT_SECRET rule");
         assert_eq!(jwt.rotation, Some(Days(90)));
         assert_eq!(jwt.overdue_alert, Days(3));
         assert!(p.external.iter().any(|x| x.alert_before == Days(60)));
@@ -447,7 +459,8 @@ mod tests {
 
     #[test]
     fn unknown_field_has_line_and_column() {
-        let e = parse("[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L4\"\nrotaton = \"365d\"\n").unwrap_err();
+        let e =
+            parse("[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L4\"\nrotaton = \"365d\"\n").unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("p.toml", 7), "{e}");
         assert!(e.message.contains("rotaton"), "{e}");
     }
@@ -461,7 +474,8 @@ mod tests {
 
     #[test]
     fn bad_duration_points_at_the_value() {
-        let e = parse("[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L4\"\nrotation = \"annual\"\n").unwrap_err();
+        let e = parse("[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L4\"\nrotation = \"annual\"\n")
+            .unwrap_err();
         assert_eq!((e.line, e.column), (7, 12), "{e}");
         assert!(e.message.contains("bad duration"), "{e}");
     }
@@ -487,13 +501,16 @@ mod tests {
 
     #[test]
     fn business_hours_validate() {
-        let p = parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Mon\", \"Fri\"]\n").unwrap();
+        let p =
+            parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Mon\", \"Fri\"]\n")
+                .unwrap();
         let b = p.business_hours.unwrap();
         assert_eq!((b.start_minute, b.end_minute, b.utc_offset_minutes, b.weekdays), (420, 1080, 60, vec![1, 5]));
         assert!(parse_hours_src("start = \"7\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = []\n").is_err());
         assert!(parse_hours_src("start = \"07:00\"\nend = \"06:00\"\nutc_offset = \"+01:00\"\ndays = []\n").is_err());
         assert!(parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"01:00\"\ndays = []\n").is_err());
-        assert!(parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Funday\"]\n").is_err());
+        assert!(parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Funday\"]\n")
+            .is_err());
     }
 
     fn parse_hours_src(body: &str) -> Result<Policy, PolicyError> {

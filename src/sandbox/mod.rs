@@ -131,7 +131,9 @@ impl fmt::Display for SandboxError {
                 "sandbox: the moto emulator is not installed ({message}): run `python3 -m pip install -r {}`",
                 requirements.display()
             ),
-            Self::PortInUse { message } => write!(f, "sandbox: {message}: choose another --port, or 0 for any free port"),
+            Self::PortInUse { message } => {
+                write!(f, "sandbox: {message}: choose another --port, or 0 for any free port")
+            }
             Self::StartFailed { message, log } => {
                 write!(f, "sandbox failed to start: {message} (see {})", log.display())
             }
@@ -253,7 +255,10 @@ impl Sandbox {
                 let tail: Vec<&str> = err.lines().rev().take(3).collect();
                 let detail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
                 return Err(SandboxError::StartFailed {
-                    message: format!("the emulator exited before it was ready: {}", crate::domain::text::inert(&detail)),
+                    message: format!(
+                        "the emulator exited before it was ready: {}",
+                        crate::domain::text::inert(&detail)
+                    ),
                     log,
                 });
             }
@@ -278,12 +283,12 @@ impl Sandbox {
             return Ok(Self { info, dir: dir.to_owned(), child, stdin });
         }
         let _ = child.wait().await;
-        let fail: FailureLine = serde_json::from_str(&line).unwrap_or(FailureLine {
-            error: String::new(),
-            message: crate::domain::text::inert(&line),
-        });
+        let fail: FailureLine = serde_json::from_str(&line)
+            .unwrap_or(FailureLine { error: String::new(), message: crate::domain::text::inert(&line) });
         Err(match fail.error.as_str() {
-            "moto_missing" => SandboxError::MotoMissing { message: fail.message, requirements: dir.join("requirements.txt") },
+            "moto_missing" => {
+                SandboxError::MotoMissing { message: fail.message, requirements: dir.join("requirements.txt") }
+            }
             "port_in_use" => SandboxError::PortInUse { message: fail.message },
             _ => SandboxError::StartFailed { message: fail.message, log },
         })
@@ -322,10 +327,8 @@ pub async fn find_running(dir: &Path) -> Result<SandboxInfo, SandboxError> {
 /// `GET <endpoint>/_sandbox/stats` with a minimal HTTP/1.1 client (loopback only).
 pub async fn stats(endpoint: &str) -> Result<serde_json::Value, SandboxError> {
     let body = http_request(endpoint, "GET", "/_sandbox/stats").await?;
-    serde_json::from_str(&body).map_err(|e| SandboxError::Io {
-        what: "parsing sandbox stats".into(),
-        error: std::io::Error::other(e),
-    })
+    serde_json::from_str(&body)
+        .map_err(|e| SandboxError::Io { what: "parsing sandbox stats".into(), error: std::io::Error::other(e) })
 }
 
 /// `POST <endpoint>/_sandbox/stats/reset`.
@@ -337,7 +340,8 @@ async fn http_request(endpoint: &str, method: &str, path: &str) -> Result<String
     let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(hostport).await?;
-        let req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let req =
+            format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;

@@ -112,7 +112,10 @@ class Output:
 def fail(out: Output, code: str, message: str, exit_code: int) -> NoReturn:
     """Print the failure line and exit."""
     LOG.error("startup failed: %s: %s", code, message)
-    out.line({"ready": False, "error": code, "message": message})
+    try:
+        out.line({"ready": False, "error": code, "message": message})
+    except OSError:
+        pass
     logging.shutdown()
     os._exit(exit_code)
 
@@ -181,7 +184,7 @@ class Seeder:
         self._config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
         self._clients: dict[tuple[str, str, str], Any] = {}
         self.key_ids: dict[str, str] = {}  # primary alias -> KeyId
-        self.rotation_keys: dict[str, list[int]] = {}  # alias -> rotations days ago
+        self.rotation_keys: dict[str, list[float]] = {}  # alias -> rotations, days ago
         self.operators: dict[str, dict[str, str]] = {}
         self.seeder_creds: tuple[str, str] = ("", "")
 
@@ -261,7 +264,7 @@ class Seeder:
         for days in rotations:
             clock.move_to(self.ago(days))
             kms.rotate_key_on_demand(KeyId=key_id)
-        self.rotation_keys[alias] = [int(d) for d in rotations]
+        self.rotation_keys[alias] = rotations
         state = k.get("state", "Enabled")
         if state == "Disabled":
             kms.disable_key(KeyId=key_id)
@@ -472,6 +475,14 @@ def header(headers: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
+def access_key_id(headers: list[tuple[str, str]]) -> str:
+    """The (non-secret) access key id of a SigV4 Authorization header, or "-"."""
+    auth = header(headers, "Authorization") or ""
+    if "Credential=" not in auth:
+        return "-"
+    return auth.split("Credential=", 1)[1].split("/", 1)[0].strip()[:32] or "-"
+
+
 def classify(method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> tuple[str, str]:
     """(service, "service:Action") for the stats and the hook."""
     service = ""
@@ -529,6 +540,42 @@ def rewrite_json_error(req_headers: list[tuple[str, str]], status: int,
     new_body = json.dumps({"__type": json_code, "message": message}).encode()
     keep += [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", json_code),
              ("x-amzn-RequestId", request_id)]
+    return status, keep, new_body
+
+
+def rewrite_query_error(req_headers: list[tuple[str, str]], status: int,
+                        headers: list[tuple[str, str]], body: bytes
+                        ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Give query-protocol (STS, IAM) errors AWS's awsQuery shape.
+
+    moto wraps its auth errors as ``<ErrorResponse><Errors><Error>…`` (the EC2 shape);
+    AWS's awsQuery services answer ``<ErrorResponse><Error>…</Error><RequestId>``, which
+    is what SDKs parse the error code from.
+    """
+    if status < 400 or header(req_headers, "X-Amz-Target"):
+        return status, headers, body
+    if not body.lstrip().startswith(b"<"):
+        return status, headers, body
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return status, headers, body
+    if root.find("./Error/Code") is not None:
+        return status, headers, body  # already AWS's shape
+    code_el = root.find(".//Error/Code")
+    if code_el is None or not (code_el.text or "").strip():
+        return status, headers, body
+    code = (code_el.text or "").strip()
+    message = (root.findtext(".//Error/Message") or "").strip()
+    kind = (root.findtext(".//Error/Type") or "Sender").strip()
+    request_id = (header(headers, "x-amzn-RequestId") or (root.findtext(".//RequestId") or "").strip()
+                  or str(uuid.uuid4()))
+    esc = lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
+    new_body = (f"<ErrorResponse><Error><Type>{esc(kind)}</Type><Code>{esc(code)}</Code>"
+                f"<Message>{esc(message)}</Message></Error><RequestId>{esc(request_id)}</RequestId>"
+                f"</ErrorResponse>").encode()
+    keep = [(k, v) for k, v in headers if k.lower() not in {"content-type", "content-length", "x-amzn-requestid"}]
+    keep += [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     return status, keep, new_body
 
 
@@ -647,7 +694,10 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         if not have_date:
             self.send_header("Date", self.date_time_string())
-        self.send_header("Content-Length", str(len(body)))
+        length = str(len(body))
+        if head:  # a HEAD answer announces the length of the GET it stands for
+            length = header(headers, "Content-Length") or length
+        self.send_header("Content-Length", length)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -722,6 +772,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         status, resp_headers, resp_body = refuse_unsigned(self.path, req_headers, status,
                                                           resp_headers, resp_body)
         status, resp_headers, resp_body = rewrite_json_error(req_headers, status, resp_headers, resp_body)
+        status, resp_headers, resp_body = rewrite_query_error(req_headers, status, resp_headers, resp_body)
         status, resp_headers, resp_body = normalize_json_response(req_headers, status,
                                                                   resp_headers, resp_body)
         duration_ms = (time.monotonic() - t0) * 1000.0
@@ -732,7 +783,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.server.observer.observe(ex)
         except Exception:
             LOG.exception("proxy: observer failed")
-        LOG.info("%s %s -> %d (%.1f ms)", action, self.client_address[0], status, duration_ms)
+        LOG.info("%s %s from %s -> %d (%.1f ms)", action, access_key_id(req_headers),
+                 self.client_address[0], status, duration_ms)
         self._send(status, resp_headers, resp_body, head=self.command == "HEAD")
 
     def _forward(self, req_headers: list[tuple[str, str]], body: bytes
@@ -930,8 +982,9 @@ def write_ready_file(data_dir: str, ready: dict[str, Any]) -> str:
 
 def setup_logging(data_dir: str) -> None:
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        os.path.join(data_dir, "sandbox.log"), maxBytes=5 * 1024 * 1024, backupCount=2)
+    log_path = os.path.join(data_dir, "sandbox.log")
+    handler = logging.handlers.RotatingFileHandler(log_path, maxBytes=5 * 1024 * 1024, backupCount=2)
+    os.chmod(log_path, 0o600)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -996,6 +1049,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    if args.no_stdin_watch or stdin_is_devnull():
+        LOG.info("stdin watcher off")
+    else:  # started now so that a parent dying during seeding is noticed too
+        threading.Thread(target=watch_stdin, args=(stop,), name="stdin", daemon=True).start()
 
     moto_server = None
     try:
@@ -1032,15 +1089,15 @@ def main(argv: list[str] | None = None) -> int:
         fail(out, "seed_failed", f"{type(e).__name__}: {e}", EXIT_SEED_FAILED)
         return EXIT_SEED_FAILED
 
-    out.line(ready)
-    LOG.info("ready on %s after %.2f s", endpoint, time.monotonic() - t_start)
-    if traffic is not None:
-        traffic.start()
-    if args.no_stdin_watch or stdin_is_devnull():
-        LOG.info("stdin watcher off")
-    else:
-        threading.Thread(target=watch_stdin, args=(stop,), name="stdin", daemon=True).start()
-
+    if not stop.is_set():
+        try:
+            out.line(ready)
+            LOG.info("ready on %s after %.2f s", endpoint, time.monotonic() - t_start)
+            if traffic is not None:
+                traffic.start()
+        except OSError as e:  # the parent is gone (EPIPE)
+            LOG.warning("cannot write the ready line (%s)", e)
+            stop.set()
     while not stop.wait(1.0):
         pass
     LOG.info("shutting down")

@@ -21,11 +21,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Span::styled("keydeck ", theme.title()),
         badge,
         Span::raw(" "),
-        Span::raw(arn),
+        Span::raw(s.regions.join(",")),
         Span::styled("  acct ", theme.dim()),
         Span::raw(inert(&s.identity.account)),
-        Span::styled("  ", theme.dim()),
-        Span::raw(s.regions.join(",")),
+        Span::raw("  "),
+        Span::raw(arn),
     ]);
     let mut tabs: Vec<Span> = Vec::new();
     for (i, v) in View::ALL.iter().enumerate() {

@@ -49,10 +49,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             Row::new(cells)
         })
         .collect();
+    let name_width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(12, 44) as u16 + 1;
     let widths: Vec<Constraint> = if wide {
         vec![
             Constraint::Length(6),
-            Constraint::Percentage(35),
+            Constraint::Length(name_width),
             Constraint::Length(14),
             Constraint::Length(16),
             Constraint::Min(10),
@@ -68,8 +69,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     frame.render_stateful_widget(table, table_area, &mut ts);
     if empty && state.inventory.is_some() {
-        let msg = if filtering { "nothing matches the filter (Esc clears it)" } else { "no keys or secrets in the selected regions" };
-        let inner = Rect { x: table_area.x + 2, y: table_area.y + 2, width: table_area.width.saturating_sub(4), height: 1 };
+        let msg = if filtering {
+            "nothing matches the filter (Esc clears it)"
+        } else {
+            "no keys or secrets in the selected regions"
+        };
+        let inner =
+            Rect { x: table_area.x + 2, y: table_area.y + 2, width: table_area.width.saturating_sub(4), height: 1 };
         frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), inner);
     }
     if filtering {

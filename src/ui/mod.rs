@@ -57,3 +57,6 @@ pub fn inventory_page_rows(height: u16) -> usize {
     // header 2 + status 1 + table border 2 + table header 1
     usize::from(height.saturating_sub(6)).max(1)
 }
+
+#[cfg(test)]
+mod tests;

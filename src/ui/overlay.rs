@@ -35,7 +35,10 @@ pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     for b in &bindings {
         lines.push(Line::from(vec![Span::styled(format!("  {:<8}", b.keys), theme.key()), Span::raw(b.help)]));
     }
-    lines.push(Line::from(vec![Span::styled(format!("  {:<8}", "Esc"), theme.key()), Span::raw("clear filter / message")]));
+    lines.push(Line::from(vec![
+        Span::styled(format!("  {:<8}", "Esc"), theme.key()),
+        Span::raw("clear filter / message"),
+    ]));
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled("any key closes this help", theme.dim())));
     let height = (lines.len() as u16 + 2).min(area.height);

@@ -1,0 +1,204 @@
+//! Bad input gets one clear line on stderr and a documented non-zero exit code — never a
+//! panic, never a broken terminal. Runs the real binary.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
+
+/// A command with a clean AWS environment: no profile, no credentials, no IMDS.
+fn keydeck(data_dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k == "KEYDECK_PYTHON" || k == "KEYDECK_DATA_DIR" {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", data_dir)
+        .env("AWS_CONFIG_FILE", data_dir.join("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", data_dir.join("aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg("--data-dir")
+        .arg(data_dir.join("data"));
+    c
+}
+
+fn stderr_line(out: &Output) -> String {
+    let s = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!s.contains("panicked"), "panic: {s}");
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 1, "expected exactly one line on stderr, got: {s}");
+    lines[0].to_owned()
+}
+
+fn run(c: &mut Command) -> (i32, String) {
+    let out = c.output().expect("run keydeck");
+    let code = out.status.code().expect("exit code, not a signal");
+    (code, stderr_line(&out))
+}
+
+#[test]
+fn version_and_help() {
+    let d = temp_dir("cli");
+    let out = keydeck(&d).arg("--version").output().expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("keydeck "));
+    for sub in
+        [vec!["--help"], vec!["demo", "--help"], vec!["sandbox", "up", "--help"], vec!["sandbox", "env", "--help"]]
+    {
+        let out = keydeck(&d).args(&sub).output().expect("run");
+        assert!(out.status.success(), "{sub:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{sub:?}");
+    }
+    let out = keydeck(&d).arg("--frobnicate").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn malformed_policy_names_file_line_and_column() {
+    let d = temp_dir("cli");
+    let policy = d.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[policy]\nname = \"x\"\n\n[[keys]]\nname = \"k\"\nowner = \"o\"\nclassification = \"L7\"\n",
+    )
+    .expect("write");
+    let (code, line) = run(keydeck(&d).arg("--policy").arg(&policy).args(["--region", "eu-north-1"]));
+    assert_eq!(code, 3);
+    assert!(line.contains(&format!("{}:7:18:", policy.display())), "{line}");
+    assert!(line.contains("unknown classification"), "{line}");
+    let (code, line) = run(keydeck(&d).arg("--policy").arg(d.join("missing.toml")));
+    assert_eq!(code, 3);
+    assert!(line.contains("cannot read policy file"), "{line}");
+}
+
+#[test]
+fn unknown_region() {
+    let d = temp_dir("cli");
+    let (code, line) = run(keydeck(&d).args(["--region", "eu-nowhere"]));
+    assert_eq!(code, 3);
+    assert!(line.contains("unknown region \"eu-nowhere\""), "{line}");
+}
+
+#[test]
+fn no_region_at_all() {
+    let d = temp_dir("cli");
+    let (code, line) = run(&mut keydeck(&d));
+    assert_eq!(code, 3);
+    assert!(line.contains("no region selected"), "{line}");
+}
+
+#[test]
+fn unknown_profile() {
+    let d = temp_dir("cli");
+    std::fs::write(d.join("aws-config"), "[profile real]\nregion = eu-north-1\n").expect("write");
+    let (code, line) = run(keydeck(&d).args(["--profile", "nope", "--region", "eu-north-1"]));
+    assert!(line.contains("nope"), "{line}");
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("unknown profile"), "{line}");
+}
+
+#[test]
+fn no_credentials() {
+    let d = temp_dir("cli");
+    let (code, line) = run(keydeck(&d).args(["--region", "eu-north-1", "--endpoint-url", &sandbox().endpoint]));
+    assert_eq!(code, 4, "{line}");
+    assert!(line.contains("no credentials"), "{line}");
+    assert!(line.contains("AWS_ACCESS_KEY_ID"), "says what to do: {line}");
+}
+
+#[test]
+fn invalid_credentials() {
+    let d = temp_dir("cli");
+    let (code, line) = run(keydeck(&d)
+        .args(["--region", "eu-north-1", "--endpoint-url", &sandbox().endpoint])
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7NOTREAL")
+        .env("AWS_SECRET_ACCESS_KEY", "x".repeat(40)));
+    assert_eq!(code, 4, "{line}");
+    assert!(line.contains("invalid credentials"), "{line}");
+}
+
+#[test]
+fn expired_credentials() {
+    // A credential_process that hands out credentials which expired an hour ago.
+    let d = temp_dir("cli");
+    let script = d.join("creds.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\":1,\"AccessKeyId\":\"AKIAEXPIREDEXAMPLE00\",\"SecretAccessKey\":\"x\",\"SessionToken\":\"t\",\"Expiration\":\"2020-01-01T00:00:00Z\"}'\n",
+    )
+    .expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::write(
+        d.join("aws-config"),
+        format!("[profile old]\nregion = eu-north-1\ncredential_process = {}\n", script.display()),
+    )
+    .expect("write");
+    let (code, line) = run(keydeck(&d).args(["--profile", "old", "--endpoint-url", &sandbox().endpoint]));
+    assert_eq!(code, 4, "{line}");
+    assert!(line.contains("expired"), "{line}");
+}
+
+#[test]
+fn unreachable_endpoint() {
+    let d = temp_dir("cli");
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let (code, line) = run(keydeck(&d)
+        .args(["--region", "eu-north-1", "--endpoint-url", &format!("http://127.0.0.1:{port}")])
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "x".repeat(40)));
+    assert_eq!(code, 5, "{line}");
+    assert!(line.contains("endpoint unreachable"), "{line}");
+}
+
+#[test]
+fn python_missing() {
+    let d = temp_dir("cli");
+    let (code, line) = run(keydeck(&d).args(["sandbox", "up"]).env("KEYDECK_PYTHON", d.join("no-such-python")));
+    assert_eq!(code, 6, "{line}");
+    assert!(line.contains("was not found") && line.contains("KEYDECK_PYTHON"), "{line}");
+}
+
+#[test]
+fn moto_missing_says_how_to_install() {
+    // The same interpreter without site-packages cannot import moto.
+    let d = temp_dir("cli");
+    let wrapper = d.join("python-without-moto");
+    std::fs::write(&wrapper, "#!/bin/sh\nexec python3 -S -E \"$@\"\n").expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let (code, line) = run(keydeck(&d).args(["sandbox", "up"]).env("KEYDECK_PYTHON", &wrapper));
+    assert_eq!(code, 6, "{line}");
+    assert!(line.contains("moto") && line.contains("pip install -r"), "{line}");
+}
+
+#[test]
+fn port_in_use() {
+    let d = temp_dir("cli");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let (code, line) = run(keydeck(&d).args(["sandbox", "up", "--port", &port.to_string()]));
+    assert_eq!(code, 6, "{line}");
+    assert!(line.contains(&port.to_string()) && line.contains("in use"), "{line}");
+    drop(busy);
+}
+
+#[test]
+fn sandbox_env_without_a_running_sandbox() {
+    let d = temp_dir("cli");
+    let (code, line) = run(keydeck(&d).args(["sandbox", "env", "--as", "key-admin"]));
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("no sandbox is running"), "{line}");
+}

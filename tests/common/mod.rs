@@ -1,0 +1,130 @@
+//! Shared test fixtures: one seeded sandbox per test binary, started on first use and
+//! stopped when the test process exits (the driver exits when its stdin pipe closes).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use keydeck::aws::{AwsContext, ConnectOptions, StaticCredentials};
+use keydeck::sandbox::{Sandbox, SandboxInfo, StartOptions};
+
+/// The estate the sandbox seeds, parsed from `assets/estate.toml` (tests compare against
+/// this data, not against hard-coded results).
+#[derive(Debug, serde::Deserialize)]
+pub struct Estate {
+    pub account_id: String,
+    pub regions: Vec<String>,
+    pub keys: Vec<EstateKey>,
+    pub secrets: Vec<EstateSecret>,
+    pub operators: Vec<EstateOperator>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EstateKey {
+    pub alias: String,
+    pub region: String,
+    #[serde(default)]
+    pub extra_aliases: Vec<String>,
+    pub spec: Option<String>,
+    pub usage: Option<String>,
+    pub created_days_ago: i64,
+    #[serde(default)]
+    pub rotation: bool,
+    #[serde(default)]
+    pub rotations_days_ago: Vec<i64>,
+    pub state: Option<String>,
+    pub deletion_window_days: Option<i64>,
+    pub deletion_scheduled_days_ago: Option<i64>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EstateSecret {
+    pub name: String,
+    pub region: String,
+    pub created_days_ago: i64,
+    pub rotation_days: Option<i64>,
+    pub last_rotated_days_ago: Option<i64>,
+    pub kms_key: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EstateOperator {
+    pub name: String,
+    pub role: String,
+    pub actions: Vec<String>,
+}
+
+pub fn estate() -> Estate {
+    toml::from_str(keydeck::sandbox::ESTATE).expect("assets/estate.toml parses")
+}
+
+/// A fresh private directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("keydeck-test-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// The shared sandbox (no background traffic: tests make their own calls).
+pub fn sandbox() -> &'static SandboxInfo {
+    static INFO: OnceLock<SandboxInfo> = OnceLock::new();
+    INFO.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let dir = temp_dir("sandbox");
+                match Sandbox::start(&dir, &StartOptions::default()).await {
+                    Ok(sb) => {
+                        let _ = tx.send(Ok(sb.info.clone()));
+                        // Keep the sandbox (and its stdin pipe) alive for the whole test process.
+                        std::future::pending::<()>().await;
+                        drop(sb);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        match rx.recv() {
+            Ok(Ok(info)) => info,
+            Ok(Err(e)) => panic!("sandbox failed to start: {e}"),
+            Err(_) => panic!("sandbox thread died"),
+        }
+    })
+}
+
+/// Connection options acting as a seeded operator.
+pub fn as_operator(name: &str) -> ConnectOptions {
+    sandbox().connect_options(name, &[]).expect("seeded operator")
+}
+
+pub async fn context(name: &str) -> AwsContext {
+    AwsContext::connect(&as_operator(name)).await.expect("context")
+}
+
+/// Options with an arbitrary key pair against the sandbox.
+pub fn with_keys(access_key_id: &str, secret_access_key: &str) -> ConnectOptions {
+    let info = sandbox();
+    ConnectOptions {
+        profile: None,
+        regions: info.regions.clone(),
+        endpoint_url: Some(info.endpoint.clone()),
+        static_credentials: Some(StaticCredentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+        }),
+    }
+}
+
+/// An SDK config for a region of the context (for calls keydeck's aws layer doesn't make yet).
+pub fn region_config<'a>(ctx: &'a AwsContext, region: &str) -> &'a aws_config::SdkConfig {
+    &ctx.regions().iter().find(|r| r.region == region).expect("region selected").config
+}

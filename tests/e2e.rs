@@ -1,0 +1,248 @@
+//! End-to-end journeys of the real binary: the demo console in a pseudo-terminal (read
+//! through a VT100 emulator), and the sandbox driven from a second "terminal" with the
+//! AWS CLI. Waiting is always for a condition with a deadline, never a bare sleep.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
+
+struct Screen {
+    parser: vt100::Parser,
+    raw: Vec<u8>,
+    closed: bool,
+}
+
+/// keydeck running in a pseudo-terminal.
+struct Pty {
+    shared: Arc<(Mutex<Screen>, Condvar)>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Pty {
+    fn spawn(args: &[&str], data_dir: &Path, rows: u16, cols: u16) -> Self {
+        let pair =
+            native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("openpty");
+        let mut cmd = CommandBuilder::new(BIN);
+        cmd.args(args);
+        cmd.env_clear();
+        for k in ["PATH", "PYENV_ROOT", "PYENV_VERSION", "LANG"] {
+            if let Ok(v) = std::env::var(k) {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env("HOME", data_dir);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.env("KEYDECK_DATA_DIR", data_dir.join("data"));
+        let child = pair.slave.spawn_command(cmd).expect("spawn keydeck");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("reader");
+        let writer = pair.master.take_writer().expect("writer");
+        let shared = Arc::new((
+            Mutex::new(Screen { parser: vt100::Parser::new(rows, cols, 0), raw: Vec::new(), closed: false }),
+            Condvar::new(),
+        ));
+        let s2 = shared.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = reader.read(&mut buf).unwrap_or(0);
+                let (lock, cv) = &*s2;
+                let mut s = lock.lock().expect("lock");
+                if n == 0 {
+                    s.closed = true;
+                    cv.notify_all();
+                    break;
+                }
+                s.parser.process(&buf[..n]);
+                s.raw.extend_from_slice(&buf[..n]);
+                cv.notify_all();
+            }
+        });
+        Self { shared, writer, child, master: pair.master }
+    }
+
+    /// Wait until the screen satisfies `pred`, or fail with the screen's contents.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.shared;
+        let mut s = lock.lock().expect("lock");
+        loop {
+            let text = s.parser.screen().contents();
+            if pred(&text) {
+                return text;
+            }
+            let now = Instant::now();
+            if now >= deadline || s.closed {
+                panic!("timed out waiting for {what}; screen:\n{text}");
+            }
+            s = cv.wait_timeout(s, deadline - now).expect("wait").0;
+        }
+    }
+
+    fn send(&mut self, bytes: &str) {
+        self.writer.write_all(bytes.as_bytes()).expect("write to pty");
+        self.writer.flush().expect("flush");
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        self.master.resize(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("resize");
+    }
+
+    fn raw(&self) -> Vec<u8> {
+        self.shared.0.lock().expect("lock").raw.clone()
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "keydeck did not exit");
+            // Wait for the pty to report output/closure instead of sleeping blindly.
+            let (lock, cv) = &*self.shared;
+            let s = lock.lock().expect("lock");
+            let _ = cv.wait_timeout(s, Duration::from_millis(50)).expect("wait");
+        }
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+}
+
+fn wait_gone(pid: u32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while pid_alive(pid) {
+        assert!(Instant::now() < deadline, "process {pid} is still alive (orphan)");
+        std::thread::yield_now();
+    }
+}
+
+fn sandbox_pid(data_dir: &Path) -> u32 {
+    let text = std::fs::read_to_string(data_dir.join("data/sandbox/sandbox.json")).expect("sandbox.json while running");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["pid"].as_u64().expect("pid") as u32
+}
+
+#[test]
+fn demo_console_journey() {
+    let d = common::temp_dir("e2e");
+    let mut pty = Pty::spawn(&["demo", "--traffic", "none"], &d, 30, 110);
+    let estate = common::estate();
+    let first = &estate.keys[0].alias;
+    let screen = pty.wait_for("the console with the seeded inventory", Duration::from_secs(120), |s| {
+        s.contains("user/key-admin") && s.contains(first.as_str()) && s.contains("refreshed")
+    });
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    assert!(screen.contains("eu-north-1,eu-west-1"), "{screen}");
+    let pid = sandbox_pid(&d);
+
+    // Filter to the backup region.
+    pty.send("/west");
+    let west_only = estate.keys.iter().find(|k| k.region == "eu-north-1").expect("a north key");
+    pty.wait_for("the filter applied", Duration::from_secs(10), |s| {
+        s.contains("drop-backup-key") && !s.contains(&west_only.alias) && s.contains("/west")
+    });
+    pty.send("\x1b"); // Esc: clears the filter
+    pty.wait_for("the filter cleared", Duration::from_secs(10), |s| s.contains(&west_only.alias));
+
+    // Help overlay lists the inventory bindings; any key closes it.
+    pty.send("?");
+    pty.wait_for("help", Duration::from_secs(10), |s| s.contains("Keys") && s.contains("filter by name"));
+    pty.send("x");
+    pty.wait_for("help closed", Duration::from_secs(10), |s| !s.contains("filter by name"));
+
+    // The palette switches views.
+    pty.send(":sess\t\r");
+    pty.wait_for("session view", Duration::from_secs(10), |s| s.contains("caller ARN") && s.contains("user/key-admin"));
+    pty.send("1");
+
+    // Too small, then back.
+    pty.resize(10, 40);
+    pty.wait_for("the too-small message", Duration::from_secs(10), |s| s.contains("terminal too small"));
+    pty.resize(30, 110);
+    pty.wait_for("the inventory again", Duration::from_secs(10), |s| s.contains(first.as_str()));
+
+    pty.send("q");
+    let status = pty.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}");
+    let raw = pty.raw();
+    let tail = String::from_utf8_lossy(&raw[raw.len().saturating_sub(200)..]).to_string();
+    assert!(tail.contains("\x1b[?1049l"), "alternate screen left: {tail:?}");
+    assert!(tail.contains("\x1b[?25h"), "cursor shown again: {tail:?}");
+    wait_gone(pid, Duration::from_secs(20));
+}
+
+#[test]
+fn sandbox_up_env_and_the_aws_cli() {
+    let d = common::temp_dir("e2e-up");
+    let data = d.join("data");
+    let mut up = Command::new(BIN)
+        .args(["--data-dir"])
+        .arg(&data)
+        .args(["sandbox", "up", "--traffic", "none"])
+        .env("HOME", &d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sandbox up");
+    let mut lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    assert!(banner.contains("keydeck sandbox running at http://127.0.0.1:"), "{banner}");
+    let pid = sandbox_pid(&d);
+
+    let env = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["sandbox", "env", "--as", "security-lead"])
+        .output()
+        .expect("env");
+    assert!(env.status.success(), "{}", String::from_utf8_lossy(&env.stderr));
+    let exports = String::from_utf8(env.stdout).expect("utf8");
+    for var in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(exports.contains(&format!("export {var}=")), "{var}: {exports}");
+    }
+    // A second terminal: a POSIX shell evaluates the exports and runs the AWS CLI.
+    let script = format!("{exports}\naws sts get-caller-identity --output json && aws kms list-aliases --output json");
+    let out = Command::new("sh").arg("-c").arg(&script).env("HOME", &d).output().expect("sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "aws cli failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(":user/security-lead"), "{stdout}");
+    assert!(stdout.contains("alias/drop-national-id-key"), "{stdout}");
+
+    let bad =
+        Command::new(BIN).arg("--data-dir").arg(&data).args(["sandbox", "env", "--as", "root"]).output().expect("env");
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("key-admin"));
+
+    // Ctrl-C (SIGINT) stops it cleanly and leaves nothing behind.
+    let st = Command::new("kill").args(["-INT", &up.id().to_string()]).status().expect("kill");
+    assert!(st.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = up.wait().expect("wait");
+    assert!(status.success(), "sandbox up exit: {status:?}; {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("sandbox stopped")), "{rest:?}");
+    wait_gone(pid, Duration::from_secs(20));
+    assert!(!data.join("sandbox/sandbox.json").exists(), "stale sandbox.json left behind");
+}

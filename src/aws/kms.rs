@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_kms::types::{KeyManagerType, KeyMetadata};
+use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, RotationType};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use crate::domain::inventory::{KeyItem, KeyManager, KeyState};
+use crate::domain::inventory::{Fetched, KeyItem, KeyManager, KeyRotation, KeyState, RotationEvent, RotationKind};
 
-use super::{AwsError, RegionConfig};
+use super::{AwsError, AwsErrorKind, RegionConfig};
 
 /// How many DescribeKey calls run at once per region (KMS's shared quota for
 /// DescribeKey is far higher; this keeps bursts polite).
@@ -59,27 +59,169 @@ pub async fn list_keys(rc: &RegionConfig) -> Result<(Vec<KeyItem>, Vec<String>),
             let client = client.clone();
             let mut names = aliases.get(&id).cloned().unwrap_or_default();
             names.sort();
-            async move {
-                match client.describe_key().key_id(&id).send().await {
-                    Ok(out) => match out.key_metadata() {
-                        Some(m) => from_metadata(region, m, names),
-                        None => unknown(region, id, arn, names, "DescribeKey returned no metadata".into()),
-                    },
-                    Err(e) => {
-                        let err = AwsError::from_sdk("kms:DescribeKey", region, Some(&id), e);
-                        let why = match err.kind {
-                            super::AwsErrorKind::AccessDenied => "DescribeKey denied".to_owned(),
-                            _ => err.to_string(),
-                        };
-                        unknown(region, id, arn, names, why)
-                    }
-                }
-            }
+            async move { read_key_with(&client, region, id, arn, names).await }
         })
         .buffer_unordered(DESCRIBE_CONCURRENCY)
         .collect()
         .await;
     Ok((described, problems))
+}
+
+/// Re-read one key (after an action touched it, or when the feed says it changed):
+/// ListAliases for that key, then the same per-key calls as a full refresh.
+pub async fn read_key(rc: &RegionConfig, key_id: &str) -> Result<KeyItem, AwsError> {
+    let client = aws_sdk_kms::Client::new(&rc.config);
+    let region = rc.region.as_str();
+    let out = client
+        .list_aliases()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("kms:ListAliases", region, Some(key_id), e))?;
+    let mut names: Vec<String> = out
+        .aliases()
+        .iter()
+        .filter_map(|a| a.alias_name())
+        .map(|n| n.trim_start_matches("alias/").to_owned())
+        .collect();
+    names.sort();
+    let item = read_key_with(&client, region, key_id.to_owned(), String::new(), names).await;
+    if item.state == KeyState::Unknown && item.problem.as_deref().is_some_and(|p| p.contains("not found")) {
+        return Err(AwsError {
+            call: "kms:DescribeKey",
+            region: region.to_owned(),
+            resource: Some(key_id.to_owned()),
+            kind: super::AwsErrorKind::NotFound,
+            code: None,
+            message: item.problem.unwrap_or_default(),
+        });
+    }
+    Ok(item)
+}
+
+/// DescribeKey, then (where they apply) GetKeyRotationStatus + ListKeyRotations and
+/// ListResourceTags concurrently: at most four calls per key. A denied call marks only
+/// its own cell.
+async fn read_key_with(
+    client: &aws_sdk_kms::Client,
+    region: &str,
+    id: String,
+    arn: String,
+    names: Vec<String>,
+) -> KeyItem {
+    let mut item = match client.describe_key().key_id(&id).send().await {
+        Ok(out) => match out.key_metadata() {
+            Some(m) => from_metadata(region, m, names),
+            None => unknown(region, id, arn, names, "DescribeKey returned no metadata".into()),
+        },
+        Err(e) => {
+            let err = AwsError::from_sdk("kms:DescribeKey", region, Some(&id), e);
+            let why = match err.kind {
+                AwsErrorKind::AccessDenied => "DescribeKey denied".to_owned(),
+                AwsErrorKind::NotFound => format!("not found: {}", err.message),
+                _ => err.to_string(),
+            };
+            let mut item = unknown(region, id, arn, names, why);
+            if err.kind == AwsErrorKind::AccessDenied {
+                item.rotation = Fetched::Denied;
+                item.tags = Fetched::Denied;
+            }
+            return item;
+        }
+    };
+    if item.manager == KeyManager::Aws {
+        // AWS rotates AWS-managed keys every year; nothing to judge or tag.
+        item.rotation = Fetched::NotApplicable;
+        item.tags = Fetched::NotApplicable;
+        return item;
+    }
+    let rotation_applies = crate::domain::status::rotation_applies(&item);
+    let key_id = item.key_id.clone();
+    let rotation = async {
+        if !rotation_applies {
+            return Fetched::NotApplicable;
+        }
+        let (status, history) = tokio::join!(
+            client.get_key_rotation_status().key_id(&key_id).send(),
+            list_rotations(client, region, &key_id)
+        );
+        let status = match status {
+            Ok(s) => s,
+            Err(e) => return fetched_error(AwsError::from_sdk("kms:GetKeyRotationStatus", region, Some(&key_id), e)),
+        };
+        let history = match history {
+            Ok(h) => h,
+            Err(e) => return fetched_error(e),
+        };
+        Fetched::Ok(KeyRotation {
+            enabled: status.key_rotation_enabled(),
+            period_days: status.rotation_period_in_days().map(i64::from),
+            next: status.next_rotation_date().and_then(to_chrono),
+            on_demand_started: status.on_demand_rotation_start_date().and_then(to_chrono),
+            history,
+        })
+    };
+    let tags = async {
+        let mut out = BTreeMap::new();
+        let mut pages = client.list_resource_tags().key_id(&key_id).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => {
+                    for t in p.tags() {
+                        out.insert(t.tag_key().to_owned(), t.tag_value().to_owned());
+                    }
+                }
+                Err(e) => return fetched_error(AwsError::from_sdk("kms:ListResourceTags", region, Some(&key_id), e)),
+            }
+        }
+        Fetched::Ok(out)
+    };
+    let (rotation, tags) = tokio::join!(rotation, tags);
+    item.rotation = rotation;
+    item.tags = tags;
+    item
+}
+
+async fn list_rotations(
+    client: &aws_sdk_kms::Client,
+    region: &str,
+    key_id: &str,
+) -> Result<Vec<RotationEvent>, AwsError> {
+    let mut history = Vec::new();
+    let mut pages = client.list_key_rotations().key_id(key_id).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("kms:ListKeyRotations", region, Some(key_id), e))?;
+        for r in page.rotations() {
+            if let Some(at) = r.rotation_date().and_then(to_chrono) {
+                let kind = match r.rotation_type() {
+                    Some(RotationType::OnDemand) => RotationKind::OnDemand,
+                    _ => RotationKind::Automatic,
+                };
+                history.push(RotationEvent { at, kind });
+            }
+        }
+    }
+    history.sort_by_key(|r| r.at);
+    Ok(history)
+}
+
+fn fetched_error<T>(e: AwsError) -> Fetched<T> {
+    match e.kind {
+        AwsErrorKind::AccessDenied => Fetched::Denied,
+        _ => Fetched::Failed(e.to_string()),
+    }
+}
+
+/// The key policy document (`default`), for the detail pane; read on demand.
+pub async fn key_policy(rc: &RegionConfig, key_id: &str) -> Result<String, AwsError> {
+    let client = aws_sdk_kms::Client::new(&rc.config);
+    let out = client
+        .get_key_policy()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("kms:GetKeyPolicy", &rc.region, Some(key_id), e))?;
+    Ok(out.policy().unwrap_or_default().to_owned())
 }
 
 fn from_metadata(region: &str, m: &KeyMetadata, aliases: Vec<String>) -> KeyItem {
@@ -104,6 +246,10 @@ fn from_metadata(region: &str, m: &KeyMetadata, aliases: Vec<String>) -> KeyItem
             .and_then(|c| c.multi_region_key_type())
             .map(|t| t.as_str().to_owned()),
         problem: None,
+        custom_key_store: m.custom_key_store_id().map(str::to_owned),
+        rotation: Fetched::NotFetched,
+        tags: Fetched::NotFetched,
+        key_policy: Fetched::NotFetched,
     }
 }
 
@@ -125,5 +271,9 @@ fn unknown(region: &str, id: String, arn: String, aliases: Vec<String>, why: Str
         deletion_date: None,
         multi_region: None,
         problem: Some(why),
+        custom_key_store: None,
+        rotation: Fetched::NotFetched,
+        tags: Fetched::NotFetched,
+        key_policy: Fetched::NotFetched,
     }
 }

@@ -60,6 +60,89 @@ pub enum KeyManager {
     Aws,
 }
 
+/// A piece of metadata that needs its own API call: it may be denied or not apply,
+/// and that must never hide the rest of the row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "status", content = "value", rename_all = "snake_case")]
+pub enum Fetched<T> {
+    Ok(T),
+    /// The caller may not read it (AccessDenied on that call for that key).
+    Denied,
+    /// It does not apply to this item (e.g. rotation of an asymmetric key).
+    NotApplicable,
+    /// Not read (yet): fetched on demand, or a cache from before it existed.
+    #[default]
+    NotFetched,
+    /// The call failed for another reason (the message says which call and why).
+    Failed(String),
+}
+
+impl<T> Fetched<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Fetched::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A short label for a cell that has no value.
+    pub fn missing_label(&self) -> &str {
+        match self {
+            Fetched::Ok(_) => "",
+            Fetched::Denied => "denied",
+            Fetched::NotApplicable => "n/a",
+            Fetched::NotFetched => "…",
+            Fetched::Failed(_) => "error",
+        }
+    }
+}
+
+/// How a rotation happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RotationKind {
+    Automatic,
+    OnDemand,
+}
+
+/// One completed rotation of a key's material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationEvent {
+    pub at: DateTime<Utc>,
+    pub kind: RotationKind,
+}
+
+/// A key's rotation configuration and history, as KMS reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct KeyRotation {
+    /// Automatic rotation on (GetKeyRotationStatus).
+    pub enabled: bool,
+    /// KMS's rotation period when reported (AWS: 90..2560 days; default 365).
+    pub period_days: Option<i64>,
+    /// KMS's next automatic rotation when reported.
+    pub next: Option<DateTime<Utc>>,
+    /// An on-demand rotation in progress since this time.
+    pub on_demand_started: Option<DateTime<Utc>>,
+    /// Completed rotations, oldest first (ListKeyRotations).
+    pub history: Vec<RotationEvent>,
+}
+
+impl KeyRotation {
+    pub fn last(&self) -> Option<&RotationEvent> {
+        self.history.iter().max_by_key(|r| r.at)
+    }
+}
+
+/// Who may do what with a key, summarised from its key policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct KeyPolicySummary {
+    /// Principals allowed kms:* or administrative actions.
+    pub administrators: Vec<String>,
+    /// Principals allowed cryptographic use (Encrypt, Decrypt, GenerateDataKey*, Sign, ...).
+    pub users: Vec<String>,
+    /// Statements that could not be read (conditions, NotAction, ...), summarised.
+    pub notes: Vec<String>,
+}
+
 /// One KMS key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyItem {
@@ -80,6 +163,16 @@ pub struct KeyItem {
     pub multi_region: Option<String>,
     /// Why some of this key's metadata is missing (e.g. DescribeKey denied).
     pub problem: Option<String>,
+    /// The custom key store, when the key lives in one (rotation does not apply).
+    #[serde(default)]
+    pub custom_key_store: Option<String>,
+    #[serde(default)]
+    pub rotation: Fetched<KeyRotation>,
+    #[serde(default)]
+    pub tags: Fetched<BTreeMap<String, String>>,
+    /// Read on demand (detail pane), not on every refresh.
+    #[serde(default)]
+    pub key_policy: Fetched<KeyPolicySummary>,
 }
 
 impl KeyItem {
@@ -241,6 +334,10 @@ pub(crate) mod fixtures {
             deletion_date: None,
             multi_region: None,
             problem: None,
+            custom_key_store: None,
+            rotation: Fetched::Ok(KeyRotation { enabled: true, ..Default::default() }),
+            tags: Fetched::Ok(BTreeMap::new()),
+            key_policy: Fetched::NotFetched,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Pure, synchronous domain logic: no IO, no clock reads, no SDK types.
 //! Everything here is testable with plain values.
 
+pub mod assessment;
 pub mod filter;
 pub mod identity;
 pub mod inventory;
 pub mod policy;
+pub mod status;
 pub mod text;

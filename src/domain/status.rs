@@ -1,0 +1,450 @@
+//! Rotation status, decided here and nowhere else: given an item, the policy rule that
+//! governs it and the time, say OK / Due soon / Overdue / Alert / Not applicable / Unknown,
+//! why, and what the policy prescribes.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::inventory::{Fetched, KeyItem, KeyManager, KeyState, SecretItem};
+use super::policy::{ExternalItem, ItemRule, Policy, Selector};
+
+/// A rotation status, most severe first (the inventory sorts by this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Past the policy's overdue threshold.
+    Alert,
+    /// Past its due date, not yet past the threshold.
+    Overdue,
+    /// Data needed to judge is missing (denied, not found, not in the policy).
+    Unknown,
+    /// Due within the policy's lead time.
+    DueSoon,
+    Ok,
+    /// Rotation does not apply (asymmetric, HMAC, imported, custom key store, retired).
+    NotApplicable,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Alert => "ALERT",
+            Status::Overdue => "Overdue",
+            Status::Unknown => "Unknown",
+            Status::DueSoon => "Due soon",
+            Status::Ok => "OK",
+            Status::NotApplicable => "n/a",
+        }
+    }
+
+    /// Does this status need someone's attention in the daily review?
+    pub fn needs_attention(self) -> bool {
+        matches!(self, Status::Alert | Status::Overdue | Status::Unknown | Status::DueSoon)
+    }
+
+    /// Does `--check` fail on it?
+    pub fn fails_check(self) -> bool {
+        matches!(self, Status::Alert | Status::Overdue)
+    }
+}
+
+/// The verdict on one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Judgement {
+    pub status: Status,
+    /// Why, in a sentence an operator can act on.
+    pub reason: String,
+    /// What the policy prescribes.
+    pub action: String,
+    /// When the next rotation is (or was) due under the policy.
+    pub due: Option<DateTime<Utc>>,
+    /// The newest rotation (or creation when it was never rotated).
+    pub last_rotated: Option<DateTime<Utc>>,
+}
+
+impl Judgement {
+    fn na(reason: impl Into<String>) -> Self {
+        Self {
+            status: Status::NotApplicable,
+            reason: reason.into(),
+            action: String::new(),
+            due: None,
+            last_rotated: None,
+        }
+    }
+    fn unknown(reason: impl Into<String>, action: impl Into<String>) -> Self {
+        Self { status: Status::Unknown, reason: reason.into(), action: action.into(), due: None, last_rotated: None }
+    }
+}
+
+/// Can this key's material be rotated by KMS at all?
+pub fn rotation_applies(k: &KeyItem) -> bool {
+    k.spec == "SYMMETRIC_DEFAULT" && k.origin == "AWS_KMS" && k.custom_key_store.is_none()
+}
+
+fn not_applicable_reason(k: &KeyItem) -> Option<String> {
+    if k.manager == KeyManager::Aws {
+        return Some("AWS-managed key: AWS rotates it every year".into());
+    }
+    if k.custom_key_store.is_some() || matches!(k.origin.as_str(), "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE") {
+        return Some("custom key store: KMS cannot rotate it".into());
+    }
+    if k.origin == "EXTERNAL" {
+        return Some("imported key material: rotate by creating a new key".into());
+    }
+    if k.spec != "SYMMETRIC_DEFAULT" && !k.spec.is_empty() {
+        let what = if k.spec.starts_with("HMAC") { "HMAC" } else { "asymmetric" };
+        return Some(format!("{what} key ({}): KMS cannot rotate it; rotate by creating a new key", k.spec));
+    }
+    None
+}
+
+impl Policy {
+    /// The rule for a key: by ARN, else by any alias, else by tag.
+    pub fn rule_for_key(&self, k: &KeyItem) -> Option<&ItemRule> {
+        let tags = k.tags.ok();
+        find_rule(
+            &self.keys,
+            &k.arn,
+            |n| k.aliases.iter().any(|a| a == n),
+            |key, v| tags.is_some_and(|t| t.get(key).is_some_and(|x| x == v)),
+        )
+    }
+
+    /// The rule for a secret: by ARN, else by name, else by tag.
+    pub fn rule_for_secret(&self, s: &SecretItem) -> Option<&ItemRule> {
+        find_rule(&self.secrets, &s.arn, |n| n == s.name, |key, v| s.tags.get(key).is_some_and(|x| x == v))
+    }
+}
+
+fn find_rule<'a>(
+    rules: &'a [ItemRule],
+    arn: &str,
+    name_matches: impl Fn(&str) -> bool,
+    tag_matches: impl Fn(&str, &str) -> bool,
+) -> Option<&'a ItemRule> {
+    rules
+        .iter()
+        .find(|r| matches!(&r.selector, Selector::Arn(a) if a == arn))
+        .or_else(|| rules.iter().find(|r| matches!(&r.selector, Selector::Name(n) if name_matches(n))))
+        .or_else(|| rules.iter().find(|r| matches!(&r.selector, Selector::Tag(k, v) if tag_matches(k, v))))
+}
+
+/// Judge a KMS key.
+pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Judgement {
+    if k.state == KeyState::Unknown {
+        let why = k.problem.clone().unwrap_or_else(|| "metadata unavailable".into());
+        return Judgement::unknown(why, "grant kms:DescribeKey to the reviewing role");
+    }
+    if k.state == KeyState::PendingDeletion {
+        let when = k.deletion_date.map(|d| format!(" on {}", d.format("%Y-%m-%d"))).unwrap_or_default();
+        return Judgement::na(format!("pending deletion: key material is destroyed{when}"));
+    }
+    if let Some(why) = not_applicable_reason(k) {
+        return Judgement::na(why);
+    }
+    let Some(rule) = rule else {
+        return Judgement::unknown(
+            "not in the policy (unmanaged)",
+            "add a [[keys]] rule for it, or schedule its deletion",
+        );
+    };
+    let Some(period) = rule.rotation else {
+        return Judgement::na("policy: not rotated on a schedule");
+    };
+    if k.state == KeyState::Disabled {
+        return Judgement::na("disabled: not usable, so not rotated");
+    }
+    let rotation = match &k.rotation {
+        Fetched::Ok(r) => r,
+        Fetched::Denied => {
+            return Judgement::unknown(
+                "rotation status denied",
+                "grant kms:GetKeyRotationStatus and kms:ListKeyRotations to the reviewing role",
+            )
+        }
+        Fetched::Failed(e) => {
+            return Judgement::unknown(format!("rotation status unavailable: {e}"), "retry the refresh")
+        }
+        Fetched::NotFetched => return Judgement::unknown("rotation status not read yet", "refresh"),
+        Fetched::NotApplicable => return Judgement::na("rotation does not apply"),
+    };
+    let last = rotation.last().map(|r| r.at).or(k.created);
+    let Some(last) = last else {
+        return Judgement::unknown("no creation or rotation date", "check DescribeKey permissions");
+    };
+    let mut notes = Vec::new();
+    if !rotation.enabled {
+        notes.push("automatic rotation off".to_owned());
+    } else if let Some(p) = rotation.period_days {
+        if p > period.0 {
+            notes.push(format!("KMS rotates every {p} d but the policy requires {} d", period.0));
+        }
+    }
+    let fix = if rotation.enabled {
+        "rotate on demand (kms:RotateKeyOnDemand; 004 §6: key-admin proposes, CISO approves)"
+    } else {
+        "enable automatic rotation (kms:EnableKeyRotation) and rotate on demand (key-admin proposes, CISO approves)"
+    };
+    judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, notes, fix)
+}
+
+/// Judge a Secrets Manager secret.
+pub fn judge_secret(s: &SecretItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Judgement {
+    if let Some(d) = s.deleted {
+        return Judgement::na(format!("scheduled for deletion ({})", d.format("%Y-%m-%d")));
+    }
+    let Some(rule) = rule else {
+        return Judgement::unknown("not in the policy (unmanaged)", "add a [[secrets]] rule for it, or delete it");
+    };
+    let Some(period) = rule.rotation else {
+        return Judgement::na("policy: rotated on compromise only");
+    };
+    let Some(last) = s.last_rotated.or(s.created) else {
+        return Judgement::unknown("no creation or rotation date", "check secretsmanager:DescribeSecret permissions");
+    };
+    let mut notes = Vec::new();
+    if !s.rotation_enabled {
+        notes.push("rotation off in Secrets Manager".to_owned());
+    } else if let Some(d) = s.rotation_days {
+        if d > period.0 {
+            notes.push(format!("Secrets Manager rotates every {d} d but the policy requires {} d", period.0));
+        }
+    }
+    let fix = if s.rotation_enabled {
+        "rotate now (secretsmanager:RotateSecret), then roll the consumers"
+    } else {
+        "rotate now and turn on a rotation schedule (secretsmanager:RotateSecret)"
+    };
+    judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, notes, fix)
+}
+
+fn judge_dates(
+    last: DateTime<Utc>,
+    period_days: i64,
+    alert_days: i64,
+    due_soon_days: i64,
+    now: DateTime<Utc>,
+    notes: Vec<String>,
+    fix: &str,
+) -> Judgement {
+    let due = last + Duration::days(period_days);
+    let age = (now - last).num_days();
+    let late = (now - due).num_days();
+    let mut reason = format!("last rotated {} ({age} d ago); policy: every {period_days} d", last.format("%Y-%m-%d"));
+    let (status, action) = if now > due + Duration::days(alert_days) {
+        reason.push_str(&format!(", {late} d overdue (alert after {alert_days} d)"));
+        (Status::Alert, format!("{fix}; past the {alert_days}-day threshold: report it"))
+    } else if now > due {
+        reason.push_str(&format!(", {late} d overdue (alert after {alert_days} d)"));
+        (Status::Overdue, format!("{fix} within {} d", (alert_days - late).max(0)))
+    } else if now > due - Duration::days(due_soon_days) {
+        reason.push_str(&format!(", due {} (in {} d)", due.format("%Y-%m-%d"), (due - now).num_days()));
+        (Status::DueSoon, format!("plan the rotation before {}", due.format("%Y-%m-%d")))
+    } else {
+        reason.push_str(&format!(", next due {}", due.format("%Y-%m-%d")));
+        (Status::Ok, String::new())
+    };
+    for n in notes {
+        reason.push_str("; ");
+        reason.push_str(&n);
+    }
+    Judgement { status, reason, action, due: Some(due), last_rotated: Some(last) }
+}
+
+/// Judge an external item (certificate, third-party signing key) from its recorded dates.
+pub fn judge_external(x: &ExternalItem, due_soon_days: i64, today: NaiveDate) -> Judgement {
+    let (due, what) = match (x.expires, x.last_rotated, x.rotation) {
+        (Some(exp), _, _) => (exp, "expires"),
+        (None, Some(last), Some(p)) => (last + chrono::Days::new(p.0.max(0) as u64), "rotation due"),
+        _ => return Judgement::unknown("no date recorded", "record `expires`, or `last_rotated` with `rotation`"),
+    };
+    let left = (due - today).num_days();
+    let lead = x.alert_before.0;
+    let due_at = due.and_hms_opt(0, 0, 0).map(|d| d.and_utc());
+    let (status, reason, action) = if left < 0 {
+        (Status::Alert, format!("{what} {due}: {} d ago", -left), "renew or rotate now".to_owned())
+    } else if left <= lead {
+        (
+            Status::Alert,
+            format!("{what} {due}, in {left} d (policy alerts {lead} d before)"),
+            "renew or rotate now".to_owned(),
+        )
+    } else if left <= lead + due_soon_days {
+        (
+            Status::DueSoon,
+            format!("{what} {due}, in {left} d (alert at {lead} d before)"),
+            format!("plan renewal before {}", due - chrono::Days::new(lead as u64)),
+        )
+    } else {
+        (Status::Ok, format!("{what} {due}, in {left} d"), String::new())
+    };
+    Judgement {
+        status,
+        reason,
+        action,
+        due: due_at,
+        last_rotated: x.last_rotated.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inventory::fixtures::{key, secret};
+    use crate::domain::inventory::{KeyRotation, RotationEvent, RotationKind};
+    use crate::domain::policy::{Classification, Days};
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().expect("date")
+    }
+
+    fn rule(rotation: Option<i64>, alert: i64) -> ItemRule {
+        ItemRule {
+            selector: Selector::Name("k".into()),
+            owner: "o".into(),
+            classification: Classification::L4,
+            rotation: rotation.map(Days),
+            overdue_alert: Days(alert),
+            due_soon: Days(30),
+            regions: vec![],
+            allowed_principals: vec![],
+            purpose: String::new(),
+        }
+    }
+
+    fn key_created(days_ago: i64, enabled: bool, rotations: &[i64]) -> KeyItem {
+        let mut k = key("eu-north-1", "k", KeyState::Enabled);
+        k.created = Some(now() - Duration::days(days_ago));
+        k.rotation = Fetched::Ok(KeyRotation {
+            enabled,
+            history: rotations
+                .iter()
+                .map(|d| RotationEvent { at: now() - Duration::days(*d), kind: RotationKind::OnDemand })
+                .collect(),
+            ..Default::default()
+        });
+        k
+    }
+
+    #[test]
+    fn thresholds_for_an_annual_key_with_a_7_day_alert() {
+        let r = rule(Some(365), 7);
+        let cases = [
+            (100, Status::Ok),
+            (340, Status::DueSoon),
+            (368, Status::Overdue),
+            (373, Status::Alert),
+            (420, Status::Alert),
+        ];
+        for (age, want) in cases {
+            let j = judge_key(&key_created(age, true, &[]), Some(&r), now());
+            assert_eq!(j.status, want, "age {age}: {}", j.reason);
+        }
+        // Exactly at the boundary: due today is not yet overdue; 7 days late is not yet an alert.
+        assert_eq!(judge_key(&key_created(365, true, &[]), Some(&r), now()).status, Status::DueSoon);
+        assert_eq!(judge_key(&key_created(372, true, &[]), Some(&r), now()).status, Status::Overdue);
+    }
+
+    #[test]
+    fn the_newest_rotation_counts_not_the_creation() {
+        let r = rule(Some(365), 7);
+        let j = judge_key(&key_created(800, false, &[368, 500]), Some(&r), now());
+        assert_eq!(j.status, Status::Overdue, "{}", j.reason);
+        assert!(j.reason.contains("3 d overdue") && j.reason.contains("automatic rotation off"), "{}", j.reason);
+        assert!(j.action.contains("enable automatic rotation"), "{}", j.action);
+    }
+
+    #[test]
+    fn jwt_secret_alerts_after_three_days() {
+        let r = rule(Some(90), 3);
+        let mut s = secret("eu-north-1", "JWT_SECRET", Some(90));
+        s.last_rotated = Some(now() - Duration::days(95));
+        assert_eq!(judge_secret(&s, Some(&r), now()).status, Status::Alert);
+        s.last_rotated = Some(now() - Duration::days(92));
+        assert_eq!(judge_secret(&s, Some(&r), now()).status, Status::Overdue);
+        s.rotation_enabled = false;
+        s.last_rotated = Some(now() - Duration::days(10));
+        let j = judge_secret(&s, Some(&r), now());
+        assert_eq!(j.status, Status::Ok);
+        assert!(j.reason.contains("rotation off"), "{}", j.reason);
+    }
+
+    #[test]
+    fn not_applicable_is_never_a_failure() {
+        let r = rule(Some(365), 7);
+        let mut hmac = key_created(900, false, &[]);
+        hmac.spec = "HMAC_256".into();
+        let mut rsa = key_created(900, false, &[]);
+        rsa.spec = "RSA_2048".into();
+        let mut imported = key_created(900, false, &[]);
+        imported.origin = "EXTERNAL".into();
+        let mut store = key_created(900, false, &[]);
+        store.custom_key_store = Some("cks-1".into());
+        let mut pending = key_created(900, false, &[]);
+        pending.state = KeyState::PendingDeletion;
+        pending.deletion_date = Some(now() + Duration::days(18));
+        let mut aws = key_created(900, false, &[]);
+        aws.manager = KeyManager::Aws;
+        for k in [hmac, rsa, imported, store, pending, aws] {
+            let j = judge_key(&k, Some(&r), now());
+            assert_eq!(j.status, Status::NotApplicable, "{}", j.reason);
+            assert!(!j.status.fails_check());
+        }
+    }
+
+    #[test]
+    fn missing_data_is_unknown_not_ok() {
+        let r = rule(Some(365), 7);
+        let mut k = key_created(10, true, &[]);
+        k.rotation = Fetched::Denied;
+        let j = judge_key(&k, Some(&r), now());
+        assert_eq!(j.status, Status::Unknown);
+        assert!(j.action.contains("kms:GetKeyRotationStatus"));
+        let j = judge_key(&key_created(10, true, &[]), None, now());
+        assert_eq!(j.status, Status::Unknown);
+        assert!(j.reason.contains("unmanaged"));
+    }
+
+    #[test]
+    fn external_items_alert_inside_their_lead_time() {
+        let today = now().date_naive();
+        let x = |days: i64, lead: i64| ExternalItem {
+            name: "TLS".into(),
+            owner: String::new(),
+            kind: String::new(),
+            expires: Some(today + chrono::Days::new(days as u64)),
+            last_rotated: None,
+            rotation: None,
+            alert_before: Days(lead),
+        };
+        assert_eq!(judge_external(&x(10, 14), 30, today).status, Status::Alert);
+        assert_eq!(judge_external(&x(20, 14), 30, today).status, Status::DueSoon);
+        assert_eq!(judge_external(&x(90, 60), 30, today).status, Status::DueSoon);
+        assert_eq!(judge_external(&x(200, 60), 30, today).status, Status::Ok);
+        let mut expired = x(0, 14);
+        expired.expires = Some(today - chrono::Days::new(1));
+        assert_eq!(judge_external(&expired, 30, today).status, Status::Alert);
+    }
+
+    #[test]
+    fn rules_match_by_arn_then_alias_then_tag() {
+        let mut p = Policy::default_policy().expect("default policy");
+        let mut k = key("eu-north-1", "drop-kyc-key", KeyState::Enabled);
+        assert_eq!(p.rule_for_key(&k).map(|r| r.owner.as_str()), Some("security-team"));
+        k.aliases = vec!["other".into()];
+        assert!(p.rule_for_key(&k).is_none());
+        let mut by_tag = rule(Some(30), 1);
+        by_tag.selector = Selector::Tag("classification".into(), "L4".into());
+        by_tag.owner = "by-tag".into();
+        p.keys.push(by_tag);
+        k.tags = Fetched::Ok([("classification".to_owned(), "L4".to_owned())].into());
+        assert_eq!(p.rule_for_key(&k).map(|r| r.owner.as_str()), Some("by-tag"));
+        let mut by_arn = rule(Some(30), 1);
+        by_arn.selector = Selector::Arn(k.arn.clone());
+        by_arn.owner = "by-arn".into();
+        p.keys.push(by_arn);
+        assert_eq!(p.rule_for_key(&k).map(|r| r.owner.as_str()), Some("by-arn"));
+    }
+}

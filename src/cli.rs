@@ -67,11 +67,45 @@ pub struct GlobalOpts {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the inventory judged against the policy (for cron and CI).
+    Inventory(InventoryArgs),
+    /// The daily review: every item that is not OK, the rule it breaks, the action to take.
+    Review(ReviewArgs),
     /// Start a seeded sandbox and open the console against it as the key-admin.
     Demo(DemoArgs),
     /// Run the local AWS sandbox (moto with IAM enforcement, seeded with the demo estate).
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+    /// Exit 1 when anything is Overdue, Alert, or in the policy but missing.
+    #[arg(long)]
+    pub check: bool,
+    /// Include AWS-managed keys (aws/*).
+    #[arg(long)]
+    pub aws_managed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Markdown)]
+    pub format: ReviewFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -8,5 +8,6 @@ pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod domain;
+pub mod report;
 pub mod sandbox;
 pub mod ui;

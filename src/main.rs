@@ -6,10 +6,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use keydeck::app::{run::run_console, Session};
+use std::sync::Arc;
+use std::time::Instant;
+
+use keydeck::app::run::{run_console, ConsoleConfig};
+use keydeck::app::Session;
 use keydeck::aws::{self, AwsContext, AwsErrorKind, ConnectOptions, ContextError};
-use keydeck::cli::{exit, Cli, Command, GlobalOpts, SandboxCommand, SandboxOpts, Traffic};
+use keydeck::cli::{exit, Cli, Command, GlobalOpts, ReviewFormat, SandboxCommand, SandboxOpts, TableFormat, Traffic};
+use keydeck::domain::assessment::assess;
+use keydeck::domain::identity::CallerIdentity;
 use keydeck::domain::policy::{Policy, DEFAULT_POLICY_NAME};
+use keydeck::report;
 use keydeck::sandbox::{self, Sandbox, SandboxError, StartOptions};
 
 /// A failure to report: one line, one exit code.
@@ -58,6 +65,7 @@ fn aws_failure(e: aws::AwsError) -> Failure {
 }
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -73,7 +81,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(run(cli, started));
     // Background tasks (sandbox pipes, AWS calls) must not hold the process open.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
@@ -85,27 +93,81 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<u8, Failure> {
+async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
     let g = cli.global;
     let data_dir = data_dir(&g)?;
     let _log_guard = init_logging(&data_dir);
     let (policy, policy_name) = load_policy(g.policy.as_deref())?;
     tracing::info!(policy = %policy.name, keys = policy.keys.len(), "policy loaded");
     match cli.command {
-        None => {
-            let opts = ConnectOptions {
-                profile: g.profile.clone(),
-                regions: g.regions.clone(),
-                endpoint_url: g.endpoint_url.clone(),
-                static_credentials: None,
-            };
-            console(&g, opts, &data_dir, policy_name).await
+        None => console(&g, chain_options(&g), &data_dir, Arc::new(policy), policy_name, started).await,
+        Some(Command::Inventory(args)) => {
+            let (ctx, identity) = connect_checked(&chain_options(&g)).await?;
+            let mut inv = aws::fetch_inventory(&ctx).await;
+            if !args.aws_managed {
+                for r in &mut inv.regions {
+                    r.keys.retain(|k| k.manager != keydeck::domain::inventory::KeyManager::Aws);
+                }
+            }
+            let regions = ctx.region_names();
+            let a = assess(&inv, &policy, chrono::Utc::now(), &regions);
+            let problems: Vec<String> = inv.problems().cloned().collect();
+            match args.format {
+                TableFormat::Table => print!("{}", report::table(&a, &problems)),
+                TableFormat::Json => {
+                    let out = report::InventoryReport {
+                        generated_at: a.at.unwrap_or_else(chrono::Utc::now),
+                        identity: &identity,
+                        regions: &regions,
+                        policy: &policy_name,
+                        summary: report::Summary::of(&a),
+                        items: &a.items,
+                        drift: report::drift_out(&a),
+                        external: &a.external,
+                        problems,
+                        check_failed: a.fails_check(),
+                    };
+                    println!("{}", json(&out)?);
+                }
+            }
+            Ok(if args.check && a.fails_check() { exit::CHECK_FAILED } else { exit::OK })
+        }
+        Some(Command::Review(args)) => {
+            let (ctx, identity) = connect_checked(&chain_options(&g)).await?;
+            let inv = aws::fetch_inventory(&ctx).await;
+            let regions = ctx.region_names();
+            let a = assess(&inv, &policy, chrono::Utc::now(), &regions);
+            let problems: Vec<String> = inv.problems().cloned().collect();
+            match args.format {
+                ReviewFormat::Markdown => {
+                    print!("{}", report::review_markdown(&a, &identity, &regions, &policy_name, &problems, &[]))
+                }
+                ReviewFormat::Json => {
+                    let findings: Vec<_> = a.items.iter().filter(|i| i.judgement.status.needs_attention()).collect();
+                    let external: Vec<_> = a.external.iter().filter(|x| x.judgement.status.needs_attention()).collect();
+                    let pending: Vec<_> = a.items.iter().filter(|i| i.deletion_date.is_some()).collect();
+                    let out = serde_json::json!({
+                        "generated_at": a.at,
+                        "reviewer": identity,
+                        "regions": regions,
+                        "policy": policy_name,
+                        "summary": report::Summary::of(&a),
+                        "findings": findings,
+                        "external": external,
+                        "pending_deletion": pending,
+                        "drift": report::drift_out(&a),
+                        "problems": problems,
+                    });
+                    println!("{}", json(&out)?);
+                }
+            }
+            Ok(exit::OK)
         }
         Some(Command::Demo(args)) => {
             let sb = start_sandbox(&data_dir, &args.sandbox).await?;
             let opts = sb.info.connect_options(&args.operator, &g.regions);
             let result = match opts {
-                Ok(opts) => console(&g, opts, &data_dir, policy_name).await,
+                Ok(opts) => console(&g, opts, &data_dir, Arc::new(policy), policy_name, started).await,
                 Err(e) => Err(e.into()),
             };
             sb.stop().await;
@@ -120,10 +182,36 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-async fn console(g: &GlobalOpts, opts: ConnectOptions, data_dir: &Path, policy_name: String) -> Result<u8, Failure> {
-    let ctx = AwsContext::connect(&opts).await?;
+fn chain_options(g: &GlobalOpts) -> ConnectOptions {
+    ConnectOptions {
+        profile: g.profile.clone(),
+        regions: g.regions.clone(),
+        endpoint_url: g.endpoint_url.clone(),
+        static_credentials: None,
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
+    serde_json::to_string_pretty(v).map_err(|e| Failure::new(exit::INTERNAL, format!("serialising JSON: {e}")))
+}
+
+/// Build the per-region SDK configs, resolve credentials and ask STS who we are.
+async fn connect_checked(opts: &ConnectOptions) -> Result<(AwsContext, CallerIdentity), Failure> {
+    let ctx = AwsContext::connect(opts).await?;
     aws::check_credentials(&ctx, opts.profile.as_deref()).await.map_err(aws_failure)?;
     let identity = preflight(&ctx).await?;
+    Ok((ctx, identity))
+}
+
+async fn console(
+    g: &GlobalOpts,
+    opts: ConnectOptions,
+    data_dir: &Path,
+    policy: Arc<Policy>,
+    policy_name: String,
+    started: Instant,
+) -> Result<u8, Failure> {
+    let (ctx, identity) = connect_checked(&opts).await?;
     let session = Session {
         identity,
         regions: ctx.region_names(),
@@ -135,13 +223,16 @@ async fn console(g: &GlobalOpts, opts: ConnectOptions, data_dir: &Path, policy_n
         log_file: data_dir.join("keydeck.log").display().to_string(),
     };
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    run_console(ctx, session, color).await.map_err(|e| Failure::new(exit::INTERNAL, format!("terminal error: {e}")))?;
+    let cache_path =
+        keydeck::app::cache::path(data_dir, opts.endpoint_url.as_deref(), &session.identity.account, &session.regions);
+    let cfg = ConsoleConfig { session, policy, color, cache_path: Some(cache_path), started };
+    run_console(ctx, cfg).await.map_err(|e| Failure::new(exit::INTERNAL, format!("terminal error: {e}")))?;
     Ok(exit::OK)
 }
 
 /// Check credentials and reachability before taking over the terminal, so that bad input
 /// gets one clear line instead of an empty console.
-async fn preflight(ctx: &AwsContext) -> Result<keydeck::domain::identity::CallerIdentity, Failure> {
+async fn preflight(ctx: &AwsContext) -> Result<CallerIdentity, Failure> {
     match tokio::time::timeout(std::time::Duration::from_secs(45), aws::sts::caller_identity(ctx)).await {
         Ok(Ok(id)) => Ok(id),
         Ok(Err(e)) => Err(aws_failure(e)),

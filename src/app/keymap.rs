@@ -24,6 +24,7 @@ pub enum Command {
     Top,
     Bottom,
     AwsManaged,
+    Detail,
 }
 
 impl Command {
@@ -44,12 +45,13 @@ impl Command {
             Self::Top => "top",
             Self::Bottom => "bottom",
             Self::AwsManaged => "aws-managed",
+            Self::Detail => "detail",
         }
     }
 
     /// Commands offered in the `:` palette.
     pub const PALETTE: &'static [Command] =
-        &[Self::Inventory, Self::Session, Self::Refresh, Self::AwsManaged, Self::Help, Self::Quit];
+        &[Self::Inventory, Self::Session, Self::Refresh, Self::Detail, Self::AwsManaged, Self::Help, Self::Quit];
 }
 
 /// Where a binding applies.
@@ -96,6 +98,7 @@ pub const BINDINGS: &[Binding] = &[
     b("", KeyCode::Home, C::Top, V(View::Inventory), ""),
     b("G End", KeyCode::Char('G'), C::Bottom, V(View::Inventory), "last item"),
     b("", KeyCode::End, C::Bottom, V(View::Inventory), ""),
+    b("Enter", KeyCode::Enter, C::Detail, V(View::Inventory), "open/close the detail pane"),
     b("a", KeyCode::Char('a'), C::AwsManaged, V(View::Inventory), "show/hide AWS-managed keys"),
 ];
 

@@ -2,6 +2,7 @@
 //! as [`Msg`]s; [`update`] is the only place that changes [`State`] and returns
 //! [`Action`]s that the runtime turns into tokio tasks. Drawing reads `&State` only.
 
+pub mod cache;
 pub mod keymap;
 pub mod msg;
 pub mod run;

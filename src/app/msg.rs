@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use crate::domain::inventory::Inventory;
+use crate::domain::inventory::{Fetched, Inventory, KeyPolicySummary};
 
 /// Something that happened.
 #[derive(Debug, Clone)]
@@ -12,12 +12,20 @@ pub enum Msg {
     Resize(u16, u16),
     /// The clock, once a second; the only way the app learns the time.
     Tick(DateTime<Utc>),
+    /// The last inventory saved in the data dir, drawn at once and marked stale.
+    CacheLoaded(Inventory),
     /// A full inventory fetch finished (problems are inside it, per region).
     InventoryLoaded(Inventory),
+    /// A key policy read on demand for the detail pane.
+    KeyPolicyLoaded {
+        arn: String,
+        summary: Fetched<KeyPolicySummary>,
+    },
 }
 
 /// Something the runtime must do (AWS work runs in tasks and answers with a `Msg`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     RefreshInventory,
+    FetchKeyPolicy { region: String, key_id: String, arn: String },
 }

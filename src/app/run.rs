@@ -1,7 +1,9 @@
 //! The runtime: terminal setup and restore, the message channel, input and tick tasks,
 //! AWS tasks for actions, and coalesced drawing (one frame per burst of messages).
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
@@ -11,12 +13,25 @@ use super::msg::{Action, Msg};
 use super::state::{Session, State};
 use super::update::update;
 use crate::aws::AwsContext;
+use crate::domain::inventory::Fetched;
+use crate::domain::policy::Policy;
+
+/// What the console needs besides the AWS context.
+pub struct ConsoleConfig {
+    pub session: Session,
+    pub policy: Arc<Policy>,
+    pub color: bool,
+    /// Where the inventory cache lives (`None`: no cache).
+    pub cache_path: Option<PathBuf>,
+    /// When the process started, to log the time to the first inventory frame.
+    pub started: Instant,
+}
 
 /// Open the console and run it until the operator quits. The terminal is restored on
 /// every exit path, panics included (ratatui's init installs a restoring panic hook).
-pub async fn run_console(ctx: AwsContext, session: Session, color: bool) -> std::io::Result<()> {
+pub async fn run_console(ctx: AwsContext, cfg: ConsoleConfig) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, ctx, session, color).await;
+    let result = event_loop(&mut terminal, ctx, cfg).await;
     ratatui::try_restore()?;
     result
 }
@@ -24,25 +39,38 @@ pub async fn run_console(ctx: AwsContext, session: Session, color: bool) -> std:
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     ctx: AwsContext,
-    session: Session,
-    color: bool,
+    cfg: ConsoleConfig,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let size = terminal.size()?;
-    let mut state = State::new(session, chrono::Utc::now(), color);
+    let mut state = State::new(cfg.session, cfg.policy, chrono::Utc::now(), cfg.color);
     update(&mut state, Msg::Resize(size.width, size.height));
+    // Cache-first: draw the last inventory at once, marked stale until the live one lands.
+    if let Some(inv) = cfg.cache_path.as_deref().and_then(super::cache::load) {
+        update(&mut state, Msg::CacheLoaded(inv));
+    }
+    let mut first_inventory_frame = true;
+    let cache_path = cfg.cache_path.clone();
 
     let input = tokio::spawn(read_input(tx.clone()));
     let ticks = tokio::spawn(tick(tx.clone()));
     // The first tick (immediately) triggers the first refresh.
     loop {
         terminal.draw(|f| crate::ui::draw(f, &state))?;
+        if first_inventory_frame && state.inventory.is_some() {
+            first_inventory_frame = false;
+            tracing::info!(
+                ms = cfg.started.elapsed().as_millis() as u64,
+                stale = state.stale,
+                "first inventory frame drawn"
+            );
+        }
         let Some(first) = rx.recv().await else { break };
         let mut actions = update(&mut state, first);
         // Coalesce: apply everything already queued before drawing again.
         drain(&mut rx, &mut state, &mut actions);
         for a in actions {
-            spawn_action(a, &ctx, &tx);
+            spawn_action(a, &ctx, &tx, cache_path.clone());
         }
         if state.quit {
             break;
@@ -87,13 +115,13 @@ async fn tick(tx: UnboundedSender<Msg>) {
     }
 }
 
-fn spawn_action(action: Action, ctx: &AwsContext, tx: &UnboundedSender<Msg>) {
+fn spawn_action(action: Action, ctx: &AwsContext, tx: &UnboundedSender<Msg>, cache_path: Option<PathBuf>) {
     let ctx = ctx.clone();
     let tx = tx.clone();
     match action {
         Action::RefreshInventory => {
             tokio::spawn(async move {
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 let inv = crate::aws::fetch_inventory(&ctx).await;
                 tracing::info!(
                     keys = inv.keys().count(),
@@ -101,7 +129,23 @@ fn spawn_action(action: Action, ctx: &AwsContext, tx: &UnboundedSender<Msg>) {
                     ms = started.elapsed().as_millis() as u64,
                     "inventory refreshed"
                 );
+                if let Some(p) = cache_path {
+                    if let Err(e) = super::cache::save(&p, &inv) {
+                        tracing::warn!("could not write the inventory cache {}: {e}", p.display());
+                    }
+                }
                 let _ = tx.send(Msg::InventoryLoaded(inv));
+            });
+        }
+        Action::FetchKeyPolicy { region, key_id, arn } => {
+            tokio::spawn(async move {
+                let Some(rc) = ctx.regions().iter().find(|r| r.region == region) else { return };
+                let summary = match crate::aws::kms::key_policy(rc, &key_id).await {
+                    Ok(doc) => Fetched::Ok(crate::domain::keypolicy::summarise(&doc)),
+                    Err(e) if e.kind == crate::aws::AwsErrorKind::AccessDenied => Fetched::Denied,
+                    Err(e) => Fetched::Failed(e.to_string()),
+                };
+                let _ = tx.send(Msg::KeyPolicyLoaded { arn, summary });
             });
         }
     }

@@ -1,11 +1,15 @@
 //! Everything the console knows. `ui` draws it; only `update` changes it.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::assessment::{assess, AssessedItem, Assessment};
 use crate::domain::identity::CallerIdentity;
-use crate::domain::inventory::{Inventory, InventoryRow};
+use crate::domain::inventory::{Fetched, Inventory, KeyItem, KeyPolicySummary, SecretItem};
+use crate::domain::policy::Policy;
 
 /// The console's views (number keys and the `:` palette switch between them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,15 +60,29 @@ pub struct Status {
     pub error: bool,
 }
 
+/// The item under the cursor, with its raw inventory record.
+pub enum Selected<'a> {
+    Key(&'a AssessedItem, &'a KeyItem),
+    Secret(&'a AssessedItem, &'a SecretItem),
+}
+
 #[derive(Debug, Clone)]
 pub struct State {
     pub session: Session,
+    pub policy: Arc<Policy>,
     pub view: View,
     pub mode: Mode,
     pub inventory: Option<Inventory>,
+    /// The inventory judged against the policy at `assessment.at`.
+    pub assessment: Assessment,
+    /// The inventory on screen came from the cache and the live refresh has not landed.
+    pub stale: bool,
     pub loading: bool,
     pub filter: String,
     pub show_aws_managed: bool,
+    pub detail_open: bool,
+    /// Key policies read on demand, by key ARN.
+    pub key_policies: HashMap<String, Fetched<KeyPolicySummary>>,
     /// Index into the current rows; kept on the same item across refreshes via `selected_id`.
     pub cursor: usize,
     pub selected_id: Option<String>,
@@ -80,15 +98,20 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(session: Session, now: DateTime<Utc>, color: bool) -> Self {
+    pub fn new(session: Session, policy: Arc<Policy>, now: DateTime<Utc>, color: bool) -> Self {
         Self {
             session,
+            policy,
             view: View::Inventory,
             mode: Mode::Normal,
             inventory: None,
+            assessment: Assessment::default(),
+            stale: false,
             loading: false,
             filter: String::new(),
             show_aws_managed: false,
+            detail_open: false,
+            key_policies: HashMap::new(),
             cursor: 0,
             selected_id: None,
             status: None,
@@ -102,9 +125,32 @@ impl State {
         }
     }
 
-    /// The inventory rows the view shows, filtered.
-    pub fn rows(&self) -> Vec<InventoryRow> {
-        self.inventory.as_ref().map(|i| i.rows(&self.filter, self.show_aws_managed)).unwrap_or_default()
+    /// Judge the inventory again (new data, or time moved on).
+    pub fn reassess(&mut self) {
+        if let Some(inv) = &self.inventory {
+            self.assessment = assess(inv, &self.policy, self.now, &self.session.regions);
+        }
+    }
+
+    /// The rows the inventory view shows: sorted by severity then name, filtered.
+    pub fn rows(&self) -> Vec<&AssessedItem> {
+        self.assessment
+            .items
+            .iter()
+            .filter(|i| self.show_aws_managed || !i.aws_managed)
+            .filter(|i| i.matches(&self.filter))
+            .collect()
+    }
+
+    /// The item under the cursor.
+    pub fn selected(&self) -> Option<Selected<'_>> {
+        let id = self.selected_id.as_deref()?;
+        let item = self.assessment.item(id)?;
+        let inv = self.inventory.as_ref()?;
+        if let Some(k) = inv.keys().find(|k| k.arn == id) {
+            return Some(Selected::Key(item, k));
+        }
+        inv.secrets().find(|s| s.arn == id).map(|s| Selected::Secret(item, s))
     }
 
     /// Seconds since the inventory was fetched.

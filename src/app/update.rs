@@ -18,7 +18,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
             vec![]
         }
         Msg::Tick(now) => {
+            let minute_changed = state.assessment.at.is_none_or(|at| (now - at).num_seconds() >= 60);
             state.now = now;
+            if minute_changed {
+                state.reassess();
+                keep_cursor(state);
+            }
             let due = match state.last_request {
                 None => true,
                 Some(at) => now - at >= ChronoDuration::from_std(state.refresh_every).unwrap_or(ChronoDuration::MAX),
@@ -29,10 +34,25 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
                 vec![]
             }
         }
+        Msg::CacheLoaded(inv) => {
+            if state.inventory.is_none() {
+                state.inventory = Some(inv);
+                state.stale = true;
+                state.reassess();
+                keep_cursor(state);
+            }
+            vec![]
+        }
+        Msg::KeyPolicyLoaded { arn, summary } => {
+            state.key_policies.insert(arn, summary);
+            vec![]
+        }
         Msg::InventoryLoaded(inv) => {
             state.loading = false;
+            state.stale = false;
             let problems: Vec<String> = inv.problems().cloned().collect();
             state.inventory = Some(inv);
+            state.reassess();
             keep_cursor(state);
             state.status = match problems.len() {
                 0 => None,
@@ -180,31 +200,54 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
         Command::PageUp => move_to(state, state.cursor.saturating_sub(page), len),
         Command::Top => move_to(state, 0, len),
         Command::Bottom => move_to(state, len.saturating_sub(1), len),
+        Command::Detail => {
+            state.detail_open = !state.detail_open;
+        }
         Command::AwsManaged => {
             state.show_aws_managed = !state.show_aws_managed;
             keep_cursor(state);
         }
     }
-    vec![]
+    key_policy_wanted(state)
+}
+
+/// With the detail pane open on a key whose policy was never read, read it (once).
+fn key_policy_wanted(state: &mut State) -> Vec<Action> {
+    if !state.detail_open || state.view != View::Inventory {
+        return vec![];
+    }
+    let Some(crate::app::state::Selected::Key(_, k)) = state.selected() else { return vec![] };
+    if k.manager == crate::domain::inventory::KeyManager::Aws || state.key_policies.contains_key(&k.arn) {
+        return vec![];
+    }
+    let action = Action::FetchKeyPolicy { region: k.region.clone(), key_id: k.key_id.clone(), arn: k.arn.clone() };
+    let arn = k.arn.clone();
+    state.key_policies.insert(arn, crate::domain::inventory::Fetched::NotFetched);
+    vec![action]
 }
 
 fn move_to(state: &mut State, idx: usize, len: usize) {
     state.cursor = if len == 0 { 0 } else { idx.min(len - 1) };
-    state.selected_id = state.rows().get(state.cursor).map(|r| r.id.clone());
+    let id = state.rows().get(state.cursor).map(|r| r.id.clone());
+    state.selected_id = id;
 }
 
 /// After the rows changed (refresh, filter), put the cursor back on the same item if it
 /// is still there, else clamp it.
 fn keep_cursor(state: &mut State) {
-    let rows = state.rows();
-    if let Some(id) = &state.selected_id {
-        if let Some(i) = rows.iter().position(|r| &r.id == id) {
-            state.cursor = i;
-            return;
+    let (found, clamped, id_at_clamped) = {
+        let rows = state.rows();
+        let found = state.selected_id.as_ref().and_then(|id| rows.iter().position(|r| &r.id == id));
+        let clamped = state.cursor.min(rows.len().saturating_sub(1));
+        (found, clamped, rows.get(clamped).map(|r| r.id.clone()))
+    };
+    match found {
+        Some(i) => state.cursor = i,
+        None => {
+            state.cursor = clamped;
+            state.selected_id = id_at_clamped;
         }
     }
-    state.cursor = state.cursor.min(rows.len().saturating_sub(1));
-    state.selected_id = rows.get(state.cursor).map(|r| r.id.clone());
 }
 
 #[cfg(test)]
@@ -220,7 +263,8 @@ mod tests {
     }
 
     fn state() -> State {
-        State::new(Session::default(), t0(), true)
+        let policy = std::sync::Arc::new(crate::domain::policy::Policy::default_policy().expect("policy"));
+        State::new(Session::default(), policy, t0(), true)
     }
 
     fn inv(names: &[&str]) -> Inventory {
@@ -262,12 +306,15 @@ mod tests {
     fn cursor_stays_on_the_same_item_across_refreshes() {
         let mut s = state();
         update(&mut s, Msg::InventoryLoaded(inv(&["b", "c"])));
-        press(&mut s, KeyCode::Down);
+        while s.rows()[s.cursor].name != "c" {
+            press(&mut s, KeyCode::Down);
+        }
         assert_eq!(s.selected_id.as_deref(), Some("arn:aws:kms:eu-north-1:123456789012:key/id-c"));
         update(&mut s, Msg::InventoryLoaded(inv(&["a", "b", "c"])));
-        assert_eq!(s.cursor, 2);
+        assert_eq!(s.rows()[s.cursor].name, "c", "same item after new rows appeared before it");
         update(&mut s, Msg::InventoryLoaded(inv(&["a"])));
-        assert_eq!(s.cursor, 1, "gone: clamped to the last row (key a, then JWT_SECRET)");
+        assert!(s.cursor < s.rows().len(), "gone: clamped into the new rows");
+        assert_eq!(s.selected_id.as_deref(), Some(s.rows()[s.cursor].id.as_str()));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The inventory judged against the policy: a status per item, drift between the policy
 //! and what AWS holds, and the external items. Pure: inventory + policy + clock in.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -23,8 +25,30 @@ pub struct AssessedItem {
     /// Whether the item is covered by a policy rule.
     pub managed: bool,
     pub aws_managed: bool,
+    /// For keys pending deletion: when KMS destroys the material.
+    pub deletion_date: Option<DateTime<Utc>>,
+    pub tags: BTreeMap<String, String>,
     #[serde(flatten)]
     pub judgement: Judgement,
+}
+
+impl AssessedItem {
+    /// The `/` filter: every term must occur in the name, an alias, the region, the
+    /// state, the status, the owner, the classification, the kind or a tag.
+    pub fn matches(&self, query: &str) -> bool {
+        let class = self.classification.map(|c| format!("{c:?}")).unwrap_or_default();
+        let fields = [
+            self.name.as_str(),
+            self.region.as_str(),
+            self.state.as_str(),
+            self.judgement.status.label(),
+            self.owner.as_deref().unwrap_or(""),
+            class.as_str(),
+            kind_word(self.kind),
+        ];
+        let tags = self.tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]);
+        super::filter::matches(query, fields.into_iter().chain(self.aliases.iter().map(String::as_str)).chain(tags))
+    }
 }
 
 /// An item the policy names but keydeck cannot query.
@@ -178,6 +202,8 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             classification: rule.map(|r| r.classification),
             managed: rule.is_some(),
             aws_managed,
+            deletion_date: k.deletion_date,
+            tags: k.tags.ok().cloned().unwrap_or_default(),
             judgement,
         });
     }
@@ -210,6 +236,8 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             classification: rule.map(|r| r.classification),
             managed: rule.is_some(),
             aws_managed: false,
+            deletion_date: s.deleted,
+            tags: s.tags.clone(),
             judgement: judge_secret(s, rule, now),
         });
     }

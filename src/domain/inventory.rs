@@ -218,18 +218,6 @@ pub enum ItemKind {
     Secret,
 }
 
-/// A flat row of the inventory view, in display order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InventoryRow {
-    pub kind: ItemKind,
-    pub name: String,
-    pub region: String,
-    pub state: String,
-    pub detail: String,
-    /// A stable identity (ARN) so the cursor can stay on the same item across refreshes.
-    pub id: String,
-}
-
 /// The whole inventory of the selected regions.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Inventory {
@@ -249,68 +237,6 @@ impl Inventory {
     pub fn problems(&self) -> impl Iterator<Item = &String> {
         self.regions.iter().flat_map(|r| r.problems.iter())
     }
-
-    /// Rows for display: customer-managed keys (AWS-managed too when asked), then secrets,
-    /// each sorted by name then region, filtered by `query`.
-    pub fn rows(&self, query: &str, include_aws_managed: bool) -> Vec<InventoryRow> {
-        let mut keys: Vec<InventoryRow> = self
-            .keys()
-            .filter(|k| include_aws_managed || k.manager == KeyManager::Customer)
-            .filter_map(|k| {
-                let row = InventoryRow {
-                    kind: ItemKind::Key,
-                    name: k.display_name().to_owned(),
-                    region: k.region.clone(),
-                    state: k.state.label().to_owned(),
-                    detail: key_detail(k),
-                    id: k.arn.clone(),
-                };
-                let fields = [row.name.as_str(), row.region.as_str(), row.state.as_str(), row.detail.as_str(), "key"];
-                let searchable =
-                    fields.into_iter().chain(k.aliases.iter().map(String::as_str)).chain([k.key_id.as_str()]);
-                super::filter::matches(query, searchable).then_some(row)
-            })
-            .collect();
-        keys.sort_by(|a, b| a.name.cmp(&b.name).then(a.region.cmp(&b.region)));
-        let mut secrets: Vec<InventoryRow> = self
-            .secrets()
-            .map(|s| InventoryRow {
-                kind: ItemKind::Secret,
-                name: s.name.clone(),
-                region: s.region.clone(),
-                state: if s.deleted.is_some() { "PendingDeletion".into() } else { "Active".into() },
-                detail: if s.rotation_enabled {
-                    match s.rotation_days {
-                        Some(d) => format!("rotation every {d} d"),
-                        None => "rotation on".into(),
-                    }
-                } else {
-                    "rotation off".into()
-                },
-                id: s.arn.clone(),
-            })
-            .filter(|r| {
-                super::filter::matches(
-                    query,
-                    [r.name.as_str(), r.region.as_str(), r.state.as_str(), r.detail.as_str(), "secret"],
-                )
-            })
-            .collect();
-        secrets.sort_by(|a, b| a.name.cmp(&b.name).then(a.region.cmp(&b.region)));
-        keys.extend(secrets);
-        keys
-    }
-}
-
-fn key_detail(k: &KeyItem) -> String {
-    let mut d = format!("{} {}", k.spec, k.usage);
-    if let Some(date) = k.deletion_date {
-        d.push_str(&format!(" deletes {}", date.format("%Y-%m-%d")));
-    }
-    if let Some(p) = &k.problem {
-        d.push_str(&format!(" ({p})"));
-    }
-    d
 }
 
 #[cfg(test)]
@@ -365,58 +291,31 @@ mod tests {
     use super::fixtures::*;
     use super::*;
 
-    fn inv() -> Inventory {
-        let mut aws = key("eu-north-1", "aws/secretsmanager", KeyState::Enabled);
-        aws.manager = KeyManager::Aws;
-        Inventory {
+    #[test]
+    fn problems_are_collected_across_regions() {
+        let inv = Inventory {
             regions: vec![
                 RegionInventory {
                     region: "eu-north-1".into(),
-                    keys: vec![
-                        key("eu-north-1", "zeta", KeyState::Enabled),
-                        key("eu-north-1", "alpha", KeyState::Disabled),
-                        aws,
-                    ],
-                    secrets: vec![secret("eu-north-1", "JWT_SECRET", Some(90)), secret("eu-north-1", "BANKID", None)],
-                    problems: vec![],
+                    keys: vec![key("eu-north-1", "a", KeyState::Enabled)],
+                    ..Default::default()
                 },
                 RegionInventory {
                     region: "eu-west-1".into(),
-                    keys: vec![key("eu-west-1", "alpha", KeyState::Enabled)],
-                    secrets: vec![],
                     problems: vec!["kms:ListKeys denied".into()],
+                    ..Default::default()
                 },
             ],
             fetched_at: None,
-        }
+        };
+        assert_eq!(inv.problems().count(), 1);
+        assert_eq!(inv.keys().count(), 1);
     }
 
     #[test]
-    fn rows_sort_keys_then_secrets_and_hide_aws_managed() {
-        let names: Vec<(String, String)> = inv().rows("", false).into_iter().map(|r| (r.name, r.region)).collect();
-        assert_eq!(
-            names,
-            vec![
-                ("alpha".into(), "eu-north-1".into()),
-                ("alpha".into(), "eu-west-1".into()),
-                ("zeta".into(), "eu-north-1".into()),
-                ("BANKID".into(), "eu-north-1".into()),
-                ("JWT_SECRET".into(), "eu-north-1".into()),
-            ]
-        );
-        assert_eq!(inv().rows("", true).len(), 6);
-    }
-
-    #[test]
-    fn filter_by_state_region_and_kind() {
-        assert_eq!(inv().rows("disabled", false).len(), 1);
-        assert_eq!(inv().rows("west", false).len(), 1);
-        assert_eq!(inv().rows("secret", false).len(), 2);
-        assert_eq!(inv().rows("rotation off", false)[0].name, "BANKID");
-    }
-
-    #[test]
-    fn problems_are_collected_across_regions() {
-        assert_eq!(inv().problems().count(), 1);
+    fn fetched_cells_serialise_with_their_status() {
+        let f: Fetched<u8> = Fetched::Denied;
+        assert_eq!(serde_json::to_string(&f).expect("json"), r#"{"status":"denied"}"#);
+        assert_eq!(f.missing_label(), "denied");
     }
 }

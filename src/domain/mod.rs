@@ -5,6 +5,7 @@ pub mod assessment;
 pub mod filter;
 pub mod identity;
 pub mod inventory;
+pub mod keypolicy;
 pub mod policy;
 pub mod status;
 pub mod text;

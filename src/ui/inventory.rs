@@ -1,4 +1,5 @@
-//! The inventory table. Columns adapt to the width: the detail column goes first.
+//! The inventory table (sorted by severity, then name) and, when open, the detail pane.
+//! Columns adapt to the width: the narrowest terminal keeps status, name, region, state.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -7,76 +8,30 @@ use ratatui::Frame;
 
 use super::Theme;
 use crate::app::{Mode, State};
-use crate::domain::inventory::ItemKind;
+use crate::domain::assessment::{kind_word, AssessedItem};
 use crate::domain::text::inert;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let filtering = state.mode == Mode::Filter || !state.filter.is_empty();
-    let [table_area, filter_area] = if filtering {
+    let [main, filter_area] = if filtering {
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area)
     } else {
         [area, Rect::default()]
     };
-    let rows = state.rows();
-    let total = state.inventory.as_ref().map(|i| i.keys().count() + i.secrets().count()).unwrap_or(0);
-    let title = match &state.inventory {
-        None if state.loading => " Inventory — loading… ".to_owned(),
-        None => " Inventory — not loaded ".to_owned(),
-        Some(_) if filtering => format!(" Inventory — {} of {} ", rows.len(), total),
-        Some(_) => format!(" Inventory — {} keys and secrets ", rows.len()),
-    };
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(title, theme.title()));
-    let wide = table_area.width >= 100;
-    let header_cells: Vec<&str> =
-        if wide { vec!["Kind", "Name", "Region", "State", "Detail"] } else { vec!["Kind", "Name", "Region", "State"] };
-    let header = Row::new(header_cells).style(theme.header_row());
-    let body: Vec<Row> = rows
-        .iter()
-        .map(|r| {
-            let kind = match r.kind {
-                ItemKind::Key => "key",
-                ItemKind::Secret => "secret",
-            };
-            let mut cells = vec![
-                Cell::from(kind),
-                Cell::from(inert(&r.name)),
-                Cell::from(r.region.clone()),
-                Cell::from(Span::styled(inert(&r.state), theme.state(&r.state))),
-            ];
-            if wide {
-                cells.push(Cell::from(inert(&r.detail)));
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let name_width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(12, 44) as u16 + 1;
-    let widths: Vec<Constraint> = if wide {
-        vec![
-            Constraint::Length(6),
-            Constraint::Length(name_width),
-            Constraint::Length(14),
-            Constraint::Length(16),
-            Constraint::Min(10),
-        ]
-    } else {
-        vec![Constraint::Length(6), Constraint::Min(12), Constraint::Length(12), Constraint::Length(15)]
-    };
-    let empty = rows.is_empty();
-    let table = Table::new(body, widths).header(header).block(block).row_highlight_style(theme.selected());
-    let mut ts = TableState::default();
-    if !empty {
-        ts.select(Some(state.cursor.min(rows.len() - 1)));
-    }
-    frame.render_stateful_widget(table, table_area, &mut ts);
-    if empty && state.inventory.is_some() {
-        let msg = if filtering {
-            "nothing matches the filter (Esc clears it)"
+    let (table_area, detail_area) = if state.detail_open {
+        if main.width >= 140 {
+            let [t, d] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
+            (t, Some(d))
         } else {
-            "no keys or secrets in the selected regions"
-        };
-        let inner =
-            Rect { x: table_area.x + 2, y: table_area.y + 2, width: table_area.width.saturating_sub(4), height: 1 };
-        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), inner);
+            let [t, d] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(main);
+            (t, Some(d))
+        }
+    } else {
+        (main, None)
+    };
+    table(frame, table_area, state, theme, filtering);
+    if let Some(d) = detail_area {
+        super::detail::draw(frame, d, state, theme);
     }
     if filtering {
         let cursor = if state.mode == Mode::Filter { "▏" } else { "" };
@@ -91,4 +46,107 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ]);
         frame.render_widget(Paragraph::new(line), filter_area);
     }
+}
+
+/// Which optional columns fit.
+struct Columns {
+    kind: bool,
+    due: bool,
+    owner: bool,
+    reason: bool,
+}
+
+impl Columns {
+    fn for_width(w: u16) -> Self {
+        Self { kind: w >= 90, due: w >= 100, owner: w >= 120, reason: w >= 150 }
+    }
+}
+
+fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering: bool) {
+    let rows = state.rows();
+    let total = state.assessment.items.iter().filter(|i| state.show_aws_managed || !i.aws_managed).count();
+    let stale = if state.stale { " (cached — refreshing)" } else { "" };
+    let title = match &state.inventory {
+        None if state.loading => " Inventory — loading… ".to_owned(),
+        None => " Inventory — not loaded ".to_owned(),
+        Some(_) if filtering => format!(" Inventory — {} of {total}{stale} ", rows.len()),
+        Some(_) => format!(" Inventory — {} keys and secrets{stale} ", rows.len()),
+    };
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(title, theme.title()));
+    let cols = Columns::for_width(area.width);
+    let mut header = vec!["Status"];
+    if cols.kind {
+        header.push("Kind");
+    }
+    header.extend(["Name", "Region", "State"]);
+    if cols.due {
+        header.push("Due");
+    }
+    if cols.owner {
+        header.push("Owner");
+    }
+    if cols.reason {
+        header.push("Why");
+    }
+    let name_width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(12, 40) as u16 + 1;
+    let mut widths = vec![Constraint::Length(9)];
+    if cols.kind {
+        widths.push(Constraint::Length(7));
+    }
+    widths.extend([
+        if cols.due { Constraint::Length(name_width) } else { Constraint::Min(12) },
+        Constraint::Length(11),
+        Constraint::Length(16),
+    ]);
+    if cols.due {
+        widths.push(Constraint::Length(11));
+    }
+    if cols.owner {
+        widths.push(Constraint::Length(14));
+    }
+    if cols.reason {
+        widths.push(Constraint::Min(20));
+    }
+    let body: Vec<Row> = rows.iter().map(|r| row(r, &cols, theme)).collect();
+    let empty = rows.is_empty();
+    let table = Table::new(body, widths)
+        .header(Row::new(header).style(theme.header_row()))
+        .block(block)
+        .row_highlight_style(theme.selected());
+    let mut ts = TableState::default();
+    if !empty {
+        ts.select(Some(state.cursor.min(rows.len() - 1)));
+    }
+    frame.render_stateful_widget(table, area, &mut ts);
+    if empty && state.inventory.is_some() {
+        let msg = if filtering {
+            "nothing matches the filter (Esc clears it)"
+        } else {
+            "no keys or secrets in the selected regions"
+        };
+        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
+        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), inner);
+    }
+}
+
+fn row<'a>(r: &'a AssessedItem, cols: &Columns, theme: &Theme) -> Row<'a> {
+    let status = r.judgement.status;
+    let mut cells = vec![Cell::from(Span::styled(status.label(), theme.status(status)))];
+    if cols.kind {
+        cells.push(Cell::from(kind_word(r.kind)));
+    }
+    cells.push(Cell::from(inert(&r.name)));
+    cells.push(Cell::from(r.region.clone()));
+    cells.push(Cell::from(Span::styled(inert(&r.state), theme.state(&r.state))));
+    if cols.due {
+        let due = r.judgement.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into());
+        cells.push(Cell::from(due));
+    }
+    if cols.owner {
+        cells.push(Cell::from(r.owner.as_deref().map(inert).unwrap_or_else(|| "-".into())));
+    }
+    if cols.reason {
+        cells.push(Cell::from(inert(&r.judgement.reason)));
+    }
+    Row::new(cells)
 }

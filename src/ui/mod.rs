@@ -1,6 +1,7 @@
 //! Drawing only: every function takes `&State` and a frame; nothing here awaits, does IO
 //! or changes state. One small function per screen region.
 
+mod detail;
 mod header;
 mod inventory;
 mod overlay;

@@ -29,7 +29,8 @@ fn state(write: bool) -> State {
         data_dir: "/home/op/.local/share/keydeck".into(),
         log_file: "/home/op/.local/share/keydeck/keydeck.log".into(),
     };
-    let mut s = State::new(session, now(), false);
+    let policy = std::sync::Arc::new(crate::domain::policy::Policy::default_policy().expect("policy"));
+    let mut s = State::new(session, policy, now(), false);
     let mut pending = key("eu-north-1", "drop-jwt-private-key", KeyState::PendingDeletion);
     pending.spec = "RSA_2048".into();
     pending.usage = "SIGN_VERIFY".into();
@@ -41,8 +42,9 @@ fn state(write: bool) -> State {
             RegionInventory {
                 region: "eu-north-1".into(),
                 keys: vec![
-                    key("eu-north-1", "drop-national-id-key", KeyState::Enabled),
-                    key("eu-north-1", "drop-kyc-key", KeyState::Enabled),
+                    aged(key("eu-north-1", "drop-national-id-key", KeyState::Enabled), 705, true, &[340]),
+                    aged(key("eu-north-1", "drop-kyc-key", KeyState::Enabled), 800, false, &[368]),
+                    aged(key("eu-north-1", "drop-db-master-key", KeyState::Enabled), 420, false, &[]),
                     pending,
                     evil,
                 ],
@@ -55,7 +57,7 @@ fn state(write: bool) -> State {
             RegionInventory {
                 region: "eu-west-1".into(),
                 keys: vec![
-                    key("eu-west-1", "drop-backup-key", KeyState::Enabled),
+                    aged(key("eu-west-1", "drop-backup-key", KeyState::Enabled), 500, true, &[135]),
                     key("eu-west-1", "trove-oauth-token-key-2023", KeyState::Disabled),
                 ],
                 secrets: vec![],
@@ -66,6 +68,28 @@ fn state(write: bool) -> State {
     };
     update(&mut s, Msg::InventoryLoaded(inv));
     s
+}
+
+/// Ages and rotation history that give the fixture a spread of statuses.
+fn aged(
+    mut k: crate::domain::inventory::KeyItem,
+    created_days_ago: i64,
+    enabled: bool,
+    rotated_days_ago: &[i64],
+) -> crate::domain::inventory::KeyItem {
+    use crate::domain::inventory::{Fetched, KeyRotation, RotationEvent, RotationKind};
+    k.created = Some(now() - chrono::Duration::days(created_days_ago));
+    k.rotation = Fetched::Ok(KeyRotation {
+        enabled,
+        period_days: enabled.then_some(365),
+        next: None,
+        on_demand_started: None,
+        history: rotated_days_ago
+            .iter()
+            .map(|d| RotationEvent { at: now() - chrono::Duration::days(*d), kind: RotationKind::Automatic })
+            .collect(),
+    });
+    k
 }
 
 fn render(s: &mut State, w: u16, h: u16) -> String {
@@ -115,6 +139,45 @@ fn filter_and_session_view() {
     press(&mut s, KeyCode::Enter);
     press(&mut s, KeyCode::Char('2'));
     insta::assert_snapshot!("session", render(&mut s, 90, 20));
+}
+
+#[test]
+fn detail_pane_80x24() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!(render(&mut s, 80, 24));
+}
+
+#[test]
+fn inventory_and_detail_200x50() {
+    let mut s = state(false);
+    insta::assert_snapshot!("inventory_200x50", render(&mut s, 200, 50));
+    press(&mut s, KeyCode::Down);
+    let actions = update(&mut s, Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(
+        matches!(actions.as_slice(), [crate::app::Action::FetchKeyPolicy { .. }]),
+        "opening the pane on a key reads its key policy once: {actions:?}"
+    );
+    let arn = s.selected_id.clone().expect("selected");
+    let doc = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/drop-key-admin"},"Action":"kms:*"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/app-runner"},"Action":["kms:Decrypt","kms:GenerateDataKey"]}]}"#;
+    update(
+        &mut s,
+        Msg::KeyPolicyLoaded {
+            arn,
+            summary: crate::domain::inventory::Fetched::Ok(crate::domain::keypolicy::summarise(doc)),
+        },
+    );
+    insta::assert_snapshot!("detail_200x50", render(&mut s, 200, 50));
+}
+
+#[test]
+fn stale_cache_is_marked() {
+    let policy = std::sync::Arc::new(crate::domain::policy::Policy::default_policy().expect("policy"));
+    let mut s = State::new(state(false).session, policy, now(), false);
+    let inv = state(false).inventory.expect("fixture");
+    update(&mut s, Msg::CacheLoaded(inv));
+    let out = render(&mut s, 100, 16);
+    assert!(out.contains("(cached — refreshing)"), "{out}");
 }
 
 #[test]

@@ -62,6 +62,19 @@ impl Theme {
     pub fn header_row(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
+    /// The style of a rotation status.
+    pub fn status(&self, s: crate::domain::status::Status) -> Style {
+        use crate::domain::status::Status;
+        match s {
+            Status::Alert => self.error().add_modifier(Modifier::REVERSED),
+            Status::Overdue => self.error(),
+            Status::Unknown => self.fg(Color::Magenta),
+            Status::DueSoon => self.warn(),
+            Status::Ok => self.ok(),
+            Status::NotApplicable => self.dim(),
+        }
+    }
+
     /// The style of a key or secret state.
     pub fn state(&self, state: &str) -> Style {
         match state {

@@ -1,0 +1,225 @@
+//! Non-interactive output of an assessment: the inventory table, JSON, and the daily
+//! review in Markdown. Pure text from values; the CLI prints it.
+
+use serde::Serialize;
+
+use crate::domain::assessment::{kind_word, Assessment, Drift};
+use crate::domain::identity::CallerIdentity;
+use crate::domain::status::Status;
+use crate::domain::text::inert;
+
+/// Everything `keydeck inventory --format json` prints.
+#[derive(Debug, Serialize)]
+pub struct InventoryReport<'a> {
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub identity: &'a CallerIdentity,
+    pub regions: &'a [String],
+    pub policy: &'a str,
+    pub summary: Summary,
+    pub items: &'a [crate::domain::assessment::AssessedItem],
+    pub drift: Vec<DriftOut<'a>>,
+    pub external: &'a [crate::domain::assessment::AssessedExternal],
+    /// Calls that failed (which call, where, why); the rest of the inventory still loaded.
+    pub problems: Vec<String>,
+    /// Would `--check` fail?
+    pub check_failed: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DriftOut<'a> {
+    #[serde(flatten)]
+    pub drift: &'a Drift,
+    pub description: String,
+    pub action: &'static str,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct Summary {
+    pub alert: usize,
+    pub overdue: usize,
+    pub unknown: usize,
+    pub due_soon: usize,
+    pub ok: usize,
+    pub not_applicable: usize,
+    pub drift: usize,
+}
+
+impl Summary {
+    pub fn of(a: &Assessment) -> Self {
+        Self {
+            alert: a.count(Status::Alert),
+            overdue: a.count(Status::Overdue),
+            unknown: a.count(Status::Unknown),
+            due_soon: a.count(Status::DueSoon),
+            ok: a.count(Status::Ok),
+            not_applicable: a.count(Status::NotApplicable),
+            drift: a.drift.len(),
+        }
+    }
+}
+
+pub fn drift_out(a: &Assessment) -> Vec<DriftOut<'_>> {
+    a.drift.iter().map(|d| DriftOut { drift: d, description: d.describe(), action: d.action() }).collect()
+}
+
+fn date(d: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The plain-text table for `keydeck inventory --format table`.
+pub fn table(a: &Assessment, problems: &[String]) -> String {
+    let mut rows: Vec<[String; 8]> = vec![[
+        "STATUS".into(),
+        "KIND".into(),
+        "NAME".into(),
+        "REGION".into(),
+        "STATE".into(),
+        "LAST ROTATED".into(),
+        "DUE".into(),
+        "OWNER".into(),
+    ]];
+    for i in &a.items {
+        rows.push([
+            i.judgement.status.label().into(),
+            kind_word(i.kind).into(),
+            inert(&i.name),
+            i.region.clone(),
+            inert(&i.state),
+            date(i.judgement.last_rotated),
+            date(i.judgement.due),
+            i.owner.clone().map(|o| inert(&o)).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    for x in &a.external {
+        rows.push([
+            x.judgement.status.label().into(),
+            "external".into(),
+            inert(&x.name),
+            "-".into(),
+            inert(&x.kind),
+            date(x.judgement.last_rotated),
+            date(x.judgement.due),
+            inert(&x.owner),
+        ]);
+    }
+    let mut widths = [0usize; 8];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    if !a.drift.is_empty() {
+        out.push_str("\nDrift:\n");
+        for d in &a.drift {
+            out.push_str(&format!("  - {}\n", inert(&d.describe())));
+        }
+    }
+    if !problems.is_empty() {
+        out.push_str("\nProblems:\n");
+        for p in problems {
+            out.push_str(&format!("  - {}\n", inert(p)));
+        }
+    }
+    out
+}
+
+/// The daily review in Markdown: every item that is not OK, the rule it breaks, and
+/// the action the policy prescribes.
+pub fn review_markdown(
+    a: &Assessment,
+    identity: &CallerIdentity,
+    regions: &[String],
+    policy: &str,
+    problems: &[String],
+    changes: &[String],
+) -> String {
+    let at = a.at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
+    let s = Summary::of(a);
+    let mut out = format!(
+        "# Key review {at}\n\n- reviewer: `{}`\n- regions: {}\n- policy: {}\n- {} alert, {} overdue, {} unknown, {} due soon, {} OK, {} not applicable; {} drift\n",
+        inert(&identity.arn),
+        regions.join(", "),
+        inert(policy),
+        s.alert,
+        s.overdue,
+        s.unknown,
+        s.due_soon,
+        s.ok,
+        s.not_applicable,
+        s.drift
+    );
+    let findings: Vec<_> = a.items.iter().filter(|i| i.judgement.status.needs_attention()).collect();
+    out.push_str("\n## Needs attention\n\n");
+    if findings.is_empty() && a.external.iter().all(|x| !x.judgement.status.needs_attention()) {
+        out.push_str("Nothing: every item is OK or not applicable.\n");
+    } else {
+        out.push_str("| status | item | region | owner | why | action |\n|---|---|---|---|---|---|\n");
+        for i in &findings {
+            out.push_str(&format!(
+                "| {} | {} {} | {} | {} | {} | {} |\n",
+                i.judgement.status.label(),
+                kind_word(i.kind),
+                md(&i.name),
+                i.region,
+                md(i.owner.as_deref().unwrap_or("-")),
+                md(&i.judgement.reason),
+                md(&i.judgement.action)
+            ));
+        }
+        for x in a.external.iter().filter(|x| x.judgement.status.needs_attention()) {
+            out.push_str(&format!(
+                "| {} | external {} | - | {} | {} | {} |\n",
+                x.judgement.status.label(),
+                md(&x.name),
+                md(&x.owner),
+                md(&x.judgement.reason),
+                md(&x.judgement.action)
+            ));
+        }
+    }
+    let pending: Vec<_> = a.items.iter().filter(|i| i.deletion_date.is_some()).collect();
+    if !pending.is_empty() {
+        out.push_str("\n## Pending deletion\n\n");
+        for i in pending {
+            out.push_str(&format!(
+                "- {} {} ({}): deleted on {} — cancel it before then if this is not intended\n",
+                kind_word(i.kind),
+                md(&i.name),
+                i.region,
+                date(i.deletion_date)
+            ));
+        }
+    }
+    out.push_str("\n## Drift between the policy and AWS\n\n");
+    if a.drift.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        for d in &a.drift {
+            out.push_str(&format!("- {} — {}\n", md(&d.describe()), d.action()));
+        }
+    }
+    if !changes.is_empty() {
+        out.push_str("\n## Changed since the last review\n\n");
+        for c in changes {
+            out.push_str(&format!("- {}\n", md(c)));
+        }
+    }
+    if !problems.is_empty() {
+        out.push_str("\n## Could not be read\n\n");
+        for p in problems {
+            out.push_str(&format!("- {}\n", md(p)));
+        }
+    }
+    out
+}
+
+/// Markdown-safe and terminal-safe table text.
+fn md(s: &str) -> String {
+    inert(s).replace('|', "\\|")
+}

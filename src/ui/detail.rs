@@ -1,0 +1,166 @@
+//! The detail pane: everything known about the selected key or secret, its verdict, the
+//! rule behind it, rotation history, tags and who may administer or use it.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::Theme;
+use crate::app::state::Selected;
+use crate::app::State;
+use crate::domain::assessment::{kind_word, AssessedItem};
+use crate::domain::inventory::{Fetched, RotationKind};
+use crate::domain::text::inert;
+
+fn date(d: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(" Detail ", theme.title()));
+    let lines = match state.selected() {
+        None => vec![Line::from(Span::styled("nothing selected", theme.dim()))],
+        Some(sel) => content(&sel, state, theme),
+    };
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+fn kv<'a>(k: &str, v: String, theme: &Theme) -> Line<'a> {
+    Line::from(vec![Span::styled(format!("{k:<13}"), theme.dim()), Span::raw(v)])
+}
+
+fn verdict<'a>(a: &AssessedItem, theme: &Theme) -> Vec<Line<'a>> {
+    let j = &a.judgement;
+    let mut out = vec![
+        Line::from(vec![
+            Span::styled(format!("{:<13}", "status"), theme.dim()),
+            Span::styled(j.status.label(), theme.status(j.status)),
+        ]),
+        kv("why", inert(&j.reason), theme),
+    ];
+    if !j.action.is_empty() {
+        out.push(kv("action", inert(&j.action), theme));
+    }
+    out.push(kv(
+        "policy",
+        match (&a.owner, a.classification) {
+            (Some(o), Some(c)) => format!("owner {}, classification {c:?}", inert(o)),
+            _ => "no rule (unmanaged)".into(),
+        },
+        theme,
+    ));
+    out
+}
+
+fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>> {
+    let mut l = Vec::new();
+    match sel {
+        Selected::Key(a, k) => {
+            l.push(Line::from(Span::styled(format!("key {}", inert(&a.name)), theme.title())));
+            l.extend(verdict(a, theme));
+            for d in state.assessment.drift_for(&a.id) {
+                l.push(Line::from(Span::styled(format!("drift: {}", inert(&d.describe())), theme.warn())));
+            }
+            l.push(kv("ARN", inert(&k.arn), theme));
+            l.push(kv("aliases", if k.aliases.is_empty() { "-".into() } else { inert(&k.aliases.join(", ")) }, theme));
+            l.push(kv("state", inert(k.state.label()), theme));
+            if let Some(dd) = k.deletion_date {
+                l.push(kv("deletes on", dd.format("%Y-%m-%d %H:%M UTC").to_string(), theme));
+            }
+            l.push(kv("spec / usage", format!("{} / {}", inert(&k.spec), inert(&k.usage)), theme));
+            l.push(kv("origin", inert(&k.origin), theme));
+            if let Some(mr) = &k.multi_region {
+                l.push(kv("multi-Region", inert(mr), theme));
+            }
+            l.push(kv("created", date(k.created), theme));
+            l.push(kv("description", inert(&k.description), theme));
+            match &k.rotation {
+                Fetched::Ok(r) => {
+                    let auto = if r.enabled {
+                        format!(
+                            "on{}{}",
+                            r.period_days.map(|p| format!(", every {p} d")).unwrap_or_default(),
+                            r.next.map(|n| format!(", next {}", n.format("%Y-%m-%d"))).unwrap_or_default()
+                        )
+                    } else {
+                        "off".into()
+                    };
+                    l.push(kv("rotation", auto, theme));
+                    if r.history.is_empty() {
+                        l.push(kv("rotated", "never".into(), theme));
+                    }
+                    for ev in r.history.iter().rev().take(5) {
+                        let how = match ev.kind {
+                            RotationKind::Automatic => "automatic",
+                            RotationKind::OnDemand => "on demand",
+                        };
+                        l.push(kv("rotated", format!("{} ({how})", ev.at.format("%Y-%m-%d")), theme));
+                    }
+                }
+                other => l.push(kv("rotation", other.missing_label().to_owned(), theme)),
+            }
+            match &k.tags {
+                Fetched::Ok(t) if t.is_empty() => l.push(kv("tags", "none".into(), theme)),
+                Fetched::Ok(t) => {
+                    for (tk, tv) in t {
+                        l.push(kv("tag", format!("{} = {}", inert(tk), inert(tv)), theme));
+                    }
+                }
+                other => l.push(kv("tags", other.missing_label().to_owned(), theme)),
+            }
+            match state.key_policies.get(&k.arn) {
+                Some(Fetched::Ok(p)) => {
+                    let admins =
+                        if p.administrators.is_empty() { "-".into() } else { inert(&p.administrators.join(", ")) };
+                    let users = if p.users.is_empty() { "-".into() } else { inert(&p.users.join(", ")) };
+                    l.push(kv("administer", admins, theme));
+                    l.push(kv("use", users, theme));
+                    for n in &p.notes {
+                        l.push(kv("policy note", inert(n), theme));
+                    }
+                }
+                Some(Fetched::NotFetched) => l.push(kv("key policy", "reading…".into(), theme)),
+                Some(Fetched::Failed(e)) => l.push(kv("key policy", inert(e), theme)),
+                Some(other) => l.push(kv("key policy", other.missing_label().to_owned(), theme)),
+                None => l.push(kv("key policy", "-".into(), theme)),
+            }
+        }
+        Selected::Secret(a, s) => {
+            l.push(Line::from(Span::styled(format!("{} {}", kind_word(a.kind), inert(&a.name)), theme.title())));
+            l.extend(verdict(a, theme));
+            for d in state.assessment.drift_for(&a.id) {
+                l.push(Line::from(Span::styled(format!("drift: {}", inert(&d.describe())), theme.warn())));
+            }
+            l.push(kv("ARN", inert(&s.arn), theme));
+            l.push(kv("description", inert(&s.description), theme));
+            l.push(kv(
+                "rotation",
+                if s.rotation_enabled {
+                    format!("on{}", s.rotation_days.map(|d| format!(", every {d} d")).unwrap_or_default())
+                } else {
+                    "off".into()
+                },
+                theme,
+            ));
+            l.push(kv("last rotated", date(s.last_rotated), theme));
+            l.push(kv("next rotation", date(s.next_rotation), theme));
+            l.push(kv(
+                "last accessed",
+                s.last_accessed.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into()),
+                theme,
+            ));
+            l.push(kv("created", date(s.created), theme));
+            l.push(kv(
+                "KMS key",
+                s.kms_key.as_deref().map(inert).unwrap_or_else(|| "aws/secretsmanager".into()),
+                theme,
+            ));
+            for (tk, tv) in &s.tags {
+                l.push(kv("tag", format!("{} = {}", inert(tk), inert(tv)), theme));
+            }
+            l.push(kv("value", "never shown".into(), theme));
+        }
+    }
+    l
+}

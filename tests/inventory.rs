@@ -1,0 +1,172 @@
+//! The inventory judged against the policy, end to end: `keydeck inventory` and
+//! `keydeck review` against the seeded sandbox. Expected statuses come from the estate's
+//! own data (`expect_status` in assets/estate.toml).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{Duration, Utc};
+use common::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
+
+fn keydeck_as(operator: &str, data_dir: &Path) -> Command {
+    let info = sandbox();
+    let op = info.operator(operator).expect("seeded operator");
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", data_dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", &op.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &op.secret_access_key)
+        .env("AWS_ENDPOINT_URL", &info.endpoint)
+        .arg("--data-dir")
+        .arg(data_dir.join("data"))
+        .arg("--region")
+        .arg(info.regions.join(","));
+    c
+}
+
+fn inventory_json(operator: &str, extra: &[&str]) -> (i32, Value) {
+    let d = temp_dir("inv");
+    let out = keydeck_as(operator, &d).args(["inventory", "--format", "json"]).args(extra).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("json: {e}\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().expect("code"), v)
+}
+
+fn item<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["items"].as_array().expect("items").iter().find(|i| i["name"] == name).unwrap_or_else(|| panic!("{name} missing"))
+}
+
+#[test]
+fn every_seeded_item_has_the_status_the_estate_expects() {
+    let raw: toml::Value = toml::from_str(keydeck::sandbox::ESTATE).expect("estate");
+    let (code, v) = inventory_json("key-auditor", &[]);
+    assert_eq!(code, 0, "without --check the exit code is 0");
+    assert_eq!(v["problems"].as_array().map(Vec::len), Some(0), "{}", v["problems"]);
+    for table in ["keys", "secrets"] {
+        for it in raw[table].as_array().expect("array") {
+            let name = it.get("alias").or(it.get("name")).and_then(|n| n.as_str()).expect("name");
+            let want = it["expect_status"].as_str().expect("expect_status");
+            let got = item(&v, name);
+            assert_eq!(got["status"], want, "{name}: {}", got["reason"]);
+        }
+    }
+    // The pending-deletion key carries its date.
+    let pending = item(&v, "drop-jwt-private-key");
+    assert_eq!(pending["state"], "PendingDeletion");
+    let when: chrono::DateTime<Utc> = serde_json::from_value(pending["deletion_date"].clone()).expect("deletion date");
+    assert!((when - (Utc::now() + Duration::days(18))).num_hours().abs() <= 25, "{when}");
+    assert!(pending["reason"].as_str().unwrap_or("").contains("pending deletion"));
+    // Not applicable is not a failure and says why.
+    let hmac = item(&v, "drop-field-hmac-key");
+    assert!(hmac["reason"].as_str().unwrap_or("").contains("HMAC"), "{}", hmac["reason"]);
+    // A secret whose rotation is off says so.
+    let bankid = item(&v, "BANKID_CLIENT_SECRET");
+    assert!(bankid["reason"].as_str().unwrap_or("").contains("rotation off"), "{}", bankid["reason"]);
+    // Drift: the unmanaged scratch key and the policy's missing replica key.
+    let drift = v["drift"].as_array().expect("drift");
+    assert!(drift.iter().any(|d| d["drift"] == "unmanaged" && d["name"] == "scratch-test-key"), "{drift:?}");
+    assert!(drift.iter().any(|d| d["drift"] == "missing" && d["name"] == "drop-backup-key-replica"), "{drift:?}");
+    assert_eq!(v["check_failed"], true);
+}
+
+#[test]
+fn check_exits_1_on_alerts_and_0_when_clean() {
+    let (code, _) = inventory_json("key-auditor", &["--check"]);
+    assert_eq!(code, 1);
+    // A policy that governs only an item that is in order: --check passes.
+    let d = temp_dir("inv");
+    let policy = d.join("ok.toml");
+    std::fs::write(
+        &policy,
+        "[policy]\nname = \"only s3\"\n[[keys]]\nname = \"trove-s3-sse-key\"\nowner = \"cto\"\nclassification = \"L3\"\nrotation = \"1y\"\nregions = [\"eu-west-1\"]\n",
+    )
+    .expect("write");
+    let out = keydeck_as("key-auditor", &d)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["inventory", "--check", "--format", "json"])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(item(&v, "trove-s3-sse-key")["status"], "ok");
+    assert_eq!(out.status.code(), Some(0), "{}", v["summary"]);
+}
+
+#[test]
+fn an_external_item_due_soon() {
+    let d = temp_dir("inv");
+    let today = Utc::now().date_naive();
+    let policy = d.join("ext.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[policy]\nname = \"ext\"\ndue_soon = \"30d\"\n[[external]]\nname = \"TLS certificate (getdrop.no)\"\nexpires = \"{}\"\nalert_before = \"14d\"\n[[external]]\nname = \"FINA certificate\"\nexpires = \"{}\"\nalert_before = \"60d\"\n",
+            today + chrono::Days::new(25),
+            today + chrono::Days::new(50)
+        ),
+    )
+    .expect("write");
+    let out = keydeck_as("key-auditor", &d)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["inventory", "--format", "json"])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ext = v["external"].as_array().expect("external");
+    let tls = ext.iter().find(|x| x["name"] == "TLS certificate (getdrop.no)").expect("tls");
+    assert_eq!(tls["status"], "due_soon", "{}", tls["reason"]);
+    let fina = ext.iter().find(|x| x["name"] == "FINA certificate").expect("fina");
+    assert_eq!(fina["status"], "alert", "inside FINA's 60-day lead time: {}", fina["reason"]);
+}
+
+#[test]
+fn partial_permissions_mark_cells_not_rows() {
+    // on-call may list and describe keys but not read rotation status or tags.
+    let (code, v) = inventory_json("on-call", &[]);
+    assert_eq!(code, 0);
+    let k = item(&v, "drop-db-master-key");
+    assert_eq!(k["state"], "Enabled", "the row still loads");
+    assert_eq!(k["status"], "unknown");
+    assert!(k["reason"].as_str().unwrap_or("").contains("denied"), "{}", k["reason"]);
+    // Items that need no denied call are still judged.
+    assert_eq!(item(&v, "drop-field-hmac-key")["status"], "not_applicable");
+    assert_eq!(item(&v, "JWT_SECRET")["status"], "alert");
+}
+
+#[test]
+fn review_lists_what_is_not_ok_with_rule_and_action() {
+    let d = temp_dir("inv");
+    let out = keydeck_as("key-auditor", &d).args(["review"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = String::from_utf8(out.stdout).expect("utf8");
+    assert!(md.starts_with("# Key review "), "{md}");
+    assert!(md.contains("reviewer: `arn:aws:iam::123456789012:user/key-auditor`"));
+    let attention = md.split("## Needs attention").nth(1).and_then(|s| s.split("\n## ").next()).expect("section");
+    assert!(
+        attention.contains("| ALERT | secret JWT_SECRET |") && attention.contains("alert after 3 d"),
+        "{attention}"
+    );
+    assert!(attention.contains("| Overdue | key drop-kyc-key |"), "{attention}");
+    assert!(!attention.contains("trove-s3-sse-key"), "OK items are not listed: {attention}");
+    assert!(md.contains("drop-jwt-private-key (eu-north-1): deleted on"), "{md}");
+    assert!(md.contains("drop-backup-key-replica is in the policy but was not found"), "{md}");
+    let out = keydeck_as("key-auditor", &d).args(["review", "--format", "json"]).output().expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings = v["findings"].as_array().expect("findings");
+    assert!(findings.iter().all(|f| f["status"] != "ok" && f["status"] != "not_applicable"));
+    assert!(findings
+        .iter()
+        .any(|f| f["name"] == "JWT_SECRET" && f["action"].as_str().unwrap_or("").contains("rotate")));
+}

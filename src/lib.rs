@@ -8,6 +8,7 @@ pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod domain;
+pub mod incident;
 pub mod report;
 pub mod sandbox;
 pub mod ui;

@@ -138,10 +138,19 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
             let regions = ctx.region_names();
             let a = assess(&inv, &policy, chrono::Utc::now(), &regions);
             let problems: Vec<String> = inv.problems().cloned().collect();
+            let journal = review_journal_path(&data_dir, &identity.account);
+            let last = keydeck::app::run::last_review(&journal).map_err(|e| Failure::new(exit::CONFIG, e))?;
+            let changes: Vec<keydeck::domain::review::Change> =
+                last.as_ref().map(|r| keydeck::domain::review::changes_since(r, &a)).unwrap_or_default();
+            let mut change_text: Vec<String> = changes.iter().map(|c| c.describe()).collect();
+            if let Some(r) = &last {
+                change_text.insert(0, format!("last review {} by {}", r.at.format("%Y-%m-%d %H:%M UTC"), r.reviewer));
+            }
             match args.format {
-                ReviewFormat::Markdown => {
-                    print!("{}", report::review_markdown(&a, &identity, &regions, &policy_name, &problems, &[]))
-                }
+                ReviewFormat::Markdown => print!(
+                    "{}",
+                    report::review_markdown(&a, &identity, &regions, &policy_name, &problems, &change_text)
+                ),
                 ReviewFormat::Json => {
                     let findings: Vec<_> = a.items.iter().filter(|i| i.judgement.status.needs_attention()).collect();
                     let external: Vec<_> = a.external.iter().filter(|x| x.judgement.status.needs_attention()).collect();
@@ -157,6 +166,8 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
                         "pending_deletion": pending,
                         "drift": report::drift_out(&a),
                         "problems": problems,
+                        "last_review": last.as_ref().map(|r| serde_json::json!({"at": r.at, "reviewer": r.reviewer})),
+                        "changes_since_last_review": changes,
                     });
                     println!("{}", json(&out)?);
                 }
@@ -225,7 +236,8 @@ async fn console(
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let cache_path =
         keydeck::app::cache::path(data_dir, opts.endpoint_url.as_deref(), &session.identity.account, &session.regions);
-    let cfg = ConsoleConfig { session, policy, color, cache_path: Some(cache_path), started };
+    let review_journal = Some(review_journal_path(data_dir, &session.identity.account));
+    let cfg = ConsoleConfig { session, policy, color, cache_path: Some(cache_path), started, review_journal };
     run_console(ctx, cfg).await.map_err(|e| Failure::new(exit::INTERNAL, format!("terminal error: {e}")))?;
     Ok(exit::OK)
 }
@@ -264,6 +276,11 @@ async fn sandbox_up(data_dir: &Path, opts: &SandboxOpts) -> Result<u8, Failure> 
     sb.stop().await;
     println!("sandbox stopped");
     Ok(exit::OK)
+}
+
+/// Reviews of one account live in one hash-chained journal.
+fn review_journal_path(data_dir: &Path, account: &str) -> PathBuf {
+    data_dir.join("journal").join(format!("reviews-{account}.jsonl"))
 }
 
 fn data_dir(g: &GlobalOpts) -> Result<PathBuf, Failure> {

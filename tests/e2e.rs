@@ -169,12 +169,31 @@ fn demo_console_journey() {
     pty.send(":sess\t\r");
     pty.wait_for("session view", Duration::from_secs(10), |s| s.contains("caller ARN") && s.contains("user/key-admin"));
     pty.send("1");
+    pty.wait_for("the inventory view", Duration::from_secs(10), |s| {
+        s.contains("Inventory —") && s.contains(first.as_str())
+    });
 
     // Too small, then back.
     pty.resize(10, 40);
     pty.wait_for("the too-small message", Duration::from_secs(10), |s| s.contains("terminal too small"));
     pty.resize(30, 110);
     pty.wait_for("the inventory again", Duration::from_secs(10), |s| s.contains(first.as_str()));
+
+    // The daily review: review mode, mark the selected item with a note, save to the journal.
+    pty.send("v");
+    pty.wait_for("review mode", Duration::from_secs(10), |s| s.contains("REVIEW: 0 marked"));
+    pty.send("m");
+    pty.wait_for("the note prompt", Duration::from_secs(10), |s| s.contains("reviewed, note:"));
+    pty.send("SEC-1 checked with owner\r");
+    pty.wait_for("one mark", Duration::from_secs(10), |s| s.contains("REVIEW: 1 marked"));
+    pty.send("s");
+    pty.wait_for("the review saved", Duration::from_secs(20), |s| s.contains("review saved to the journal"));
+    let journal = d.join("data/journal/reviews-123456789012.jsonl");
+    let entries = keydeck::incident::journal::read(&journal).expect("the journal verifies");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].kind, "review");
+    assert_eq!(entries[0].actor, "arn:aws:iam::123456789012:user/key-admin");
+    assert!(entries[0].body.to_string().contains("SEC-1 checked with owner"));
 
     pty.send("q");
     let status = pty.wait_exit(Duration::from_secs(20));

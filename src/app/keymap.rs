@@ -25,6 +25,9 @@ pub enum Command {
     Bottom,
     AwsManaged,
     Detail,
+    Review,
+    Mark,
+    SaveReview,
 }
 
 impl Command {
@@ -46,12 +49,24 @@ impl Command {
             Self::Bottom => "bottom",
             Self::AwsManaged => "aws-managed",
             Self::Detail => "detail",
+            Self::Review => "review",
+            Self::Mark => "mark",
+            Self::SaveReview => "save-review",
         }
     }
 
     /// Commands offered in the `:` palette.
-    pub const PALETTE: &'static [Command] =
-        &[Self::Inventory, Self::Session, Self::Refresh, Self::Detail, Self::AwsManaged, Self::Help, Self::Quit];
+    pub const PALETTE: &'static [Command] = &[
+        Self::Inventory,
+        Self::Session,
+        Self::Refresh,
+        Self::Detail,
+        Self::Review,
+        Self::SaveReview,
+        Self::AwsManaged,
+        Self::Help,
+        Self::Quit,
+    ];
 }
 
 /// Where a binding applies.
@@ -100,6 +115,9 @@ pub const BINDINGS: &[Binding] = &[
     b("", KeyCode::End, C::Bottom, V(View::Inventory), ""),
     b("Enter", KeyCode::Enter, C::Detail, V(View::Inventory), "open/close the detail pane"),
     b("a", KeyCode::Char('a'), C::AwsManaged, V(View::Inventory), "show/hide AWS-managed keys"),
+    b("v", KeyCode::Char('v'), C::Review, V(View::Inventory), "review mode on/off (daily review)"),
+    b("m", KeyCode::Char('m'), C::Mark, V(View::Inventory), "review mode: mark reviewed with a note"),
+    b("s", KeyCode::Char('s'), C::SaveReview, V(View::Inventory), "review mode: save the review to the journal"),
 ];
 
 /// The command bound to `key` in `view`, if any.
@@ -163,7 +181,8 @@ mod tests {
 
     #[test]
     fn palette_completion() {
-        assert_eq!(complete("re"), vec![Command::Refresh]);
+        assert_eq!(complete("re"), vec![Command::Refresh, Command::Review]);
+        assert_eq!(complete("ref"), vec![Command::Refresh]);
         assert_eq!(complete(""), Command::PALETTE.to_vec());
         assert!(complete("zz").is_empty());
     }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::domain::inventory::{Fetched, Inventory, KeyPolicySummary};
+use crate::domain::review::ReviewRecord;
 
 /// Something that happened.
 #[derive(Debug, Clone)]
@@ -21,6 +22,10 @@ pub enum Msg {
         arn: String,
         summary: Fetched<KeyPolicySummary>,
     },
+    /// The last saved review of this account, read from the journal at start.
+    LastReviewLoaded(Option<ReviewRecord>),
+    /// A review was written to the journal (and fsynced), or why not.
+    ReviewSaved(Result<ReviewRecord, String>),
 }
 
 /// Something the runtime must do (AWS work runs in tasks and answers with a `Msg`).
@@ -28,4 +33,5 @@ pub enum Msg {
 pub enum Action {
     RefreshInventory,
     FetchKeyPolicy { region: String, key_id: String, arn: String },
+    SaveReview(Box<ReviewRecord>),
 }

@@ -15,6 +15,7 @@ use super::update::update;
 use crate::aws::AwsContext;
 use crate::domain::inventory::Fetched;
 use crate::domain::policy::Policy;
+use crate::domain::review::ReviewRecord;
 
 /// What the console needs besides the AWS context.
 pub struct ConsoleConfig {
@@ -25,7 +26,22 @@ pub struct ConsoleConfig {
     pub cache_path: Option<PathBuf>,
     /// When the process started, to log the time to the first inventory frame.
     pub started: Instant,
+    /// The journal that reviews are saved to (`None`: reviews cannot be saved).
+    pub review_journal: Option<PathBuf>,
 }
+
+/// The last review saved in a review journal (for "what changed since").
+pub fn last_review(path: &std::path::Path) -> Result<Option<ReviewRecord>, String> {
+    let entries = crate::incident::journal::read(path).map_err(|e| e.to_string())?;
+    Ok(entries
+        .iter()
+        .rev()
+        .filter(|e| e.kind == REVIEW_KIND)
+        .find_map(|e| serde_json::from_value::<ReviewRecord>(e.body.clone()).ok()))
+}
+
+/// The journal entry kind of a saved review.
+pub const REVIEW_KIND: &str = "review";
 
 /// Open the console and run it until the operator quits. The terminal is restored on
 /// every exit path, panics included (ratatui's init installs a restoring panic hook).
@@ -49,6 +65,15 @@ async fn event_loop(
     if let Some(inv) = cfg.cache_path.as_deref().and_then(super::cache::load) {
         update(&mut state, Msg::CacheLoaded(inv));
     }
+    if let Some(j) = cfg.review_journal.as_deref() {
+        match last_review(j) {
+            Ok(r) => {
+                update(&mut state, Msg::LastReviewLoaded(r));
+            }
+            Err(e) => state.status = Some(super::state::Status { text: e, error: true }),
+        }
+    }
+    let review_journal = cfg.review_journal.clone();
     let mut first_inventory_frame = true;
     let cache_path = cfg.cache_path.clone();
 
@@ -70,7 +95,7 @@ async fn event_loop(
         // Coalesce: apply everything already queued before drawing again.
         drain(&mut rx, &mut state, &mut actions);
         for a in actions {
-            spawn_action(a, &ctx, &tx, cache_path.clone());
+            spawn_action(a, &ctx, &tx, cache_path.clone(), review_journal.clone());
         }
         if state.quit {
             break;
@@ -115,7 +140,13 @@ async fn tick(tx: UnboundedSender<Msg>) {
     }
 }
 
-fn spawn_action(action: Action, ctx: &AwsContext, tx: &UnboundedSender<Msg>, cache_path: Option<PathBuf>) {
+fn spawn_action(
+    action: Action,
+    ctx: &AwsContext,
+    tx: &UnboundedSender<Msg>,
+    cache_path: Option<PathBuf>,
+    review_journal: Option<PathBuf>,
+) {
     let ctx = ctx.clone();
     let tx = tx.clone();
     match action {
@@ -146,6 +177,20 @@ fn spawn_action(action: Action, ctx: &AwsContext, tx: &UnboundedSender<Msg>, cac
                     Err(e) => Fetched::Failed(e.to_string()),
                 };
                 let _ = tx.send(Msg::KeyPolicyLoaded { arn, summary });
+            });
+        }
+        Action::SaveReview(rec) => {
+            // File IO with fsync: off the async workers.
+            tokio::task::spawn_blocking(move || {
+                let result = match review_journal {
+                    None => Err("no journal configured".to_owned()),
+                    Some(path) => serde_json::to_value(&*rec).map_err(|e| e.to_string()).and_then(|body| {
+                        let mut j = crate::incident::journal::Journal::open(&path).map_err(|e| e.to_string())?;
+                        j.append(rec.at, REVIEW_KIND, &rec.reviewer, body).map_err(|e| e.to_string())?;
+                        Ok(*rec)
+                    }),
+                };
+                let _ = tx.send(Msg::ReviewSaved(result));
             });
         }
     }

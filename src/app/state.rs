@@ -1,6 +1,6 @@
 //! Everything the console knows. `ui` draws it; only `update` changes it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use crate::domain::assessment::{assess, AssessedItem, Assessment};
 use crate::domain::identity::CallerIdentity;
 use crate::domain::inventory::{Fetched, Inventory, KeyItem, KeyPolicySummary, SecretItem};
 use crate::domain::policy::Policy;
+use crate::domain::review::{changes_since, Change, ReviewRecord};
 
 /// The console's views (number keys and the `:` palette switch between them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub enum Mode {
     /// Typing a `:` command.
     Palette(String),
     Help,
+    /// Typing the note for marking the selected item reviewed.
+    Note(String),
 }
 
 /// Who and where the console acts; fixed for the life of the console.
@@ -81,6 +84,12 @@ pub struct State {
     pub filter: String,
     pub show_aws_managed: bool,
     pub detail_open: bool,
+    /// Review mode: the reviewer marks items reviewed (item id → note) and saves.
+    pub review_mode: bool,
+    pub review_marks: BTreeMap<String, String>,
+    pub last_review: Option<ReviewRecord>,
+    /// What changed since `last_review` (recomputed with the assessment).
+    pub review_changes: Vec<Change>,
     /// Key policies read on demand, by key ARN.
     pub key_policies: HashMap<String, Fetched<KeyPolicySummary>>,
     /// Index into the current rows; kept on the same item across refreshes via `selected_id`.
@@ -111,6 +120,10 @@ impl State {
             filter: String::new(),
             show_aws_managed: false,
             detail_open: false,
+            review_mode: false,
+            review_marks: BTreeMap::new(),
+            last_review: None,
+            review_changes: Vec::new(),
             key_policies: HashMap::new(),
             cursor: 0,
             selected_id: None,
@@ -130,6 +143,15 @@ impl State {
         if let Some(inv) = &self.inventory {
             self.assessment = assess(inv, &self.policy, self.now, &self.session.regions);
         }
+        self.review_changes = match &self.last_review {
+            Some(r) if self.inventory.is_some() => changes_since(r, &self.assessment),
+            _ => Vec::new(),
+        };
+    }
+
+    /// The change since the last review for an item, if any.
+    pub fn change_for(&self, id: &str) -> Option<&Change> {
+        self.review_changes.iter().find(|c| c.id() == id)
     }
 
     /// The rows the inventory view shows: sorted by severity then name, filtered.

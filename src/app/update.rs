@@ -7,6 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::keymap::{self, Command};
 use super::msg::{Action, Msg};
 use super::state::{Mode, State, Status, View};
+use crate::domain::review::ReviewRecord;
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
     match msg {
@@ -47,6 +48,26 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
             state.key_policies.insert(arn, summary);
             vec![]
         }
+        Msg::LastReviewLoaded(r) => {
+            state.last_review = r;
+            state.reassess();
+            vec![]
+        }
+        Msg::ReviewSaved(Ok(rec)) => {
+            let marked = rec.items.iter().filter(|i| i.note.is_some()).count();
+            state.status = Some(Status {
+                text: format!("review saved to the journal: {marked} of {} items marked", rec.items.len()),
+                error: false,
+            });
+            state.last_review = Some(rec);
+            state.review_marks.clear();
+            state.reassess();
+            vec![]
+        }
+        Msg::ReviewSaved(Err(e)) => {
+            state.status = Some(Status { text: format!("review NOT saved: {e}"), error: true });
+            vec![]
+        }
         Msg::InventoryLoaded(inv) => {
             state.loading = false;
             state.stale = false;
@@ -78,6 +99,29 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Action> {
                 state.quit = true;
             }
             state.mode = Mode::Normal;
+            vec![]
+        }
+        Mode::Note(mut text) => {
+            match key.code {
+                KeyCode::Esc => state.mode = Mode::Normal,
+                KeyCode::Enter => {
+                    if let Some(id) = state.selected_id.clone() {
+                        let note = if text.trim().is_empty() { "reviewed".to_owned() } else { text.trim().to_owned() };
+                        state.review_marks.insert(id, note);
+                    }
+                    state.mode = Mode::Normal;
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                    state.mode = Mode::Note(text);
+                }
+                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => state.quit = true,
+                KeyCode::Char(c) if !c.is_control() && text.chars().count() < 500 => {
+                    text.push(c);
+                    state.mode = Mode::Note(text);
+                }
+                _ => state.mode = Mode::Note(text),
+            }
             vec![]
         }
         Mode::Filter => {
@@ -202,6 +246,46 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
         Command::Bottom => move_to(state, len.saturating_sub(1), len),
         Command::Detail => {
             state.detail_open = !state.detail_open;
+        }
+        Command::Review => {
+            state.review_mode = !state.review_mode;
+            state.status = Some(Status {
+                text: if state.review_mode {
+                    "review mode: m marks the selected item reviewed (with a note), s saves the review, v leaves".into()
+                } else {
+                    "review mode off (unsaved marks are kept until you quit)".into()
+                },
+                error: false,
+            });
+        }
+        Command::Mark => {
+            if !state.review_mode {
+                state.status = Some(Status { text: "press v for review mode first".into(), error: true });
+            } else if let Some(id) = state.selected_id.clone() {
+                if state.review_marks.remove(&id).is_none() {
+                    state.mode = Mode::Note(String::new());
+                }
+            }
+        }
+        Command::SaveReview => {
+            if !state.review_mode {
+                state.status = Some(Status { text: "press v for review mode first".into(), error: true });
+                return vec![];
+            }
+            if state.inventory.is_none() || state.stale {
+                state.status =
+                    Some(Status { text: "wait for the live inventory before saving a review".into(), error: true });
+                return vec![];
+            }
+            let rec = ReviewRecord::from_assessment(
+                &state.assessment,
+                &state.review_marks,
+                &state.session.identity.arn,
+                &state.session.identity.account,
+                &state.session.regions,
+                state.now,
+            );
+            return vec![Action::SaveReview(Box::new(rec))];
         }
         Command::AwsManaged => {
             state.show_aws_managed = !state.show_aws_managed;
@@ -372,5 +456,45 @@ mod tests {
         i.regions[0].problems.push("kms:ListKeys in eu-north-1 failed: access denied".into());
         update(&mut s, Msg::InventoryLoaded(i));
         assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("kms:ListKeys")));
+    }
+
+    #[test]
+    fn review_mode_marks_with_a_note_and_saves_a_record() {
+        let mut s = state();
+        s.session.identity.arn = "arn:aws:iam::123456789012:user/key-auditor".into();
+        update(&mut s, Msg::InventoryLoaded(inv(&["a", "b"])));
+        press(&mut s, KeyCode::Char('m'));
+        assert!(s.status.as_ref().is_some_and(|st| st.error), "marking needs review mode");
+        press(&mut s, KeyCode::Char('v'));
+        assert!(s.review_mode);
+        press(&mut s, KeyCode::Char('m'));
+        assert_eq!(s.mode, Mode::Note(String::new()));
+        for c in "SEC-42".chars() {
+            press(&mut s, KeyCode::Char(c));
+        }
+        press(&mut s, KeyCode::Enter);
+        let id = s.selected_id.clone().expect("selected");
+        assert_eq!(s.review_marks.get(&id).map(String::as_str), Some("SEC-42"));
+        let actions = press(&mut s, KeyCode::Char('s'));
+        let rec = match actions.as_slice() {
+            [Action::SaveReview(r)] => (**r).clone(),
+            other => panic!("expected SaveReview, got {other:?}"),
+        };
+        assert_eq!(rec.reviewer, "arn:aws:iam::123456789012:user/key-auditor");
+        assert_eq!(rec.items.iter().filter(|i| i.note.is_some()).count(), 1);
+        update(&mut s, Msg::ReviewSaved(Ok(rec)));
+        assert!(s.review_marks.is_empty());
+        assert!(s.review_changes.is_empty(), "nothing changed since the review just saved");
+        update(&mut s, Msg::InventoryLoaded(inv(&["a", "b", "c"])));
+        assert_eq!(s.review_changes.len(), 1, "c is new since the last review");
+    }
+
+    #[test]
+    fn a_review_is_not_saved_from_a_stale_cache() {
+        let mut s = state();
+        update(&mut s, Msg::CacheLoaded(inv(&["a"])));
+        press(&mut s, KeyCode::Char('v'));
+        assert!(press(&mut s, KeyCode::Char('s')).is_empty());
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("live inventory")));
     }
 }

@@ -7,5 +7,6 @@ pub mod identity;
 pub mod inventory;
 pub mod keypolicy;
 pub mod policy;
+pub mod review;
 pub mod status;
 pub mod text;

@@ -3,13 +3,13 @@
 //! why, and what the policy prescribes.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::inventory::{Fetched, KeyItem, KeyManager, KeyState, SecretItem};
 use super::policy::{ExternalItem, ItemRule, Policy, Selector};
 
 /// A rotation status, most severe first (the inventory sorts by this).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Past the policy's overdue threshold.

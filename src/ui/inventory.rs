@@ -66,15 +66,31 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
     let rows = state.rows();
     let total = state.assessment.items.iter().filter(|i| state.show_aws_managed || !i.aws_managed).count();
     let stale = if state.stale { " (cached — refreshing)" } else { "" };
+    let review = if state.review_mode {
+        let last = match &state.last_review {
+            Some(r) => format!(
+                "; last review {} by {}",
+                r.at.format("%Y-%m-%d"),
+                inert(
+                    crate::domain::identity::CallerIdentity { arn: r.reviewer.clone(), ..Default::default() }
+                        .principal_name()
+                )
+            ),
+            None => "; no earlier review".into(),
+        };
+        format!(" — REVIEW: {} marked, {} changed{last}", state.review_marks.len(), state.review_changes.len())
+    } else {
+        String::new()
+    };
     let title = match &state.inventory {
         None if state.loading => " Inventory — loading… ".to_owned(),
         None => " Inventory — not loaded ".to_owned(),
-        Some(_) if filtering => format!(" Inventory — {} of {total}{stale} ", rows.len()),
-        Some(_) => format!(" Inventory — {} keys and secrets{stale} ", rows.len()),
+        Some(_) if filtering => format!(" Inventory — {} of {total}{stale}{review} ", rows.len()),
+        Some(_) => format!(" Inventory — {} keys and secrets{stale}{review} ", rows.len()),
     };
     let block = Block::default().borders(Borders::ALL).title(Span::styled(title, theme.title()));
     let cols = Columns::for_width(area.width);
-    let mut header = vec!["Status"];
+    let mut header = if state.review_mode { vec!["Rev", "Status"] } else { vec!["Status"] };
     if cols.kind {
         header.push("Kind");
     }
@@ -89,7 +105,8 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
         header.push("Why");
     }
     let name_width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(12, 40) as u16 + 1;
-    let mut widths = vec![Constraint::Length(9)];
+    let mut widths = if state.review_mode { vec![Constraint::Length(4)] } else { vec![] };
+    widths.push(Constraint::Length(9));
     if cols.kind {
         widths.push(Constraint::Length(7));
     }
@@ -107,7 +124,23 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
     if cols.reason {
         widths.push(Constraint::Min(20));
     }
-    let body: Vec<Row> = rows.iter().map(|r| row(r, &cols, theme)).collect();
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|r| {
+            let rev = state.review_mode.then(|| {
+                if state.review_marks.contains_key(&r.id) {
+                    "✓"
+                } else {
+                    match state.change_for(&r.id) {
+                        Some(crate::domain::review::Change::New { .. }) => "new",
+                        Some(_) => "Δ",
+                        None => "",
+                    }
+                }
+            });
+            row(r, rev, &cols, theme)
+        })
+        .collect();
     let empty = rows.is_empty();
     let table = Table::new(body, widths)
         .header(Row::new(header).style(theme.header_row()))
@@ -129,9 +162,13 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
     }
 }
 
-fn row<'a>(r: &'a AssessedItem, cols: &Columns, theme: &Theme) -> Row<'a> {
+fn row<'a>(r: &'a AssessedItem, rev: Option<&'static str>, cols: &Columns, theme: &Theme) -> Row<'a> {
     let status = r.judgement.status;
-    let mut cells = vec![Cell::from(Span::styled(status.label(), theme.status(status)))];
+    let mut cells = Vec::new();
+    if let Some(mark) = rev {
+        cells.push(Cell::from(Span::styled(mark, theme.key())));
+    }
+    cells.push(Cell::from(Span::styled(status.label(), theme.status(status))));
     if cols.kind {
         cells.push(Cell::from(kind_word(r.kind)));
     }

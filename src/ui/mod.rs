@@ -39,6 +39,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
     match &state.mode {
         Mode::Help => overlay::help(frame, area, state, &theme),
         Mode::Palette(text) => overlay::palette(frame, status, text, &theme),
+        Mode::Note(text) => overlay::note(frame, status, text, &theme),
         Mode::Normal | Mode::Filter => {}
     }
 }

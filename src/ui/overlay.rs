@@ -63,3 +63,14 @@ pub fn palette(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {
     frame.render_widget(Clear, status);
     frame.render_widget(Paragraph::new(line), status);
 }
+
+pub fn note(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {
+    let line = Line::from(vec![
+        Span::styled("reviewed, note: ", theme.key()),
+        Span::raw(inert(text)),
+        Span::raw("▏"),
+        Span::styled("   (Enter marks reviewed, Esc cancels)", theme.dim()),
+    ]);
+    frame.render_widget(Clear, status);
+    frame.render_widget(Paragraph::new(line), status);
+}

@@ -204,3 +204,16 @@ fn error_status_line() {
     let out = render(&mut s, 120, 16);
     assert!(out.contains("kms:ListKeys in eu-west-1 failed: access denied"), "{out}");
 }
+
+#[test]
+fn review_mode_column_and_title() {
+    let mut s = state(false);
+    s.session.identity.arn = "arn:aws:iam::123456789012:user/key-auditor".into();
+    press(&mut s, KeyCode::Char('v'));
+    press(&mut s, KeyCode::Char('m'));
+    for c in "ok".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    insta::assert_snapshot!(render(&mut s, 100, 16));
+}

@@ -1,0 +1,4 @@
+//! Durable, tamper-evident records: the append-only, hash-chained journal that incident
+//! steps, approvals and reviews are written to.
+
+pub mod journal;

@@ -165,18 +165,36 @@ async fn the_seeded_estate_is_all_there() {
             let st = kms.get_key_rotation_status().key_id(&k.key_id).send().await.expect("rotation status");
             assert_eq!(st.key_rotation_enabled(), ek.rotation, "{}: rotation", ek.alias);
             let rots = kms.list_key_rotations().key_id(&k.key_id).send().await.expect("rotations");
-            let mut got: Vec<i64> = rots
-                .rotations()
-                .iter()
-                .filter_map(|r| r.rotation_date())
-                .map(|d| days_ago(Utc::now() - Duration::seconds(Utc::now().timestamp() - d.secs())))
-                .collect();
-            got.sort();
+            let ago = |kind: aws_sdk_kms::types::RotationType| -> Vec<i64> {
+                let mut v: Vec<i64> = rots
+                    .rotations()
+                    .iter()
+                    .filter(|r| r.rotation_type() == Some(&kind))
+                    .filter_map(|r| r.rotation_date())
+                    .map(|d| (Utc::now().timestamp() - d.secs()) / 86_400)
+                    .collect();
+                v.sort();
+                v
+            };
             let mut want = ek.rotations_days_ago.clone();
             want.sort();
+            let got = ago(aws_sdk_kms::types::RotationType::OnDemand);
             assert_eq!(got.len(), want.len(), "{}: on-demand rotations {got:?} want {want:?}", ek.alias);
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() <= 1, "{}: rotation {g} days ago, want {w}", ek.alias);
+            }
+            // Automatic rotation on: the rotations KMS would have made every 365 days.
+            let auto = ago(aws_sdk_kms::types::RotationType::Automatic);
+            let want_auto: Vec<i64> = if ek.rotation {
+                let mut v: Vec<i64> = (1..).map(|n| ek.created_days_ago - 365 * n).take_while(|d| *d > 0).collect();
+                v.sort();
+                v
+            } else {
+                vec![]
+            };
+            assert_eq!(auto.len(), want_auto.len(), "{}: automatic rotations {auto:?} want {want_auto:?}", ek.alias);
+            for (g, w) in auto.iter().zip(&want_auto) {
+                assert!((g - w).abs() <= 1, "{}: automatic rotation {g} days ago, want {w}", ek.alias);
             }
         }
         let tags = kms.list_resource_tags().key_id(&k.key_id).send().await.expect("tags");

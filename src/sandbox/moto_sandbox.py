@@ -30,14 +30,19 @@ never contain secret values.
 from __future__ import annotations
 
 import argparse
+import base64
+import bisect
 import dataclasses
 import datetime as dt
 import errno
+import hashlib
+import hmac
 import http.client
 import http.server
 import json
 import logging
 import logging.handlers
+import math
 import os
 import random
 import secrets
@@ -265,6 +270,8 @@ class Seeder:
             clock.move_to(self.ago(days))
             kms.rotate_key_on_demand(KeyId=key_id)
         self.rotation_keys[alias] = rotations
+        if k.get("rotation"):
+            self._record_automatic_rotations(k["region"], key_id, float(k.get("created_days_ago", 0)))
         state = k.get("state", "Enabled")
         if state == "Disabled":
             kms.disable_key(KeyId=key_id)
@@ -273,6 +280,23 @@ class Seeder:
             kms.schedule_key_deletion(KeyId=key_id,
                                       PendingWindowInDays=int(k.get("deletion_window_days", 30)))
         LOG.info("key alias/%s (%s, %s) seeded", alias, region, state)
+
+    def _record_automatic_rotations(self, region: str, key_id: str, created_days_ago: float) -> None:
+        """Record the automatic rotations KMS would have made since the key's creation.
+
+        moto never rotates by itself; AWS rotates a key with automatic rotation on every
+        365 days (the default period) and lists each as RotationType AUTOMATIC. They are
+        written into moto's own record of the key, dated like AWS would have dated them.
+        """
+        from moto.kms.models import kms_backends
+
+        key = kms_backends[self.estate.account_id][region].keys[key_id]
+        age = created_days_ago - 365.0
+        while age > 0:
+            key.rotations.append({"KeyId": key_id, "RotationDate": _ts(self.ago(age)),
+                                  "RotationType": "AUTOMATIC"})
+            age -= 365.0
+        key.rotations.sort(key=lambda r: float(r["RotationDate"]))
 
     def _seed_secret(self, s: dict[str, Any], clock: Any) -> None:
         sm = self.client("secretsmanager", s["region"])
@@ -333,7 +357,8 @@ class Seeder:
                 out.append(("key.deletion", k["region"], key_id,
                             got.timestamp() if got else 0.0, _ts(want)))
             if self.rotation_keys.get(k["alias"]):
-                rots = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+                rots = [r for r in kms.list_key_rotations(KeyId=key_id)["Rotations"]
+                        if r.get("RotationType") == "ON_DEMAND"]
                 for i, days in enumerate(self.rotation_keys[k["alias"]]):
                     got = rots[i]["RotationDate"].timestamp() if i < len(rots) else 0.0
                     out.append((f"key.rotation.{i}", k["region"], key_id, got, _ts(self.ago(days))))
@@ -377,7 +402,8 @@ class Seeder:
                 elif kind == "key.deletion":
                     key.deletion_date = dt.datetime.fromtimestamp(want, dt.UTC).replace(tzinfo=None)
                 else:
-                    key.rotations[int(kind.rsplit(".", 1)[1])]["RotationDate"] = want
+                    on_demand = [r for r in key.rotations if r.get("RotationType") == "ON_DEMAND"]
+                    on_demand[int(kind.rsplit(".", 1)[1])]["RotationDate"] = want
             else:
                 secret = secretsmanager_backends[acct][region].secrets[ident]
                 if kind == "secret.created":
@@ -426,21 +452,39 @@ class Exchange:
     duration_ms: float  # time spent in moto (upstream round trip) plus rewriting
     service: str  # from the SigV4 credential scope (or X-Amz-Target), else "unknown"
     action: str  # "kms:ListKeys" form
+    context: Any = None  # what CallObserver.prepare returned before the call was forwarded
 
 
 class CallObserver:
-    """Sees every relayed call. Today it counts; later it becomes the CloudTrail recorder.
+    """Sees every relayed call: counts it and hands it to the CloudTrail recorder.
 
-    ``trail_delay`` (seconds, from ``--trail-delay``) is stored for that recorder:
-    CloudTrail shows events some minutes after they happen.
+    ``trail`` is the :class:`CloudTrailRecorder`; ``None`` (as in unit use) only counts.
     """
 
-    def __init__(self, trail_delay: float = 0.0) -> None:
-        self.trail_delay = trail_delay
+    def __init__(self, trail: "CloudTrailRecorder | None" = None) -> None:
+        self.trail = trail
         self._lock = threading.Lock()
         self._total = 0
         self._by_action: Counter[str] = Counter()
         self._by_service: Counter[str] = Counter()
+
+    def prepare(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        """Called before a request is forwarded; what it returns reaches :meth:`observe`
+        as ``Exchange.context`` (the recorder resolves key references while they exist:
+        DeleteAlias removes the alias it must name). Must not raise."""
+        if self.trail is None:
+            return None
+        try:
+            return self.trail.prepare(method, path, headers, body)
+        except Exception:
+            LOG.exception("recorder: prepare failed")
+            return None
+
+    def count(self, service: str, action: str) -> None:
+        with self._lock:
+            self._total += 1
+            self._by_action[action] += 1
+            self._by_service[service] += 1
 
     def observe(self, ex: Exchange) -> None:
         """The hook: called once for every request the proxy forwards to moto.
@@ -448,12 +492,15 @@ class CallObserver:
         Receives the request (method, path, headers, body, client address), the
         response as relayed to the client (status, headers, body, after error
         rewriting) and timing. Must not raise and must be quick; it runs on the
-        proxy's request thread before the response is sent.
+        proxy's request thread before the response is sent, so a call's record exists
+        before its caller sees the answer.
         """
-        with self._lock:
-            self._total += 1
-            self._by_action[ex.action] += 1
-            self._by_service[ex.service] += 1
+        self.count(ex.service, ex.action)
+        if self.trail is not None:
+            try:
+                self.trail.record_exchange(ex)
+            except Exception:
+                LOG.exception("recorder: could not record %s", ex.action)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -672,6 +719,935 @@ def read_chunked(rfile: BinaryIO, limit: int) -> bytes:
         rfile.readline(3)
 
 
+# --------------------------------------------------------------------------- cloudtrail
+
+CLOUDTRAIL_TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"
+LOOKUP_EVENTS_TARGET = f"{CLOUDTRAIL_TARGET_PREFIX}.LookupEvents"
+EVENT_SOURCES = {
+    "kms": "kms.amazonaws.com",
+    "secretsmanager": "secretsmanager.amazonaws.com",
+    "sts": "sts.amazonaws.com",
+    "iam": "iam.amazonaws.com",
+    "cloudtrail": "cloudtrail.amazonaws.com",
+}
+RECORDED_SERVICES = frozenset({"kms", "secretsmanager", "sts", "iam"})
+GLOBAL_SERVICE_REGIONS = {"iam": "us-east-1"}  # IAM events are delivered in us-east-1, as in AWS
+EVENT_VERSION = "1.08"
+TRAIL_MEMORY_CAP = 100_000  # newest records kept in memory; cloudtrail.jsonl keeps every record
+TRAIL_FILE = "cloudtrail.jsonl"
+LOOKUP_RATE_PER_S = 2.0  # LookupEvents: two requests per second, per account, per region
+LOOKUP_BURST = 2.0
+LOOKUP_WINDOW_S = 90 * 86400  # without StartTime, LookupEvents covers the last 90 days
+LOOKUP_MAX_RESULTS = 50
+LOOKUP_ATTRIBUTE_KEYS = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType",
+                         "ResourceName", "EventSource", "AccessKeyId")
+MAX_FIELD_BYTES = 100 * 1024  # larger requestParameters/responseElements are recorded as null
+MAX_MESSAGE_CHARS = 1024  # errorMessage and userAgent are cut to this length
+MAX_TRAIL_DELAY_S = 3600.0
+REDACTED = "HIDDEN_DUE_TO_SECURITY_REASONS"
+KMS_KEY_TYPE = "AWS::KMS::Key"
+
+# Members that carry secret material (request or response, any service, any depth).
+# They are never recorded, as AWS leaves them out of its records.
+SENSITIVE_MEMBERS = frozenset(m.lower() for m in (
+    "Plaintext", "CiphertextBlob", "SecretString", "SecretBinary", "RandomPassword",
+    "PrivateKeyPlaintext", "PrivateKeyCiphertextBlob", "CiphertextForRecipient", "Message",
+    "Signature", "Mac", "SharedSecret", "Recipient", "EncryptedKeyMaterial", "ImportToken",
+    "Password", "NewPassword", "OldPassword", "SecretAccessKey", "SessionToken", "PrivateKey",
+    "ServicePassword", "SAMLAssertion", "WebIdentityToken", "TokenCode", "SecretValueEntries",
+    "AuthenticationCode1", "AuthenticationCode2",
+))
+# Maps whose keys are the caller's own data (kept as sent, not camel-cased).
+VERBATIM_MAPS = frozenset({"EncryptionContext", "EncryptionContextSubset", "EncryptionContextEquals"})
+# KMS operations AWS records with readOnly true although they are not List/Describe/Get.
+KMS_CRYPTO_OPERATIONS = frozenset({
+    "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom", "Sign",
+    "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
+})
+OTHER_READ_ONLY = frozenset({"BatchGetSecretValue", "ValidateResourcePolicy", "LookupEvents",
+                             "SimulatePrincipalPolicy", "SimulateCustomPolicy",
+                             "GenerateCredentialReport", "GenerateServiceLastAccessedDetails",
+                             "DecodeAuthorizationMessage"})
+KMS_KEY_MEMBERS = ("KeyId", "TargetKeyId", "SourceKeyId", "DestinationKeyId")
+KMS_ALIAS_OPERATIONS = frozenset({"CreateAlias", "UpdateAlias", "DeleteAlias"})
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class LookupError_(Exception):
+    """A LookupEvents failure answered in the awsJson1_1 error shape."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """The SigV4 credential scope of a request (header or presigned query)."""
+
+    access_key_id: str
+    region: str
+    service: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    user_name: str
+    user_id: str
+    arn: str
+
+
+def credential_scope(headers: list[tuple[str, str]], path: str) -> Scope | None:
+    """``AKID/date/region/service/aws4_request`` from Authorization or X-Amz-Credential."""
+    auth = header(headers, "Authorization") or ""
+    raw = ""
+    if "Credential=" in auth:
+        raw = auth.split("Credential=", 1)[1].split(",", 1)[0].strip()
+    else:
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        raw = (q.get("X-Amz-Credential") or [""])[0]
+    parts = raw.split("/")
+    if len(parts) < 5 or not parts[0]:
+        return None
+    return Scope(parts[0][:128], parts[2][:64], parts[3].lower()[:64])
+
+
+def decapitalize(name: str) -> str:
+    """AWS's record style for member names: ``KeyId`` -> ``keyId``; a leading acronym
+    stays (``AWSAccountId``), as Java's ``Introspector.decapitalize`` does; ``ARN`` is
+    recorded as ``arn`` (Secrets Manager's records since 2024)."""
+    if name == "ARN":
+        return "arn"
+    if len(name) > 1 and name[0].isupper() and name[1].isupper():
+        return name
+    return name[:1].lower() + name[1:]
+
+
+def aws_date(value: float) -> str:
+    """KMS/Secrets Manager date style in records: ``Aug 10, 2022, 10:38:27 PM``."""
+    d = dt.datetime.fromtimestamp(float(value), dt.UTC)
+    hour = d.hour % 12 or 12
+    return f"{MONTHS[d.month - 1]} {d.day}, {d.year}, {hour}:{d.minute:02d}:{d.second:02d} " \
+           f"{'AM' if d.hour < 12 else 'PM'}"
+
+
+def aws_style(value: Any, dates: bool = False) -> Any:
+    """A request/response member tree in AWS's record style, secret members dropped.
+
+    Keys are decapitalized (except inside :data:`VERBATIM_MAPS`); with ``dates``,
+    numeric ``*Date`` members (epoch seconds in awsJson) become :func:`aws_date` text.
+    """
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or k.lower() in SENSITIVE_MEMBERS:
+                continue
+            name = decapitalize(k)
+            if k in VERBATIM_MAPS and isinstance(v, dict):
+                out[name] = {str(ik): iv for ik, iv in v.items()}
+            elif dates and name.lower().endswith("date") and isinstance(v, (int, float)) \
+                    and not isinstance(v, bool):
+                try:
+                    out[name] = aws_date(v)
+                except (OverflowError, OSError, ValueError):
+                    out[name] = v
+            else:
+                out[name] = aws_style(v, dates)
+        return out
+    if isinstance(value, list):
+        return [aws_style(v, dates) for v in value]
+    return value
+
+
+def sensitive_values(value: Any, inside: bool = False) -> list[str]:
+    """Every string under a sensitive member of a request (to scrub error messages),
+    with the text it decodes to when it is base64 (how awsJson carries blobs)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found += sensitive_values(v, inside or (isinstance(k, str) and k.lower() in SENSITIVE_MEMBERS))
+    elif isinstance(value, list):
+        for v in value:
+            found += sensitive_values(v, inside)
+    elif inside and isinstance(value, str) and len(value) >= 4:
+        found.append(value)
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+            if len(decoded) >= 4:
+                found.append(decoded)
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return found
+
+
+def query_params(pairs: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """awsQuery form parameters (IAM, STS) as a member tree in record style:
+    ``Tags.member.1.Key=k`` -> ``{"tags": [{"key": "k"}]}``."""
+    root: dict[Any, Any] = {}
+    for key, value in pairs:
+        if key in ("Action", "Version") or key.startswith("X-Amz-"):
+            continue
+        segs = [s for s in key.split(".") if s not in ("member", "entry") and s]
+        if not segs or any(s.lower() in SENSITIVE_MEMBERS for s in segs):
+            continue
+        node = root
+        for i, seg in enumerate(segs):
+            k: Any = int(seg) if seg.isdigit() else decapitalize(seg)
+            if i == len(segs) - 1:
+                node[k] = value
+            else:
+                nxt = node.get(k)
+                if not isinstance(nxt, dict):
+                    nxt = node[k] = {}
+                node = nxt
+
+    def listify(n: Any) -> Any:
+        if not isinstance(n, dict):
+            return n
+        if n and all(isinstance(k, int) for k in n):
+            return [listify(n[k]) for k in sorted(n)]
+        return {str(k): listify(v) for k, v in n.items()}
+
+    out = listify(root)
+    return out if isinstance(out, dict) and out else None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def xml_result(body: bytes, action: str) -> Any:
+    """The ``<ActionResult>`` of an awsQuery answer as a member tree in record style."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    result = next((c for c in root if _local(c.tag) == f"{action}Result"), None)
+    if result is None or len(result) == 0:
+        return None
+
+    def conv(el: ET.Element) -> Any:
+        children = list(el)
+        if not children:
+            return (el.text or "").strip()
+        if all(_local(c.tag) == "member" for c in children):
+            return [conv(c) for c in children]
+        out: dict[str, Any] = {}
+        for c in children:
+            name = _local(c.tag)
+            if name.lower() not in SENSITIVE_MEMBERS:
+                out[decapitalize(name)] = conv(c)
+        return out
+
+    return conv(result) or None
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """The request/response body as a JSON object, or None (empty, malformed, not an object)."""
+    if not body or not body.strip():
+        return None
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def bounded(value: Any) -> Any:
+    """``value`` unless its JSON is over :data:`MAX_FIELD_BYTES` (then None: a 1 MB
+    parameter is not copied into every record)."""
+    if value is None:
+        return None
+    try:
+        return value if len(json.dumps(value, separators=(",", ":"))) <= MAX_FIELD_BYTES else None
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def cut(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def known_operations(service: str) -> frozenset[str]:
+    """Operation names of a service from botocore's model (cached); empty if unknown."""
+    with _OPS_LOCK:
+        ops = _OPS_CACHE.get(service)
+        if ops is None:
+            try:
+                import botocore.session
+
+                model = botocore.session.get_session().get_service_model(service)
+                ops = frozenset(model.operation_names)
+            except Exception:
+                LOG.warning("recorder: no botocore model for %s", service, exc_info=True)
+                ops = frozenset()
+            _OPS_CACHE[service] = ops
+        return ops
+
+
+_OPS_CACHE: dict[str, frozenset[str]] = {}
+_OPS_LOCK = threading.Lock()
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; thread-safe."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+class TrailEntry:
+    """One stored record: the fields LookupEvents filters and answers on, and its JSON."""
+
+    __slots__ = ("key", "region", "visible_at", "event_id", "event_name", "event_source",
+                 "read_only", "access_key_id", "username", "resources", "event_time", "json")
+
+    def __init__(self, record: dict[str, Any], seq: int, visible_at: float, text: str,
+                 event_time: int) -> None:
+        ident = record.get("userIdentity") or {}
+        self.key = (event_time, seq)  # newest first = descending; seq breaks ties in order
+        self.region: str = record["awsRegion"]
+        self.visible_at = visible_at
+        self.event_id: str = record["eventID"]
+        self.event_name: str = record["eventName"]
+        self.event_source: str = record["eventSource"]
+        self.read_only: bool = bool(record.get("readOnly"))
+        self.access_key_id: str | None = ident.get("accessKeyId") or None
+        self.username: str | None = ident.get("userName") or None
+        self.resources: tuple[tuple[str, str], ...] = tuple(
+            (str(r.get("type", "")), str(r.get("ARN", ""))) for r in record.get("resources") or [])
+        self.event_time = event_time
+        self.json = text
+
+    def matches(self, attr: tuple[str, str] | None) -> bool:
+        if attr is None:
+            return True
+        key, value = attr
+        if key == "EventId":
+            return self.event_id == value
+        if key == "EventName":
+            return self.event_name == value
+        if key == "EventSource":
+            return self.event_source == value
+        if key == "ReadOnly":
+            return self.read_only == (value.lower() == "true")
+        if key == "Username":
+            return self.username == value
+        if key == "AccessKeyId":
+            return self.access_key_id == value
+        if key == "ResourceType":
+            return any(t == value for t, _ in self.resources)
+        if key == "ResourceName":
+            return any(n == value for _, n in self.resources)
+        return False
+
+    def as_event(self) -> dict[str, Any]:
+        ev: dict[str, Any] = {"EventId": self.event_id, "EventName": self.event_name,
+                              "ReadOnly": "true" if self.read_only else "false"}
+        if self.access_key_id:
+            ev["AccessKeyId"] = self.access_key_id
+        ev["EventTime"] = self.event_time
+        ev["EventSource"] = self.event_source
+        if self.username:
+            ev["Username"] = self.username
+        ev["Resources"] = [{"ResourceType": t, "ResourceName": n} for t, n in self.resources]
+        ev["CloudTrailEvent"] = self.json
+        return ev
+
+
+class CloudTrailRecorder:
+    """Turns relayed calls into CloudTrail records and answers LookupEvents on them.
+
+    Records are kept per region, sorted by (eventTime second, arrival number), the
+    newest :data:`TRAIL_MEMORY_CAP` in memory, and every one is appended to
+    ``DATA_DIR/cloudtrail.jsonl`` (mode 0600, one JSON record a line, flushed per
+    record). A record is visible to LookupEvents ``delay`` seconds after its
+    eventTime; the delay is the ``--trail-delay`` default or a per-region override.
+    """
+
+    def __init__(self, account_id: str, home_region: str, data_dir: str | None,
+                 delay: float = 0.0) -> None:
+        self.account_id = account_id
+        self.home_region = home_region
+        self._lock = threading.Lock()
+        self._by_region: dict[str, list[TrailEntry]] = {}
+        self._count = 0
+        self._seq = 0
+        self._delay = float(delay) if math.isfinite(delay) and delay >= 0 else 0.0
+        self._delay_by_region: dict[str, float] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._principals: dict[str, Principal] = {}
+        self._token_key = secrets.token_bytes(32)
+        self._file: BinaryIO | None = None
+        self._file_error_logged = False
+        self.path: str | None = None
+        if data_dir:
+            self.path = os.path.join(data_dir, TRAIL_FILE)
+            try:
+                if os.path.exists(self.path):  # keep the previous run's trail for replay
+                    os.replace(self.path, self.path + ".prev")
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+                os.chmod(self.path, 0o600)
+                self._file = os.fdopen(fd, "ab")
+            except OSError as e:
+                LOG.warning("recorder: cannot open %s (%s); records stay in memory only", self.path, e)
+                self._file = None
+
+    # ---- delivery delay (sandbox control endpoint)
+    def delay_for(self, region: str) -> float:
+        return self._delay_by_region.get(region, self._delay)
+
+    def set_delay(self, seconds: float | None, region: str | None = None) -> None:
+        with self._lock:
+            if region is None:
+                self._delay = float(seconds or 0.0)
+            elif seconds is None:
+                self._delay_by_region.pop(region, None)
+            else:
+                self._delay_by_region[region] = float(seconds)
+
+    def delays(self) -> dict[str, Any]:
+        with self._lock:
+            return {"seconds": self._delay, "regions": dict(self._delay_by_region)}
+
+    def info(self) -> dict[str, Any]:
+        with self._lock:
+            held = sum(len(v) for v in self._by_region.values())
+            return {"file": self.path, "recorded": self._seq, "in_memory": held,
+                    "delay": {"seconds": self._delay, "regions": dict(self._delay_by_region)}}
+
+    # ---- identities and resources, read from moto's in-process backends
+    def principal(self, access_key_id: str) -> Principal | None:
+        p = self._principals.get(access_key_id)
+        if p is not None:
+            return p
+        try:
+            from moto.iam.models import iam_backends
+
+            backend = iam_backends[self.account_id]["aws"]
+            fresh: dict[str, Principal] = {}
+            for user in list(backend.users.values()):
+                for key in list(user.access_keys):
+                    fresh[key.access_key_id] = Principal(user.name, user.id, user.arn)
+            self._principals.update(fresh)
+        except Exception:  # moto internals moved or changed mid-iteration: unknown caller
+            LOG.debug("recorder: IAM lookup failed", exc_info=True)
+        return self._principals.get(access_key_id)
+
+    def _kms_backend(self, region: str) -> Any:
+        try:
+            from moto.kms.models import kms_backends
+
+            return kms_backends[self.account_id][region]
+        except Exception:
+            return None
+
+    def key_arn(self, region: str, ref: str) -> str | None:
+        """The key ARN a KeyId/ARN/alias/alias ARN names, in ``region`` (None if none)."""
+        if not isinstance(ref, str) or not ref or len(ref) > 2048:
+            return None
+        if ref.startswith("arn:"):
+            parts = ref.split(":", 5)
+            if len(parts) != 6 or parts[2] != "kms":
+                return None
+            region, ref = parts[3] or region, parts[5]
+            if ref.startswith("key/"):
+                ref = ref[4:]
+        backend = self._kms_backend(region)
+        if backend is None:
+            return None
+        try:
+            if ref.startswith("alias/"):
+                for key in list(backend.keys.values()):
+                    if ref in key.aliases:
+                        return str(key.arn)
+                return None
+            key = backend.keys.get(ref)
+            return str(key.arn) if key is not None else None
+        except Exception:  # the dict changed under us: no resource rather than an error
+            return None
+
+    def key_state(self, region: str, arn: str) -> str | None:
+        backend = self._kms_backend(region)
+        try:
+            key = backend.keys.get(arn.rsplit("/", 1)[-1]) if backend is not None else None
+            return str(key.key_state) if key is not None else None
+        except Exception:
+            return None
+
+    # ---- recording
+    def prepare(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        """Before forwarding: parse the body once and resolve the KMS keys it names
+        while they still resolve (DeleteAlias removes its alias)."""
+        target = header(headers, "X-Amz-Target") or ""
+        if not target.startswith("TrentService."):
+            return None
+        params = json_object(body)
+        scope = credential_scope(headers, path)
+        region = scope.region if scope else self.home_region
+        return {"params": params, "resources": self._kms_resources(region, target.rpartition(".")[2],
+                                                                   params, None)}
+
+    def _kms_resources(self, region: str, action: str, params: dict[str, Any] | None,
+                       response: dict[str, Any] | None) -> list[dict[str, str]]:
+        refs: list[str] = []
+        for obj in (params or {}, response or {}):
+            for member in KMS_KEY_MEMBERS:
+                v = obj.get(member)
+                if isinstance(v, str):
+                    refs.append(v)
+        md = (response or {}).get("KeyMetadata")
+        if isinstance(md, dict) and isinstance(md.get("Arn"), str):
+            refs.append(md["Arn"])
+        alias = (params or {}).get("AliasName")
+        if isinstance(alias, str) and action in KMS_ALIAS_OPERATIONS:
+            refs.append(alias)
+        out: list[dict[str, str]] = []
+        seen: set[str] = set()
+        for ref in refs:
+            arn = self.key_arn(region, ref)
+            if arn and arn not in seen:
+                seen.add(arn)
+                out.append({"accountId": self.account_id, "type": KMS_KEY_TYPE, "ARN": arn})
+        if isinstance(alias, str) and action in KMS_ALIAS_OPERATIONS and alias.startswith("alias/") \
+                and len(alias) <= 512:
+            arn = f"arn:aws:kms:{region}:{self.account_id}:{alias}"
+            if arn not in seen:
+                out.append({"accountId": self.account_id, "type": KMS_KEY_TYPE, "ARN": arn})
+        return out
+
+    def record_exchange(self, ex: Exchange) -> None:
+        record = self.build_record(ex)
+        if record is not None:
+            self.append(record, ex.started_at)
+
+    def build_record(self, ex: Exchange, service_override: str | None = None) -> dict[str, Any] | None:
+        """The CloudTrail record of one exchange, or None for what AWS would not record
+        (other services, operations the service does not have, sandbox paths)."""
+        service, _, action = ex.action.partition(":")
+        service = service_override or service
+        if service_override is None and service not in RECORDED_SERVICES:
+            return None
+        if not action or action == "unknown" or action not in known_operations(service):
+            return None
+        scope = credential_scope(ex.request_headers, ex.path)
+        region = GLOBAL_SERVICE_REGIONS.get(service) or (scope.region if scope else self.home_region)
+        is_json = bool(header(ex.request_headers, "X-Amz-Target"))
+
+        # who
+        ident: dict[str, Any]
+        principal = self.principal(scope.access_key_id) if scope else None
+        if principal is not None and scope is not None:
+            ident = {"type": "IAMUser", "principalId": principal.user_id, "arn": principal.arn,
+                     "accountId": self.account_id, "accessKeyId": scope.access_key_id,
+                     "userName": principal.user_name}
+        elif scope is not None:
+            ident = {"type": "Unknown", "accessKeyId": scope.access_key_id}
+        else:
+            ident = {"type": "Unknown"}
+
+        # what was asked
+        ctx = ex.context if isinstance(ex.context, dict) else {}
+        raw_params: dict[str, Any] | None
+        params: Any
+        if is_json:
+            raw_params = ctx["params"] if "params" in ctx else json_object(ex.request_body)
+            params = aws_style(raw_params) if raw_params else None
+        else:
+            pairs = urllib.parse.parse_qsl(urllib.parse.urlsplit(ex.path).query, keep_blank_values=True)
+            ctype = (header(ex.request_headers, "Content-Type") or "").lower()
+            if "x-www-form-urlencoded" in ctype and ex.request_body:
+                try:
+                    pairs += urllib.parse.parse_qsl(ex.request_body.decode("utf-8", "replace"),
+                                                    keep_blank_values=True)
+                except ValueError:
+                    pass
+            params = query_params(pairs)
+            raw_params = {k.rsplit(".", 1)[-1]: v for k, v in pairs}  # only to scrub messages
+
+        # what came back
+        error_code = error_message = None
+        request_id = header(ex.response_headers, "x-amzn-RequestId") or \
+            header(ex.response_headers, "x-amz-request-id")
+        response_obj: dict[str, Any] | None = None
+        if is_json:
+            response_obj = json_object(ex.response_body)
+        if ex.status >= 400:
+            if response_obj is not None:
+                error_code = str(response_obj.get("__type") or "").rsplit("#", 1)[-1].rsplit(":", 1)[-1]
+                error_message = response_obj.get("message", response_obj.get("Message"))
+                response_obj = None
+            elif ex.response_body.lstrip().startswith(b"<"):
+                try:
+                    root = ET.fromstring(ex.response_body)
+                    error_code = (root.findtext(".//Error/Code") or root.findtext(".//Code") or "").strip()
+                    error_message = (root.findtext(".//Error/Message") or root.findtext(".//Message") or "")
+                    request_id = request_id or (root.findtext(".//RequestId") or "").strip() or None
+                except ET.ParseError:
+                    pass
+            error_code = error_code or ("InternalFailure" if ex.status >= 500 else "UnknownError")
+            if error_code == "AccessDeniedException":
+                error_code = "AccessDenied"  # how AWS records denials of awsJson calls
+        elif not is_json and ex.response_body.lstrip().startswith(b"<") and request_id is None:
+            try:
+                request_id = (ET.fromstring(ex.response_body).findtext(".//{*}RequestId") or "").strip() or None
+            except ET.ParseError:
+                pass
+
+        read_only = action.startswith(("List", "Describe", "Get")) or action in OTHER_READ_ONLY or \
+            (service == "kms" and action in KMS_CRYPTO_OPERATIONS)
+        response: Any = None
+        if error_code is None and not read_only:
+            if is_json:
+                response = aws_style(response_obj, dates=True) if response_obj else None
+            elif ex.response_body.lstrip().startswith(b"<"):
+                response = xml_result(ex.response_body, action)
+
+        # resources (KMS keys), resolved from the request and the answer
+        resources: list[dict[str, str]] = []
+        if service == "kms":
+            resources = list(ctx.get("resources") or [])
+            for r in self._kms_resources(region, action, raw_params, response_obj):
+                if r not in resources:
+                    resources.append(r)
+            params, response = self._kms_details(region, action, params, response, raw_params,
+                                                 response_obj, resources, error_code is None)
+
+        if error_message is not None:
+            error_message = str(error_message)
+            for secret in sensitive_values(raw_params):
+                if secret in error_message:
+                    error_message = error_message.replace(secret, REDACTED)
+            if error_code == "AccessDenied" and "identity-based policy" not in error_message \
+                    and "is not authorized to perform: " in error_message:
+                perm = error_message.rsplit("is not authorized to perform: ", 1)[1].split(" ", 1)[0]
+                key_arns = [r["ARN"] for r in resources if ":key/" in r["ARN"]]
+                where = f" on resource: {key_arns[0]}" if key_arns else ""
+                error_message = f"{error_message}{where} because no identity-based policy allows " \
+                                f"the {perm} action"
+            error_message = cut(error_message)
+
+        record: dict[str, Any] = {
+            "eventVersion": EVENT_VERSION,
+            "userIdentity": ident,
+            "eventTime": ex.started_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": EVENT_SOURCES[service],
+            "eventName": action,
+            "awsRegion": region,
+            "sourceIPAddress": ex.client_address[0] if ex.client_address else "127.0.0.1",
+            "userAgent": cut(header(ex.request_headers, "User-Agent") or ""),
+        }
+        if error_code is not None:
+            record["errorCode"] = error_code
+            record["errorMessage"] = error_message if error_message is not None else ""
+        record["requestParameters"] = bounded(params)
+        record["responseElements"] = bounded(response)
+        record["requestID"] = request_id or str(uuid.uuid4())
+        record["eventID"] = str(uuid.uuid4())
+        record["readOnly"] = read_only
+        if resources:
+            record["resources"] = resources
+        record["eventType"] = "AwsApiCall"
+        record["managementEvent"] = True
+        record["recipientAccountId"] = self.account_id
+        record["eventCategory"] = "Management"
+        return record
+
+    def _kms_details(self, region: str, action: str, params: Any, response: Any,
+                     raw_params: dict[str, Any] | None, response_obj: dict[str, Any] | None,
+                     resources: list[dict[str, str]], ok: bool) -> tuple[Any, Any]:
+        """KMS's own conventions in its published records."""
+        key_arns = [r["ARN"] for r in resources if ":key/" in r["ARN"]]
+        if isinstance(params, dict) or params is None:
+            p = dict(params or {})
+            if action in ("Encrypt", "Decrypt"):  # always recorded, even when not sent
+                p.setdefault("encryptionAlgorithm", "SYMMETRIC_DEFAULT")
+            if action == "ReEncrypt":
+                p.setdefault("sourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
+                p.setdefault("destinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
+            if action == "Decrypt" and "keyId" not in p and ok and response_obj \
+                    and isinstance(response_obj.get("KeyId"), str):
+                p["keyId"] = response_obj["KeyId"]
+            if action == "CreateKey":
+                for k, v in (("description", ""), ("origin", "AWS_KMS"),
+                             ("bypassPolicyLockoutSafetyCheck", False), ("tags", []),
+                             ("keySpec", "SYMMETRIC_DEFAULT"), ("keyUsage", "ENCRYPT_DECRYPT")):
+                    p.setdefault(k, v)
+            params = p or None
+        if not ok or action in KMS_CRYPTO_OPERATIONS or action.startswith(("List", "Describe", "Get")):
+            return params, response
+        if action == "ScheduleKeyDeletion" and key_arns:
+            r = dict(response) if isinstance(response, dict) else {}
+            window = (raw_params or {}).get("PendingWindowInDays", 30)
+            response = {"keyId": key_arns[0],
+                        "keyState": self.key_state(region, key_arns[0]) or "PendingDeletion",
+                        "deletionDate": r.get("deletionDate"),
+                        "pendingWindowInDays": window}
+        elif (response is None or response == {}) and key_arns:
+            # Since December 2022 KMS records the key ARN even where the answer is empty.
+            response = {"keyId": key_arns[0]}
+        return params, response
+
+    def append(self, record: dict[str, Any], started: dt.datetime) -> None:
+        """Store one record and append it to the file (never raises for I/O)."""
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        line = (text + "\n").encode("utf-8")
+        t = started.timestamp()
+        with self._lock:
+            self._seq += 1
+            entry = TrailEntry(record, self._seq, t + self.delay_for(record["awsRegion"]), text, int(t))
+            lst = self._by_region.setdefault(entry.region, [])
+            if not lst or lst[-1].key < entry.key:
+                lst.append(entry)
+            else:
+                bisect.insort(lst, entry, key=lambda e: e.key)
+            self._count += 1
+            if self._count > TRAIL_MEMORY_CAP + TRAIL_MEMORY_CAP // 10:
+                self._trim()
+            if self._file is not None:
+                try:
+                    self._file.write(line)
+                    self._file.flush()
+                except OSError as e:
+                    if not self._file_error_logged:
+                        LOG.warning("recorder: cannot write %s: %s", self.path, e)
+                        self._file_error_logged = True
+
+    def _trim(self) -> None:
+        """Keep the newest TRAIL_MEMORY_CAP records (called with the lock held)."""
+        everything = sorted((e for lst in self._by_region.values() for e in lst), key=lambda e: e.key)
+        keep = everything[-TRAIL_MEMORY_CAP:]
+        by_region: dict[str, list[TrailEntry]] = {}
+        for e in keep:
+            by_region.setdefault(e.region, []).append(e)
+        self._by_region = by_region
+        self._count = len(keep)
+        LOG.info("recorder: trimmed memory to the newest %d records", len(keep))
+
+    # ---- LookupEvents
+    def authenticate(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes,
+                     action: str) -> tuple[Principal | None, LookupError_ | None]:
+        """Check the SigV4 signature with moto's own IAM code and whether the caller's
+        policies allow ``action`` (e.g. ``LookupEvents``). Returns (principal, error)."""
+        auth = header(headers, "Authorization")
+        if not auth:
+            return None, LookupError_("MissingAuthenticationTokenException", "Missing Authentication Token")
+        if "Credential=" not in auth or "Signature=" not in auth or "SignedHeaders=" not in auth \
+                or credential_scope(headers, path) is None:
+            return None, LookupError_("IncompleteSignatureException",
+                                      "Authorization header is not a valid AWS4-HMAC-SHA256 signature")
+        try:
+            from moto.core.exceptions import (AccessDeniedError, InvalidClientTokenIdError,
+                                              SignatureDoesNotMatchError)
+            from moto.iam.access_control import IAMRequest
+            from werkzeug.datastructures import Headers
+        except ImportError as e:  # pragma: no cover - moto is there or the sandbox never started
+            return None, LookupError_("InternalFailure", f"sandbox: {e}", 500)
+        # moto reads its request headers in werkzeug's Title-Case (e.g. "X-Amz-Date").
+        wz = Headers([(k.title(), v) for k, v in headers])
+        scope = credential_scope(headers, path)
+        try:
+            req = IAMRequest(account_id=self.account_id, method=method, path=path, data={},
+                             body=body, headers=wz, action=action)
+            req.check_signature()
+            req.check_action_permitted("*")
+        except InvalidClientTokenIdError:
+            return None, LookupError_("UnrecognizedClientException",
+                                      "The security token included in the request is invalid.")
+        except SignatureDoesNotMatchError as e:
+            return None, LookupError_("InvalidSignatureException", str(e.message))
+        except AccessDeniedError as e:
+            p = self.principal(scope.access_key_id) if scope else None
+            perm = f"{scope.service if scope else 'cloudtrail'}:{action}"
+            return p, LookupError_("AccessDeniedException",
+                                   f"{e.message} because no identity-based policy allows the {perm} action")
+        except (KeyError, IndexError, ValueError) as e:  # signature parts missing or malformed
+            return None, LookupError_("IncompleteSignatureException",
+                                      f"Authorization header is not a valid AWS4-HMAC-SHA256 signature ({e})")
+        return (self.principal(scope.access_key_id) if scope else None), None
+
+    def handle_lookup(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes,
+                      client: tuple[str, int]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Answer ``CloudTrail_20131101.LookupEvents`` as AWS documents it."""
+        started = dt.datetime.now(dt.UTC)
+        request_id = str(uuid.uuid4())
+        scope = credential_scope(headers, path)
+        region = scope.region if scope else self.home_region
+        principal, err = self.authenticate(method, path, headers, body, "LookupEvents")
+        if err is None:
+            bucket_key = f"{self.account_id}/{region}"
+            with self._lock:
+                bucket = self._buckets.setdefault(bucket_key, TokenBucket(LOOKUP_RATE_PER_S, LOOKUP_BURST))
+            if not bucket.take():
+                err = LookupError_("ThrottlingException", "Rate exceeded")
+        if err is None:
+            try:
+                answer = self.lookup(region, json_object(body), body)
+            except LookupError_ as e:
+                err = e
+        if err is not None:
+            out = json.dumps({"__type": err.code, "message": err.message}).encode()
+            hdrs = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", err.code),
+                    ("x-amzn-RequestId", request_id)]
+            if err.code in ("AccessDeniedException", "UnrecognizedClientException",
+                            "InvalidSignatureException", "MissingAuthenticationTokenException",
+                            "IncompleteSignatureException"):
+                # Refused callers are recorded (successful lookups are not: see the docstring).
+                ex = Exchange(method, path, headers, body, client, err.status, hdrs, out, started,
+                              0.0, "cloudtrail", "cloudtrail:LookupEvents")
+                try:
+                    record = self.build_record(ex, service_override="cloudtrail")
+                    if record is not None:
+                        self.append(record, started)
+                except Exception:
+                    LOG.exception("recorder: could not record a refused LookupEvents")
+            return err.status, hdrs, out
+        return 200, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], \
+            json.dumps(answer, separators=(",", ":")).encode()
+
+    def _token(self, region: str, qhash: str, key: tuple[int, int]) -> str:
+        raw = json.dumps({"r": region, "q": qhash, "s": key[0], "n": key[1]}, separators=(",", ":")).encode()
+        mac = hmac.new(self._token_key, raw, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(raw + mac).decode().rstrip("=")
+
+    def _untoken(self, token: Any, region: str, qhash: str) -> tuple[int, int]:
+        bad = LookupError_("InvalidNextTokenException", "Invalid NextToken: it is not valid for this request")
+        if not isinstance(token, str) or not token or len(token) > 1024:
+            raise bad
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (ValueError, TypeError):
+            raise bad from None
+        raw, mac = blob[:-16], blob[-16:]
+        if len(blob) <= 16 or not hmac.compare_digest(
+                mac, hmac.new(self._token_key, raw, hashlib.sha256).digest()[:16]):
+            raise bad
+        try:
+            d = json.loads(raw)
+            if d["r"] != region or d["q"] != qhash:
+                raise bad
+            return int(d["s"]), int(d["n"])
+        except (ValueError, KeyError, TypeError):
+            raise bad from None
+
+    def lookup(self, region: str, req: dict[str, Any] | None, body: bytes) -> dict[str, Any]:
+        """Validate a LookupEvents request and page through the region's visible records."""
+        if req is None:
+            if body.strip():
+                raise LookupError_("SerializationException", "the request body is not a JSON object")
+            req = {}
+        attrs = req.get("LookupAttributes")
+        attr: tuple[str, str] | None = None
+        if attrs is not None:
+            if not isinstance(attrs, list):
+                raise LookupError_("InvalidLookupAttributesException", "LookupAttributes must be a list")
+            if len(attrs) > 1:
+                raise LookupError_("InvalidLookupAttributesException",
+                                   "You can specify only one lookup attribute per request")
+            if attrs:
+                a = attrs[0] if isinstance(attrs[0], dict) else {}
+                k, v = a.get("AttributeKey"), a.get("AttributeValue")
+                if k not in LOOKUP_ATTRIBUTE_KEYS:
+                    raise LookupError_("InvalidLookupAttributesException",
+                                       f"{str(k)[:64]!r} is not a valid lookup attribute key; use one of "
+                                       + ", ".join(LOOKUP_ATTRIBUTE_KEYS))
+                if not isinstance(v, str) or not v or len(v) > 2000:
+                    raise LookupError_("InvalidLookupAttributesException",
+                                       "AttributeValue must be a string of 1 to 2000 characters")
+                if k == "ReadOnly" and v.lower() not in ("true", "false"):
+                    raise LookupError_("InvalidLookupAttributesException",
+                                       "The ReadOnly attribute value must be true or false")
+                attr = (k, v)
+        times: list[float | None] = []
+        for name in ("StartTime", "EndTime"):
+            t = req.get(name)
+            if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                                  or not math.isfinite(t)):
+                raise LookupError_("InvalidTimeRangeException", f"{name} is not a valid timestamp")
+            times.append(None if t is None else float(t))
+        start, end = times
+        if start is not None and end is not None and start > end:
+            raise LookupError_("InvalidTimeRangeException",
+                               "The start time must be earlier than or equal to the end time")
+        mr = req.get("MaxResults", LOOKUP_MAX_RESULTS)
+        if isinstance(mr, bool) or not isinstance(mr, (int, float)) or mr != int(mr) \
+                or not 1 <= int(mr) <= LOOKUP_MAX_RESULTS:
+            raise LookupError_("InvalidMaxResultsException",
+                               f"MaxResults must be between 1 and {LOOKUP_MAX_RESULTS}")
+        max_results = int(mr)
+        category = req.get("EventCategory")
+        if category is not None and category != "insight":
+            raise LookupError_("InvalidEventCategoryException", "EventCategory must be insight")
+        qhash = hashlib.sha256(json.dumps([region, attr, start, end, category]).encode()).hexdigest()[:24]
+        after = self._untoken(req["NextToken"], region, qhash) if req.get("NextToken") is not None else None
+        if category == "insight":  # the sandbox has no Insights events
+            return {"Events": []}
+
+        now = time.time()
+        lo_s = math.ceil(start) if start is not None else int(now - LOOKUP_WINDOW_S)
+        hi_s = math.floor(end) if end is not None else None
+        found: list[TrailEntry] = []
+        with self._lock:
+            lst = self._by_region.get(region, [])
+            hi = len(lst)
+            if after is not None:
+                hi = bisect.bisect_left(lst, after, key=lambda e: e.key)
+            if hi_s is not None:
+                hi = min(hi, bisect.bisect_right(lst, (hi_s, math.inf), key=lambda e: e.key))
+            lo = bisect.bisect_left(lst, (lo_s, -1), key=lambda e: e.key)
+            for i in range(hi - 1, lo - 1, -1):
+                e = lst[i]
+                if e.visible_at > now or not e.matches(attr):
+                    continue
+                found.append(e)
+                if len(found) > max_results:
+                    break
+        page = found[:max_results]
+        out: dict[str, Any] = {"Events": [e.as_event() for e in page]}
+        if len(found) > max_results:
+            out["NextToken"] = self._token(region, qhash, page[-1].key)
+        return out
+
+
+def parse_delay(body: bytes) -> tuple[float | None, str | None]:
+    """Body of ``POST /_sandbox/trail-delay``: a number (the default delay, seconds) or
+    ``{"seconds": N, "region": "eu-west-1"}`` (that region only; ``"seconds": null``
+    drops the region's override)."""
+    try:
+        obj = json.loads(body or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("body must be a number of seconds or {\"seconds\": N, \"region\": R}") from None
+    region: str | None = None
+    if isinstance(obj, dict):
+        region = obj.get("region")
+        if region is not None and (not isinstance(region, str) or not 0 < len(region) <= 64):
+            raise ValueError("region must be a region name")
+        obj = obj.get("seconds")
+        if obj is None and region is not None:
+            return None, region
+    if isinstance(obj, bool) or not isinstance(obj, (int, float)) or not math.isfinite(obj) \
+            or not 0 <= obj <= MAX_TRAIL_DELAY_S:
+        raise ValueError(f"seconds must be a number from 0 to {MAX_TRAIL_DELAY_S:g}")
+    return float(obj), region
+
+
 class ProxyHandler(http.server.BaseHTTPRequestHandler):
     """Relays one connection's requests to moto (HTTP/1.1, keep-alive)."""
 
@@ -757,7 +1733,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                             error_type="BadRequest")
             return
         if path_only.startswith("/_sandbox/"):
-            self._sandbox_endpoint(path_only)
+            self._sandbox_endpoint(path_only, body)
             return
         if path_only.startswith("/moto-api"):
             # Not relayed: it would let any client switch IAM enforcement off or wipe state.
@@ -766,6 +1742,18 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                             error_type="AccessDeniedException")
             return
         req_headers = [(k, v) for k, v in self.headers.items()]
+        observer = self.server.observer
+        if header(req_headers, "X-Amz-Target") == LOOKUP_EVENTS_TARGET and observer.trail is not None:
+            # Answered here (moto has no event history); other CloudTrail calls go to moto.
+            t0 = time.monotonic()
+            status, resp_headers, resp_body = observer.trail.handle_lookup(
+                self.command, self.path, req_headers, body, self.client_address)
+            observer.count("cloudtrail", "cloudtrail:LookupEvents")
+            LOG.info("cloudtrail:LookupEvents %s from %s -> %d (%.1f ms)", access_key_id(req_headers),
+                     self.client_address[0], status, (time.monotonic() - t0) * 1000.0)
+            self._send(status, resp_headers, resp_body, head=self.command == "HEAD")
+            return
+        context = observer.prepare(self.command, self.path, req_headers, body)
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
         status, _reason, resp_headers, resp_body = self._forward(req_headers, body)
@@ -778,9 +1766,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         duration_ms = (time.monotonic() - t0) * 1000.0
         service, action = classify(self.command, self.path, req_headers, body)
         ex = Exchange(self.command, self.path, req_headers, body, self.client_address, status,
-                      resp_headers, resp_body, started, duration_ms, service, action)
+                      resp_headers, resp_body, started, duration_ms, service, action, context)
         try:
-            self.server.observer.observe(ex)
+            observer.observe(ex)
         except Exception:
             LOG.exception("proxy: observer failed")
         LOG.info("%s %s from %s -> %d (%.1f ms)", action, access_key_id(req_headers),
@@ -818,13 +1806,27 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _sandbox_endpoint(self, path: str) -> None:
+    def _sandbox_endpoint(self, path: str, body: bytes) -> None:
         obs = self.server.observer
+        trail = obs.trail
         if path == "/_sandbox/stats" and self.command in ("GET", "HEAD"):
             self._send_json(200, obs.stats())
         elif path == "/_sandbox/stats/reset" and self.command == "POST":
             obs.reset()
             self._send_json(200, {"ok": True})
+        elif path == "/_sandbox/trail" and self.command in ("GET", "HEAD") and trail is not None:
+            self._send_json(200, trail.info())
+        elif path == "/_sandbox/trail-delay" and self.command in ("GET", "HEAD") and trail is not None:
+            self._send_json(200, trail.delays())
+        elif path == "/_sandbox/trail-delay" and self.command == "POST" and trail is not None:
+            try:
+                seconds, region = parse_delay(body)
+            except ValueError as e:
+                self._send_json(400, {"error": "bad_request", "message": str(e)})
+                return
+            trail.set_delay(seconds, region)
+            LOG.info("trail delay %s s for %s", seconds, region or "every region")
+            self._send_json(200, trail.delays())
         else:
             self._send_json(404, {"error": "not_found",
                                   "message": f"no sandbox endpoint {self.command} {path}"})
@@ -1001,7 +2003,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=0, help="proxy port on 127.0.0.1 (0 = free port)")
     p.add_argument("--traffic", choices=["demo", "none"], default="none")
     p.add_argument("--trail-delay", type=float, default=0.0,
-                   help="seconds before a call shows in the trail (stored for the recorder)")
+                   help="seconds before a recorded call becomes visible to CloudTrail LookupEvents")
     p.add_argument("--no-stdin-watch", action="store_true",
                    help="do not exit when stdin reaches EOF")
     return p.parse_args(argv)
@@ -1037,7 +2039,12 @@ def main(argv: list[str] | None = None) -> int:
         fail(out, "seed_failed", f"cannot read estate {args.estate}: {e}", EXIT_SEED_FAILED)
     os.environ["MOTO_ACCOUNT_ID"] = estate.account_id  # every request lands in this account
 
-    observer = CallObserver(trail_delay=args.trail_delay)
+    home_region = estate.regions[0] if estate.regions else "us-east-1"
+    trail = CloudTrailRecorder(estate.account_id, home_region, data_dir, args.trail_delay)
+    observer = CallObserver(trail)
+    # botocore's service models tell the recorder which operations exist; load them now.
+    threading.Thread(target=lambda: [known_operations(s) for s in (*RECORDED_SERVICES, "cloudtrail")],
+                     name="models", daemon=True).start()
     try:
         proxy = SandboxProxy(args.port, observer)
     except OSError as e:

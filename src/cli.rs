@@ -128,6 +128,12 @@ pub struct SandboxOpts {
     /// Background traffic from the seeded service principals.
     #[arg(long, value_enum, default_value_t = Traffic::Demo)]
     pub traffic: Traffic,
+    /// Extra generated KMS keys, spread over the estate's regions (for benchmarks).
+    #[arg(long, default_value_t = 0)]
+    pub bulk_keys: u32,
+    /// Extra generated secrets (for benchmarks).
+    #[arg(long, default_value_t = 0)]
+    pub bulk_secrets: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -158,11 +158,14 @@ pub struct StartOptions {
     pub port: u16,
     pub trail_delay_secs: f64,
     pub traffic: bool,
+    /// Extra generated keys and secrets on top of the estate (benchmarks).
+    pub bulk_keys: u32,
+    pub bulk_secrets: u32,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
-        Self { port: 0, trail_delay_secs: 0.0, traffic: false }
+        Self { port: 0, trail_delay_secs: 0.0, traffic: false, bulk_keys: 0, bulk_secrets: 0 }
     }
 }
 
@@ -226,6 +229,7 @@ impl Sandbox {
             .arg(opts.trail_delay_secs.to_string())
             .arg("--traffic")
             .arg(if opts.traffic { "demo" } else { "none" })
+            .args(["--bulk-keys", &opts.bulk_keys.to_string(), "--bulk-secrets", &opts.bulk_secrets.to_string()])
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::piped())

@@ -76,6 +76,7 @@ JSON_TARGET_SERVICES = {
     "TrentService": "kms",
     "secretsmanager": "secretsmanager",
     "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail",
+    "CloudTrail_20131101": "cloudtrail",  # the short form smithy-generated SDKs (Rust) send
 }
 # moto's XML auth error codes -> the code AWS returns over awsJson1_1.
 JSON_ERROR_CODES = {
@@ -722,7 +723,8 @@ def read_chunked(rfile: BinaryIO, limit: int) -> bytes:
 # --------------------------------------------------------------------------- cloudtrail
 
 CLOUDTRAIL_TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"
-LOOKUP_EVENTS_TARGET = f"{CLOUDTRAIL_TARGET_PREFIX}.LookupEvents"
+# botocore (AWS CLI, boto3) sends the long target, smithy-generated SDKs the short one.
+LOOKUP_EVENTS_TARGETS = frozenset({f"{CLOUDTRAIL_TARGET_PREFIX}.LookupEvents", "CloudTrail_20131101.LookupEvents"})
 EVENT_SOURCES = {
     "kms": "kms.amazonaws.com",
     "secretsmanager": "secretsmanager.amazonaws.com",
@@ -1743,7 +1745,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return
         req_headers = [(k, v) for k, v in self.headers.items()]
         observer = self.server.observer
-        if header(req_headers, "X-Amz-Target") == LOOKUP_EVENTS_TARGET and observer.trail is not None:
+        if header(req_headers, "X-Amz-Target") in LOOKUP_EVENTS_TARGETS and observer.trail is not None:
             # Answered here (moto has no event history); other CloudTrail calls go to moto.
             t0 = time.monotonic()
             status, resp_headers, resp_body = observer.trail.handle_lookup(
@@ -2002,11 +2004,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", required=True, help="where sandbox.json and sandbox.log go")
     p.add_argument("--port", type=int, default=0, help="proxy port on 127.0.0.1 (0 = free port)")
     p.add_argument("--traffic", choices=["demo", "none"], default="none")
+    p.add_argument("--bulk-keys", type=int, default=0,
+                   help="extra generated KMS keys across the estate's regions (benchmarks)")
+    p.add_argument("--bulk-secrets", type=int, default=0,
+                   help="extra generated secrets across the estate's regions (benchmarks)")
     p.add_argument("--trail-delay", type=float, default=0.0,
                    help="seconds before a recorded call becomes visible to CloudTrail LookupEvents")
     p.add_argument("--no-stdin-watch", action="store_true",
                    help="do not exit when stdin reaches EOF")
     return p.parse_args(argv)
+
+
+def add_bulk(estate: Estate, keys: int, secrets_: int) -> None:
+    """Append generated keys and secrets (deterministic, spread over the regions).
+
+    For benchmarks: a mix of rotation on/off, ages up to ~3 years, a few HMAC keys
+    (rotation not applicable), tags like the estate's own.
+    """
+    regions = estate.regions or ["eu-north-1"]
+    for i in range(keys):
+        k: dict[str, Any] = {
+            "alias": f"bulk-key-{i:05d}",
+            "region": regions[i % len(regions)],
+            "description": f"generated key {i}",
+            "created_days_ago": 30 + (i * 37) % 1000,
+            "rotation": i % 3 != 0,
+            "tags": {"owner": "bulk", "classification": "L3" if i % 2 else "L4", "purpose": "benchmark"},
+        }
+        if i % 25 == 0:
+            k.update({"spec": "HMAC_256", "usage": "GENERATE_VERIFY_MAC", "rotation": False})
+        estate.keys.append(k)
+    for i in range(secrets_):
+        sec: dict[str, Any] = {
+            "name": f"bulk/secret-{i:05d}",
+            "region": regions[i % len(regions)],
+            "description": f"generated secret {i}",
+            "created_days_ago": 10 + (i * 13) % 400,
+            "tags": {"owner": "bulk"},
+        }
+        if i % 2 == 0:
+            sec.update({"rotation_days": 90, "last_rotated_days_ago": (i * 7) % 120})
+        estate.secrets.append(sec)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2035,6 +2073,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         estate = load_estate(args.estate)
+        add_bulk(estate, max(0, args.bulk_keys), max(0, args.bulk_secrets))
     except (OSError, ValueError, tomllib.TOMLDecodeError) as e:
         fail(out, "seed_failed", f"cannot read estate {args.estate}: {e}", EXIT_SEED_FAILED)
     os.environ["MOTO_ACCOUNT_ID"] = estate.account_id  # every request lands in this account

@@ -13,6 +13,26 @@ use crate::domain::assessment::{kind_word, AssessedItem};
 use crate::domain::inventory::{Fetched, RotationKind};
 use crate::domain::text::inert;
 
+/// Long descriptions (KMS allows 8 KB) are clipped so the rest of the pane stays visible.
+fn clip(s: &str) -> String {
+    const MAX: usize = 200;
+    let n = s.chars().count();
+    if n <= MAX {
+        return inert(s);
+    }
+    let head: String = s.chars().take(MAX).collect();
+    format!("{}… (+{} characters)", inert(&head), n - MAX)
+}
+
+/// At most ten aliases, then a count.
+fn aliases(a: &[String]) -> String {
+    match a.len() {
+        0 => "-".into(),
+        n if n <= 10 => inert(&a.join(", ")),
+        n => format!("{} (+{} more)", inert(&a[..10].join(", ")), n - 10),
+    }
+}
+
 fn date(d: Option<chrono::DateTime<chrono::Utc>>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into())
 }
@@ -63,7 +83,7 @@ fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>
                 l.push(Line::from(Span::styled(format!("drift: {}", inert(&d.describe())), theme.warn())));
             }
             l.push(kv("ARN", inert(&k.arn), theme));
-            l.push(kv("aliases", if k.aliases.is_empty() { "-".into() } else { inert(&k.aliases.join(", ")) }, theme));
+            l.push(kv("aliases", aliases(&k.aliases), theme));
             l.push(kv("state", inert(k.state.label()), theme));
             if let Some(dd) = k.deletion_date {
                 l.push(kv("deletes on", dd.format("%Y-%m-%d %H:%M UTC").to_string(), theme));
@@ -74,7 +94,7 @@ fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>
                 l.push(kv("multi-Region", inert(mr), theme));
             }
             l.push(kv("created", date(k.created), theme));
-            l.push(kv("description", inert(&k.description), theme));
+            l.push(kv("description", clip(&k.description), theme));
             match &k.rotation {
                 Fetched::Ok(r) => {
                     let auto = if r.enabled {
@@ -133,7 +153,7 @@ fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>
                 l.push(Line::from(Span::styled(format!("drift: {}", inert(&d.describe())), theme.warn())));
             }
             l.push(kv("ARN", inert(&s.arn), theme));
-            l.push(kv("description", inert(&s.description), theme));
+            l.push(kv("description", clip(&s.description), theme));
             l.push(kv(
                 "rotation",
                 if s.rotation_enabled {

@@ -259,8 +259,13 @@ async fn preflight(ctx: &AwsContext) -> Result<CallerIdentity, Failure> {
 }
 
 async fn start_sandbox(data_dir: &Path, opts: &SandboxOpts) -> Result<Sandbox, Failure> {
-    let start =
-        StartOptions { port: opts.port, trail_delay_secs: opts.trail_delay, traffic: opts.traffic == Traffic::Demo };
+    let start = StartOptions {
+        port: opts.port,
+        trail_delay_secs: opts.trail_delay,
+        traffic: opts.traffic == Traffic::Demo,
+        bulk_keys: opts.bulk_keys,
+        bulk_secrets: opts.bulk_secrets,
+    };
     Ok(Sandbox::start(&data_dir.join("sandbox"), &start).await?)
 }
 

@@ -246,7 +246,9 @@ impl Sandbox {
         })?;
         let mut stderr = child.stderr.take();
         let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(READY_TIMEOUT, lines.next_line()).await;
+        // Seeding thousands of generated keys takes a while on 2 cores: allow 100 ms each.
+        let ready_timeout = READY_TIMEOUT + Duration::from_millis(100 * u64::from(opts.bulk_keys + opts.bulk_secrets));
+        let first = tokio::time::timeout(ready_timeout, lines.next_line()).await;
         let log = dir.join("sandbox.log");
         let line = match first {
             Ok(Ok(Some(line))) => line,
@@ -269,7 +271,7 @@ impl Sandbox {
             Err(_) => {
                 let _ = child.kill().await;
                 return Err(SandboxError::StartFailed {
-                    message: format!("not ready after {} s", READY_TIMEOUT.as_secs()),
+                    message: format!("not ready after {} s", ready_timeout.as_secs()),
                     log,
                 });
             }

@@ -16,10 +16,59 @@ What it does, in order:
 4. serves a proxy on ``--port`` (0 = any free port) that relays every call to moto,
    rewrites moto's XML auth errors into the awsJson1_1 shape for JSON services,
    counts calls (``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``) and hands
-   each exchange to :meth:`CallObserver.observe` (the future CloudTrail recorder);
+   each exchange to :meth:`CallObserver.observe`, which records it in CloudTrail
+   (below);
 5. prints exactly one JSON line on stdout (the ready line, also written to
    ``DATA_DIR/sandbox.json`` with mode 0600) and runs until SIGINT/SIGTERM/SIGHUP
    or EOF on stdin, then removes ``sandbox.json`` and exits 0.
+
+CloudTrail (:class:`CloudTrailRecorder`; moto has no event history of its own):
+
+* Every KMS, Secrets Manager, STS and IAM call through the proxy becomes one record
+  with the fields of AWS's published KMS / Secrets Manager examples (eventVersion
+  1.08, userIdentity from the SigV4 access key via moto's IAM backend, eventTime to
+  the second, awsRegion from the credential scope (IAM: us-east-1), requestParameters
+  and responseElements in AWS's camelCase, errorCode/errorMessage, readOnly,
+  resources = the KMS keys named by key id, key ARN, alias or alias ARN, ...). The
+  record is stored before the caller gets its answer.
+* Secret material is never recorded: Plaintext, CiphertextBlob, SecretString,
+  SecretBinary, RandomPassword, private keys, passwords, secret access keys and
+  session tokens are dropped wherever they occur (:data:`SENSITIVE_MEMBERS`), reads
+  and KMS cryptographic operations record ``responseElements: null`` as AWS does,
+  and an error message that echoes such a value has it replaced.
+* Recorded as AWS would not, on purpose: calls that fail authentication (no
+  signature: userIdentity ``{"type": "Unknown"}``; an access key the account does
+  not have: ``{"type": "Unknown", "accessKeyId": ...}``; a bad signature: the key's
+  owner), so that probing shows up. Not recorded: operations the service does not
+  have (an unknown X-Amz-Target; AWS has no such event), other services, the
+  ``/_sandbox`` endpoints, the seeding (it goes to moto directly, before IAM
+  enforcement), and successful LookupEvents calls (the console polls them; refused
+  ones are recorded). Requests without a credential scope are recorded in the
+  estate's first region. Parameters whose JSON is over 100 KiB are recorded as null.
+* ``LookupEvents`` (both X-Amz-Target spellings) is answered by the proxy: SigV4 is
+  verified and ``cloudtrail:LookupEvents`` authorised with moto's own IAM code; one
+  lookup attribute (EventId, EventName, EventSource, ReadOnly, ResourceName,
+  ResourceType, Username, AccessKeyId); StartTime/EndTime (default: the last 90
+  days); MaxResults 1-50 (default 50); newest first; only the request's region;
+  NextToken = the position of the last event returned plus the query, signed, so
+  paging neither repeats nor skips while events arrive; 2 requests/s per region
+  (token bucket; HTTP 400 ThrottlingException "Rate exceeded"); AWS's exception
+  names for bad input. A record becomes visible ``--trail-delay`` seconds after its
+  eventTime (per region overridable, see below). Other CloudTrail calls go to moto.
+* Records live in memory (the newest :data:`TRAIL_MEMORY_CAP`) and are appended,
+  one JSON object a line, flushed per record, to ``DATA_DIR/cloudtrail.jsonl``
+  (mode 0600; a previous run's file is kept as ``cloudtrail.jsonl.prev``).
+
+Sandbox-only endpoints (loopback, unauthenticated, never recorded):
+
+* ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: the request counter.
+* ``GET /_sandbox/trail``: ``{"file": path of cloudtrail.jsonl, "recorded": N,
+  "in_memory": N, "delay": {...}}``.
+* ``GET /_sandbox/trail-delay``: ``{"seconds": default, "regions": {region: s}}``.
+* ``POST /_sandbox/trail-delay``: body ``3`` sets the default delay (seconds,
+  0-3600); ``{"seconds": 3, "region": "us-west-2"}`` sets one region's delay (so
+  tests sharing a sandbox can use different delays), ``{"seconds": null, "region":
+  "us-west-2"}`` drops it. Applies to calls recorded afterwards. 400 on bad input.
 
 Failures print one JSON line ``{"ready": false, "error": ..., "message": ...}``:
 ``moto_missing`` (exit 3), ``port_in_use`` (exit 4), ``seed_failed`` (exit 5).
@@ -947,6 +996,19 @@ def xml_result(body: bytes, action: str) -> Any:
     return conv(result) or None
 
 
+def ciphertext_key_id(blob: str) -> str | None:
+    """The key id at the head of a moto ciphertext blob (base64), or None."""
+    try:
+        head = base64.b64decode(blob[:48], validate=True)[:36].decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    parts = head.split("-")
+    if len(head) == 36 and [len(x) for x in parts] == [8, 4, 4, 4, 12] \
+            and all(c in "0123456789abcdef" for c in "".join(parts)):
+        return head
+    return None
+
+
 def json_object(body: bytes) -> dict[str, Any] | None:
     """The request/response body as a JSON object, or None (empty, malformed, not an object)."""
     if not body or not body.strip():
@@ -1218,6 +1280,11 @@ class CloudTrailRecorder:
         md = (response or {}).get("KeyMetadata")
         if isinstance(md, dict) and isinstance(md.get("Arn"), str):
             refs.append(md["Arn"])
+        blob = (params or {}).get("CiphertextBlob")
+        if action in ("Decrypt", "ReEncrypt") and isinstance(blob, str):
+            key_id = ciphertext_key_id(blob)  # KMS knows the key of a ciphertext, so does moto
+            if key_id:
+                refs.append(key_id)
         alias = (params or {}).get("AliasName")
         if isinstance(alias, str) and action in KMS_ALIAS_OPERATIONS:
             refs.append(alias)
@@ -1330,7 +1397,7 @@ class CloudTrailRecorder:
                 if r not in resources:
                     resources.append(r)
             params, response = self._kms_details(region, action, params, response, raw_params,
-                                                 response_obj, resources, error_code is None)
+                                                 resources, error_code is None)
 
         if error_message is not None:
             error_message = str(error_message)
@@ -1373,8 +1440,8 @@ class CloudTrailRecorder:
         return record
 
     def _kms_details(self, region: str, action: str, params: Any, response: Any,
-                     raw_params: dict[str, Any] | None, response_obj: dict[str, Any] | None,
-                     resources: list[dict[str, str]], ok: bool) -> tuple[Any, Any]:
+                     raw_params: dict[str, Any] | None, resources: list[dict[str, str]],
+                     ok: bool) -> tuple[Any, Any]:
         """KMS's own conventions in its published records."""
         key_arns = [r["ARN"] for r in resources if ":key/" in r["ARN"]]
         if isinstance(params, dict) or params is None:
@@ -1384,9 +1451,8 @@ class CloudTrailRecorder:
             if action == "ReEncrypt":
                 p.setdefault("sourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
                 p.setdefault("destinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT")
-            if action == "Decrypt" and "keyId" not in p and ok and response_obj \
-                    and isinstance(response_obj.get("KeyId"), str):
-                p["keyId"] = response_obj["KeyId"]
+            if action == "Decrypt" and "keyId" not in p and key_arns:
+                p["keyId"] = key_arns[0]  # recorded even when the caller did not name the key
             if action == "CreateKey":
                 for k, v in (("description", ""), ("origin", "AWS_KMS"),
                              ("bypassPolicyLockoutSafetyCheck", False), ("tags", []),
@@ -1483,6 +1549,9 @@ class CloudTrailRecorder:
         except (KeyError, IndexError, ValueError) as e:  # signature parts missing or malformed
             return None, LookupError_("IncompleteSignatureException",
                                       f"Authorization header is not a valid AWS4-HMAC-SHA256 signature ({e})")
+        except Exception:  # moto's IAM code failed on this request: answer, do not crash
+            LOG.exception("recorder: authenticating a LookupEvents request failed")
+            return None, LookupError_("InternalFailure", "the sandbox could not authenticate this request", 500)
         return (self.principal(scope.access_key_id) if scope else None), None
 
     def handle_lookup(self, method: str, path: str, headers: list[tuple[str, str]], body: bytes,
@@ -1511,7 +1580,7 @@ class CloudTrailRecorder:
             if err.code in ("AccessDeniedException", "UnrecognizedClientException",
                             "InvalidSignatureException", "MissingAuthenticationTokenException",
                             "IncompleteSignatureException"):
-                # Refused callers are recorded (successful lookups are not: see the docstring).
+                # Refused callers are recorded (successful lookups are not: see the module docstring).
                 ex = Exchange(method, path, headers, body, client, err.status, hdrs, out, started,
                               0.0, "cloudtrail", "cloudtrail:LookupEvents")
                 try:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Manual smoke test of the keydeck sandbox (needs python3 with requirements.txt, aws CLI).
 #   bash src/sandbox/test_moto_sandbox_smoke.sh
-# Starts the sandbox with a stdin pipe, checks IAM enforcement, back-dating and the stats
-# endpoint, then closes the pipe and checks the sandbox went away.
+# Starts the sandbox with a stdin pipe, checks IAM enforcement, back-dating, the stats
+# endpoint and the CloudTrail recorder, then closes the pipe and checks the sandbox went away.
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -57,6 +57,24 @@ total=$(curl -s "$ep/_sandbox/stats" | python3 -c "import json,sys; print(json.l
 curl -s -X POST "$ep/_sandbox/stats/reset" >/dev/null
 total=$(curl -s "$ep/_sandbox/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['total'])")
 [ "$total" = 0 ] && ok "stats reset" || bad "stats reset: $total"
+
+# CloudTrail: calls are recorded and LookupEvents answers (trail delay 0 here).
+trail="$data/cloudtrail.jsonl"
+as key-admin cloudtrail lookup-events --lookup-attributes AttributeKey=Username,AttributeValue=security-lead \
+  --max-results 5 --no-paginate --query 'Events[0].EventName' --output text | grep -q RotateKeyOnDemand \
+  && ok "lookup-events finds security-lead's rotation" || bad "lookup-events by Username"
+as outsider cloudtrail lookup-events --max-results 1 --no-paginate | grep -q AccessDeniedException \
+  && ok "outsider may not look up events" || bad "outsider lookup-events not denied"
+grep -q '"eventName":"LookupEvents","awsRegion":"eu-north-1"' "$trail" && grep -q '"errorCode":"AccessDenied"' "$trail" \
+  && ok "the refused lookup is recorded" || bad "refused lookup not recorded"
+value="smoke-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+as security-lead secretsmanager put-secret-value --secret-id BANKID_CLIENT_SECRET --secret-string "$value" >/dev/null
+b64=$(printf %s "$value" | base64)
+grep -q '"eventName":"PutSecretValue"' "$trail" && ! grep -q -e "$value" -e "$b64" "$trail" \
+  && ok "PutSecretValue recorded without its value" || bad "secret value in $trail"
+[ "$(stat -c %a "$trail")" = 600 ] && ok "trail file is 0600" || bad "trail file mode $(stat -c %a "$trail")"
+curl -s -X POST "$ep/_sandbox/trail-delay" -d '{"seconds": 2, "region": "us-west-2"}' | grep -q '"us-west-2": 2' \
+  && ok "trail-delay per region" || bad "trail-delay endpoint"
 
 eval "exec ${SB[1]}>&-"  # close the sandbox's stdin: it must exit by itself
 for _ in $(seq 1 50); do kill -0 "$sb_pid" 2>/dev/null || break; sleep 0.1; done

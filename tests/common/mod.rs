@@ -128,3 +128,62 @@ pub fn with_keys(access_key_id: &str, secret_access_key: &str) -> ConnectOptions
 pub fn region_config<'a>(ctx: &'a AwsContext, region: &str) -> &'a aws_config::SdkConfig {
     &ctx.regions().iter().find(|r| r.region == region).expect("region selected").config
 }
+
+/// An SDK config acting as the context's operator in any region, also one the estate does
+/// not use (tests that must not share CloudTrail's per-region throttle or delay pick their own).
+pub fn config_in(ctx: &AwsContext, region: &str) -> aws_config::SdkConfig {
+    let base = &ctx.regions().first().expect("the context has a region").config;
+    base.to_builder().region(aws_types::region::Region::new(region.to_owned())).build()
+}
+
+/// A CloudTrail client acting as the context's operator in `region`.
+pub fn cloudtrail_client(ctx: &AwsContext, region: &str) -> aws_sdk_cloudtrail::Client {
+    aws_sdk_cloudtrail::Client::new(&config_in(ctx, region))
+}
+
+/// A raw HTTP/1.1 request to the shared sandbox (loopback): (status, head, body).
+pub async fn sandbox_http(
+    method: &str,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = sandbox().endpoint.trim_start_matches("http://").to_owned();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in extra_headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    let mut s = tokio::net::TcpStream::connect(&hostport).await.expect("connect to the sandbox");
+    s.write_all(req.as_bytes()).await.expect("send head");
+    s.write_all(body).await.expect("send body");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.expect("read answer");
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status code");
+    (status, head, resp[split + 4..].to_vec())
+}
+
+/// The shared sandbox's CloudTrail JSON Lines file (`GET /_sandbox/trail`).
+pub async fn trail_file() -> PathBuf {
+    let (status, _, body) = sandbox_http("GET", "/_sandbox/trail", &[], b"").await;
+    assert_eq!(status, 200, "GET /_sandbox/trail");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("trail info is JSON");
+    PathBuf::from(v["file"].as_str().expect("the sandbox writes a trail file"))
+}
+
+/// Every record in the trail file, parsed (one JSON object a line).
+pub async fn trail_records() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(trail_file().await).expect("read the trail file");
+    text.lines().map(|l| serde_json::from_str(l).expect("each trail line is one JSON record")).collect()
+}
+
+/// Set (Some) or drop (None) the CloudTrail delivery delay of one region of the shared
+/// sandbox (`POST /_sandbox/trail-delay`); other regions keep the default.
+pub async fn set_region_trail_delay(region: &str, seconds: Option<f64>) {
+    let body = serde_json::json!({ "seconds": seconds, "region": region }).to_string();
+    let (status, _, answer) = sandbox_http("POST", "/_sandbox/trail-delay", &[], body.as_bytes()).await;
+    assert_eq!(status, 200, "trail-delay: {}", String::from_utf8_lossy(&answer));
+}

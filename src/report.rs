@@ -223,3 +223,80 @@ pub fn review_markdown(
 fn md(s: &str) -> String {
     inert(s).replace('|', "\\|")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::assessment::assess;
+    use crate::domain::inventory::fixtures::{key, secret};
+    use crate::domain::inventory::{Fetched, Inventory, KeyRotation, KeyState, RegionInventory};
+    use crate::domain::policy::Policy;
+    use chrono::{Duration, TimeZone, Utc};
+
+    fn now() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().expect("date")
+    }
+
+    fn fixture() -> Assessment {
+        let aged = |alias: &str, region: &str, days: i64, enabled: bool| {
+            let mut k = key(region, alias, KeyState::Enabled);
+            k.created = Some(now() - Duration::days(days));
+            k.rotation = Fetched::Ok(KeyRotation { enabled, ..Default::default() });
+            k
+        };
+        let mut pending = key("eu-north-1", "drop-jwt-private-key", KeyState::PendingDeletion);
+        pending.spec = "RSA_2048".into();
+        pending.deletion_date = Some(now() + Duration::days(18));
+        let mut jwt = secret("eu-north-1", "JWT_SECRET", Some(90));
+        jwt.last_rotated = Some(now() - Duration::days(95));
+        let mut bankid = secret("eu-north-1", "BANKID_CLIENT_SECRET", None);
+        bankid.created = Some(now() - Duration::days(250));
+        let inv = Inventory {
+            regions: vec![
+                RegionInventory {
+                    region: "eu-north-1".into(),
+                    keys: vec![
+                        aged("drop-db-master-key", "eu-north-1", 420, false),
+                        aged("drop-kyc-key", "eu-north-1", 368, false),
+                        aged("drop-national-id-key", "eu-north-1", 340, true),
+                        aged("scratch|key", "eu-north-1", 40, false),
+                        pending,
+                    ],
+                    secrets: vec![jwt, bankid],
+                    problems: vec![],
+                },
+                RegionInventory {
+                    region: "eu-west-1".into(),
+                    keys: vec![aged("drop-backup-key", "eu-west-1", 100, true)],
+                    secrets: vec![],
+                    problems: vec![],
+                },
+            ],
+            fetched_at: Some(now()),
+        };
+        let policy = Policy::default_policy().expect("policy");
+        assess(&inv, &policy, now(), &["eu-north-1".to_owned(), "eu-west-1".to_owned()])
+    }
+
+    #[test]
+    fn review_markdown_snapshot() {
+        let id = CallerIdentity { arn: "arn:aws:iam::123456789012:user/key-auditor".into(), ..Default::default() };
+        let md = review_markdown(
+            &fixture(),
+            &id,
+            &["eu-north-1".into(), "eu-west-1".into()],
+            "<embedded assets/policy.toml>",
+            &["kms:ListKeys in eu-central-1 failed: access denied".into()],
+            &[
+                "last review 2026-11-22 09:00 UTC by arn:aws:iam::123456789012:user/key-auditor".into(),
+                "drop-kyc-key: Due soon → Overdue".into(),
+            ],
+        );
+        insta::assert_snapshot!(md);
+    }
+
+    #[test]
+    fn inventory_table_snapshot() {
+        insta::assert_snapshot!(table(&fixture(), &[]));
+    }
+}

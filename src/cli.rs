@@ -60,6 +60,9 @@ pub struct GlobalOpts {
     /// Allow actions that change AWS (default: read-only).
     #[arg(long, global = true)]
     pub allow_write: bool,
+    /// Seconds between CloudTrail polls in the console (each region; paced under 2 calls/s).
+    #[arg(long, global = true, default_value_t = 10.0)]
+    pub poll: f64,
     /// Where keydeck keeps its cache, logs, incident log and the sandbox's files.
     #[arg(long, global = true, env = "KEYDECK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -71,6 +74,10 @@ pub enum Command {
     Inventory(InventoryArgs),
     /// The daily review: every item that is not OK, the rule it breaks, the action to take.
     Review(ReviewArgs),
+    /// CloudTrail events for keys and secrets (KMS, Secrets Manager), newest last.
+    Feed(FeedArgs),
+    /// Run the policy's detection rules over CloudTrail events and list the alerts.
+    Alerts(AlertsArgs),
     /// Start a seeded sandbox and open the console against it as the key-admin.
     Demo(DemoArgs),
     /// Run the local AWS sandbox (moto with IAM enforcement, seeded with the demo estate).
@@ -106,6 +113,48 @@ pub struct ReviewArgs {
 pub enum ReviewFormat {
     Markdown,
     Json,
+}
+
+/// A look-back such as `30m`, `2h`, `7d`.
+pub fn parse_since(s: &str) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| format!("{s:?}: add a unit (m, h or d)"))?;
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().map_err(|_| format!("{s:?}: not a number of minutes, hours or days"))?;
+    let d = match unit {
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => return Err(format!("{s:?}: use m, h or d (e.g. 30m, 2h, 7d)")),
+    };
+    if n <= 0 || d > chrono::Duration::days(90) {
+        return Err(format!("{s:?}: CloudTrail event history covers 1 minute to 90 days"));
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Args)]
+pub struct FeedArgs {
+    /// How far back to read (CloudTrail keeps 90 days).
+    #[arg(long, default_value = "1h", value_parser = parse_since)]
+    pub since: chrono::Duration,
+    /// Keep polling and print new events as they are delivered (Ctrl-C stops).
+    #[arg(long)]
+    pub follow: bool,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// How far back to evaluate.
+    #[arg(long, default_value = "24h", value_parser = parse_since)]
+    pub since: chrono::Duration,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+    /// Exit 1 when an alert at or above this severity fired (critical, high, medium, low).
+    #[arg(long, default_value = "high")]
+    pub fail_on: String,
 }
 
 #[derive(Debug, Args)]

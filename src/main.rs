@@ -9,13 +9,18 @@ use clap::Parser;
 use std::sync::Arc;
 use std::time::Instant;
 
+use keydeck::app::poller::{poll_once, Pacer, PollConfig};
 use keydeck::app::run::{run_console, ConsoleConfig};
 use keydeck::app::Session;
 use keydeck::aws::{self, AwsContext, AwsErrorKind, ConnectOptions, ContextError};
 use keydeck::cli::{exit, Cli, Command, GlobalOpts, ReviewFormat, SandboxCommand, SandboxOpts, TableFormat, Traffic};
+use keydeck::cli::{AlertsArgs, FeedArgs};
 use keydeck::domain::assessment::assess;
+use keydeck::domain::detect::{Detector, KeyIndex, KeyInfo, Severity};
+use keydeck::domain::feed::Feed;
 use keydeck::domain::identity::CallerIdentity;
 use keydeck::domain::policy::{Policy, DEFAULT_POLICY_NAME};
+use keydeck::domain::trail::{parse_event, TrailEvent};
 use keydeck::report;
 use keydeck::sandbox::{self, Sandbox, SandboxError, StartOptions};
 
@@ -184,6 +189,8 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
             sb.stop().await;
             result
         }
+        Some(Command::Feed(args)) => feed_command(&g, &args).await,
+        Some(Command::Alerts(args)) => alerts_command(&g, &args, &policy).await,
         Some(Command::Sandbox(SandboxCommand::Up(opts))) => sandbox_up(&data_dir, &opts).await,
         Some(Command::Sandbox(SandboxCommand::Env { operator })) => {
             let info = sandbox::find_running(&data_dir.join("sandbox")).await?;
@@ -191,6 +198,174 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
     }
+}
+
+/// Read CloudTrail events of every selected region over [from, until], deduplicated and
+/// in event-time order; unreadable records are counted, not fatal.
+async fn read_trail(
+    ctx: &AwsContext,
+    cfg: &PollConfig,
+    pacers: &mut [Pacer],
+    feed: &mut Feed,
+    from: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<TrailEvent>, usize), aws::AwsError> {
+    let polls = ctx.regions().iter().zip(pacers.iter_mut()).map(|(rc, p)| poll_once(rc, cfg, p, from, until));
+    let mut parsed = Vec::new();
+    let mut skipped = 0;
+    for r in futures::future::join_all(polls).await {
+        for (_, raw) in r?.records {
+            match parse_event(&raw) {
+                Ok(ev) => parsed.push(ev),
+                Err(e) => {
+                    skipped += 1;
+                    tracing::warn!("skipped an unreadable CloudTrail record: {e}");
+                }
+            }
+        }
+    }
+    Ok((feed.insert(parsed), skipped))
+}
+
+/// Key names for display: aliases of every region (no per-key calls).
+async fn light_key_index(ctx: &AwsContext, account: &str) -> KeyIndex {
+    let mut idx = KeyIndex::new();
+    for rc in ctx.regions() {
+        let Ok(list) = aws::kms::aliases(rc).await else { continue };
+        for (id, names) in list {
+            let arn = format!("arn:aws:kms:{}:{account}:key/{id}", rc.region);
+            let mut refs = vec![id.clone(), arn.clone()];
+            refs.extend(names.iter().map(|n| format!("alias/{n}")));
+            let info = KeyInfo {
+                alias: names.first().cloned().unwrap_or(id),
+                region: rc.region.clone(),
+                classification: None,
+                allowed_principals: vec![],
+                expected_regions: vec![],
+                managed: false,
+                arn,
+            };
+            idx.insert_key(&refs, info);
+        }
+    }
+    idx
+}
+
+/// The key alias or secret name an event is about.
+fn subject(ev: &TrailEvent, keys: &KeyIndex) -> String {
+    ev.key_refs
+        .iter()
+        .find_map(|r| keys.resolve(r).map(|k| k.alias.clone()))
+        .or_else(|| ev.secret_ref.as_deref().map(|s| keydeck::app::feed::secret_name(s).to_owned()))
+        .or_else(|| ev.key_refs.first().cloned())
+        .unwrap_or_default()
+}
+
+fn print_events(events: &[TrailEvent], keys: &KeyIndex, format: TableFormat) -> Result<(), Failure> {
+    use keydeck::domain::text::inert;
+    for e in events {
+        match format {
+            TableFormat::Json => {
+                let mut v = serde_json::to_value(e).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("subject".into(), serde_json::Value::String(subject(e, keys)));
+                }
+                println!("{}", serde_json::to_string(&v).map_err(|e| Failure::new(exit::INTERNAL, e.to_string()))?);
+            }
+            TableFormat::Table => println!(
+                "{}  {:<10}  {:<24}  {:<28}  {:<28}  {:<12}  {}",
+                e.event_time.format("%Y-%m-%d %H:%M:%S"),
+                e.region,
+                inert(&e.event_name),
+                inert(&e.principal.short_name()),
+                inert(&subject(e, keys)),
+                inert(e.outcome()),
+                inert(&e.source_ip)
+            ),
+        }
+    }
+    Ok(())
+}
+
+async fn feed_command(g: &GlobalOpts, args: &FeedArgs) -> Result<u8, Failure> {
+    let (ctx, identity) = connect_checked(&chain_options(g)).await?;
+    let keys = light_key_index(&ctx, &identity.account).await;
+    let cfg = PollConfig {
+        max_pages: 200,
+        interval: std::time::Duration::from_secs_f64(g.poll.max(1.0)),
+        ..PollConfig::default()
+    };
+    let mut pacers: Vec<Pacer> = ctx.regions().iter().map(|_| Pacer::new(cfg.min_gap)).collect();
+    let mut feed = Feed::new(100_000);
+    let mut from = chrono::Utc::now() - args.since;
+    loop {
+        let until = chrono::Utc::now();
+        match read_trail(&ctx, &cfg, &mut pacers, &mut feed, from, until).await {
+            Ok((new, skipped)) => {
+                print_events(&new, &keys, args.format)?;
+                if skipped > 0 {
+                    eprintln!("keydeck: skipped {skipped} unreadable CloudTrail record(s); see the log");
+                }
+            }
+            Err(e) if args.follow => eprintln!("keydeck: {e} (retrying)"),
+            Err(e) => return Err(aws_failure(e)),
+        }
+        if !args.follow {
+            return Ok(exit::OK);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.interval) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
+        }
+        from = until - cfg.overlap;
+    }
+}
+
+async fn alerts_command(g: &GlobalOpts, args: &AlertsArgs, policy: &Policy) -> Result<u8, Failure> {
+    let threshold: Severity = args.fail_on.parse().map_err(|e: keydeck::domain::detect::SeverityParseError| {
+        Failure::new(exit::USAGE, format!("--fail-on: {e}"))
+    })?;
+    let (ctx, _identity) = connect_checked(&chain_options(g)).await?;
+    let inv = aws::fetch_inventory(&ctx).await;
+    for p in inv.problems() {
+        tracing::warn!("inventory: {p}");
+    }
+    let keys = KeyIndex::from_inventory(&inv, policy);
+    let cfg = PollConfig { max_pages: 200, ..PollConfig::default() };
+    let mut pacers: Vec<Pacer> = ctx.regions().iter().map(|_| Pacer::new(cfg.min_gap)).collect();
+    let mut feed = Feed::new(1_000_000);
+    let until = chrono::Utc::now();
+    let (events, skipped) =
+        read_trail(&ctx, &cfg, &mut pacers, &mut feed, until - args.since, until).await.map_err(aws_failure)?;
+    let mut detector = Detector::for_policy(policy);
+    let alerts = detector.observe_backfill(&events, &keys);
+    match args.format {
+        TableFormat::Json => {
+            let out = serde_json::json!({
+                "since": (until - args.since),
+                "until": until,
+                "events": events.len(),
+                "skipped_records": skipped,
+                "alerts": alerts,
+            });
+            println!("{}", json(&out)?);
+        }
+        TableFormat::Table => {
+            use keydeck::domain::text::inert;
+            for a in &alerts {
+                println!(
+                    "{}  {:<8}  {:<44}  {:<28}  {}",
+                    a.at.format("%Y-%m-%d %H:%M:%S"),
+                    a.severity.as_str(),
+                    inert(&a.title),
+                    inert(a.key.as_deref().or(a.secret.as_deref()).unwrap_or("-")),
+                    inert(&a.principal)
+                );
+            }
+            println!("{} alert(s) over {} events", alerts.len(), events.len());
+        }
+    }
+    Ok(if alerts.iter().any(|a| a.severity.at_least(threshold)) { exit::CHECK_FAILED } else { exit::OK })
 }
 
 fn chain_options(g: &GlobalOpts) -> ConnectOptions {
@@ -237,7 +412,19 @@ async fn console(
     let cache_path =
         keydeck::app::cache::path(data_dir, opts.endpoint_url.as_deref(), &session.identity.account, &session.regions);
     let review_journal = Some(review_journal_path(data_dir, &session.identity.account));
-    let cfg = ConsoleConfig { session, policy, color, cache_path: Some(cache_path), started, review_journal };
+    let alerts_journal = Some(data_dir.join("journal").join(format!("alerts-{}.jsonl", session.identity.account)));
+    let poll = PollConfig { interval: std::time::Duration::from_secs_f64(g.poll.max(1.0)), ..PollConfig::default() };
+    let cfg = ConsoleConfig {
+        session,
+        policy,
+        color,
+        cache_path: Some(cache_path),
+        started,
+        review_journal,
+        alerts_journal,
+        poll: Some(poll),
+        full_refresh_every: std::time::Duration::from_secs(15 * 60),
+    };
     run_console(ctx, cfg).await.map_err(|e| Failure::new(exit::INTERNAL, format!("terminal error: {e}")))?;
     Ok(exit::OK)
 }

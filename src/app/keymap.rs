@@ -16,6 +16,8 @@ pub enum Command {
     Filter,
     Refresh,
     Inventory,
+    Feed,
+    Alerts,
     Session,
     Up,
     Down,
@@ -28,6 +30,10 @@ pub enum Command {
     Review,
     Mark,
     SaveReview,
+    Freeze,
+    Acknowledge,
+    KeyEvents,
+    Back,
 }
 
 impl Command {
@@ -40,6 +46,8 @@ impl Command {
             Self::Filter => "filter",
             Self::Refresh => "refresh",
             Self::Inventory => "inventory",
+            Self::Feed => "feed",
+            Self::Alerts => "alerts",
             Self::Session => "session",
             Self::Up => "up",
             Self::Down => "down",
@@ -52,29 +60,39 @@ impl Command {
             Self::Review => "review",
             Self::Mark => "mark",
             Self::SaveReview => "save-review",
+            Self::Freeze => "freeze",
+            Self::Acknowledge => "acknowledge",
+            Self::KeyEvents => "key-events",
+            Self::Back => "back",
         }
     }
 
     /// Commands offered in the `:` palette.
     pub const PALETTE: &'static [Command] = &[
         Self::Inventory,
+        Self::Feed,
+        Self::Alerts,
         Self::Session,
         Self::Refresh,
         Self::Detail,
         Self::Review,
         Self::SaveReview,
+        Self::Freeze,
         Self::AwsManaged,
         Self::Help,
         Self::Quit,
     ];
 }
 
-/// Where a binding applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Global,
-    View(View),
-}
+/// Where a binding applies: every view (empty) or the listed ones.
+pub type Scope = &'static [View];
+
+const G: Scope = &[];
+const INV: Scope = &[View::Inventory];
+const FEED: Scope = &[View::Feed];
+const ALERTS: Scope = &[View::Alerts];
+const LISTS: Scope = &[View::Inventory, View::Feed, View::Alerts];
+const FILTERABLE: Scope = &[View::Inventory, View::Feed];
 
 /// One key binding.
 #[derive(Debug, Clone, Copy)]
@@ -87,37 +105,49 @@ pub struct Binding {
     pub help: &'static str,
 }
 
+impl Binding {
+    fn applies(&self, view: View) -> bool {
+        self.scope.is_empty() || self.scope.contains(&view)
+    }
+}
+
 const fn b(keys: &'static str, code: KeyCode, command: Command, scope: Scope, help: &'static str) -> Binding {
     Binding { keys, code, mods: KeyModifiers::NONE, command, scope, help }
 }
 
 use Command as C;
-use Scope::{Global as G, View as V};
 
 /// The default bindings.
 pub const BINDINGS: &[Binding] = &[
     b("1", KeyCode::Char('1'), C::Inventory, G, "inventory view"),
-    b("2", KeyCode::Char('2'), C::Session, G, "session view (identity, regions, policy)"),
+    b("2", KeyCode::Char('2'), C::Feed, G, "CloudTrail feed view"),
+    b("3", KeyCode::Char('3'), C::Alerts, G, "alerts view"),
+    b("4", KeyCode::Char('4'), C::Session, G, "session view (identity, regions, policy)"),
     b(":", KeyCode::Char(':'), C::Palette, G, "command palette"),
     b("?", KeyCode::Char('?'), C::Help, G, "this help"),
-    b("r", KeyCode::Char('r'), C::Refresh, G, "refresh now"),
+    b("r", KeyCode::Char('r'), C::Refresh, G, "refresh the inventory now"),
     b("q", KeyCode::Char('q'), C::Quit, G, "quit"),
-    b("/", KeyCode::Char('/'), C::Filter, V(View::Inventory), "filter by name, alias, region, state"),
-    b("↓ j", KeyCode::Down, C::Down, V(View::Inventory), "next item"),
-    b("", KeyCode::Char('j'), C::Down, V(View::Inventory), ""),
-    b("↑ k", KeyCode::Up, C::Up, V(View::Inventory), "previous item"),
-    b("", KeyCode::Char('k'), C::Up, V(View::Inventory), ""),
-    b("PgDn", KeyCode::PageDown, C::PageDown, V(View::Inventory), "page down"),
-    b("PgUp", KeyCode::PageUp, C::PageUp, V(View::Inventory), "page up"),
-    b("g Home", KeyCode::Char('g'), C::Top, V(View::Inventory), "first item"),
-    b("", KeyCode::Home, C::Top, V(View::Inventory), ""),
-    b("G End", KeyCode::Char('G'), C::Bottom, V(View::Inventory), "last item"),
-    b("", KeyCode::End, C::Bottom, V(View::Inventory), ""),
-    b("Enter", KeyCode::Enter, C::Detail, V(View::Inventory), "open/close the detail pane"),
-    b("a", KeyCode::Char('a'), C::AwsManaged, V(View::Inventory), "show/hide AWS-managed keys"),
-    b("v", KeyCode::Char('v'), C::Review, V(View::Inventory), "review mode on/off (daily review)"),
-    b("m", KeyCode::Char('m'), C::Mark, V(View::Inventory), "review mode: mark reviewed with a note"),
-    b("s", KeyCode::Char('s'), C::SaveReview, V(View::Inventory), "review mode: save the review to the journal"),
+    b("/", KeyCode::Char('/'), C::Filter, INV, "filter by name, alias, region, state, status, owner, tag"),
+    b("/", KeyCode::Char('/'), C::Filter, FEED, "filter by key, principal, event name, outcome"),
+    b("↓ j", KeyCode::Down, C::Down, LISTS, "next"),
+    b("", KeyCode::Char('j'), C::Down, LISTS, ""),
+    b("↑ k", KeyCode::Up, C::Up, LISTS, "previous"),
+    b("", KeyCode::Char('k'), C::Up, LISTS, ""),
+    b("PgDn", KeyCode::PageDown, C::PageDown, LISTS, "page down"),
+    b("PgUp", KeyCode::PageUp, C::PageUp, LISTS, "page up"),
+    b("g Home", KeyCode::Char('g'), C::Top, LISTS, "first"),
+    b("", KeyCode::Home, C::Top, LISTS, ""),
+    b("G End", KeyCode::Char('G'), C::Bottom, LISTS, "last"),
+    b("", KeyCode::End, C::Bottom, LISTS, ""),
+    b("Enter", KeyCode::Enter, C::Detail, FILTERABLE, "open/close the detail pane"),
+    b("a", KeyCode::Char('a'), C::AwsManaged, INV, "show/hide AWS-managed keys"),
+    b("e", KeyCode::Char('e'), C::KeyEvents, INV, "the selected key's events in the feed"),
+    b("v", KeyCode::Char('v'), C::Review, INV, "review mode on/off (daily review)"),
+    b("m", KeyCode::Char('m'), C::Mark, INV, "review mode: mark reviewed with a note"),
+    b("s", KeyCode::Char('s'), C::SaveReview, INV, "review mode: save the review to the journal"),
+    b("f", KeyCode::Char('f'), C::Freeze, FEED, "freeze/unfreeze the feed (alerts keep firing)"),
+    b("b", KeyCode::Char('b'), C::Back, FEED, "back to the key in the inventory"),
+    b("x", KeyCode::Char('x'), C::Acknowledge, ALERTS, "acknowledge the selected alert"),
 ];
 
 /// The command bound to `key` in `view`, if any.
@@ -127,19 +157,14 @@ pub fn lookup(key: &KeyEvent, view: View) -> Option<Command> {
     if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
         return Some(Command::Quit);
     }
-    BINDINGS
-        .iter()
-        .find(|bnd| {
-            bnd.code == key.code && bnd.mods == mods && (bnd.scope == Scope::Global || bnd.scope == Scope::View(view))
-        })
-        .map(|bnd| bnd.command)
+    BINDINGS.iter().find(|bnd| bnd.code == key.code && bnd.mods == mods && bnd.applies(view)).map(|bnd| bnd.command)
 }
 
 /// The bindings to list in the help overlay for `view` (global first).
 pub fn help_for(view: View) -> Vec<&'static Binding> {
     let mut out: Vec<&Binding> =
-        BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope == Scope::View(view)).collect();
-    out.extend(BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope == Scope::Global));
+        BINDINGS.iter().filter(|b| !b.help.is_empty() && !b.scope.is_empty() && b.applies(view)).collect();
+    out.extend(BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope.is_empty()));
     out
 }
 
@@ -182,6 +207,7 @@ mod tests {
     #[test]
     fn palette_completion() {
         assert_eq!(complete("re"), vec![Command::Refresh, Command::Review]);
+        assert_eq!(complete("fe"), vec![Command::Feed]);
         assert_eq!(complete("ref"), vec![Command::Refresh]);
         assert_eq!(complete(""), Command::PALETTE.to_vec());
         assert!(complete("zz").is_empty());

@@ -3,8 +3,10 @@
 //! [`Action`]s that the runtime turns into tokio tasks. Drawing reads `&State` only.
 
 pub mod cache;
+pub mod feed;
 pub mod keymap;
 pub mod msg;
+pub mod poller;
 pub mod run;
 pub mod state;
 pub mod update;

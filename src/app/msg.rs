@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use crate::domain::inventory::{Fetched, Inventory, KeyPolicySummary};
+use std::collections::HashMap;
+
+use super::poller::PollResult;
+use crate::domain::inventory::{Fetched, Inventory, KeyItem, KeyPolicySummary, SecretItem};
 use crate::domain::review::ReviewRecord;
 
 /// Something that happened.
@@ -26,6 +29,28 @@ pub enum Msg {
     LastReviewLoaded(Option<ReviewRecord>),
     /// A review was written to the journal (and fsynced), or why not.
     ReviewSaved(Result<ReviewRecord, String>),
+    /// One CloudTrail poll of one region.
+    TrailPolled(PollResult),
+    /// A poll failed (throttling never gets here: it is retried with backoff).
+    FeedProblem(String),
+    /// Keys re-read after the feed saw them change; `gone` no longer exist.
+    KeysReread {
+        region: String,
+        items: Vec<KeyItem>,
+        gone: Vec<String>,
+        problems: Vec<String>,
+    },
+    /// Secrets re-read after the feed saw them change.
+    SecretsReread {
+        region: String,
+        items: Vec<SecretItem>,
+        gone: Vec<String>,
+        problems: Vec<String>,
+    },
+    /// Acknowledgements read from the journal at start (alert id → who).
+    AcksLoaded(HashMap<String, String>),
+    /// An acknowledgement was written to the journal (alert id, who), or why not.
+    AckSaved(Result<(String, String), String>),
 }
 
 /// Something the runtime must do (AWS work runs in tasks and answers with a `Msg`).
@@ -34,4 +59,7 @@ pub enum Action {
     RefreshInventory,
     FetchKeyPolicy { region: String, key_id: String, arn: String },
     SaveReview(Box<ReviewRecord>),
+    RereadKeys { region: String, key_ids: Vec<String> },
+    RereadSecrets { region: String, secret_ids: Vec<String> },
+    SaveAck { alert_id: String, actor: String, summary: String },
 }

@@ -28,6 +28,25 @@ pub struct ConsoleConfig {
     pub started: Instant,
     /// The journal that reviews are saved to (`None`: reviews cannot be saved).
     pub review_journal: Option<PathBuf>,
+    /// The journal that alert acknowledgements are saved to.
+    pub alerts_journal: Option<PathBuf>,
+    /// CloudTrail polling (`None`: no feed).
+    pub poll: Option<super::poller::PollConfig>,
+    /// Full inventory refresh period (the feed re-reads changed items in between).
+    pub full_refresh_every: Duration,
+}
+
+/// The journal entry kind of an alert acknowledgement.
+pub const ACK_KIND: &str = "alert.ack";
+
+/// Acknowledged alert ids (→ who) from an alerts journal.
+pub fn acknowledgements(path: &std::path::Path) -> Result<std::collections::HashMap<String, String>, String> {
+    let entries = crate::incident::journal::read(path).map_err(|e| e.to_string())?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.kind == ACK_KIND)
+        .filter_map(|e| Some((e.body.get("alert_id")?.as_str()?.to_owned(), e.actor)))
+        .collect())
 }
 
 /// The last review saved in a review journal (for "what changed since").
@@ -74,11 +93,29 @@ async fn event_loop(
         }
     }
     let review_journal = cfg.review_journal.clone();
+    state.refresh_every = cfg.full_refresh_every;
+    if let Some(j) = cfg.alerts_journal.as_deref() {
+        match acknowledgements(j) {
+            Ok(a) => {
+                update(&mut state, Msg::AcksLoaded(a));
+            }
+            Err(e) => state.status = Some(super::state::Status { text: e, error: true }),
+        }
+    }
+    let alerts_journal = cfg.alerts_journal.clone();
     let mut first_inventory_frame = true;
     let cache_path = cfg.cache_path.clone();
 
     let input = tokio::spawn(read_input(tx.clone()));
     let ticks = tokio::spawn(tick(tx.clone()));
+    let pollers: Vec<_> = match &cfg.poll {
+        Some(pc) => ctx
+            .regions()
+            .iter()
+            .map(|rc| tokio::spawn(super::poller::run(rc.clone(), pc.clone(), tx.clone())))
+            .collect(),
+        None => vec![],
+    };
     // The first tick (immediately) triggers the first refresh.
     loop {
         terminal.draw(|f| crate::ui::draw(f, &state))?;
@@ -95,7 +132,8 @@ async fn event_loop(
         // Coalesce: apply everything already queued before drawing again.
         drain(&mut rx, &mut state, &mut actions);
         for a in actions {
-            spawn_action(a, &ctx, &tx, cache_path.clone(), review_journal.clone());
+            let journals = Journals { review: review_journal.clone(), alerts: alerts_journal.clone() };
+            spawn_action(a, &ctx, &tx, cache_path.clone(), journals);
         }
         if state.quit {
             break;
@@ -103,6 +141,9 @@ async fn event_loop(
     }
     input.abort();
     ticks.abort();
+    for p in pollers {
+        p.abort();
+    }
     Ok(())
 }
 
@@ -140,13 +181,32 @@ async fn tick(tx: UnboundedSender<Msg>) {
     }
 }
 
+/// Where local records go.
+struct Journals {
+    review: Option<PathBuf>,
+    alerts: Option<PathBuf>,
+}
+
+/// Append one entry to a journal off the async workers (it fsyncs).
+fn append_blocking(
+    path: Option<PathBuf>,
+    kind: &'static str,
+    actor: String,
+    body: serde_json::Value,
+) -> Result<(), String> {
+    let path = path.ok_or_else(|| "no journal configured".to_owned())?;
+    let mut j = crate::incident::journal::Journal::open(&path).map_err(|e| e.to_string())?;
+    j.append(chrono::Utc::now(), kind, &actor, body).map(|_| ()).map_err(|e| e.to_string())
+}
+
 fn spawn_action(
     action: Action,
     ctx: &AwsContext,
     tx: &UnboundedSender<Msg>,
     cache_path: Option<PathBuf>,
-    review_journal: Option<PathBuf>,
+    journals: Journals,
 ) {
+    let review_journal = journals.review;
     let ctx = ctx.clone();
     let tx = tx.clone();
     match action {
@@ -177,6 +237,43 @@ fn spawn_action(
                     Err(e) => Fetched::Failed(e.to_string()),
                 };
                 let _ = tx.send(Msg::KeyPolicyLoaded { arn, summary });
+            });
+        }
+        Action::RereadKeys { region, key_ids } => {
+            tokio::spawn(async move {
+                let Some(rc) = ctx.regions().iter().find(|r| r.region == region) else { return };
+                let (mut items, mut gone, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+                for id in key_ids {
+                    match crate::aws::kms::read_key(rc, &id).await {
+                        Ok(k) => items.push(k),
+                        Err(e) if e.kind == crate::aws::AwsErrorKind::NotFound => gone.push(id),
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
+                tracing::info!(region = %region, reread = items.len(), gone = gone.len(), "keys re-read after feed changes");
+                let _ = tx.send(Msg::KeysReread { region, items, gone, problems });
+            });
+        }
+        Action::RereadSecrets { region, secret_ids } => {
+            tokio::spawn(async move {
+                let Some(rc) = ctx.regions().iter().find(|r| r.region == region) else { return };
+                let (mut items, mut gone, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+                for id in secret_ids {
+                    match crate::aws::secrets::read_secret(rc, &id).await {
+                        Ok(s) => items.push(s),
+                        Err(e) if e.kind == crate::aws::AwsErrorKind::NotFound => gone.push(id),
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
+                let _ = tx.send(Msg::SecretsReread { region, items, gone, problems });
+            });
+        }
+        Action::SaveAck { alert_id, actor, summary } => {
+            let path = journals.alerts;
+            tokio::task::spawn_blocking(move || {
+                let body = serde_json::json!({ "alert_id": alert_id, "alert": summary });
+                let result = append_blocking(path, ACK_KIND, actor.clone(), body).map(|()| (alert_id, actor));
+                let _ = tx.send(Msg::AckSaved(result));
             });
         }
         Action::SaveReview(rec) => {

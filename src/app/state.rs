@@ -16,15 +16,19 @@ use crate::domain::review::{changes_since, Change, ReviewRecord};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     Inventory,
+    Feed,
+    Alerts,
     Session,
 }
 
 impl View {
-    pub const ALL: [View; 2] = [View::Inventory, View::Session];
+    pub const ALL: [View; 4] = [View::Inventory, View::Feed, View::Alerts, View::Session];
 
     pub fn title(self) -> &'static str {
         match self {
             View::Inventory => "Inventory",
+            View::Feed => "Feed",
+            View::Alerts => "Alerts",
             View::Session => "Session",
         }
     }
@@ -34,7 +38,7 @@ impl View {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Normal,
-    /// Editing the `/` filter; the text lives in `State::filter`.
+    /// Editing the `/` filter of the current view (`State::filter` or `FeedState::filter`).
     Filter,
     /// Typing a `:` command.
     Palette(String),
@@ -69,7 +73,7 @@ pub enum Selected<'a> {
     Secret(&'a AssessedItem, &'a SecretItem),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct State {
     pub session: Session,
     pub policy: Arc<Policy>,
@@ -90,6 +94,8 @@ pub struct State {
     pub last_review: Option<ReviewRecord>,
     /// What changed since `last_review` (recomputed with the assessment).
     pub review_changes: Vec<Change>,
+    /// The CloudTrail feed, its detections and alerts.
+    pub feed: super::feed::FeedState,
     /// Key policies read on demand, by key ARN.
     pub key_policies: HashMap<String, Fetched<KeyPolicySummary>>,
     /// Index into the current rows; kept on the same item across refreshes via `selected_id`.
@@ -110,6 +116,7 @@ impl State {
     pub fn new(session: Session, policy: Arc<Policy>, now: DateTime<Utc>, color: bool) -> Self {
         Self {
             session,
+            feed: super::feed::FeedState::new(super::feed::DEFAULT_FEED_CAPACITY, &policy),
             policy,
             view: View::Inventory,
             mode: Mode::Normal,
@@ -142,6 +149,7 @@ impl State {
     pub fn reassess(&mut self) {
         if let Some(inv) = &self.inventory {
             self.assessment = assess(inv, &self.policy, self.now, &self.session.regions);
+            self.feed.keys = crate::domain::detect::KeyIndex::from_inventory(inv, &self.policy);
         }
         self.review_changes = match &self.last_review {
             Some(r) if self.inventory.is_some() => changes_since(r, &self.assessment),

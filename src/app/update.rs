@@ -4,6 +4,7 @@
 use chrono::Duration as ChronoDuration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::feed;
 use super::keymap::{self, Command};
 use super::msg::{Action, Msg};
 use super::state::{Mode, State, Status, View};
@@ -68,6 +69,42 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
             state.status = Some(Status { text: format!("review NOT saved: {e}"), error: true });
             vec![]
         }
+        Msg::TrailPolled(r) => feed::on_polled(state, r),
+        Msg::FeedProblem(p) => {
+            state.feed.problem = Some(p.clone());
+            state.status = Some(Status { text: format!("feed: {p}"), error: true });
+            vec![]
+        }
+        Msg::KeysReread { region, items, gone, problems } => {
+            feed::on_keys_reread(state, &region, items, gone);
+            keep_cursor(state);
+            if let Some(p) = problems.first() {
+                state.status = Some(Status { text: p.clone(), error: true });
+            }
+            vec![]
+        }
+        Msg::SecretsReread { region, items, gone, problems } => {
+            feed::on_secrets_reread(state, &region, items, gone);
+            keep_cursor(state);
+            if let Some(p) = problems.first() {
+                state.status = Some(Status { text: p.clone(), error: true });
+            }
+            vec![]
+        }
+        Msg::AcksLoaded(acks) => {
+            state.feed.acked.extend(acks);
+            vec![]
+        }
+        Msg::AckSaved(Ok((id, who))) => {
+            state.feed.acked.insert(id, who);
+            state.status = Some(Status { text: "alert acknowledged (journal)".into(), error: false });
+            feed::alert_move(state, state.feed.alert_cursor);
+            vec![]
+        }
+        Msg::AckSaved(Err(e)) => {
+            state.status = Some(Status { text: format!("acknowledgement NOT saved: {e}"), error: true });
+            vec![]
+        }
         Msg::InventoryLoaded(inv) => {
             state.loading = false;
             state.stale = false;
@@ -125,21 +162,31 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Action> {
             vec![]
         }
         Mode::Filter => {
+            let feed_view = state.view == View::Feed;
+            let filter = if feed_view { &mut state.feed.filter } else { &mut state.filter };
+            let mut done = false;
             match key.code {
                 KeyCode::Esc => {
-                    state.filter.clear();
-                    state.mode = Mode::Normal;
+                    filter.clear();
+                    done = true;
                 }
-                KeyCode::Enter => state.mode = Mode::Normal,
+                KeyCode::Enter => done = true,
                 KeyCode::Backspace => {
-                    state.filter.pop();
+                    filter.pop();
                 }
                 KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => state.quit = true,
-                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => state.filter.clear(),
-                KeyCode::Char(c) if !c.is_control() => state.filter.push(c),
+                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => filter.clear(),
+                KeyCode::Char(c) if !c.is_control() && filter.chars().count() < 200 => filter.push(c),
                 _ => {}
             }
-            keep_cursor(state);
+            if done {
+                state.mode = Mode::Normal;
+            }
+            if feed_view {
+                feed::keep_feed_cursor(state);
+            } else {
+                keep_cursor(state);
+            }
             vec![]
         }
         Mode::Palette(mut text) => match key.code {
@@ -179,7 +226,10 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Action> {
         },
         Mode::Normal => {
             if key.code == KeyCode::Esc {
-                if !state.filter.is_empty() {
+                if state.view == View::Feed && !state.feed.filter.is_empty() {
+                    state.feed.filter.clear();
+                    feed::keep_feed_cursor(state);
+                } else if state.view == View::Inventory && !state.filter.is_empty() {
                     state.filter.clear();
                     keep_cursor(state);
                 } else {
@@ -222,8 +272,30 @@ fn run_palette(state: &mut State, text: &str) -> Vec<Action> {
 }
 
 fn run(state: &mut State, cmd: Command) -> Vec<Action> {
-    let len = state.rows().len();
     let page = state.page_rows.max(1);
+    if matches!(cmd, Command::Up | Command::Down | Command::PageUp | Command::PageDown | Command::Top | Command::Bottom)
+        && state.view != View::Inventory
+    {
+        let (cur, len) = match state.view {
+            View::Feed => (state.feed.cursor, state.feed.rows().len()),
+            _ => (state.feed.alert_cursor, state.feed.alert_rows().len()),
+        };
+        let to = match cmd {
+            Command::Up => cur.saturating_sub(1),
+            Command::Down => cur.saturating_add(1),
+            Command::PageUp => cur.saturating_sub(page),
+            Command::PageDown => cur.saturating_add(page),
+            Command::Top => 0,
+            _ => len.saturating_sub(1),
+        };
+        if state.view == View::Feed {
+            feed::feed_move(state, to);
+        } else {
+            feed::alert_move(state, to);
+        }
+        return vec![];
+    }
+    let len = state.rows().len();
     match cmd {
         Command::Quit => state.quit = true,
         Command::Help => state.mode = Mode::Help,
@@ -237,13 +309,53 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
             return request_refresh(state);
         }
         Command::Inventory => state.view = View::Inventory,
+        Command::Feed => {
+            state.view = View::Feed;
+            feed::keep_feed_cursor(state);
+        }
+        Command::Alerts => {
+            state.view = View::Alerts;
+            feed::alert_move(state, state.feed.alert_cursor);
+        }
         Command::Session => state.view = View::Session,
+        Command::Freeze => feed::toggle_freeze(state),
+        Command::KeyEvents => {
+            if let Some(item) = state.selected_id.as_deref().and_then(|id| state.assessment.item(id)) {
+                state.feed.filter = item.name.clone();
+                state.feed.jumped_from = Some(item.id.clone());
+                state.view = View::Feed;
+                feed::keep_feed_cursor(state);
+            }
+        }
+        Command::Back => {
+            if let Some(id) = state.feed.jumped_from.take() {
+                state.feed.filter.clear();
+                state.view = View::Inventory;
+                state.selected_id = Some(id);
+                keep_cursor(state);
+            }
+        }
+        Command::Acknowledge => {
+            let target = state.feed.alert_rows().get(state.feed.alert_cursor).map(|a| (a.id.clone(), a.title.clone()));
+            match target {
+                Some((id, _)) if state.feed.acked.contains_key(&id) => {
+                    state.status = Some(Status { text: "already acknowledged".into(), error: false });
+                }
+                Some((alert_id, summary)) => {
+                    return vec![Action::SaveAck { alert_id, actor: state.session.identity.arn.clone(), summary }];
+                }
+                None => {}
+            }
+        }
         Command::Down => move_to(state, state.cursor.saturating_add(1), len),
         Command::Up => move_to(state, state.cursor.saturating_sub(1), len),
         Command::PageDown => move_to(state, state.cursor.saturating_add(page), len),
         Command::PageUp => move_to(state, state.cursor.saturating_sub(page), len),
         Command::Top => move_to(state, 0, len),
         Command::Bottom => move_to(state, len.saturating_sub(1), len),
+        Command::Detail if state.view == View::Feed => {
+            state.feed.detail_open = !state.feed.detail_open;
+        }
         Command::Detail => {
             state.detail_open = !state.detail_open;
         }

@@ -277,3 +277,20 @@ fn unknown(region: &str, id: String, arn: String, aliases: Vec<String>, why: Str
         key_policy: Fetched::NotFetched,
     }
 }
+
+/// Every alias of one region as (key id, alias names): the light index the `feed`
+/// command uses to name keys (one ListAliases call per 100 aliases).
+pub async fn aliases(rc: &RegionConfig) -> Result<Vec<(String, Vec<String>)>, AwsError> {
+    let client = aws_sdk_kms::Client::new(&rc.config);
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut pages = client.list_aliases().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk("kms:ListAliases", &rc.region, None, e))?;
+        for a in page.aliases() {
+            if let (Some(target), Some(name)) = (a.target_key_id(), a.alias_name()) {
+                by_key.entry(target.to_owned()).or_default().push(name.trim_start_matches("alias/").to_owned());
+            }
+        }
+    }
+    Ok(by_key.into_iter().collect())
+}

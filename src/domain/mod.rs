@@ -2,6 +2,8 @@
 //! Everything here is testable with plain values.
 
 pub mod assessment;
+pub mod detect;
+pub mod feed;
 pub mod filter;
 pub mod identity;
 pub mod inventory;
@@ -10,3 +12,4 @@ pub mod policy;
 pub mod review;
 pub mod status;
 pub mod text;
+pub mod trail;

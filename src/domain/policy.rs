@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
+use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+use super::detect::{DetectionConfig, RuleId, Severity, MAX_WINDOW_SECS};
 
 /// The default policy, built from both seed policies.
 pub const DEFAULT_POLICY: &str = include_str!("../../assets/policy.toml");
@@ -51,6 +54,27 @@ impl Days {
             _ => return None,
         };
         (0..=36_500).contains(&days).then_some(Self(days))
+    }
+}
+
+/// A short duration in whole seconds, written `"90s"`, `"5m"` or `"1h"` (detection
+/// windows: at least one second, at most 24 hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ShortDuration(pub i64);
+
+impl ShortDuration {
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = s.split_at(split);
+        let n: i64 = n.parse().ok()?;
+        let secs = match unit {
+            "s" => n,
+            "m" => n.checked_mul(60)?,
+            "h" => n.checked_mul(3600)?,
+            _ => return None,
+        };
+        (1..=MAX_WINDOW_SECS).contains(&secs).then_some(Self(secs))
     }
 }
 
@@ -118,6 +142,8 @@ pub struct Policy {
     pub keys: Vec<ItemRule>,
     pub secrets: Vec<ItemRule>,
     pub external: Vec<ExternalItem>,
+    /// The CloudTrail detection rules (`[detections]`; defaults when absent).
+    pub detections: DetectionConfig,
 }
 
 /// A policy error with its place in the file.
@@ -149,6 +175,42 @@ struct RawPolicy {
     secrets: Vec<RawRule>,
     #[serde(default)]
     external: Vec<RawExternal>,
+    #[serde(default)]
+    detections: BTreeMap<Spanned<String>, Spanned<RawSetting>>,
+}
+
+/// One `[detections]` entry: a severity (or "off"), or a table.
+enum RawSetting {
+    Severity(String),
+    Table(RawRuleTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuleTable {
+    severity: Option<Spanned<String>>,
+    threshold: Option<Spanned<i64>>,
+    window: Option<Spanned<String>>,
+    except: Option<Vec<Spanned<String>>>,
+}
+
+impl<'de> Deserialize<'de> for RawSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawSetting;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a severity (\"critical\", \"high\", \"medium\", \"low\" or \"off\") or a table { severity, threshold, window, except }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawSetting::Severity(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Self::Value, A::Error> {
+                RawRuleTable::deserialize(MapAccessDeserializer::new(a)).map(RawSetting::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -296,8 +358,84 @@ impl Policy {
                 alert_before: cx.days(&x.alert_before, "alert_before")?,
             });
         }
-        Ok(Self { name: raw.policy.name, source: raw.policy.source, business_hours, keys, secrets, external })
+        let detections = parse_detections(&cx, &raw.detections)?;
+        Ok(Self {
+            name: raw.policy.name,
+            source: raw.policy.source,
+            business_hours,
+            keys,
+            secrets,
+            external,
+            detections,
+        })
     }
+}
+
+fn parse_detections(
+    cx: &Ctx<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawSetting>>,
+) -> Result<DetectionConfig, PolicyError> {
+    let mut cfg = DetectionConfig::default();
+    let names = || RuleId::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+    for (name, setting) in raw {
+        let rule = RuleId::from_name(name.get_ref()).ok_or_else(|| {
+            cx.err(name.span(), format!("unknown detection rule {:?}: use one of {}", name.get_ref(), names()))
+        })?;
+        let what = format!("detections.{}", rule.as_str());
+        let severity = |s: &str, span: Range<usize>| -> Result<Option<Severity>, PolicyError> {
+            if s == "off" {
+                return Ok(None);
+            }
+            Severity::ALL.into_iter().find(|v| v.as_str() == s).map(Some).ok_or_else(|| {
+                cx.err(span, format!("unknown severity {s:?} for {what}: use critical, high, medium, low or off"))
+            })
+        };
+        let rc = cfg.rule_mut(rule);
+        match setting.get_ref() {
+            RawSetting::Severity(s) => rc.severity = severity(s, setting.span())?,
+            RawSetting::Table(t) => {
+                if let Some(s) = &t.severity {
+                    rc.severity = severity(s.get_ref(), s.span())?;
+                }
+                if let Some(th) = &t.threshold {
+                    if !rule.is_counting() {
+                        return Err(cx.err(
+                            th.span(),
+                            format!("{what} takes no threshold (only failed_calls and secret_read_bulk count events)"),
+                        ));
+                    }
+                    let n = *th.get_ref();
+                    rc.threshold = u32::try_from(n).ok().filter(|n| *n <= 100_000).ok_or_else(|| {
+                        cx.err(
+                            th.span(),
+                            format!("bad threshold {n} for {what}: write a whole number from 0 to 100000"),
+                        )
+                    })?;
+                }
+                if let Some(w) = &t.window {
+                    rc.window_secs = ShortDuration::parse(w.get_ref()).map(|d| d.0).ok_or_else(|| {
+                        cx.err(
+                            w.span(),
+                            format!(
+                                "bad duration {:?} for {what}.window: write seconds, minutes or hours, e.g. \"90s\", \"5m\", \"1h\" (at most 24h)",
+                                w.get_ref()
+                            ),
+                        )
+                    })?;
+                }
+                if let Some(except) = &t.except {
+                    rc.except.clear();
+                    for e in except {
+                        if e.get_ref().trim().is_empty() {
+                            return Err(cx.err(e.span(), format!("empty principal in {what}.except")));
+                        }
+                        rc.except.push(e.get_ref().trim().to_owned());
+                    }
+                }
+            }
+        }
+    }
+    Ok(cfg)
 }
 
 fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours) -> Result<BusinessHours, PolicyError> {
@@ -523,6 +661,102 @@ mod tests {
         assert!(e.message.contains("needs `expires`"), "{e}");
         let e = parse("[[external]]\nname = \"TLS\"\nexpires = \"2026-13-01\"\nalert_before = \"14d\"\n").unwrap_err();
         assert!(e.message.contains("bad date"), "{e}");
+    }
+
+    #[test]
+    fn default_policy_detections_are_the_code_defaults() {
+        let p = Policy::default_policy().expect("embedded policy is valid");
+        assert_eq!(p.detections, DetectionConfig::default());
+        assert_eq!(p.detections.failed_calls.threshold, 3);
+        assert_eq!(p.detections.failed_calls.window_secs, 300);
+        assert_eq!(p.detections.schedule_key_deletion.severity, Some(Severity::Critical));
+    }
+
+    #[test]
+    fn detections_default_when_absent() {
+        assert_eq!(parse("").expect("minimal policy").detections, DetectionConfig::default());
+        assert_eq!(parse("[detections]\n").expect("empty section").detections, DetectionConfig::default());
+    }
+
+    #[test]
+    fn detections_parse() {
+        let p = parse(concat!(
+            "[detections]\n",
+            "schedule_key_deletion = \"high\"\n",
+            "create_grant = \"off\"\n",
+            "failed_calls = { threshold = 5, window = \"10m\" }\n",
+            "secret_read_bulk = { severity = \"low\", threshold = 0, window = \"1h\" }\n",
+            "off_hours_restricted = { window = \"90s\", except = [\"app-runner\", \"arn:aws:iam::1:role/r\"] }\n",
+            "unexpected_region = { severity = \"off\" }\n",
+        ))
+        .expect("valid");
+        let d = &p.detections;
+        assert_eq!(d.schedule_key_deletion.severity, Some(Severity::High));
+        assert_eq!(d.create_grant.severity, None);
+        assert_eq!(
+            (d.failed_calls.severity, d.failed_calls.threshold, d.failed_calls.window_secs),
+            (Some(Severity::High), 5, 600)
+        );
+        assert_eq!(
+            (d.secret_read_bulk.severity, d.secret_read_bulk.threshold, d.secret_read_bulk.window_secs),
+            (Some(Severity::Low), 0, 3600)
+        );
+        assert_eq!(d.off_hours_restricted.window_secs, 90);
+        assert_eq!(d.off_hours_restricted.except, ["app-runner", "arn:aws:iam::1:role/r"]);
+        assert!(!d.unexpected_region.enabled());
+        assert_eq!(d.disable_key, DetectionConfig::default().disable_key, "untouched rules keep their defaults");
+    }
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(ShortDuration::parse("5m"), Some(ShortDuration(300)));
+        assert_eq!(ShortDuration::parse("10m"), Some(ShortDuration(600)));
+        assert_eq!(ShortDuration::parse("1h"), Some(ShortDuration(3600)));
+        assert_eq!(ShortDuration::parse("90s"), Some(ShortDuration(90)));
+        assert_eq!(ShortDuration::parse("24h"), Some(ShortDuration(86_400)));
+        for bad in ["", "5", "m", "0m", "25h", "1d", "5 m", "5min", "-5m", "1.5h", "99999999999999999999h"] {
+            assert_eq!(ShortDuration::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn detection_errors_have_line_and_column() {
+        let at = |body: &str| {
+            let e = parse(&format!("[detections]\n{body}")).unwrap_err();
+            (e.line, e.column, e.message)
+        };
+        let (l, c, m) = at("disable_key = \"hgh\"\n");
+        assert_eq!((l, c), (4, 15), "{m}");
+        assert!(m.contains("unknown severity \"hgh\" for detections.disable_key"), "{m}");
+        let (l, c, m) = at("disable_kye = \"high\"\n");
+        assert_eq!((l, c), (4, 1), "{m}");
+        assert!(m.contains("unknown detection rule \"disable_kye\"") && m.contains("disable_key"), "{m}");
+        let (l, c, m) = at("put_key_policy = \"low\"\nfailed_calls = { threshold = 3, window = \"5 minutes\" }\n");
+        assert_eq!((l, c), (5, 42), "{m}");
+        assert!(m.contains("bad duration \"5 minutes\" for detections.failed_calls.window"), "{m}");
+        let (l, c, m) = at("failed_calls = { window = \"2d\" }\n");
+        assert_eq!((l, c), (4, 27), "{m}");
+        let (l, c, m) = at("failed_calls = { severity = \"loud\" }\n");
+        assert_eq!((l, c), (4, 29), "{m}");
+        assert!(m.contains("unknown severity"), "{m}");
+        let (l, c, m) = at("disable_key = { threshold = 2 }\n");
+        assert_eq!((l, c), (4, 29), "{m}");
+        assert!(m.contains("takes no threshold"), "{m}");
+        let (l, _, m) = at("failed_calls = { threshold = -1 }\n");
+        assert_eq!(l, 4, "{m}");
+        assert!(m.contains("bad threshold -1"), "{m}");
+        let (l, _, m) = at("failed_calls = { treshold = 3 }\n");
+        assert_eq!(l, 4, "{m}");
+        assert!(m.contains("treshold"), "{m}");
+        let (l, _, m) = at("failed_calls = { threshold = \"3\" }\n");
+        assert_eq!(l, 4, "{m}");
+        let (l, c, m) = at("disable_key = 5\n");
+        assert_eq!((l, c), (4, 15), "{m}");
+        let (l, _, m) = at("create_grant = { except = [\"a\", \"  \"] }\n");
+        assert_eq!(l, 4, "{m}");
+        assert!(m.contains("empty principal"), "{m}");
+        let (l, _, m) = at("create_grant = \"high\"\ncreate_grant = \"low\"\n");
+        assert_eq!(l, 5, "duplicate key: {m}");
     }
 
     #[test]

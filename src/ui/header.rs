@@ -41,6 +41,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             None => "not loaded".to_owned(),
         }
     };
+    let open = state.feed.open_alerts();
+    if let Some(worst) = open.first() {
+        tabs.push(Span::raw("  "));
+        tabs.push(Span::styled(
+            format!(" {} ALERT{} ", open.len(), if open.len() == 1 { "" } else { "S" }),
+            theme.severity(worst.severity),
+        ));
+    }
     tabs.push(Span::styled(format!("  {fresh}"), theme.dim()));
     if let Some(ep) = &s.endpoint {
         tabs.push(Span::styled(format!("  endpoint {}", inert(ep)), theme.dim()));

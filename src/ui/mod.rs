@@ -1,7 +1,9 @@
 //! Drawing only: every function takes `&State` and a frame; nothing here awaits, does IO
 //! or changes state. One small function per screen region.
 
+mod alerts;
 mod detail;
+mod feed;
 mod header;
 mod inventory;
 mod overlay;
@@ -33,6 +35,8 @@ pub fn draw(frame: &mut Frame, state: &State) {
     header::draw(frame, head, state, &theme);
     match state.view {
         View::Inventory => inventory::draw(frame, body, state, &theme),
+        View::Feed => feed::draw(frame, body, state, &theme),
+        View::Alerts => alerts::draw(frame, body, state, &theme),
         View::Session => session::draw(frame, body, state, &theme),
     }
     overlay::status_line(frame, status, state, &theme);

@@ -137,7 +137,7 @@ fn filter_and_session_view() {
     }
     insta::assert_snapshot!("filter", render(&mut s, 80, 16));
     press(&mut s, KeyCode::Enter);
-    press(&mut s, KeyCode::Char('2'));
+    press(&mut s, KeyCode::Char('4'));
     insta::assert_snapshot!("session", render(&mut s, 90, 20));
 }
 

@@ -75,6 +75,17 @@ impl Theme {
         }
     }
 
+    /// The style of an alert severity.
+    pub fn severity(&self, s: crate::domain::detect::Severity) -> Style {
+        use crate::domain::detect::Severity;
+        match s {
+            Severity::Critical => self.error().add_modifier(Modifier::REVERSED),
+            Severity::High => self.error(),
+            Severity::Medium => self.warn(),
+            Severity::Low => self.fg(Color::Cyan),
+        }
+    }
+
     /// The style of a key or secret state.
     pub fn state(&self, state: &str) -> Style {
         match state {

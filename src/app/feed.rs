@@ -1,0 +1,368 @@
+//! Feed state and its part of the update loop: raw CloudTrail records in, deduplicated
+//! events, alerts from the detection rules, and the keys/secrets to re-read out.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::msg::Action;
+use super::poller::PollResult;
+use super::state::{State, Status};
+use crate::domain::detect::{Alert, Detector, KeyIndex, Severity};
+use crate::domain::feed::Feed;
+use crate::domain::inventory::{Inventory, KeyItem, SecretItem};
+use crate::domain::policy::Policy;
+use crate::domain::trail::{parse_event, TrailEvent};
+
+/// Events kept in memory (older ones drop off; the alerts they raised stay).
+pub const DEFAULT_FEED_CAPACITY: usize = 5_000;
+/// Alerts kept in memory.
+pub const MAX_ALERTS: usize = 1_000;
+
+/// KMS calls that change what the inventory shows about a key.
+const KEY_CHANGES: &[&str] = &[
+    "CreateKey",
+    "DisableKey",
+    "EnableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "RotateKeyOnDemand",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "TagResource",
+    "UntagResource",
+    "PutKeyPolicy",
+    "UpdateKeyDescription",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
+    "ReplicateKey",
+    "UpdatePrimaryRegion",
+];
+
+/// Secrets Manager calls that change what the inventory shows about a secret.
+const SECRET_CHANGES: &[&str] = &[
+    "CreateSecret",
+    "DeleteSecret",
+    "RestoreSecret",
+    "RotateSecret",
+    "CancelRotateSecret",
+    "PutSecretValue",
+    "UpdateSecret",
+    "UpdateSecretVersionStage",
+    "TagResource",
+    "UntagResource",
+];
+
+pub struct FeedState {
+    pub events: Feed,
+    pub detector: Detector,
+    pub keys: KeyIndex,
+    /// Alerts raised, oldest first.
+    pub alerts: Vec<Alert>,
+    /// Acknowledged alert ids → who acknowledged them.
+    pub acked: HashMap<String, String>,
+    /// While frozen, the view shows this snapshot; events and alerts keep flowing.
+    pub frozen: Option<Vec<TrailEvent>>,
+    pub filter: String,
+    pub cursor: usize,
+    pub selected_id: Option<String>,
+    pub alert_cursor: usize,
+    pub detail_open: bool,
+    /// The last poll problem (not throttling: that is retried silently).
+    pub problem: Option<String>,
+    pub calls: usize,
+    pub throttled: usize,
+    pub polls: usize,
+    /// Records that could not be parsed (shown as a count, never a crash).
+    pub skipped: usize,
+    pub last_poll: Option<DateTime<Utc>>,
+    /// The inventory item the operator jumped from (`e`), to go back to (`b`).
+    pub jumped_from: Option<String>,
+    /// Regions whose first poll (the backfill) has been seen: the detector learns the
+    /// baseline from a backfill before judging it.
+    pub backfilled: std::collections::HashSet<String>,
+}
+
+impl std::fmt::Debug for FeedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedState").field("events", &self.events.len()).field("alerts", &self.alerts.len()).finish()
+    }
+}
+
+impl FeedState {
+    pub fn new(capacity: usize, policy: &Policy) -> Self {
+        Self {
+            events: Feed::new(capacity),
+            detector: Detector::new(policy.detections.clone(), policy.business_hours.clone()),
+            keys: KeyIndex::new(),
+            alerts: Vec::new(),
+            acked: HashMap::new(),
+            frozen: None,
+            filter: String::new(),
+            cursor: 0,
+            selected_id: None,
+            alert_cursor: 0,
+            detail_open: false,
+            problem: None,
+            calls: 0,
+            throttled: 0,
+            polls: 0,
+            skipped: 0,
+            last_poll: None,
+            jumped_from: None,
+            backfilled: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The key alias (or secret name) an event is about, for display and filtering.
+    pub fn subject(&self, ev: &TrailEvent) -> String {
+        for r in &ev.key_refs {
+            if let Some(info) = self.keys.resolve(r) {
+                return info.alias.clone();
+            }
+        }
+        if let Some(s) = &ev.secret_ref {
+            return secret_name(s).to_owned();
+        }
+        ev.key_refs.first().cloned().unwrap_or_default()
+    }
+
+    /// The events the feed view shows, newest first, filtered.
+    pub fn rows(&self) -> Vec<&TrailEvent> {
+        let source: Box<dyn Iterator<Item = &TrailEvent>> = match &self.frozen {
+            Some(snap) => Box::new(snap.iter().rev()),
+            None => Box::new(self.events.iter().rev()),
+        };
+        source.filter(|e| self.matches(e)).collect()
+    }
+
+    fn matches(&self, e: &TrailEvent) -> bool {
+        if self.filter.trim().is_empty() {
+            return true;
+        }
+        let subject = self.subject(e);
+        let fields = [
+            e.event_name.as_str(),
+            e.principal.name.as_str(),
+            e.principal.arn.as_str(),
+            subject.as_str(),
+            e.outcome(),
+            e.region.as_str(),
+            e.source_ip.as_str(),
+            e.event_source.as_str(),
+        ];
+        crate::domain::filter::matches(&self.filter, fields.into_iter().chain(e.key_refs.iter().map(String::as_str)))
+    }
+
+    /// Unacknowledged alerts, most severe then newest first.
+    pub fn open_alerts(&self) -> Vec<&Alert> {
+        let mut v: Vec<&Alert> = self.alerts.iter().filter(|a| !self.acked.contains_key(&a.id)).collect();
+        v.sort_by(|a, b| a.severity.cmp(&b.severity).then(b.at.cmp(&a.at)));
+        v
+    }
+
+    /// All alerts for the alerts view: unacknowledged first, then by severity, newest first.
+    pub fn alert_rows(&self) -> Vec<&Alert> {
+        let mut v: Vec<&Alert> = self.alerts.iter().collect();
+        v.sort_by(|a, b| {
+            self.acked
+                .contains_key(&a.id)
+                .cmp(&self.acked.contains_key(&b.id))
+                .then(a.severity.cmp(&b.severity))
+                .then(b.at.cmp(&a.at))
+        });
+        v
+    }
+
+    /// The most severe alert an event took part in.
+    pub fn severity_of(&self, event_id: &str) -> Option<Severity> {
+        self.alerts.iter().filter(|a| a.event_ids.iter().any(|e| e == event_id)).map(|a| a.severity).min()
+    }
+}
+
+/// A secret's name from its ARN (`...:secret:NAME-AbCdEf`), or the reference as given.
+pub fn secret_name(r: &str) -> &str {
+    let Some((_, tail)) = r.split_once(":secret:") else { return r };
+    match tail.rsplit_once('-') {
+        Some((name, suffix)) if suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()) => name,
+        _ => tail,
+    }
+}
+
+/// The key id in a KMS key ARN (`arn:aws:kms:R:A:key/ID`) or a bare key id.
+fn key_id_of(r: &str) -> Option<&str> {
+    if let Some(id) = r.strip_prefix("arn:").and(r.rsplit_once(":key/")).map(|(_, id)| id) {
+        return Some(id);
+    }
+    let bare = !r.contains(':') && !r.starts_with("alias/") && r.len() >= 32;
+    bare.then_some(r)
+}
+
+fn find_key<'a>(inv: &'a Inventory, region: &str, r: &str) -> Option<&'a KeyItem> {
+    let alias = r.rsplit_once(":alias/").map(|(_, a)| a).or_else(|| r.strip_prefix("alias/"));
+    inv.keys()
+        .filter(|k| k.region == region)
+        .find(|k| k.key_id == r || k.arn == r || alias.is_some_and(|a| k.aliases.iter().any(|x| x == a)))
+}
+
+fn find_secret<'a>(inv: &'a Inventory, region: &str, r: &str) -> Option<&'a SecretItem> {
+    inv.secrets().filter(|s| s.region == region).find(|s| s.name == r || s.arn == r || s.name == secret_name(r))
+}
+
+/// Apply one poll: dedupe, detect, and say which keys and secrets changed.
+pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
+    let mut parsed = Vec::with_capacity(r.records.len());
+    for (_, raw) in &r.records {
+        match parse_event(raw) {
+            Ok(ev) => parsed.push(ev),
+            Err(e) => {
+                state.feed.skipped += 1;
+                tracing::warn!(region = %r.region, "skipped a CloudTrail record: {e}");
+            }
+        }
+    }
+    state.feed.calls += r.calls;
+    state.feed.throttled += r.throttled;
+    state.feed.polls += 1;
+    state.feed.last_poll = Some(r.until);
+    state.feed.problem = None;
+    let new = state.feed.events.insert(parsed);
+    let mut raised = Vec::new();
+    if state.feed.backfilled.insert(r.region.clone()) {
+        raised = state.feed.detector.observe_backfill(&new, &state.feed.keys);
+    } else {
+        for ev in &new {
+            raised.extend(state.feed.detector.observe(ev, &state.feed.keys));
+        }
+    }
+    for a in raised {
+        if !state.feed.alerts.iter().any(|x| x.id == a.id) {
+            state.feed.alerts.push(a);
+        }
+    }
+    if state.feed.alerts.len() > MAX_ALERTS {
+        let drop = state.feed.alerts.len() - MAX_ALERTS;
+        state.feed.alerts.drain(..drop);
+    }
+    keep_feed_cursor(state);
+    changed_items(state, &new)
+}
+
+/// Change-driven inventory: the keys and secrets named by successful mutating calls.
+fn changed_items(state: &State, new: &[TrailEvent]) -> Vec<Action> {
+    let Some(inv) = &state.inventory else { return vec![] };
+    let mut keys: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut secrets: BTreeSet<(String, String)> = BTreeSet::new();
+    for ev in new.iter().filter(|e| e.succeeded()) {
+        if !state.session.regions.contains(&ev.region) {
+            continue;
+        }
+        if ev.event_source == crate::aws::cloudtrail::KMS_SOURCE && KEY_CHANGES.contains(&ev.event_name.as_str()) {
+            for r in &ev.key_refs {
+                let id = find_key(inv, &ev.region, r).map(|k| k.key_id.as_str()).or_else(|| key_id_of(r));
+                if let Some(id) = id {
+                    keys.insert((ev.region.clone(), id.to_owned()));
+                }
+            }
+        }
+        if ev.event_source == crate::aws::cloudtrail::SECRETS_SOURCE && SECRET_CHANGES.contains(&ev.event_name.as_str())
+        {
+            if let Some(r) = &ev.secret_ref {
+                let id = find_secret(inv, &ev.region, r).map(|s| s.arn.clone()).unwrap_or_else(|| r.clone());
+                secrets.insert((ev.region.clone(), id));
+            }
+        }
+    }
+    let mut actions = Vec::new();
+    for region in state.session.regions.iter() {
+        let k: Vec<String> = keys.iter().filter(|(r, _)| r == region).map(|(_, id)| id.clone()).collect();
+        if !k.is_empty() {
+            actions.push(Action::RereadKeys { region: region.clone(), key_ids: k });
+        }
+        let s: Vec<String> = secrets.iter().filter(|(r, _)| r == region).map(|(_, id)| id.clone()).collect();
+        if !s.is_empty() {
+            actions.push(Action::RereadSecrets { region: region.clone(), secret_ids: s });
+        }
+    }
+    actions
+}
+
+/// Replace (or add, or drop) re-read keys in the inventory and judge again.
+pub fn on_keys_reread(state: &mut State, region: &str, items: Vec<KeyItem>, gone: Vec<String>) {
+    let Some(inv) = state.inventory.as_mut() else { return };
+    let Some(ri) = inv.regions.iter_mut().find(|r| r.region == region) else { return };
+    for k in items {
+        match ri.keys.iter_mut().find(|x| x.key_id == k.key_id) {
+            Some(slot) => {
+                // Keep the ARN the full refresh saw when the re-read could not learn it.
+                let arn = if k.arn.is_empty() { slot.arn.clone() } else { k.arn.clone() };
+                *slot = KeyItem { arn, ..k };
+            }
+            None => ri.keys.push(k),
+        }
+    }
+    ri.keys.retain(|k| !gone.contains(&k.key_id));
+    state.reassess();
+}
+
+/// Replace (or add, or drop) re-read secrets in the inventory and judge again.
+pub fn on_secrets_reread(state: &mut State, region: &str, items: Vec<SecretItem>, gone: Vec<String>) {
+    let Some(inv) = state.inventory.as_mut() else { return };
+    let Some(ri) = inv.regions.iter_mut().find(|r| r.region == region) else { return };
+    for s in items {
+        match ri.secrets.iter_mut().find(|x| x.arn == s.arn || x.name == s.name) {
+            Some(slot) => *slot = s,
+            None => ri.secrets.push(s),
+        }
+    }
+    ri.secrets.retain(|s| !gone.contains(&s.arn) && !gone.contains(&s.name));
+    state.reassess();
+}
+
+pub fn keep_feed_cursor(state: &mut State) {
+    let (found, clamped, id_at) = {
+        let rows = state.feed.rows();
+        let found = state.feed.selected_id.as_ref().and_then(|id| rows.iter().position(|e| &e.event_id == id));
+        let clamped = state.feed.cursor.min(rows.len().saturating_sub(1));
+        (found, clamped, rows.get(clamped).map(|e| e.event_id.clone()))
+    };
+    match found {
+        Some(i) => state.feed.cursor = i,
+        None => {
+            state.feed.cursor = clamped;
+            state.feed.selected_id = id_at;
+        }
+    }
+}
+
+pub fn feed_move(state: &mut State, idx: usize) {
+    let len = state.feed.rows().len();
+    state.feed.cursor = if len == 0 { 0 } else { idx.min(len - 1) };
+    let id = state.feed.rows().get(state.feed.cursor).map(|e| e.event_id.clone());
+    state.feed.selected_id = id;
+}
+
+pub fn alert_move(state: &mut State, idx: usize) {
+    let len = state.feed.alert_rows().len();
+    state.feed.alert_cursor = if len == 0 { 0 } else { idx.min(len - 1) };
+}
+
+/// Toggle the frozen snapshot.
+pub fn toggle_freeze(state: &mut State) {
+    state.feed.frozen = match state.feed.frozen.take() {
+        Some(_) => None,
+        None => Some(state.feed.events.iter().cloned().collect()),
+    };
+    state.status = Some(Status {
+        text: if state.feed.frozen.is_some() {
+            "feed frozen: the view stops moving; events and alerts keep arriving (f to unfreeze)".into()
+        } else {
+            "feed live".into()
+        },
+        error: false,
+    });
+    keep_feed_cursor(state);
+}

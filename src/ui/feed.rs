@@ -1,0 +1,167 @@
+//! The feed view: pinned unacknowledged alerts on top, then the live-tailing event table
+//! (newest first, coloured by the severity of any alert the event raised), and the
+//! pretty-printed CloudTrail record of the selected event.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+use super::Theme;
+use crate::app::feed::FeedState;
+use crate::app::{Mode, State};
+use crate::domain::text::inert;
+use crate::domain::trail::TrailEvent;
+
+/// At most this many alerts are pinned above the feed.
+const PINNED: usize = 4;
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let f = &state.feed;
+    let open = f.open_alerts();
+    let strip_h = if open.is_empty() { 0 } else { open.len().min(PINNED) as u16 + 2 + u16::from(open.len() > PINNED) };
+    let filtering = state.mode == Mode::Filter && state.view == crate::app::View::Feed || !f.filter.is_empty();
+    let [strip, main, filter_area] =
+        Layout::vertical([Constraint::Length(strip_h), Constraint::Min(3), Constraint::Length(u16::from(filtering))])
+            .areas(area);
+    if strip_h > 0 {
+        alert_strip(frame, strip, &open, theme);
+    }
+    let (table_area, detail_area) = if f.detail_open {
+        if main.width >= 140 {
+            let [t, d] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(main);
+            (t, Some(d))
+        } else {
+            let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
+            (t, Some(d))
+        }
+    } else {
+        (main, None)
+    };
+    let rows = f.rows();
+    table(frame, table_area, f, &rows, theme);
+    if let Some(d) = detail_area {
+        detail(frame, d, rows.get(f.cursor).copied(), theme);
+    }
+    if filtering {
+        let editing = state.mode == Mode::Filter;
+        let line = Line::from(vec![
+            Span::styled("/", theme.key()),
+            Span::raw(inert(&f.filter)),
+            Span::raw(if editing { "▏" } else { "" }),
+            Span::styled(if editing { "   Enter keep · Esc clear" } else { "   Esc clears" }, theme.dim()),
+        ]);
+        frame.render_widget(Paragraph::new(line), filter_area);
+    }
+}
+
+fn alert_strip(frame: &mut Frame, area: Rect, open: &[&crate::domain::detect::Alert], theme: &Theme) {
+    let mut lines: Vec<Line> = open
+        .iter()
+        .take(PINNED)
+        .map(|a| {
+            Line::from(vec![
+                Span::styled(format!("{:<9}", format!("{:?}", a.severity).to_uppercase()), theme.severity(a.severity)),
+                Span::raw(format!("{} ", a.at.format("%H:%M:%S"))),
+                Span::styled(inert(&a.title), theme.severity(a.severity)),
+                Span::styled(
+                    format!(
+                        "  {} · {}",
+                        inert(a.key.as_deref().or(a.secret.as_deref()).unwrap_or("-")),
+                        inert(&a.principal)
+                    ),
+                    theme.dim(),
+                ),
+            ])
+        })
+        .collect();
+    if open.len() > PINNED {
+        lines.push(Line::from(Span::styled(format!("(+{} more: press 3)", open.len() - PINNED), theme.dim())));
+    }
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        format!(" {} unacknowledged alert(s) — 3 to review, x to acknowledge ", open.len()),
+        theme.error(),
+    ));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], theme: &Theme) {
+    let live = if f.frozen.is_some() { "FROZEN (f)" } else { "live" };
+    let title = format!(
+        " Feed — {} events, {live}{}{} ",
+        rows.len(),
+        if f.skipped > 0 { format!(", {} unreadable skipped", f.skipped) } else { String::new() },
+        f.last_poll
+            .map(|t| format!(", polled {}", t.format("%H:%M:%S")))
+            .unwrap_or_else(|| ", waiting for the first poll".into())
+    );
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(title, theme.title()));
+    let wide = area.width >= 110;
+    let mut header = vec!["Time", "Event", "Principal", "Key / secret", "Outcome"];
+    if wide {
+        header.extend(["Region", "Source IP"]);
+    }
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|e| {
+            let outcome = e.outcome();
+            let style = match f.severity_of(&e.event_id) {
+                Some(s) => theme.severity(s),
+                None if e.error_code.is_some() => theme.warn(),
+                None => ratatui::style::Style::default(),
+            };
+            let mut cells = vec![
+                Cell::from(e.event_time.format("%H:%M:%S").to_string()),
+                Cell::from(inert(&e.event_name)),
+                Cell::from(inert(&e.principal.short_name())),
+                Cell::from(inert(&f.subject(e))),
+                Cell::from(inert(outcome)),
+            ];
+            if wide {
+                cells.push(Cell::from(e.region.clone()));
+                cells.push(Cell::from(inert(&e.source_ip)));
+            }
+            Row::new(cells).style(style)
+        })
+        .collect();
+    let mut widths = vec![
+        Constraint::Length(9),
+        Constraint::Length(22),
+        Constraint::Length(20),
+        Constraint::Min(16),
+        Constraint::Length(22),
+    ];
+    if wide {
+        widths.extend([Constraint::Length(11), Constraint::Length(15)]);
+    }
+    let empty = rows.is_empty();
+    let table = Table::new(body, widths)
+        .header(Row::new(header).style(theme.header_row()))
+        .block(block)
+        .row_highlight_style(theme.selected());
+    let mut ts = TableState::default();
+    if !empty {
+        ts.select(Some(f.cursor.min(rows.len() - 1)));
+    }
+    frame.render_stateful_widget(table, area, &mut ts);
+    if empty {
+        let msg = if f.filter.is_empty() { "no events yet" } else { "no event matches the filter (Esc clears it)" };
+        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
+        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), inner);
+    }
+}
+
+fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme) {
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(" CloudTrail record ", theme.title()));
+    let text = match ev {
+        None => "nothing selected".to_owned(),
+        Some(e) => match serde_json::from_str::<serde_json::Value>(&e.raw) {
+            Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_else(|_| e.raw.clone()),
+            Err(_) => e.raw.clone(),
+        },
+    };
+    // Inert line by line: escapes inside JSON strings are already escaped by serde, but
+    // a raw record that failed to pretty-print is shown as received.
+    let lines: Vec<Line> = text.lines().map(|l| Line::from(inert(l))).collect();
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}

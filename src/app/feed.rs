@@ -366,3 +366,210 @@ pub fn toggle_freeze(state: &mut State) {
     });
     keep_feed_cursor(state);
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::app::msg::Msg;
+    use crate::app::state::{Session, View};
+    use crate::app::update;
+    use crate::domain::inventory::fixtures::key;
+    use crate::domain::inventory::{KeyState, RegionInventory};
+    use crate::domain::trail::fixtures::record;
+    use chrono::TimeZone;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    pub fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().expect("date")
+    }
+
+    /// A console with the demo's keys, identity and regions.
+    pub fn state() -> State {
+        let policy = std::sync::Arc::new(Policy::default_policy().expect("policy"));
+        let session = Session {
+            identity: crate::domain::identity::CallerIdentity {
+                arn: "arn:aws:iam::123456789012:user/security-lead".into(),
+                account: "123456789012".into(),
+                user_id: "AIDA".into(),
+            },
+            regions: vec!["eu-north-1".into(), "eu-west-1".into()],
+            ..Default::default()
+        };
+        let mut s = State::new(session, policy, now(), false);
+        let inv = Inventory {
+            regions: vec![
+                RegionInventory {
+                    region: "eu-north-1".into(),
+                    keys: vec![
+                        key("eu-north-1", "drop-kyc-key", KeyState::Enabled),
+                        key("eu-north-1", "drop-national-id-key", KeyState::Enabled),
+                    ],
+                    ..Default::default()
+                },
+                RegionInventory { region: "eu-west-1".into(), ..Default::default() },
+            ],
+            fetched_at: Some(now()),
+        };
+        update(&mut s, Msg::InventoryLoaded(inv));
+        s
+    }
+
+    pub const KYC: &str = "arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key";
+
+    pub fn ev(id: &str, secs: i64, name: &str, user: &str, error: Option<&str>) -> (String, String) {
+        let t = (now() + chrono::Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        (id.to_owned(), record(id, &t, name, "kms.amazonaws.com", "eu-north-1", user, error, Some(KYC), None))
+    }
+
+    pub fn poll(records: Vec<(String, String)>) -> Msg {
+        Msg::TrailPolled(PollResult { region: "eu-north-1".into(), records, calls: 2, throttled: 0, until: now() })
+    }
+
+    fn press(s: &mut State, c: KeyCode) -> Vec<Action> {
+        update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+    }
+
+    #[test]
+    fn overlapping_polls_show_each_event_once_in_time_order() {
+        let mut s = state();
+        update(
+            &mut s,
+            poll(vec![ev("e2", 20, "Decrypt", "app-runner", None), ev("e1", 10, "Decrypt", "app-runner", None)]),
+        );
+        // The next poll overlaps, and a late event (e0) arrives with an older time.
+        update(
+            &mut s,
+            poll(vec![ev("e2", 20, "Decrypt", "app-runner", None), ev("e0", 5, "Decrypt", "app-runner", None)]),
+        );
+        let ids: Vec<&str> = s.feed.rows().iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, vec!["e2", "e1", "e0"], "newest first, each once");
+        assert_eq!(s.feed.subject(s.feed.rows()[0]), "drop-kyc-key", "key named by alias through the inventory");
+        assert_eq!(s.feed.calls, 4);
+    }
+
+    #[test]
+    fn unreadable_records_are_skipped_and_counted() {
+        let mut s = state();
+        update(
+            &mut s,
+            poll(vec![
+                ("x".into(), "{not json".into()),
+                ("y".into(), "[]".into()),
+                ev("e1", 1, "Decrypt", "app-runner", None),
+            ]),
+        );
+        assert_eq!(s.feed.skipped, 2);
+        assert_eq!(s.feed.rows().len(), 1);
+    }
+
+    #[test]
+    fn schedule_key_deletion_alerts_and_rereads_the_key() {
+        let mut s = state();
+        // The first poll of a region is the backfill; the second is live.
+        update(&mut s, poll(vec![ev("b0", 0, "DescribeKey", "key-auditor", None)]));
+        let actions = update(&mut s, poll(vec![ev("d1", 30, "ScheduleKeyDeletion", "security-lead", None)]));
+        assert_eq!(
+            actions,
+            vec![Action::RereadKeys { region: "eu-north-1".into(), key_ids: vec!["id-drop-kyc-key".into()] }]
+        );
+        let open = s.feed.open_alerts();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].severity, Severity::Critical);
+        assert_eq!(open[0].key.as_deref(), Some("drop-kyc-key"));
+        assert_eq!(s.feed.severity_of("d1"), Some(Severity::Critical));
+    }
+
+    #[test]
+    fn failed_or_read_only_calls_do_not_reread() {
+        let mut s = state();
+        update(&mut s, poll(vec![]));
+        let actions = update(
+            &mut s,
+            poll(vec![
+                ev("a", 1, "DisableKey", "outsider", Some("AccessDenied")),
+                ev("b", 2, "DescribeKey", "key-admin", None),
+            ]),
+        );
+        assert!(actions.is_empty(), "{actions:?}");
+    }
+
+    #[test]
+    fn reread_replaces_the_key_and_judges_again() {
+        let mut s = state();
+        let mut k = key("eu-north-1", "drop-kyc-key", KeyState::Disabled);
+        k.arn = String::new();
+        update(&mut s, Msg::KeysReread { region: "eu-north-1".into(), items: vec![k], gone: vec![], problems: vec![] });
+        let item = s.assessment.item(KYC).expect("same ARN kept");
+        assert_eq!(item.state, "Disabled");
+        update(
+            &mut s,
+            Msg::KeysReread {
+                region: "eu-north-1".into(),
+                items: vec![],
+                gone: vec!["id-drop-kyc-key".into()],
+                problems: vec![],
+            },
+        );
+        assert!(s.assessment.item(KYC).is_none(), "a key that no longer exists leaves the inventory");
+    }
+
+    #[test]
+    fn freeze_stops_the_view_not_the_alerts() {
+        let mut s = state();
+        update(&mut s, poll(vec![ev("e1", 1, "Decrypt", "app-runner", None)]));
+        press(&mut s, KeyCode::Char('2'));
+        assert_eq!(s.view, View::Feed);
+        press(&mut s, KeyCode::Char('f'));
+        update(&mut s, poll(vec![ev("d1", 30, "ScheduleKeyDeletion", "security-lead", None)]));
+        assert_eq!(s.feed.rows().len(), 1, "frozen view");
+        assert_eq!(s.feed.open_alerts().len(), 1, "alerts still fire");
+        press(&mut s, KeyCode::Char('f'));
+        assert_eq!(s.feed.rows().len(), 2);
+    }
+
+    #[test]
+    fn jump_from_a_key_to_its_events_and_back() {
+        let mut s = state();
+        update(&mut s, poll(vec![ev("e1", 1, "Decrypt", "app-runner", None)]));
+        while s.rows()[s.cursor].name != "drop-kyc-key" {
+            press(&mut s, KeyCode::Down);
+        }
+        press(&mut s, KeyCode::Char('e'));
+        assert_eq!((s.view, s.feed.filter.as_str()), (View::Feed, "drop-kyc-key"));
+        assert_eq!(s.feed.rows().len(), 1);
+        press(&mut s, KeyCode::Char('b'));
+        assert_eq!(s.view, View::Inventory);
+        assert_eq!(s.rows()[s.cursor].name, "drop-kyc-key");
+        assert!(s.feed.filter.is_empty());
+    }
+
+    #[test]
+    fn acknowledging_goes_through_the_journal() {
+        let mut s = state();
+        update(&mut s, poll(vec![]));
+        update(&mut s, poll(vec![ev("d1", 30, "ScheduleKeyDeletion", "security-lead", None)]));
+        press(&mut s, KeyCode::Char('3'));
+        let actions = press(&mut s, KeyCode::Char('x'));
+        let (alert_id, actor) = match actions.as_slice() {
+            [Action::SaveAck { alert_id, actor, .. }] => (alert_id.clone(), actor.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(actor, "arn:aws:iam::123456789012:user/security-lead");
+        assert_eq!(s.feed.open_alerts().len(), 1, "not acknowledged until the journal says so");
+        update(&mut s, Msg::AckSaved(Ok((alert_id, actor))));
+        assert!(s.feed.open_alerts().is_empty());
+        assert!(press(&mut s, KeyCode::Char('x')).is_empty(), "already acknowledged");
+    }
+
+    #[test]
+    fn secret_names_from_arns() {
+        assert_eq!(secret_name("arn:aws:secretsmanager:eu-north-1:1:secret:JWT_SECRET-AbC123"), "JWT_SECRET");
+        assert_eq!(secret_name("JWT_SECRET"), "JWT_SECRET");
+        assert_eq!(secret_name("arn:aws:secretsmanager:eu-north-1:1:secret:my-app-db"), "my-app-db");
+        assert_eq!(
+            key_id_of("arn:aws:kms:eu-north-1:1:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+            Some("1234abcd-12ab-34cd-56ef-1234567890ab")
+        );
+        assert_eq!(key_id_of("alias/x"), None);
+    }
+}

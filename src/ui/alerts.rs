@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
-use super::Theme;
+use super::{short_principal, Theme};
 use crate::app::State;
 use crate::domain::text::inert;
 
@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 Cell::from(a.at.format("%m-%d %H:%M:%S").to_string()),
                 Cell::from(inert(&a.title)),
                 Cell::from(inert(a.key.as_deref().or(a.secret.as_deref()).unwrap_or("-"))),
-                Cell::from(inert(&a.principal)),
+                Cell::from(inert(short_principal(&a.principal))),
                 Cell::from(if acked.is_some() { "acked" } else { "OPEN" }),
             ])
             .style(if acked.is_some() { theme.dim() } else { ratatui::style::Style::default() })

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
-use super::Theme;
+use super::{short_principal, Theme};
 use crate::app::feed::FeedState;
 use crate::app::{Mode, State};
 use crate::domain::text::inert;
@@ -68,7 +68,7 @@ fn alert_strip(frame: &mut Frame, area: Rect, open: &[&crate::domain::detect::Al
                     format!(
                         "  {} · {}",
                         inert(a.key.as_deref().or(a.secret.as_deref()).unwrap_or("-")),
-                        inert(&a.principal)
+                        inert(short_principal(&a.principal))
                     ),
                     theme.dim(),
                 ),

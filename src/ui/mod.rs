@@ -57,6 +57,15 @@ fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
 
+/// `arn:aws:iam::1:user/key-admin` → `key-admin`; anything else as it is.
+fn short_principal(p: &str) -> &str {
+    if p.starts_with("arn:") {
+        p.rsplit('/').next().unwrap_or(p)
+    } else {
+        p
+    }
+}
+
 /// The number of table rows the inventory body can show at this terminal size (the
 /// runtime feeds it back into state for paging).
 pub fn inventory_page_rows(height: u16) -> usize {

@@ -298,3 +298,43 @@ fn hostile_metadata_is_shown_inert_and_never_panics() {
     assert!(out.contains("alias-000"), "{out}");
     assert!(out.contains("evil\\e]0;pwned\\u{7}\\e[31mred\\u{9b}2J"), "{out}");
 }
+
+fn feed_state() -> State {
+    use crate::app::feed::tests::{ev, poll, state};
+    let mut s = state();
+    update(&mut s, poll(vec![ev("e0", 0, "DescribeKey", "key-auditor", None)]));
+    update(
+        &mut s,
+        poll(vec![
+            ev("e1", 10, "Decrypt", "app-runner", None),
+            ev("e2", 20, "Decrypt", "outsider", Some("AccessDenied")),
+            ev("e3", 30, "ScheduleKeyDeletion", "security-lead", None),
+            ev("e4", 40, "GenerateDataKey", "app-encrypt\x1b[2J", None),
+        ]),
+    );
+    press(&mut s, KeyCode::Char('2'));
+    s
+}
+
+#[test]
+fn feed_with_pinned_alerts_120x30() {
+    let mut s = feed_state();
+    insta::assert_snapshot!(render(&mut s, 120, 30));
+}
+
+#[test]
+fn feed_detail_pane_80x24() {
+    let mut s = feed_state();
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 80, 30);
+    assert!(out.contains("\"awsRegion\": \"eu-north-1\","), "pretty-printed record: {out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn alerts_view() {
+    let mut s = feed_state();
+    press(&mut s, KeyCode::Char('3'));
+    insta::assert_snapshot!(render(&mut s, 120, 20));
+}

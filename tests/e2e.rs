@@ -265,3 +265,36 @@ fn sandbox_up_env_and_the_aws_cli() {
     wait_gone(pid, Duration::from_secs(20));
     assert!(!data.join("sandbox/sandbox.json").exists(), "stale sandbox.json left behind");
 }
+
+#[test]
+fn a_key_disabled_with_the_aws_cli_shows_disabled_within_one_poll() {
+    let d = common::temp_dir("e2e-change");
+    // Polls every 2 s; CloudTrail delivers 1 s after the call; full refreshes are 15 min apart,
+    // so only the feed can bring the change in time.
+    let mut pty = Pty::spawn(&["--poll", "2", "demo", "--traffic", "none", "--trail-delay", "1"], &d, 30, 130);
+    pty.wait_for("the inventory", Duration::from_secs(120), |s| {
+        s.contains("trove-s3-sse-key") && s.contains("refreshed")
+    });
+    let env = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(d.join("data"))
+        .args(["sandbox", "env", "--as", "security-lead"])
+        .output()
+        .expect("sandbox env");
+    assert!(env.status.success(), "{}", String::from_utf8_lossy(&env.stderr));
+    let exports = String::from_utf8(env.stdout).expect("utf8");
+    // DisableKey takes a key id or ARN, not an alias (as in AWS): look it up first.
+    let script = format!(
+        "{exports}\nid=$(aws kms describe-key --key-id alias/trove-s3-sse-key --region eu-west-1 --query KeyMetadata.KeyId --output text) && aws kms disable-key --key-id \"$id\" --region eu-west-1"
+    );
+    let disabled_at = Instant::now();
+    let out = Command::new("sh").arg("-c").arg(&script).env("HOME", &d).output().expect("aws cli");
+    assert!(out.status.success(), "aws kms disable-key: {}", String::from_utf8_lossy(&out.stderr));
+    pty.wait_for("trove-s3-sse-key shown Disabled", Duration::from_secs(15), |s| {
+        s.lines().any(|l| l.contains("trove-s3-sse-key") && l.contains("Disabled"))
+    });
+    let took = disabled_at.elapsed();
+    assert!(took < Duration::from_secs(10), "within one poll after delivery, took {took:?}");
+    pty.send("q");
+    assert!(pty.wait_exit(Duration::from_secs(20)).success());
+}

@@ -30,9 +30,13 @@ fn smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs(t.timestamp())
 }
 
-/// One LookupEvents call (MaxResults 50, the most AWS allows).
+/// One LookupEvents call (MaxResults 50, the most AWS allows). The SDK does not retry it:
+/// the caller paces LookupEvents and backs off on throttling itself, so it knows.
 pub async fn lookup_page(rc: &RegionConfig, q: &Query, next_token: Option<String>) -> Result<Page, AwsError> {
-    let client = aws_sdk_cloudtrail::Client::new(&rc.config);
+    let conf = aws_sdk_cloudtrail::config::Builder::from(&rc.config)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let client = aws_sdk_cloudtrail::Client::from_conf(conf);
     let mut req = client.lookup_events().start_time(smithy(q.start)).end_time(smithy(q.end)).max_results(50);
     if let Some(src) = &q.event_source {
         req = req.lookup_attributes(

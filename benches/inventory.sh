@@ -54,7 +54,19 @@ for i in $(seq $((RUNS + 1))); do
   fi
 done
 
-python3 - "$nkeys" "$SECRETS" "${kd_s[*]}" "${py_s[*]}" "${rss[*]}" "${calls[*]}" "${ff[*]}" <<'PY'
+# A refresh when nothing changed: the console's feed-driven refresh between full refreshes
+# (CloudTrail polls + re-reads of changed keys only), over three 5-second poll cycles.
+mkdir -p "$D/kd"; : >"$D/kd/keydeck.log"
+tmux new-session -d -s kdbench -x 120 -y 40 "env AWS_ENDPOINT_URL=$EP AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY $BIN --data-dir $D/kd --poll 5 --region $REGIONS"
+for _ in $(seq 1200); do grep -q 'inventory refreshed' "$D/kd/keydeck.log" 2>/dev/null && break; sleep 0.1; done
+sleep 6   # let the first (backfill) poll finish
+reset
+sleep 15  # three poll cycles, nothing changing
+idle_calls=$(stat_total)
+tmux send-keys -t kdbench q
+for _ in $(seq 100); do tmux has-session -t kdbench 2>/dev/null || break; sleep 0.1; done
+
+python3 - "$nkeys" "$SECRETS" "${kd_s[*]}" "${py_s[*]}" "${rss[*]}" "${calls[*]}" "${ff[*]}" "$idle_calls" <<'PY'
 import statistics as st, sys
 nkeys, nsec = int(sys.argv[1]), int(sys.argv[2])
 kd, py, rss, calls, ff = ([float(x) for x in a.split()] for a in sys.argv[3:8])
@@ -67,4 +79,6 @@ print(f"API calls per key (sandbox count): {m(calls) / nkeys:.2f}  ({int(m(calls
 print(f"peak RSS, keydeck inventory:       {m(rss) / 1024:.1f} MB (max {max(rss) / 1024:.1f} MB)")
 if ff:
     print(f"first inventory frame from cache:  median {m(ff):.0f} ms  (runs: {', '.join(f'{x:.0f}' for x in ff)})")
+idle = int(sys.argv[8])
+print(f"no-change refresh (1 poll cycle):  {idle / 3 / nkeys:.4f} calls per key  ({idle} calls over 3 cycles)")
 PY

@@ -23,6 +23,8 @@ pub struct PollConfig {
     pub min_gap: Duration,
     /// At most this many pages per source per poll (bounds the cost of a busy window).
     pub max_pages: usize,
+    /// How far past the local clock each window reaches (clock skew with AWS).
+    pub clock_skew: chrono::Duration,
 }
 
 impl Default for PollConfig {
@@ -33,6 +35,7 @@ impl Default for PollConfig {
             backfill: chrono::Duration::hours(2),
             min_gap: Duration::from_millis(600),
             max_pages: 20,
+            clock_skew: chrono::Duration::minutes(2),
         }
     }
 }
@@ -116,7 +119,8 @@ pub async fn run(rc: RegionConfig, cfg: PollConfig, tx: UnboundedSender<super::M
     let mut pacer = Pacer::new(cfg.min_gap);
     let mut since = Utc::now() - cfg.backfill;
     loop {
-        let until = Utc::now();
+        // A little into the future: a machine clock behind AWS's must not hide new events.
+        let until = Utc::now() + cfg.clock_skew;
         let from = since.min(until - cfg.overlap);
         let msg = match poll_once(&rc, &cfg, &mut pacer, from, until).await {
             Ok(r) => {

@@ -14,27 +14,8 @@ use keydeck::domain::feed::Feed;
 use keydeck::domain::trail::parse_event;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
-
 fn keydeck_as(operator: &str, data_dir: &Path) -> Command {
-    let info = sandbox();
-    let op = info.operator(operator).expect("seeded operator");
-    let mut c = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("HOME", data_dir)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", &op.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &op.secret_access_key)
-        .env("AWS_ENDPOINT_URL", &info.endpoint)
-        .arg("--data-dir")
-        .arg(data_dir.join("data"))
-        .arg("--region")
-        .arg("eu-north-1");
-    c
+    common::keydeck_as(operator, data_dir, "eu-north-1")
 }
 
 fn feed_events(operator: &str) -> Vec<Value> {

@@ -27,31 +27,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if strip_h > 0 {
         alert_strip(frame, strip, &open, theme);
     }
-    let (table_area, detail_area) = if f.detail_open {
-        if main.width >= 140 {
-            let [t, d] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(main);
-            (t, Some(d))
-        } else {
-            let [t, d] = Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
-            (t, Some(d))
-        }
-    } else {
-        (main, None)
-    };
+    let (table_area, detail_area) = super::split_detail(main, f.detail_open, 45);
     let rows = f.rows();
     table(frame, table_area, f, &rows, theme);
     if let Some(d) = detail_area {
         detail(frame, d, rows.get(f.cursor).copied(), theme);
     }
     if filtering {
-        let editing = state.mode == Mode::Filter;
-        let line = Line::from(vec![
-            Span::styled("/", theme.key()),
-            Span::raw(inert(&f.filter)),
-            Span::raw(if editing { "▏" } else { "" }),
-            Span::styled(if editing { "   Enter keep · Esc clear" } else { "   Esc clears" }, theme.dim()),
-        ]);
-        frame.render_widget(Paragraph::new(line), filter_area);
+        super::filter_line(frame, filter_area, &f.filter, state.mode == Mode::Filter, theme);
     }
 }
 

@@ -2,7 +2,7 @@
 //! Columns adapt to the width: the narrowest terminal keeps status, name, region, state.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
@@ -18,33 +18,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     } else {
         [area, Rect::default()]
     };
-    let (table_area, detail_area) = if state.detail_open {
-        if main.width >= 140 {
-            let [t, d] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
-            (t, Some(d))
-        } else {
-            let [t, d] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(main);
-            (t, Some(d))
-        }
-    } else {
-        (main, None)
-    };
+    let (table_area, detail_area) = super::split_detail(main, state.detail_open, 40);
     table(frame, table_area, state, theme, filtering);
     if let Some(d) = detail_area {
         super::detail::draw(frame, d, state, theme);
     }
     if filtering {
-        let cursor = if state.mode == Mode::Filter { "▏" } else { "" };
-        let line = Line::from(vec![
-            Span::styled("/", theme.key()),
-            Span::raw(inert(&state.filter)),
-            Span::raw(cursor),
-            Span::styled(
-                if state.mode == Mode::Filter { "   Enter keep · Esc clear" } else { "   Esc clears" },
-                theme.dim(),
-            ),
-        ]);
-        frame.render_widget(Paragraph::new(line), filter_area);
+        super::filter_line(frame, filter_area, &state.filter, state.mode == Mode::Filter, theme);
     }
 }
 

@@ -57,6 +57,31 @@ fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
 
+/// A list and, when open, its detail pane: side by side from 140 columns, else stacked
+/// (`list_pct` of the height for the list).
+fn split_detail(area: Rect, open: bool, list_pct: u16) -> (Rect, Option<Rect>) {
+    if !open {
+        return (area, None);
+    }
+    let [list, detail] = if area.width >= 140 {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(list_pct), Constraint::Percentage(100 - list_pct)]).areas(area)
+    };
+    (list, Some(detail))
+}
+
+/// The `/` filter line under a list.
+fn filter_line(frame: &mut Frame, area: Rect, text: &str, editing: bool, theme: &Theme) {
+    let line = Line::from(vec![
+        Span::styled("/", theme.key()),
+        Span::raw(crate::domain::text::inert(text)),
+        Span::raw(if editing { "▏" } else { "" }),
+        Span::styled(if editing { "   Enter keep · Esc clear" } else { "   Esc clears" }, theme.dim()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
 /// `arn:aws:iam::1:user/key-admin` → `key-admin`; anything else as it is.
 fn short_principal(p: &str) -> &str {
     if p.starts_with("arn:") {

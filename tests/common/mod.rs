@@ -187,3 +187,26 @@ pub async fn set_region_trail_delay(region: &str, seconds: Option<f64>) {
     let (status, _, answer) = sandbox_http("POST", "/_sandbox/trail-delay", &[], body.as_bytes()).await;
     assert_eq!(status, 200, "trail-delay: {}", String::from_utf8_lossy(&answer));
 }
+
+/// The keydeck binary acting as a seeded operator against the shared sandbox through the
+/// standard environment variables (as a script would), with a clean AWS environment.
+pub fn keydeck_as(operator: &str, data_dir: &std::path::Path, regions: &str) -> std::process::Command {
+    let info = sandbox();
+    let op = info.operator(operator).expect("seeded operator");
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_keydeck"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", data_dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", &op.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &op.secret_access_key)
+        .env("AWS_ENDPOINT_URL", &info.endpoint)
+        .arg("--data-dir")
+        .arg(data_dir.join("data"))
+        .arg("--region")
+        .arg(regions);
+    c
+}

@@ -20,7 +20,7 @@ D=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" --data-dir "$D/sb" sandbox up --traffic none --port "$PORT" --bulk-keys "$KEYS" --bulk-secrets "$SECRETS" >"$D/up.log" 2>&1 &
 UP=$!
-cleanup() { kill -INT "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; tmux kill-session -t kdbench 2>/dev/null || true; }
+cleanup() { kill -INT "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; tmux -L kdbench kill-session -t kdbench 2>/dev/null || true; }
 trap cleanup EXIT
 for _ in $(seq 1200); do grep -q 'Ctrl-C' "$D/up.log" && break; kill -0 "$UP" 2>/dev/null || { cat "$D/up.log"; exit 1; }; sleep 0.5; done
 eval "$("$BIN" --data-dir "$D/sb" sandbox env --as key-auditor)"
@@ -43,12 +43,12 @@ nkeys=$(python3 -c 'import json,sys; print(sum(1 for i in json.load(open(sys.arg
 ff=()
 for i in $(seq $((RUNS + 1))); do
   mkdir -p "$D/kd"; : >"$D/kd/keydeck.log"
-  tmux new-session -d -s kdbench -x 120 -y 40 "env AWS_ENDPOINT_URL=$EP AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY $BIN --data-dir $D/kd --region $REGIONS"
+  tmux -L kdbench new-session -d -s kdbench -x 120 -y 40 "env AWS_ENDPOINT_URL=$EP AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY $BIN --data-dir $D/kd --region $REGIONS"
   # The first run fills the cache (waits for the live refresh); the others only need the first frame.
   want='first inventory frame drawn'; [ "$i" -eq 1 ] && want='inventory refreshed'
   for _ in $(seq 1200); do grep -q "$want" "$D/kd/keydeck.log" 2>/dev/null && break; sleep 0.1; done
-  tmux send-keys -t kdbench q
-  for _ in $(seq 100); do tmux has-session -t kdbench 2>/dev/null || break; sleep 0.1; done
+  tmux -L kdbench send-keys -t kdbench q
+  for _ in $(seq 100); do tmux -L kdbench has-session -t kdbench 2>/dev/null || break; sleep 0.1; done
   if [ "$i" -gt 1 ]; then
     ff+=("$(grep 'first inventory frame drawn' "$D/kd/keydeck.log" | grep -o 'ms=[0-9]*' | head -1 | cut -d= -f2)")
   fi
@@ -57,14 +57,14 @@ done
 # A refresh when nothing changed: the console's feed-driven refresh between full refreshes
 # (CloudTrail polls + re-reads of changed keys only), over three 5-second poll cycles.
 mkdir -p "$D/kd"; : >"$D/kd/keydeck.log"
-tmux new-session -d -s kdbench -x 120 -y 40 "env AWS_ENDPOINT_URL=$EP AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY $BIN --data-dir $D/kd --poll 5 --region $REGIONS"
+tmux -L kdbench new-session -d -s kdbench -x 120 -y 40 "env AWS_ENDPOINT_URL=$EP AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY $BIN --data-dir $D/kd --poll 5 --region $REGIONS"
 for _ in $(seq 1200); do grep -q 'inventory refreshed' "$D/kd/keydeck.log" 2>/dev/null && break; sleep 0.1; done
 sleep 6   # let the first (backfill) poll finish
 reset
 sleep 15  # three poll cycles, nothing changing
 idle_calls=$(stat_total)
-tmux send-keys -t kdbench q
-for _ in $(seq 100); do tmux has-session -t kdbench 2>/dev/null || break; sleep 0.1; done
+tmux -L kdbench send-keys -t kdbench q
+for _ in $(seq 100); do tmux -L kdbench has-session -t kdbench 2>/dev/null || break; sleep 0.1; done
 
 python3 - "$nkeys" "$SECRETS" "${kd_s[*]}" "${py_s[*]}" "${rss[*]}" "${calls[*]}" "${ff[*]}" "$idle_calls" <<'PY'
 import statistics as st, sys

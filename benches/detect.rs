@@ -142,12 +142,24 @@ fn records() -> Vec<String> {
         let roll = rng.below(1000);
         let r = match roll {
             0..=339 => {
-                let user = ["app-runner", "app-runner", "compliance-decrypt"][rng.below(3) as usize];
+                // The app decrypts with every key; compliance only national ids (004 §7);
+                // now and then someone else (the anomaly the rules are for).
+                let (user, region, arn) = match rng.below(100) {
+                    0..=79 => ("app-runner", region, arn),
+                    80..=98 => ("compliance-decrypt", KEYS[0].1, key_arn(KEYS[0].1, KEYS[0].2)),
+                    _ => ("on-call", region, arn),
+                };
                 let params = format!(r#"{{"encryptionAlgorithm":"SYMMETRIC_DEFAULT","keyId":"{arn}"}}"#);
                 record(&mut rng, at, user, kms, "Decrypt", region, None, &params, "null", true, Some(&arn))
             }
             340..=589 => {
-                let user = ["app-encrypt", "app-runner"][rng.below(2) as usize];
+                // app-encrypt encrypts national ids and KYC documents; the app anything.
+                let (user, region, arn, key_param) = if rng.below(2) == 0 {
+                    let (alias, region, id) = KEYS[[0, 2][rng.below(2) as usize]];
+                    ("app-encrypt", region, key_arn(region, id), format!("alias/{alias}"))
+                } else {
+                    ("app-runner", region, arn, key_param)
+                };
                 let params = format!(r#"{{"keyId":"{key_param}","keySpec":"AES_256"}}"#);
                 record(&mut rng, at, user, kms, "GenerateDataKey", region, None, &params, "null", true, Some(&arn))
             }
@@ -216,11 +228,30 @@ fn records() -> Vec<String> {
                     None,
                 )
             }
-            990..=995 => {
+            990..=998 if rng.below(4) > 0 => {
+                let params = format!(r#"{{"keyId":"{key_param}"}}"#);
+                record(
+                    &mut rng,
+                    at,
+                    "key-auditor",
+                    kms,
+                    "GetKeyRotationStatus",
+                    region,
+                    None,
+                    &params,
+                    "null",
+                    true,
+                    Some(&arn),
+                )
+            }
+            990..=998 => {
                 let name = ["CreateGrant", "DisableKey", "EnableKey", "PutKeyPolicy"][rng.below(4) as usize];
                 let params = format!(r#"{{"keyId":"{key_param}"}}"#);
                 let response = format!(r#"{{"keyId":"{arn}"}}"#);
                 record(&mut rng, at, "security-lead", kms, name, region, None, &params, &response, false, Some(&arn))
+            }
+            _ if rng.below(5) > 0 => {
+                record(&mut rng, at, "key-auditor", kms, "ListAliases", region, None, "null", "null", true, None)
             }
             _ => {
                 let denied = rng.below(2) == 0;
@@ -315,6 +346,18 @@ fn detector() -> Detector {
     Detector::for_policy(&policy)
 }
 
+/// Alerts per rule over all records (printed once, before timing).
+fn alerts_by_rule(records: &[String], keys: &KeyIndex) -> BTreeMap<String, usize> {
+    let mut det = detector();
+    let mut by_rule = BTreeMap::new();
+    for ev in records.iter().filter_map(|r| parse_event(r).ok()) {
+        for a in det.observe(&ev, keys) {
+            *by_rule.entry(format!("{}/{}", a.rule, a.severity)).or_insert(0) += 1;
+        }
+    }
+    by_rule
+}
+
 /// Parse and evaluate every record; returns (parsed, alerts).
 fn parse_and_detect(records: &[String], keys: &KeyIndex) -> (usize, usize) {
     let mut det = detector();
@@ -369,6 +412,7 @@ fn benches(c: &mut Criterion, records: &[String]) {
         records.len(),
         bytes as f64 / 1e6
     );
+    eprintln!("alerts by rule: {:?}", alerts_by_rule(records, &keys));
 
     let mut g = c.benchmark_group("detect");
     g.sampling_mode(SamplingMode::Flat).sample_size(10).measurement_time(StdDuration::from_secs(8));

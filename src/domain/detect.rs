@@ -33,17 +33,25 @@
 //!   the backfill do not alert; without it every first reader alerts once.
 //! * **Bulk secret reads** counts distinct secrets read (attempts included) by one
 //!   principal in one window: an application that re-reads its one secret never trips it.
-//! * **Unexpected region.** An event on a managed key or secret whose rule lists regions
-//!   fires when its region is not among them. Otherwise a KMS/Secrets Manager event that
-//!   touches a key or secret, or changes something (`readOnly: false`), fires when its
-//!   region is in no rule's `regions` at all (List/Describe calls without a target do
-//!   not: consoles and keydeck itself list every region).
-//! * **Dedupe.** One alert per rule, principal, subject (key, secret or region) and
-//!   outcome (done / denied / failed) within the rule's `window` (event time, either
-//!   side): a burst of denied calls raises one FailedCalls alert, not one per call.
-//! * **Alert ids** are `rule:event-id` of the first event of the alert (for windowed
-//!   rules, the earliest event in the window), so re-reading the same trail gives the
-//!   same ids.
+//! * **Unexpected region.** Metadata reads (Describe*, List*, Get* but GetSecretValue)
+//!   never count: consoles, auditors and keydeck's own inventory read every selected
+//!   region. Any other KMS/Secrets Manager call on a managed key or secret whose rule
+//!   lists regions fires when its region is not among them; a call on anything else
+//!   fires when its region is in no rule's `regions` at all (a key created in a region
+//!   the policy never mentions, a secret read there).
+//! * **Dedupe.** Within a rule's `window` (event time, either side) one alert per rule,
+//!   principal, subject (key, secret or region) and outcome (done / denied / failed);
+//!   the counting rules, one per principal: a burst of denied calls raises one
+//!   FailedCalls alert, a night of app traffic one off-hours alert per key an hour.
+//! * **Alert ids** are `rule:event-id` of the alert's first event (for the counting
+//!   rules, the earliest event in the window), so re-reading the same trail in the same
+//!   order gives the same ids; when one event raises a rule twice (two keys), the second
+//!   id gets `#1`.
+//! * **Late events.** Window state is kept for the longest window plus
+//!   `LATE_GRACE_SECS` (1 h) behind the newest event seen; an event later than that is
+//!   still evaluated, against what is left. The clock is the caller's: an event dated in
+//!   the future moves the detector's notion of "newest" (drop or flag such records
+//!   before observing them if the machine's clock says they cannot be real).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -250,8 +258,9 @@ impl RuleConfig {
         Self { severity: Some(severity), threshold, window_secs, except: Vec::new() }
     }
 
+    /// The window, clamped to 0..=24 h.
     pub fn window(&self) -> Duration {
-        Duration::seconds(self.window_secs)
+        Duration::seconds(self.window_secs.clamp(0, MAX_WINDOW_SECS))
     }
 
     pub fn enabled(&self) -> bool {
@@ -709,14 +718,12 @@ struct Touched<'k, 'e> {
 
 impl<'k, 'e> Touched<'k, 'e> {
     fn of(ev: &'e TrailEvent, keys: &'k KeyIndex) -> Self {
-        let mut seen: Vec<usize> = Vec::new();
-        let mut resolved = Vec::new();
+        let mut resolved: Vec<&'k KeyInfo> = Vec::new();
         let mut unknown = Vec::new();
         for r in &ev.key_refs {
-            match keys.resolve_idx(r, &ev.region) {
-                Some((i, k)) => {
-                    if !seen.contains(&i) {
-                        seen.push(i);
+            match keys.resolve_in(r, &ev.region) {
+                Some(k) => {
+                    if !resolved.iter().any(|x| std::ptr::eq(*x, k)) {
                         resolved.push(k);
                     }
                 }
@@ -774,7 +781,9 @@ fn is_metadata_read(event_name: &str) -> bool {
 
 /// Whether `t` falls within business hours (local time = UTC + offset).
 pub fn within_business_hours(hours: &BusinessHours, t: DateTime<Utc>) -> bool {
-    let local = t + Duration::minutes(i64::from(hours.utc_offset_minutes));
+    let Some(local) = t.checked_add_signed(Duration::minutes(i64::from(hours.utc_offset_minutes))) else {
+        return true;
+    };
     let weekday = local.weekday().number_from_monday();
     let minute = local.hour() * 60 + local.minute();
     hours.weekdays.contains(&weekday) && minute >= hours.start_minute && minute < hours.end_minute
@@ -876,6 +885,7 @@ impl Detector {
         let name = ev.event_name.as_str();
         let touched = Touched::of(ev, keys);
         let outcome = Outcome::of(ev);
+        let who = ev.principal.label();
 
         if let Some(rule) = change_rule(name) {
             let in_scope = rule == RuleId::ScheduleKeyDeletion
@@ -886,14 +896,13 @@ impl Detector {
                 let key = touched.label();
                 let subject = key.clone().unwrap_or_default();
                 let detail = format!(
-                    "{} {name} on {} in {} ({}). {}.",
-                    ev.principal.label(),
+                    "{who} {name} on {} in {} ({}). {}.",
                     key.as_deref().unwrap_or("an unnamed key"),
                     ev.region,
                     outcome_text(ev),
                     rule.policy_ref()
                 );
-                self.emit(out, rule, ev, key, None, &subject, outcome, detail);
+                self.emit(out, rule, ev, key, None, &subject, outcome, move || detail);
             }
         }
 
@@ -903,38 +912,38 @@ impl Detector {
                     continue;
                 }
                 let label = key_label(k);
-                let detail = format!(
-                    "{} called {name} on {label} ({}); the policy allows only {}. {}.",
-                    ev.principal.label(),
-                    outcome_text(ev),
-                    k.allowed_principals.join(", "),
-                    RuleId::UnexpectedPrincipal.policy_ref()
-                );
+                let detail = || {
+                    format!(
+                        "{who} called {name} on {label} ({}); the policy allows only {}. {}.",
+                        outcome_text(ev),
+                        k.allowed_principals.join(", "),
+                        RuleId::UnexpectedPrincipal.policy_ref()
+                    )
+                };
                 self.emit(out, RuleId::UnexpectedPrincipal, ev, Some(label.clone()), None, &label, outcome, detail);
             }
         }
 
-        let restricted: Vec<&KeyInfo> =
-            touched.resolved.iter().copied().filter(|k| k.classification == Some(Classification::L4)).collect();
-        let off_hours = match &self.hours {
-            Some(h)
-                if !restricted.is_empty() && !is_metadata_read(name) && !within_business_hours(h, ev.event_time) =>
+        let restricted = |k: &KeyInfo| k.classification == Some(Classification::L4);
+        if let Some(hours) = &self.hours {
+            if touched.resolved.iter().any(|k| restricted(k))
+                && !is_metadata_read(name)
+                && !within_business_hours(hours, ev.event_time)
             {
-                Some(describe_hours(h))
-            }
-            _ => None,
-        };
-        if let Some(when) = off_hours {
-            for k in restricted {
-                let label = key_label(k);
-                let detail = format!(
-                    "{} called {name} on the L4 key {label} at {} UTC ({}), outside business hours ({when}). {}.",
-                    ev.principal.label(),
-                    ev.event_time.format("%a %Y-%m-%d %H:%M"),
-                    outcome_text(ev),
-                    RuleId::OffHoursRestricted.policy_ref()
-                );
-                self.emit(out, RuleId::OffHoursRestricted, ev, Some(label.clone()), None, &label, outcome, detail);
+                let when = describe_hours(hours);
+                for k in touched.resolved.iter().copied().filter(|k| restricted(k)) {
+                    let label = key_label(k);
+                    let detail = || {
+                        format!(
+                            "{who} called {name} on the L4 key {label} at {} UTC ({}), outside business hours ({when}). {}.",
+                            ev.event_time.format("%a %Y-%m-%d %H:%M"),
+                            outcome_text(ev),
+                            RuleId::OffHoursRestricted.policy_ref()
+                        )
+                    };
+                    let key = Some(label.clone());
+                    self.emit(out, RuleId::OffHoursRestricted, ev, key, None, &label, outcome, detail);
+                }
             }
         }
 
@@ -942,24 +951,29 @@ impl Detector {
             self.failed_calls(ev, touched.label(), out);
         }
 
-        let managed: Vec<&KeyInfo> = touched.managed().collect();
-        if !managed.is_empty() {
-            for k in managed {
-                if !k.expected_regions.is_empty() && !k.expected_regions.contains(&ev.region) {
-                    let label = key_label(k);
-                    let detail = format!(
-                        "{} called {name} on {label} in {}; the policy expects it in {}. {}.",
-                        ev.principal.label(),
+        if is_metadata_read(name) {
+            return;
+        }
+        if touched.managed().next().is_some() {
+            for k in touched.managed() {
+                if k.expected_regions.is_empty() || k.expected_regions.contains(&ev.region) {
+                    continue;
+                }
+                let label = key_label(k);
+                let detail = || {
+                    format!(
+                        "{who} called {name} on {label} in {}; the policy expects it in {}. {}.",
                         ev.region,
                         k.expected_regions.join(", "),
                         RuleId::UnexpectedRegion.policy_ref()
-                    );
-                    let subject = format!("{label}@{}", ev.region);
-                    self.emit(out, RuleId::UnexpectedRegion, ev, Some(label), None, &subject, Outcome::Done, detail);
-                }
+                    )
+                };
+                let subject = format!("{label}@{}", ev.region);
+                let key = Some(label.clone());
+                self.emit(out, RuleId::UnexpectedRegion, ev, key, None, &subject, Outcome::Done, detail);
             }
         } else {
-            self.region_wide(ev, keys, touched.label(), None, out);
+            self.region_wide(ev, keys, || touched.label(), None, out);
         }
     }
 
@@ -972,32 +986,29 @@ impl Detector {
                 self.bulk_reads(ev, secret, out);
             }
         }
+        if is_metadata_read(&ev.event_name) && !is_secret_read(ev) {
+            return;
+        }
         match info {
             Some(s) if s.managed => {
                 if !s.expected_regions.is_empty() && !s.expected_regions.contains(&ev.region) {
-                    let detail = format!(
-                        "{} called {} on the secret {} in {}; the policy expects it in {}. {}.",
-                        ev.principal.label(),
-                        ev.event_name,
-                        s.name,
-                        ev.region,
-                        s.expected_regions.join(", "),
-                        RuleId::UnexpectedRegion.policy_ref()
-                    );
+                    let detail = || {
+                        format!(
+                            "{} called {} on the secret {} in {}; the policy expects it in {}. {}.",
+                            ev.principal.label(),
+                            ev.event_name,
+                            s.name,
+                            ev.region,
+                            s.expected_regions.join(", "),
+                            RuleId::UnexpectedRegion.policy_ref()
+                        )
+                    };
                     let subject = format!("{}@{}", s.name, ev.region);
-                    self.emit(
-                        out,
-                        RuleId::UnexpectedRegion,
-                        ev,
-                        None,
-                        Some(s.name.clone()),
-                        &subject,
-                        Outcome::Done,
-                        detail,
-                    );
+                    let secret = Some(s.name.clone());
+                    self.emit(out, RuleId::UnexpectedRegion, ev, None, secret, &subject, Outcome::Done, detail);
                 }
             }
-            _ => self.region_wide(ev, keys, None, secret, out),
+            _ => self.region_wide(ev, keys, || None, secret, out),
         }
     }
 
@@ -1006,25 +1017,26 @@ impl Detector {
         &mut self,
         ev: &TrailEvent,
         keys: &KeyIndex,
-        key: Option<String>,
+        key: impl FnOnce() -> Option<String>,
         secret: Option<String>,
         out: &mut Vec<Alert>,
     ) {
         let expected = keys.expected_regions();
-        let touches = !ev.key_refs.is_empty() || ev.secret_ref.is_some() || ev.read_only == Some(false);
-        if !touches || ev.region.is_empty() || expected.is_empty() || expected.contains(ev.region.as_str()) {
+        if ev.region.is_empty() || expected.is_empty() || expected.contains(ev.region.as_str()) {
             return;
         }
-        let detail = format!(
-            "{} called {} in {}; no policy rule expects that region (policy regions: {}). {}.",
-            ev.principal.label(),
-            ev.event_name,
-            ev.region,
-            expected.iter().cloned().collect::<Vec<_>>().join(", "),
-            RuleId::UnexpectedRegion.policy_ref()
-        );
+        let detail = || {
+            format!(
+                "{} called {} in {}; no policy rule expects that region (policy regions: {}). {}.",
+                ev.principal.label(),
+                ev.event_name,
+                ev.region,
+                expected.iter().cloned().collect::<Vec<_>>().join(", "),
+                RuleId::UnexpectedRegion.policy_ref()
+            )
+        };
         let subject = ev.region.clone();
-        self.emit(out, RuleId::UnexpectedRegion, ev, key, secret, &subject, Outcome::Done, detail);
+        self.emit(out, RuleId::UnexpectedRegion, ev, key(), secret, &subject, Outcome::Done, detail);
     }
 
     fn new_reader(&mut self, ev: &TrailEvent, secret: &str, info: Option<&SecretInfo>, out: &mut Vec<Alert>) {
@@ -1043,17 +1055,19 @@ impl Detector {
         if ev.succeeded() {
             self.remember_reader(secret, who, ev.event_time);
         }
-        let detail = format!(
-            "{who} read the secret {secret} in {} ({}), and was never seen reading it before{}. {}.",
-            ev.region,
-            outcome_text(ev),
-            match info {
-                Some(s) if !s.allowed_principals.is_empty() =>
-                    format!("; the policy allows {}", s.allowed_principals.join(", ")),
-                _ => String::new(),
-            },
-            rule.policy_ref()
-        );
+        let detail = || {
+            format!(
+                "{who} read the secret {secret} in {} ({}), and was never seen reading it before{}. {}.",
+                ev.region,
+                outcome_text(ev),
+                match info {
+                    Some(s) if !s.allowed_principals.is_empty() =>
+                        format!("; the policy allows {}", s.allowed_principals.join(", ")),
+                    _ => String::new(),
+                },
+                rule.policy_ref()
+            )
+        };
         self.emit(out, rule, ev, None, Some(secret.to_owned()), secret, Outcome::of(ev), detail);
     }
 
@@ -1097,17 +1111,20 @@ impl Detector {
             (c.threshold as usize, c.window())
         };
         let who = ev.principal.label();
-        if !self.failed.contains_key(who) && self.failed.len() >= MAX_PRINCIPALS {
-            self.prune();
-            evict_quietest(&mut self.failed, |v| v.last().map(|m| m.at));
+        if !self.failed.contains_key(who) {
+            if self.failed.len() >= MAX_PRINCIPALS {
+                self.prune();
+                evict_quietest(&mut self.failed, |v| v.last().map(|m| m.at));
+            }
+            self.failed.insert(who.to_owned(), Vec::new());
         }
-        let marks = self.failed.entry(who.to_owned()).or_default();
+        let Some(marks) = self.failed.get_mut(who) else {
+            return;
+        };
         let t = ev.event_time;
-        let at = marks.partition_point(|m| m.at <= t);
-        if marks[..at].iter().rev().take_while(|m| m.at == t).any(|m| m.event_id == ev.event_id) {
+        if !insert_mark(marks, t, &ev.event_id) {
             return; // seen this event already
         }
-        marks.insert(at, Mark { at: t, event_id: ev.event_id.clone() });
         if marks.len() > MAX_MARKS_PER_PRINCIPAL {
             marks.remove(0);
         }
@@ -1116,6 +1133,9 @@ impl Detector {
         };
         let ids: Vec<String> = marks[start..end].iter().map(|m| m.event_id.clone()).collect();
         let (first, last) = (marks[start].at, marks[end - 1].at);
+        if !self.first_in_window((rule, format!("{who}\u{1f}")), t, window) {
+            return;
+        }
         let detail = format!(
             "{} failed KMS calls by {who} between {} and {} UTC (more than {threshold} in {}); the latest: {} {} on {}. {}.",
             ids.len(),
@@ -1127,19 +1147,8 @@ impl Detector {
             key.as_deref().unwrap_or("no named key"),
             rule.policy_ref()
         );
-        let dedupe = (rule, format!("{who}\u{1f}"));
-        if !self.first_in_window(dedupe, t, window) {
-            return;
-        }
-        out.push(self.alert(
-            rule,
-            ev,
-            ids,
-            key,
-            None,
-            format!("{}: {}", rule.title(), ev.principal.short_name()),
-            detail,
-        ));
+        let title = format!("{}: {}", rule.title(), ev.principal.short_name());
+        out.push(self.alert(rule, ev, ids, key, None, title, detail));
     }
 
     fn bulk_reads(&mut self, ev: &TrailEvent, secret: &str, out: &mut Vec<Alert>) {
@@ -1152,39 +1161,47 @@ impl Detector {
             (c.threshold as usize, c.window())
         };
         let who = ev.principal.label();
-        if !self.reads.contains_key(who) && self.reads.len() >= MAX_PRINCIPALS {
-            self.prune();
-            evict_quietest(&mut self.reads, |m| m.values().filter_map(|v| v.last().map(|x| x.at)).max());
+        if !self.reads.contains_key(who) {
+            if self.reads.len() >= MAX_PRINCIPALS {
+                self.prune();
+                evict_quietest(&mut self.reads, |m| m.values().filter_map(|v| v.last().map(|x| x.at)).max());
+            }
+            self.reads.insert(who.to_owned(), HashMap::new());
         }
-        let by_secret = self.reads.entry(who.to_owned()).or_default();
-        if !by_secret.contains_key(secret) && by_secret.len() >= MAX_SECRETS_PER_PRINCIPAL {
-            evict_quietest(by_secret, |v| v.last().map(|m| m.at));
+        let Some(by_secret) = self.reads.get_mut(who) else {
+            return;
+        };
+        if !by_secret.contains_key(secret) {
+            if by_secret.len() >= MAX_SECRETS_PER_PRINCIPAL {
+                evict_quietest(by_secret, |v| v.last().map(|m| m.at));
+            }
+            by_secret.insert(secret.to_owned(), Vec::new());
         }
+        let Some(marks) = by_secret.get_mut(secret) else {
+            return;
+        };
         let t = ev.event_time;
-        let marks = by_secret.entry(secret.to_owned()).or_default();
-        let at = marks.partition_point(|m| m.at <= t);
-        if marks[..at].iter().rev().take_while(|m| m.at == t).any(|m| m.event_id == ev.event_id) {
+        if !insert_mark(marks, t, &ev.event_id) {
             return;
         }
-        marks.insert(at, Mark { at: t, event_id: ev.event_id.clone() });
         if marks.len() > MAX_READS_PER_SECRET {
             marks.remove(0);
         }
-        // Reads near t: (time, secret index, event id).
+        // Only when more than `threshold` secrets were read near t can a window hold more.
         let (lo, hi) = (t - window, t + window);
+        let near = |m: &Mark| m.at >= lo && m.at <= hi;
+        if by_secret.values().filter(|marks| marks.iter().any(near)).count() <= threshold {
+            return;
+        }
+        // Reads near t: (time, secret index, event id).
         let mut points: Vec<(DateTime<Utc>, usize, &str)> = Vec::new();
         let mut names: Vec<&str> = Vec::new();
         for (name, marks) in by_secret.iter() {
             let before = points.len();
-            points.extend(
-                marks.iter().filter(|m| m.at >= lo && m.at <= hi).map(|m| (m.at, names.len(), m.event_id.as_str())),
-            );
+            points.extend(marks.iter().filter(|m| near(m)).map(|m| (m.at, names.len(), m.event_id.as_str())));
             if points.len() > before {
                 names.push(name);
             }
-        }
-        if names.len() <= threshold {
-            return;
         }
         points.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.cmp(b.2)));
         let mut counts = vec![0usize; names.len()];
@@ -1232,8 +1249,7 @@ impl Detector {
             read.join(", "),
             rule.policy_ref()
         );
-        let dedupe = (rule, format!("{who}\u{1f}"));
-        if !self.first_in_window(dedupe, t, window) {
+        if !self.first_in_window((rule, format!("{who}\u{1f}")), t, window) {
             return;
         }
         let title = format!("{}: {} read {} secrets", rule.title(), ev.principal.short_name(), ids.len());
@@ -1257,7 +1273,7 @@ impl Detector {
         secret: Option<String>,
         subject: &str,
         outcome: Outcome,
-        detail: String,
+        detail: impl FnOnce() -> String,
     ) {
         if !self.active(rule, &ev.principal) {
             return;
@@ -1269,7 +1285,7 @@ impl Detector {
         }
         let what = key.as_deref().or(secret.as_deref()).filter(|s| !s.is_empty()).unwrap_or(&ev.region);
         let title = format!("{}{}: {what} by {}", rule.title(), outcome.suffix(ev), ev.principal.short_name());
-        out.push(self.alert(rule, ev, vec![ev.event_id.clone()], key, secret, title, detail));
+        out.push(self.alert(rule, ev, vec![ev.event_id.clone()], key, secret, title, detail()));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1367,6 +1383,16 @@ fn evict_quietest<K: Clone + Eq + std::hash::Hash, V>(
     }
 }
 
+/// Insert a mark in time order; false if this event is already there.
+fn insert_mark(marks: &mut Vec<Mark>, t: DateTime<Utc>, event_id: &str) -> bool {
+    let at = marks.partition_point(|m| m.at <= t);
+    if marks[..at].iter().rev().take_while(|m| m.at == t).any(|m| m.event_id == event_id) {
+        return false;
+    }
+    marks.insert(at, Mark { at: t, event_id: event_id.to_owned() });
+    true
+}
+
 /// In marks sorted by time, a window of length `w` containing `t` with more than
 /// `threshold` marks: its index range.
 fn find_cluster(marks: &[Mark], t: DateTime<Utc>, w: Duration, threshold: usize) -> Option<(usize, usize)> {
@@ -1434,8 +1460,8 @@ fn describe_hours(h: &BusinessHours) -> String {
         h.end_minute / 60,
         h.end_minute % 60,
         if off < 0 { '-' } else { '+' },
-        off.abs() / 60,
-        off.abs() % 60
+        off.unsigned_abs() / 60,
+        off.unsigned_abs() % 60
     )
 }
 
@@ -2160,6 +2186,12 @@ mod tests {
             .is_empty());
         let list = ev_full("h2", &day(0, 0), "ListKeys", "ap-south-1", "auditor", None, None, None);
         assert!(det().observe(&list, &ix).is_empty());
+        let describe =
+            ev_full("h2b", &day(0, 0), "DescribeKey", "us-east-1", "keydeck", None, Some("drop-kyc-key"), None);
+        assert!(det().observe(&describe, &ix).is_empty(), "metadata reads never count");
+        let secret_meta =
+            ev_full("h2c", &day(0, 0), "DescribeSecret", "us-east-1", "x", None, None, Some("JWT_SECRET"));
+        assert!(det().observe(&secret_meta, &ix).is_empty());
         let scratch =
             ev_full("h3", &day(0, 0), "Encrypt", "eu-west-1", "dev", None, Some("arn:aws:kms:eu-west-1:1:key/x"), None);
         assert!(det().observe(&scratch, &ix).is_empty());
@@ -2261,6 +2293,42 @@ mod tests {
             rules(&d.observe(&kms("e2", &day(0, 0), "DisableKey", "x", None, Some("k")), &empty)),
             [RuleId::DisableKey]
         );
+    }
+
+    #[test]
+    fn hostile_settings_never_panic() {
+        let ix = index();
+        let mut cfg = DetectionConfig::default();
+        for r in RuleId::ALL {
+            let c = cfg.rule_mut(r);
+            c.window_secs = i64::MAX;
+            c.threshold = u32::MAX;
+        }
+        cfg.failed_calls.window_secs = i64::MIN;
+        let odd =
+            BusinessHours { start_minute: 2000, end_minute: 0, utc_offset_minutes: i32::MIN, weekdays: vec![0, 9] };
+        let mut d = Detector::new(cfg, Some(odd));
+        for (i, t) in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-11-24T02:00:00Z"].iter().enumerate() {
+            for name in ["Decrypt", "ScheduleKeyDeletion", "GetSecretValue"] {
+                let e = ev_full(
+                    &format!("{i}{name}"),
+                    t,
+                    name,
+                    "eu-north-1",
+                    "x",
+                    Some("AccessDenied"),
+                    Some("drop-kyc-key"),
+                    None,
+                );
+                let _ = d.observe(&e, &ix);
+            }
+        }
+        let west = BusinessHours { start_minute: 540, end_minute: 1020, utc_offset_minutes: -300, weekdays: vec![1] };
+        // Mon 2026-11-23 13:59 UTC = 08:59 in UTC-05:00: before 09:00; 14:00 is within.
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(!within_business_hours(&west, at("2026-11-23T13:59:00Z")));
+        assert!(within_business_hours(&west, at("2026-11-23T14:00:00Z")));
+        assert!(describe_hours(&west).ends_with("UTC-05:00"), "{}", describe_hours(&west));
     }
 
     #[test]

@@ -835,8 +835,10 @@ mod tests {
         "recipientAccountId": "111122223333"
     }"#;
 
-    /// The shape of a Secrets Manager `GetSecretValue` entry (Secrets Manager user guide,
-    /// "AWS CloudTrail entries for Secrets Manager"), called from an EC2 instance role.
+    /// A Secrets Manager `GetSecretValue` entry from an EC2 instance role. AWS lists the
+    /// event ("AWS CloudTrail entries for Secrets Manager") without a full record; this
+    /// one is written from the CloudTrail user guide's record and `userIdentity`
+    /// (AssumedRole with `sessionIssuer`) reference and a full secret ARN.
     const AWS_GET_SECRET_VALUE: &str = r#"{
         "eventVersion": "1.09",
         "userIdentity": {
@@ -877,9 +879,72 @@ mod tests {
         "tlsDetails": { "tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256" }
     }"#;
 
-    /// KMS's own service event when a scheduled deletion completes (no user identity
-    /// type, only the account and `invokedBy`).
-    const AWS_SERVICE_DELETE_KEY: &str = r#"{"eventVersion":"1.08","userIdentity":{"accountId":"111122223333","invokedBy":"kms.amazonaws.com"},"eventTime":"2020-07-31T00:07:00Z","eventSource":"kms.amazonaws.com","eventName":"DeleteKey","awsRegion":"us-west-2","sourceIPAddress":"kms.amazonaws.com","userAgent":"kms.amazonaws.com","requestParameters":null,"responseElements":null,"eventID":"b25f9cda-74e1-4458-847b-4972a0bf9668","readOnly":false,"resources":[{"accountId":"111122223333","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],"eventType":"AwsServiceEvent","recipientAccountId":"111122223333"}"#;
+    /// KMS developer guide, "DeleteKey" (ct-delete-key): KMS's own service event when the
+    /// waiting period ends (no identity type, `invokedBy` only).
+    const AWS_SERVICE_DELETE_KEY: &str = r#"{
+        "eventVersion": "1.05",
+        "userIdentity": { "accountId": "111122223333", "invokedBy": "AWS Internal" },
+        "eventTime": "2020-07-31T00:07:00Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "DeleteKey",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "AWS Internal",
+        "userAgent": "AWS Internal",
+        "requestParameters": null,
+        "responseElements": null,
+        "eventID": "b25f9cda-74e1-4458-847b-4972a0bf9668",
+        "readOnly": false,
+        "resources": [
+            {
+                "accountId": "111122223333",
+                "type": "AWS::KMS::Key",
+                "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            }
+        ],
+        "eventType": "AwsServiceEvent",
+        "recipientAccountId": "111122223333",
+        "serviceEventDetails": { "keyId": "1234abcd-12ab-34cd-56ef-1234567890ab" }
+    }"#;
+
+    /// KMS developer guide, "ScheduleKeyDeletion" (ct-schedule-key-deletion).
+    const AWS_SCHEDULE_KEY_DELETION: &str = r#"{
+        "eventVersion": "1.08",
+        "userIdentity": {
+                "type": "IAMUser",
+                "principalId": "EX_PRINCIPAL_ID",
+                "arn": "arn:aws:iam::111122223333:user/Alice",
+                "accountId": "111122223333",
+                "accessKeyId": "EXAMPLE_KEY_ID",
+                "userName": "Alice"
+        },
+        "eventTime": "2021-03-23T18:58:30Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "ScheduleKeyDeletion",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "192.0.2.0",
+        "userAgent": "AWS Internal",
+        "requestParameters": {
+            "pendingWindowInDays": 20,
+            "keyId": "1234abcd-12ab-34cd-56ef-1234567890ab"
+        },
+        "responseElements": {
+            "keyId": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "keyState": "PendingDeletion",
+            "deletionDate": "Apr 12, 2021 18:58:30 PM"
+        },
+        "requestID": "ee408f36-ea01-422b-ac14-b0f147c68334",
+        "eventID": "3c4226b0-1e81-48a8-a333-7fa5f3cbd118",
+        "readOnly": false,
+        "resources": [
+            {
+                "accountId": "111122223333",
+                "type": "AWS::KMS::Key",
+                "ARN": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            }
+        ],
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333"
+    }"#;
 
     fn ok(s: &str) -> TrailEvent {
         match parse_event(s) {
@@ -990,12 +1055,30 @@ mod tests {
     }
 
     #[test]
-    fn aws_service_event() {
+    fn aws_example_service_event() {
         let e = ok(AWS_SERVICE_DELETE_KEY);
         assert_eq!(e.principal.kind, PrincipalKind::AwsService);
-        assert_eq!(e.principal.name, "kms.amazonaws.com");
-        assert_eq!(e.principal.label(), "kms.amazonaws.com");
+        assert_eq!(e.principal.name, "AWS Internal");
+        assert_eq!(e.principal.label(), "AWS Internal");
         assert_eq!(e.principal.account, "111122223333");
+        assert_eq!(e.key_refs, vec!["arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"]);
+    }
+
+    #[test]
+    fn aws_example_schedule_key_deletion() {
+        let e = ok(AWS_SCHEDULE_KEY_DELETION);
+        assert_eq!(
+            (e.event_name.as_str(), e.read_only, e.principal.name.as_str()),
+            ("ScheduleKeyDeletion", Some(false), "Alice")
+        );
+        assert_eq!(
+            e.key_refs,
+            vec![
+                "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                "1234abcd-12ab-34cd-56ef-1234567890ab"
+            ]
+        );
+        assert!(e.succeeded());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::{short_principal, Theme};
@@ -40,17 +40,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Constraint::Length(22),
         Constraint::Length(6),
     ];
-    let table = Table::new(body, widths)
-        .header(
-            Row::new(vec!["Severity", "When", "Rule", "Key / secret", "Principal", "State"]).style(theme.header_row()),
-        )
-        .block(block)
-        .row_highlight_style(theme.selected());
-    let mut ts = TableState::default();
-    if !rows.is_empty() {
-        ts.select(Some(f.alert_cursor.min(rows.len() - 1)));
-    }
-    frame.render_stateful_widget(table, list, &mut ts);
+    let header = Row::new(vec!["Severity", "When", "Rule", "Key / secret", "Principal", "State"]);
+    super::list_table(frame, list, (header, body, widths.to_vec()), block, f.alert_cursor, Some("no alerts"), theme);
     let lines = match rows.get(f.alert_cursor) {
         None => vec![Line::from(Span::styled("no alerts", theme.dim()))],
         Some(a) => {

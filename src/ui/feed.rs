@@ -4,7 +4,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::{short_principal, Theme};
@@ -117,21 +117,8 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
     if wide {
         widths.extend([Constraint::Length(11), Constraint::Length(15)]);
     }
-    let empty = rows.is_empty();
-    let table = Table::new(body, widths)
-        .header(Row::new(header).style(theme.header_row()))
-        .block(block)
-        .row_highlight_style(theme.selected());
-    let mut ts = TableState::default();
-    if !empty {
-        ts.select(Some(f.cursor.min(rows.len() - 1)));
-    }
-    frame.render_stateful_widget(table, area, &mut ts);
-    if empty {
-        let msg = if f.filter.is_empty() { "no events yet" } else { "no event matches the filter (Esc clears it)" };
-        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), inner);
-    }
+    let empty = if f.filter.is_empty() { "no events yet" } else { "no event matches the filter (Esc clears it)" };
+    super::list_table(frame, area, (Row::new(header), body, widths), block, f.cursor, Some(empty), theme);
 }
 
 fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme) {

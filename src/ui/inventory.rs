@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Row};
 use ratatui::Frame;
 
 use super::Theme;
@@ -121,25 +121,13 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
             row(r, rev, &cols, theme)
         })
         .collect();
-    let empty = rows.is_empty();
-    let table = Table::new(body, widths)
-        .header(Row::new(header).style(theme.header_row()))
-        .block(block)
-        .row_highlight_style(theme.selected());
-    let mut ts = TableState::default();
-    if !empty {
-        ts.select(Some(state.cursor.min(rows.len() - 1)));
-    }
-    frame.render_stateful_widget(table, area, &mut ts);
-    if empty && state.inventory.is_some() {
-        let msg = if filtering {
-            "nothing matches the filter (Esc clears it)"
-        } else {
-            "no keys or secrets in the selected regions"
-        };
-        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), inner);
-    }
+    let empty = match &state.inventory {
+        Some(_) if filtering => Some("nothing matches the filter (Esc clears it)"),
+        Some(_) => Some("no keys or secrets in the selected regions"),
+        None => None,
+    };
+    let header = Row::new(header);
+    super::list_table(frame, area, (header, body, widths), block, state.cursor, empty, theme);
 }
 
 fn row<'a>(r: &'a AssessedItem, rev: Option<&'static str>, cols: &Columns, theme: &Theme) -> Row<'a> {

@@ -71,6 +71,34 @@ fn split_detail(area: Rect, open: bool, list_pct: u16) -> (Rect, Option<Rect>) {
     (list, Some(detail))
 }
 
+/// A table with its header and the cursor row highlighted; with no rows, `empty` (when
+/// given) says why inside it.
+fn list_table(
+    frame: &mut Frame,
+    area: Rect,
+    parts: (ratatui::widgets::Row<'_>, Vec<ratatui::widgets::Row<'_>>, Vec<Constraint>),
+    block: ratatui::widgets::Block<'_>,
+    cursor: usize,
+    empty: Option<&str>,
+    theme: &Theme,
+) {
+    let (header, body, widths) = parts;
+    let len = body.len();
+    let table = ratatui::widgets::Table::new(body, widths)
+        .header(header.style(theme.header_row()))
+        .block(block)
+        .row_highlight_style(theme.selected());
+    let mut ts = ratatui::widgets::TableState::default();
+    if len > 0 {
+        ts.select(Some(cursor.min(len - 1)));
+    }
+    frame.render_stateful_widget(table, area, &mut ts);
+    if let (0, Some(msg)) = (len, empty) {
+        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
+        frame.render_widget(Paragraph::new(Span::styled(msg.to_owned(), theme.dim())), inner);
+    }
+}
+
 /// The `/` filter line under a list.
 fn filter_line(frame: &mut Frame, area: Rect, text: &str, editing: bool, theme: &Theme) {
     let line = Line::from(vec![

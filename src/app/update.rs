@@ -10,6 +10,9 @@ use super::msg::{Action, Msg};
 use super::state::{Mode, State, Status, View};
 use crate::domain::review::ReviewRecord;
 
+/// The full-refresh period while the CloudTrail feed is failing.
+const FALLBACK_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
     match msg {
         Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key),
@@ -26,9 +29,16 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
                 state.reassess();
                 keep_cursor(state);
             }
+            // Without a working feed, changes are not seen between full refreshes: refresh
+            // at least every minute then.
+            let every = if state.feed.problem.is_some() {
+                state.refresh_every.min(FALLBACK_REFRESH)
+            } else {
+                state.refresh_every
+            };
             let due = match state.last_request {
                 None => true,
-                Some(at) => now - at >= ChronoDuration::from_std(state.refresh_every).unwrap_or(ChronoDuration::MAX),
+                Some(at) => now - at >= ChronoDuration::from_std(every).unwrap_or(ChronoDuration::MAX),
             };
             if due && !state.loading {
                 request_refresh(state)
@@ -608,5 +618,16 @@ mod tests {
         press(&mut s, KeyCode::Char('v'));
         assert!(press(&mut s, KeyCode::Char('s')).is_empty());
         assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("live inventory")));
+    }
+
+    #[test]
+    fn a_failing_feed_brings_back_minute_refreshes() {
+        let mut s = state();
+        s.refresh_every = std::time::Duration::from_secs(900);
+        update(&mut s, Msg::Tick(t0()));
+        update(&mut s, Msg::InventoryLoaded(inv(&["a"])));
+        assert!(update(&mut s, Msg::Tick(t0() + ChronoDuration::seconds(61))).is_empty(), "the feed covers changes");
+        update(&mut s, Msg::FeedProblem("cloudtrail:LookupEvents in eu-north-1 failed: access denied".into()));
+        assert_eq!(update(&mut s, Msg::Tick(t0() + ChronoDuration::seconds(62))), vec![Action::RefreshInventory]);
     }
 }

@@ -9,6 +9,7 @@ use clap::Parser;
 use std::sync::Arc;
 use std::time::Instant;
 
+use keydeck::app::feed::touches_key_role;
 use keydeck::app::poller::{poll_once, Pacer, PollConfig};
 use keydeck::app::run::{run_console, ConsoleConfig};
 use keydeck::app::Session;
@@ -189,7 +190,7 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
             sb.stop().await;
             result
         }
-        Some(Command::Feed(args)) => feed_command(&g, &args).await,
+        Some(Command::Feed(args)) => feed_command(&g, &args, &policy).await,
         Some(Command::Alerts(args)) => alerts_command(&g, &args, &policy).await,
         Some(Command::Sandbox(SandboxCommand::Up(opts))) => sandbox_up(&data_dir, &opts).await,
         Some(Command::Sandbox(SandboxCommand::Env { operator })) => {
@@ -204,18 +205,24 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
 /// in event-time order; unreadable records are counted, not fatal.
 async fn read_trail(
     ctx: &AwsContext,
+    policy: &Policy,
     cfg: &PollConfig,
     pacers: &mut [Pacer],
     feed: &mut Feed,
     from: chrono::DateTime<chrono::Utc>,
     until: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Vec<TrailEvent>, usize), aws::AwsError> {
-    let polls = ctx.regions().iter().zip(pacers.iter_mut()).map(|(rc, p)| poll_once(rc, cfg, p, from, until));
+    // Every selected region, then IAM's global events (recorded in us-east-1).
+    let mut targets: Vec<(aws::RegionConfig, PollConfig)> =
+        ctx.regions().iter().map(|rc| (rc.clone(), cfg.clone())).collect();
+    targets.push((ctx.global(), cfg.for_iam()));
+    let polls = targets.iter().zip(pacers.iter_mut()).map(|((rc, c), p)| poll_once(rc, c, p, from, until));
     let mut parsed = Vec::new();
     let mut skipped = 0;
     for r in futures::future::join_all(polls).await {
         for (_, raw) in r?.records {
             match parse_event(&raw) {
+                Ok(ev) if ev.event_source == keydeck::domain::trail::IAM_SOURCE && !touches_key_role(&ev, policy) => {}
                 Ok(ev) => parsed.push(ev),
                 Err(e) => {
                     skipped += 1;
@@ -257,6 +264,7 @@ fn subject(ev: &TrailEvent, keys: &KeyIndex) -> String {
         .iter()
         .find_map(|r| keys.resolve(r).map(|k| k.alias.clone()))
         .or_else(|| ev.secret_ref.as_deref().map(|s| keydeck::app::feed::secret_name(s).to_owned()))
+        .or_else(|| ev.iam_subject().map(|who| format!("iam:{who}")))
         .or_else(|| ev.key_refs.first().cloned())
         .unwrap_or_default()
 }
@@ -287,7 +295,7 @@ fn print_events(events: &[TrailEvent], keys: &KeyIndex, format: TableFormat) -> 
     Ok(())
 }
 
-async fn feed_command(g: &GlobalOpts, args: &FeedArgs) -> Result<u8, Failure> {
+async fn feed_command(g: &GlobalOpts, args: &FeedArgs, policy: &Policy) -> Result<u8, Failure> {
     let (ctx, identity) = connect_checked(&chain_options(g)).await?;
     let keys = light_key_index(&ctx, &identity.account).await;
     let cfg = PollConfig {
@@ -295,12 +303,12 @@ async fn feed_command(g: &GlobalOpts, args: &FeedArgs) -> Result<u8, Failure> {
         interval: std::time::Duration::from_secs_f64(g.poll.max(1.0)),
         ..PollConfig::default()
     };
-    let mut pacers: Vec<Pacer> = ctx.regions().iter().map(|_| Pacer::new(cfg.min_gap)).collect();
+    let mut pacers: Vec<Pacer> = (0..=ctx.regions().len()).map(|_| Pacer::new(cfg.min_gap)).collect();
     let mut feed = Feed::new(100_000);
     let mut from = chrono::Utc::now() - args.since;
     loop {
         let until = chrono::Utc::now();
-        match read_trail(&ctx, &cfg, &mut pacers, &mut feed, from, until).await {
+        match read_trail(&ctx, policy, &cfg, &mut pacers, &mut feed, from, until).await {
             Ok((new, skipped)) => {
                 print_events(&new, &keys, args.format)?;
                 if skipped > 0 {
@@ -332,11 +340,11 @@ async fn alerts_command(g: &GlobalOpts, args: &AlertsArgs, policy: &Policy) -> R
     }
     let keys = KeyIndex::from_inventory(&inv, policy);
     let cfg = PollConfig { max_pages: 200, ..PollConfig::default() };
-    let mut pacers: Vec<Pacer> = ctx.regions().iter().map(|_| Pacer::new(cfg.min_gap)).collect();
+    let mut pacers: Vec<Pacer> = (0..=ctx.regions().len()).map(|_| Pacer::new(cfg.min_gap)).collect();
     let mut feed = Feed::new(1_000_000);
     let until = chrono::Utc::now();
     let (events, skipped) =
-        read_trail(&ctx, &cfg, &mut pacers, &mut feed, until - args.since, until).await.map_err(aws_failure)?;
+        read_trail(&ctx, policy, &cfg, &mut pacers, &mut feed, until - args.since, until).await.map_err(aws_failure)?;
     let mut detector = Detector::for_policy(policy);
     let alerts = detector.observe_backfill(&events, &keys);
     match args.format {

@@ -204,3 +204,41 @@ fn bad_since_and_severity_are_usage_errors() {
     let out = keydeck_as("key-auditor", &d).args(["alerts", "--fail-on", "urgent"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn iam_changes_to_key_roles_appear_in_the_feed() {
+    // As the security lead, through the AWS CLI: re-assert app-runner's access key (a key
+    // role) and the outsider's (not one).
+    let lead = sandbox().operator("security-lead").expect("seeded").clone();
+    let endpoint = sandbox().endpoint.clone();
+    let run = move |args: &[&str]| -> String {
+        let out = Command::new("aws")
+            .args(args)
+            .args(["--output", "text"])
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", &lead.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &lead.secret_access_key)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("aws cli");
+        assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let events = tokio::task::spawn_blocking(move || {
+        for user in ["app-runner", "outsider"] {
+            let key =
+                run(&["iam", "list-access-keys", "--user-name", user, "--query", "AccessKeyMetadata[0].AccessKeyId"]);
+            run(&["iam", "update-access-key", "--user-name", user, "--access-key-id", &key, "--status", "Active"]);
+        }
+        feed_events("key-auditor")
+    })
+    .await
+    .expect("join");
+    let iam: Vec<&Value> = events.iter().filter(|e| e["event_source"] == "iam.amazonaws.com").collect();
+    assert!(
+        iam.iter().any(|e| e["event_name"] == "UpdateAccessKey" && e["subject"] == "iam:app-runner"),
+        "the key role's change is in the feed: {iam:#?}"
+    );
+    assert!(!iam.iter().any(|e| e["subject"] == "iam:outsider"), "other IAM changes are not: {iam:#?}");
+}

@@ -127,6 +127,9 @@ impl FeedState {
         if let Some(s) = &ev.secret_ref {
             return secret_name(s).to_owned();
         }
+        if let Some(who) = ev.iam_subject() {
+            return format!("iam:{who}");
+        }
         ev.key_refs.first().cloned().unwrap_or_default()
     }
 
@@ -183,6 +186,13 @@ impl FeedState {
     }
 }
 
+/// Does an IAM event change one of the policy's key roles (or a principal a rule allows)?
+pub fn touches_key_role(ev: &TrailEvent, policy: &Policy) -> bool {
+    let Some(subject) = ev.iam_subject() else { return false };
+    policy.key_roles.iter().any(|r| r == &subject)
+        || policy.keys.iter().chain(policy.secrets.iter()).any(|rule| rule.allowed_principals.contains(&subject))
+}
+
 /// A secret's name from its ARN (`...:secret:NAME-AbCdEf`), or the reference as given.
 pub fn secret_name(r: &str) -> &str {
     let Some((_, tail)) = r.split_once(":secret:") else { return r };
@@ -217,6 +227,8 @@ pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
     let mut parsed = Vec::with_capacity(r.records.len());
     for (_, raw) in &r.records {
         match parse_event(raw) {
+            // Of IAM's events, only those that change a key role belong in this feed.
+            Ok(ev) if ev.event_source == crate::domain::trail::IAM_SOURCE && !touches_key_role(&ev, &state.policy) => {}
             Ok(ev) => parsed.push(ev),
             Err(e) => {
                 state.feed.skipped += 1;
@@ -571,5 +583,32 @@ pub(crate) mod tests {
             Some("1234abcd-12ab-34cd-56ef-1234567890ab")
         );
         assert_eq!(key_id_of("alias/x"), None);
+    }
+
+    fn iam(id: &str, name: &str, user: &str) -> (String, String) {
+        let raw = serde_json::json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/security-lead", "userName": "security-lead", "accountId": "123456789012"},
+            "eventTime": "2026-11-23T12:00:05Z",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": name,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "127.0.0.1",
+            "requestParameters": {"userName": user, "status": "Inactive"},
+            "eventID": id,
+        });
+        (id.to_owned(), raw.to_string())
+    }
+
+    #[test]
+    fn iam_events_show_only_when_they_touch_a_key_role() {
+        let mut s = state();
+        update(
+            &mut s,
+            poll(vec![iam("i1", "UpdateAccessKey", "app-runner"), iam("i2", "UpdateAccessKey", "outsider")]),
+        );
+        let rows = s.feed.rows();
+        assert_eq!(rows.len(), 1, "only the key role's change");
+        assert_eq!(s.feed.subject(rows[0]), "iam:app-runner");
     }
 }

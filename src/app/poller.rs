@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::aws::cloudtrail::{lookup_page, Query, KMS_SOURCE, SECRETS_SOURCE};
+use crate::aws::cloudtrail::{lookup_page, Query, IAM_SOURCE, KMS_SOURCE, SECRETS_SOURCE};
 use crate::aws::{AwsError, AwsErrorKind, RegionConfig};
 
 /// How the feed polls.
@@ -25,6 +25,15 @@ pub struct PollConfig {
     pub max_pages: usize,
     /// How far past the local clock each window reaches (clock skew with AWS).
     pub clock_skew: chrono::Duration,
+    /// The event sources to read (one LookupEvents query each).
+    pub sources: Vec<&'static str>,
+}
+
+impl PollConfig {
+    /// The same polling for IAM's global events (read in us-east-1).
+    pub fn for_iam(&self) -> Self {
+        Self { sources: vec![IAM_SOURCE], ..self.clone() }
+    }
 }
 
 impl Default for PollConfig {
@@ -36,6 +45,7 @@ impl Default for PollConfig {
             min_gap: Duration::from_millis(600),
             max_pages: 20,
             clock_skew: chrono::Duration::minutes(2),
+            sources: vec![KMS_SOURCE, SECRETS_SOURCE],
         }
     }
 }
@@ -83,8 +93,8 @@ pub async fn poll_once(
     until: DateTime<Utc>,
 ) -> Result<PollResult, AwsError> {
     let mut out = PollResult { region: rc.region.clone(), records: Vec::new(), calls: 0, throttled: 0, until };
-    for source in [KMS_SOURCE, SECRETS_SOURCE] {
-        let q = Query { event_source: Some(source.to_owned()), start: from, end: until };
+    for source in &cfg.sources {
+        let q = Query { event_source: Some((*source).to_owned()), start: from, end: until };
         let mut token = None;
         for _ in 0..cfg.max_pages {
             let mut backoff = Duration::from_millis(500);

@@ -109,11 +109,16 @@ async fn event_loop(
     let input = tokio::spawn(read_input(tx.clone()));
     let ticks = tokio::spawn(tick(tx.clone()));
     let pollers: Vec<_> = match &cfg.poll {
-        Some(pc) => ctx
-            .regions()
-            .iter()
-            .map(|rc| tokio::spawn(super::poller::run(rc.clone(), pc.clone(), tx.clone())))
-            .collect(),
+        Some(pc) => {
+            let mut v: Vec<_> = ctx
+                .regions()
+                .iter()
+                .map(|rc| tokio::spawn(super::poller::run(rc.clone(), pc.clone(), tx.clone())))
+                .collect();
+            // IAM changes to the key roles: IAM is global and records in us-east-1.
+            v.push(tokio::spawn(super::poller::run(ctx.global(), pc.for_iam(), tx.clone())));
+            v
+        }
         None => vec![],
     };
     // The first tick (immediately) triggers the first refresh.

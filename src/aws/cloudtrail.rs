@@ -6,10 +6,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 
 use super::{AwsError, RegionConfig};
 
-/// The event sources the feed reads (IAM and STS events that touch the key roles are
-/// read by a third, less frequent query).
-pub const KMS_SOURCE: &str = "kms.amazonaws.com";
-pub const SECRETS_SOURCE: &str = "secretsmanager.amazonaws.com";
+pub use crate::domain::trail::{IAM_REGION, IAM_SOURCE, KMS_SOURCE, SECRETS_SOURCE};
 
 /// One page of LookupEvents: (EventId, CloudTrailEvent JSON) pairs, newest first.
 #[derive(Debug, Clone, Default)]

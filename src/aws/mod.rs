@@ -143,6 +143,14 @@ impl AwsContext {
         self.regions.iter().map(|r| r.region.clone()).collect()
     }
 
+    /// us-east-1, where the global services (IAM) record their CloudTrail events: the
+    /// home configuration pointed there.
+    pub fn global(&self) -> RegionConfig {
+        let home = self.home();
+        let config = home.config.to_builder().region(Region::new(cloudtrail::IAM_REGION)).build();
+        RegionConfig { region: cloudtrail::IAM_REGION.to_owned(), config }
+    }
+
     /// The first selected region: where account-wide calls (STS) go.
     pub fn home(&self) -> &RegionConfig {
         // `connect` never builds an empty context.

@@ -139,6 +139,9 @@ pub struct Policy {
     pub name: String,
     pub source: String,
     pub business_hours: Option<BusinessHours>,
+    /// IAM users and roles that hold key permissions (004 §4.5): IAM changes to them are
+    /// shown in the feed.
+    pub key_roles: Vec<String>,
     pub keys: Vec<ItemRule>,
     pub secrets: Vec<ItemRule>,
     pub external: Vec<ExternalItem>,
@@ -224,6 +227,8 @@ struct RawHeader {
     #[serde(default = "default_overdue_alert")]
     overdue_alert: Spanned<String>,
     business_hours: Option<RawBusinessHours>,
+    #[serde(default)]
+    key_roles: Vec<String>,
 }
 
 fn default_due_soon() -> Spanned<String> {
@@ -362,6 +367,7 @@ impl Policy {
         Ok(Self {
             name: raw.policy.name,
             source: raw.policy.source,
+            key_roles: raw.policy.key_roles,
             business_hours,
             keys,
             secrets,

@@ -140,8 +140,22 @@ pub struct TrailEvent {
 
 pub const KMS_SOURCE: &str = "kms.amazonaws.com";
 pub const SECRETS_SOURCE: &str = "secretsmanager.amazonaws.com";
+/// IAM is global: its events are recorded in us-east-1.
+pub const IAM_SOURCE: &str = "iam.amazonaws.com";
+pub const IAM_REGION: &str = "us-east-1";
 
 impl TrailEvent {
+    /// For an IAM call: the user, role or group it changes (`requestParameters.userName`,
+    /// `.roleName`, `.groupName`).
+    pub fn iam_subject(&self) -> Option<String> {
+        if self.event_source != IAM_SOURCE {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(&self.raw).ok()?;
+        let p = v.get("requestParameters")?;
+        ["userName", "roleName", "groupName"].iter().find_map(|k| p.get(*k)?.as_str().map(str::to_owned))
+    }
+
     /// The call succeeded (no `errorCode`).
     pub fn succeeded(&self) -> bool {
         self.error_code.is_none()

@@ -195,13 +195,14 @@ struct Journals {
 /// Append one entry to a journal off the async workers (it fsyncs).
 fn append_blocking(
     path: Option<PathBuf>,
+    at: chrono::DateTime<chrono::Utc>,
     kind: &'static str,
-    actor: String,
+    actor: &str,
     body: serde_json::Value,
 ) -> Result<(), String> {
     let path = path.ok_or_else(|| "no journal configured".to_owned())?;
     let mut j = crate::incident::journal::Journal::open(&path).map_err(|e| e.to_string())?;
-    j.append(chrono::Utc::now(), kind, &actor, body).map(|_| ()).map_err(|e| e.to_string())
+    j.append(at, kind, actor, body).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn spawn_action(
@@ -277,21 +278,18 @@ fn spawn_action(
             let path = journals.alerts;
             tokio::task::spawn_blocking(move || {
                 let body = serde_json::json!({ "alert_id": alert_id, "alert": summary });
-                let result = append_blocking(path, ACK_KIND, actor.clone(), body).map(|()| (alert_id, actor));
+                let result =
+                    append_blocking(path, chrono::Utc::now(), ACK_KIND, &actor, body).map(|()| (alert_id, actor));
                 let _ = tx.send(Msg::AckSaved(result));
             });
         }
         Action::SaveReview(rec) => {
             // File IO with fsync: off the async workers.
             tokio::task::spawn_blocking(move || {
-                let result = match review_journal {
-                    None => Err("no journal configured".to_owned()),
-                    Some(path) => serde_json::to_value(&*rec).map_err(|e| e.to_string()).and_then(|body| {
-                        let mut j = crate::incident::journal::Journal::open(&path).map_err(|e| e.to_string())?;
-                        j.append(rec.at, REVIEW_KIND, &rec.reviewer, body).map_err(|e| e.to_string())?;
-                        Ok(*rec)
-                    }),
-                };
+                let result = serde_json::to_value(&*rec)
+                    .map_err(|e| e.to_string())
+                    .and_then(|body| append_blocking(review_journal, rec.at, REVIEW_KIND, &rec.reviewer, body))
+                    .map(|()| *rec);
                 let _ = tx.send(Msg::ReviewSaved(result));
             });
         }

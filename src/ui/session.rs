@@ -25,6 +25,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         row("data dir", inert(&s.data_dir)),
         row("log file", inert(&s.log_file)),
     ];
+    let f = &state.feed;
+    lines.push(row(
+        "feed",
+        format!(
+            "{} polls, {} LookupEvents calls, {} throttled (retried), {} unreadable records skipped, {} events held",
+            f.polls,
+            f.calls,
+            f.throttled,
+            f.skipped,
+            f.events.len()
+        ),
+    ));
+    if let Some(p) = &f.problem {
+        lines.push(Line::from(Span::styled(format!("  {}", inert(p)), theme.error())));
+    }
     if let Some(inv) = &state.inventory {
         let problems: Vec<&String> = inv.problems().collect();
         lines.push(Line::from(""));

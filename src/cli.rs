@@ -61,8 +61,9 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub allow_write: bool,
     /// Seconds between CloudTrail polls in the console (each region; paced under 2 calls/s).
-    #[arg(long, global = true, default_value_t = 10.0)]
-    pub poll: f64,
+    /// (default 10; 3 in the demo).
+    #[arg(long, global = true)]
+    pub poll: Option<f64>,
     /// Where keydeck keeps its cache, logs, incident log and the sandbox's files.
     #[arg(long, global = true, env = "KEYDECK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

@@ -106,7 +106,7 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
     let (policy, policy_name) = load_policy(g.policy.as_deref())?;
     tracing::info!(policy = %policy.name, keys = policy.keys.len(), "policy loaded");
     match cli.command {
-        None => console(&g, chain_options(&g), &data_dir, Arc::new(policy), policy_name, started).await,
+        None => console(&g, chain_options(&g), &data_dir, Arc::new(policy), policy_name, started, 10.0).await,
         Some(Command::Inventory(args)) => {
             let (ctx, identity) = connect_checked(&chain_options(&g)).await?;
             let mut inv = aws::fetch_inventory(&ctx).await;
@@ -184,7 +184,8 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
             let sb = start_sandbox(&data_dir, &args.sandbox).await?;
             let opts = sb.info.connect_options(&args.operator, &g.regions);
             let result = match opts {
-                Ok(opts) => console(&g, opts, &data_dir, Arc::new(policy), policy_name, started).await,
+                // The sandbox answers fast and delivers in seconds: poll often in the demo.
+                Ok(opts) => console(&g, opts, &data_dir, Arc::new(policy), policy_name, started, 3.0).await,
                 Err(e) => Err(e.into()),
             };
             sb.stop().await;
@@ -298,11 +299,7 @@ fn print_events(events: &[TrailEvent], keys: &KeyIndex, format: TableFormat) -> 
 async fn feed_command(g: &GlobalOpts, args: &FeedArgs, policy: &Policy) -> Result<u8, Failure> {
     let (ctx, identity) = connect_checked(&chain_options(g)).await?;
     let keys = light_key_index(&ctx, &identity.account).await;
-    let cfg = PollConfig {
-        max_pages: 200,
-        interval: std::time::Duration::from_secs_f64(g.poll.max(1.0)),
-        ..PollConfig::default()
-    };
+    let cfg = PollConfig { max_pages: 200, interval: poll_interval(g, 10.0), ..PollConfig::default() };
     let mut pacers: Vec<Pacer> = (0..=ctx.regions().len()).map(|_| Pacer::new(cfg.min_gap)).collect();
     let mut feed = Feed::new(100_000);
     let mut from = chrono::Utc::now() - args.since;
@@ -376,6 +373,12 @@ async fn alerts_command(g: &GlobalOpts, args: &AlertsArgs, policy: &Policy) -> R
     Ok(if alerts.iter().any(|a| a.severity.at_least(threshold)) { exit::CHECK_FAILED } else { exit::OK })
 }
 
+/// The CloudTrail poll interval: `--poll`, else the command's default; at least 1 s.
+fn poll_interval(g: &GlobalOpts, default_secs: f64) -> std::time::Duration {
+    let secs = g.poll.unwrap_or(default_secs);
+    std::time::Duration::from_secs_f64(if secs.is_finite() { secs.clamp(1.0, 3600.0) } else { default_secs })
+}
+
 fn chain_options(g: &GlobalOpts) -> ConnectOptions {
     ConnectOptions {
         profile: g.profile.clone(),
@@ -404,6 +407,7 @@ async fn console(
     policy: Arc<Policy>,
     policy_name: String,
     started: Instant,
+    default_poll: f64,
 ) -> Result<u8, Failure> {
     let (ctx, identity) = connect_checked(&opts).await?;
     let session = Session {
@@ -421,7 +425,7 @@ async fn console(
         keydeck::app::cache::path(data_dir, opts.endpoint_url.as_deref(), &session.identity.account, &session.regions);
     let review_journal = Some(review_journal_path(data_dir, &session.identity.account));
     let alerts_journal = Some(data_dir.join("journal").join(format!("alerts-{}.jsonl", session.identity.account)));
-    let poll = PollConfig { interval: std::time::Duration::from_secs_f64(g.poll.max(1.0)), ..PollConfig::default() };
+    let poll = PollConfig { interval: poll_interval(g, default_poll), ..PollConfig::default() };
     let cfg = ConsoleConfig {
         session,
         policy,

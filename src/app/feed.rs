@@ -239,7 +239,7 @@ pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
     state.feed.calls += r.calls;
     state.feed.throttled += r.throttled;
     state.feed.polls += 1;
-    state.feed.last_poll = Some(r.until);
+    state.feed.last_poll = Some(r.finished);
     state.feed.problem = None;
     let new = state.feed.events.insert(parsed);
     let mut raised = Vec::new();
@@ -434,7 +434,14 @@ pub(crate) mod tests {
     }
 
     pub fn poll(records: Vec<(String, String)>) -> Msg {
-        Msg::TrailPolled(PollResult { region: "eu-north-1".into(), records, calls: 2, throttled: 0, until: now() })
+        Msg::TrailPolled(PollResult {
+            region: "eu-north-1".into(),
+            records,
+            calls: 2,
+            throttled: 0,
+            until: now(),
+            finished: now(),
+        })
     }
 
     fn press(s: &mut State, c: KeyCode) -> Vec<Action> {

@@ -62,6 +62,8 @@ pub struct PollResult {
     pub throttled: usize,
     /// The poll's window end: the next poll starts `overlap` before it.
     pub until: DateTime<Utc>,
+    /// When the poll finished (local clock), for "polled at" displays.
+    pub finished: DateTime<Utc>,
 }
 
 /// Paces calls in one region and backs off on throttling.
@@ -92,7 +94,8 @@ pub async fn poll_once(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<PollResult, AwsError> {
-    let mut out = PollResult { region: rc.region.clone(), records: Vec::new(), calls: 0, throttled: 0, until };
+    let mut out =
+        PollResult { region: rc.region.clone(), records: Vec::new(), calls: 0, throttled: 0, until, finished: until };
     for source in &cfg.sources {
         let q = Query { event_source: Some((*source).to_owned()), start: from, end: until };
         let mut token = None;
@@ -121,6 +124,7 @@ pub async fn poll_once(
             }
         }
     }
+    out.finished = Utc::now();
     Ok(out)
 }
 

@@ -241,6 +241,9 @@ pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
     state.feed.polls += 1;
     state.feed.last_poll = Some(r.finished);
     state.feed.problem = None;
+    // Live tail: a cursor on the newest event follows new events; a cursor the operator
+    // moved down stays on its event.
+    let following = state.feed.cursor == 0;
     let new = state.feed.events.insert(parsed);
     let mut raised = Vec::new();
     if state.feed.backfilled.insert(r.region.clone()) {
@@ -259,7 +262,11 @@ pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
         let drop = state.feed.alerts.len() - MAX_ALERTS;
         state.feed.alerts.drain(..drop);
     }
-    keep_feed_cursor(state);
+    if following {
+        feed_move(state, 0);
+    } else {
+        keep_feed_cursor(state);
+    }
     changed_items(state, &new)
 }
 
@@ -617,5 +624,23 @@ pub(crate) mod tests {
         let rows = s.feed.rows();
         assert_eq!(rows.len(), 1, "only the key role's change");
         assert_eq!(s.feed.subject(rows[0]), "iam:app-runner");
+    }
+
+    #[test]
+    fn the_top_follows_new_events_a_moved_cursor_stays() {
+        let mut s = state();
+        update(
+            &mut s,
+            poll(vec![ev("e1", 1, "Decrypt", "app-runner", None), ev("e2", 2, "Decrypt", "app-runner", None)]),
+        );
+        press(&mut s, KeyCode::Char('2'));
+        assert_eq!(s.feed.selected_id.as_deref(), Some("e2"));
+        update(&mut s, poll(vec![ev("e3", 3, "Decrypt", "app-runner", None)]));
+        assert_eq!((s.feed.cursor, s.feed.selected_id.as_deref()), (0, Some("e3")), "following the tail");
+        press(&mut s, KeyCode::Down);
+        assert_eq!(s.feed.selected_id.as_deref(), Some("e2"));
+        update(&mut s, poll(vec![ev("e4", 4, "Decrypt", "app-runner", None)]));
+        assert_eq!(s.feed.selected_id.as_deref(), Some("e2"), "an event being read does not move away");
+        assert_eq!(s.feed.cursor, 2);
     }
 }

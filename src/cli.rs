@@ -30,9 +30,8 @@ pub mod exit {
     version,
     about = "Terminal operator console for cryptographic key operations on AWS",
     long_about = "keydeck shows a live inventory of KMS keys and Secrets Manager secrets judged \
-against a key-management policy, a live CloudTrail feed, and guides emergency revocation and \
-dual-approval operations.\n\nWithout a subcommand it opens the console. It is read-only unless \
---allow-write is given.",
+against a key-management policy, and a live CloudTrail feed with the policy's detection rules.\n\n\
+Without a subcommand it opens the console. It is read-only unless --allow-write is given.",
     after_help = "Exit codes: 0 ok, 1 check failed, 2 usage, 3 configuration, 4 credentials/permission, \
 5 endpoint unreachable, 6 sandbox failed, 70 internal error."
 )]
@@ -60,8 +59,7 @@ pub struct GlobalOpts {
     /// Allow actions that change AWS (default: read-only).
     #[arg(long, global = true)]
     pub allow_write: bool,
-    /// Seconds between CloudTrail polls in the console (each region; paced under 2 calls/s).
-    /// (default 10; 3 in the demo).
+    /// Seconds between CloudTrail polls (each region, paced under 2 calls/s); default 10, 3 in the demo.
     #[arg(long, global = true)]
     pub poll: Option<f64>,
     /// Where keydeck keeps its cache, logs, incident log and the sandbox's files.

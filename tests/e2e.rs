@@ -298,3 +298,48 @@ fn a_key_disabled_with_the_aws_cli_shows_disabled_within_one_poll() {
     pty.send("q");
     assert!(pty.wait_exit(Duration::from_secs(20)).success());
 }
+
+#[test]
+fn the_security_lead_sees_a_deletion_alert_and_acknowledges_it() {
+    let d = common::temp_dir("e2e-alert");
+    let mut pty = Pty::spawn(
+        &["--poll", "2", "demo", "--as", "security-lead", "--traffic", "none", "--trail-delay", "1"],
+        &d,
+        30,
+        130,
+    );
+    pty.wait_for("the console", Duration::from_secs(120), |s| {
+        s.contains("user/security-lead") && s.contains("refreshed")
+    });
+    // Elsewhere, with the AWS CLI: a new key is created and its deletion scheduled.
+    let env = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(d.join("data"))
+        .args(["sandbox", "env", "--as", "security-lead"])
+        .output()
+        .expect("sandbox env");
+    let exports = String::from_utf8(env.stdout).expect("utf8");
+    let script = format!(
+        "{exports}\nid=$(aws kms create-key --description e2e-doomed --query KeyMetadata.KeyId --output text) && aws kms schedule-key-deletion --key-id \"$id\" --pending-window-in-days 7 >/dev/null && echo $id"
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).env("HOME", &d).output().expect("aws cli");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    pty.wait_for("the alert in the header", Duration::from_secs(20), |s| s.contains(" ALERT"));
+    pty.send("2");
+    pty.wait_for("the event in the feed, the alert pinned", Duration::from_secs(10), |s| {
+        s.contains("ScheduleKeyDeletion") && s.contains("Key deletion scheduled")
+    });
+    pty.send("3");
+    pty.wait_for("the alerts view", Duration::from_secs(10), |s| s.contains("Alerts —") && s.contains("OPEN"));
+    pty.send("x");
+    pty.wait_for("the acknowledgement", Duration::from_secs(10), |s| s.contains("alert acknowledged (journal)"));
+    let entries =
+        keydeck::incident::journal::read(&d.join("data/journal/alerts-123456789012.jsonl")).expect("verifies");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].kind, "alert.ack");
+    assert_eq!(entries[0].actor, "arn:aws:iam::123456789012:user/security-lead");
+    assert!(entries[0].body["alert"].as_str().unwrap_or("").contains(&key_id), "{:?}", entries[0].body);
+    pty.send("q");
+    assert!(pty.wait_exit(Duration::from_secs(20)).success());
+}

@@ -9,7 +9,7 @@ use clap::Parser;
 use std::sync::Arc;
 use std::time::Instant;
 
-use keydeck::app::feed::touches_key_role;
+use keydeck::app::feed::{subject, touches_key_role};
 use keydeck::app::poller::{poll_once, Pacer, PollConfig};
 use keydeck::app::run::{run_console, ConsoleConfig};
 use keydeck::app::Session;
@@ -257,17 +257,6 @@ async fn light_key_index(ctx: &AwsContext, account: &str) -> KeyIndex {
         }
     }
     idx
-}
-
-/// The key alias or secret name an event is about.
-fn subject(ev: &TrailEvent, keys: &KeyIndex) -> String {
-    ev.key_refs
-        .iter()
-        .find_map(|r| keys.resolve(r).map(|k| k.alias.clone()))
-        .or_else(|| ev.secret_ref.as_deref().map(|s| keydeck::app::feed::secret_name(s).to_owned()))
-        .or_else(|| ev.iam_subject().map(|who| format!("iam:{who}")))
-        .or_else(|| ev.key_refs.first().cloned())
-        .unwrap_or_default()
 }
 
 fn print_events(events: &[TrailEvent], keys: &KeyIndex, format: TableFormat) -> Result<(), Failure> {

@@ -137,6 +137,22 @@ fn sandbox_pid(data_dir: &Path) -> u32 {
     v["pid"].as_u64().expect("pid") as u32
 }
 
+/// A second terminal: `eval "$(keydeck sandbox env --as OPERATOR)"` against the demo's
+/// sandbox, then `script` in a POSIX shell (the AWS CLI). Returns its trimmed stdout.
+fn second_terminal(d: &Path, operator: &str, script: &str) -> String {
+    let env = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(d.join("data"))
+        .args(["sandbox", "env", "--as", operator])
+        .output()
+        .expect("sandbox env");
+    assert!(env.status.success(), "{}", String::from_utf8_lossy(&env.stderr));
+    let exports = String::from_utf8(env.stdout).expect("utf8");
+    let out = Command::new("sh").arg("-c").arg(format!("{exports}\n{script}")).env("HOME", d).output().expect("sh");
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 #[test]
 fn demo_console_journey() {
     let d = common::temp_dir("e2e");
@@ -275,21 +291,13 @@ fn a_key_disabled_with_the_aws_cli_shows_disabled_within_one_poll() {
     pty.wait_for("the inventory", Duration::from_secs(120), |s| {
         s.contains("trove-s3-sse-key") && s.contains("refreshed")
     });
-    let env = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(d.join("data"))
-        .args(["sandbox", "env", "--as", "security-lead"])
-        .output()
-        .expect("sandbox env");
-    assert!(env.status.success(), "{}", String::from_utf8_lossy(&env.stderr));
-    let exports = String::from_utf8(env.stdout).expect("utf8");
     // DisableKey takes a key id or ARN, not an alias (as in AWS): look it up first.
-    let script = format!(
-        "{exports}\nid=$(aws kms describe-key --key-id alias/trove-s3-sse-key --region eu-west-1 --query KeyMetadata.KeyId --output text) && aws kms disable-key --key-id \"$id\" --region eu-west-1"
-    );
     let disabled_at = Instant::now();
-    let out = Command::new("sh").arg("-c").arg(&script).env("HOME", &d).output().expect("aws cli");
-    assert!(out.status.success(), "aws kms disable-key: {}", String::from_utf8_lossy(&out.stderr));
+    second_terminal(
+        &d,
+        "security-lead",
+        "id=$(aws kms describe-key --key-id alias/trove-s3-sse-key --region eu-west-1 --query KeyMetadata.KeyId --output text) && aws kms disable-key --key-id \"$id\" --region eu-west-1",
+    );
     pty.wait_for("trove-s3-sse-key shown Disabled", Duration::from_secs(15), |s| {
         s.lines().any(|l| l.contains("trove-s3-sse-key") && l.contains("Disabled"))
     });
@@ -312,19 +320,11 @@ fn the_security_lead_sees_a_deletion_alert_and_acknowledges_it() {
         s.contains("user/security-lead") && s.contains("refreshed")
     });
     // Elsewhere, with the AWS CLI: a new key is created and its deletion scheduled.
-    let env = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(d.join("data"))
-        .args(["sandbox", "env", "--as", "security-lead"])
-        .output()
-        .expect("sandbox env");
-    let exports = String::from_utf8(env.stdout).expect("utf8");
-    let script = format!(
-        "{exports}\nid=$(aws kms create-key --description e2e-doomed --query KeyMetadata.KeyId --output text) && aws kms schedule-key-deletion --key-id \"$id\" --pending-window-in-days 7 >/dev/null && echo $id"
+    let key_id = second_terminal(
+        &d,
+        "security-lead",
+        "id=$(aws kms create-key --description e2e-doomed --query KeyMetadata.KeyId --output text) && aws kms schedule-key-deletion --key-id \"$id\" --pending-window-in-days 7 >/dev/null && echo $id",
     );
-    let out = Command::new("sh").arg("-c").arg(&script).env("HOME", &d).output().expect("aws cli");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let key_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     pty.wait_for("the alert in the header", Duration::from_secs(20), |s| s.contains(" ALERT"));
     pty.send("2");
     pty.wait_for("the event in the feed, the alert pinned", Duration::from_secs(10), |s| {

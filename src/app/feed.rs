@@ -119,18 +119,7 @@ impl FeedState {
 
     /// The key alias (or secret name) an event is about, for display and filtering.
     pub fn subject(&self, ev: &TrailEvent) -> String {
-        for r in &ev.key_refs {
-            if let Some(info) = self.keys.resolve(r) {
-                return info.alias.clone();
-            }
-        }
-        if let Some(s) = &ev.secret_ref {
-            return secret_name(s).to_owned();
-        }
-        if let Some(who) = ev.iam_subject() {
-            return format!("iam:{who}");
-        }
-        ev.key_refs.first().cloned().unwrap_or_default()
+        subject(ev, &self.keys)
     }
 
     /// The events the feed view shows, newest first, filtered.
@@ -184,6 +173,17 @@ impl FeedState {
     pub fn severity_of(&self, event_id: &str) -> Option<Severity> {
         self.alerts.iter().filter(|a| a.event_ids.iter().any(|e| e == event_id)).map(|a| a.severity).min()
     }
+}
+
+/// The key (by alias, through `keys`), secret or IAM principal an event is about.
+pub fn subject(ev: &TrailEvent, keys: &KeyIndex) -> String {
+    ev.key_refs
+        .iter()
+        .find_map(|r| keys.resolve(r).map(|k| k.alias.clone()))
+        .or_else(|| ev.secret_ref.as_deref().map(|s| secret_name(s).to_owned()))
+        .or_else(|| ev.iam_subject().map(|who| format!("iam:{who}")))
+        .or_else(|| ev.key_refs.first().cloned())
+        .unwrap_or_default()
 }
 
 /// Does an IAM event change one of the policy's key roles (or a principal a rule allows)?

@@ -7,8 +7,10 @@
 pub mod app;
 pub mod aws;
 pub mod cli;
+pub mod cmd;
 pub mod domain;
 pub mod incident;
 pub mod report;
+pub mod runtime;
 pub mod sandbox;
 pub mod ui;

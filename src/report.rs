@@ -1,12 +1,15 @@
-//! Non-interactive output of an assessment: the inventory table, JSON, and the daily
-//! review in Markdown. Pure text from values; the CLI prints it.
+//! Non-interactive output: the inventory table and JSON, the daily review in Markdown
+//! and JSON, feed lines and the alerts table. Pure text from values; `cmd` prints it.
 
 use serde::Serialize;
 
 use crate::domain::assessment::{kind_word, Assessment, Drift};
+use crate::domain::detect::Alert;
 use crate::domain::identity::CallerIdentity;
+use crate::domain::review::{Change, ReviewRecord};
 use crate::domain::status::Status;
 use crate::domain::text::inert;
+use crate::domain::trail::TrailEvent;
 
 /// Everything `keydeck inventory --format json` prints.
 #[derive(Debug, Serialize)]
@@ -127,6 +130,77 @@ pub fn table(a: &Assessment, problems: &[String]) -> String {
         }
     }
     out
+}
+
+/// The daily review as JSON (`keydeck review --format json`): the findings (items that
+/// need attention), external items due, pending deletions, drift, problems, and the
+/// changes since the last saved review.
+pub fn review_json(
+    a: &Assessment,
+    identity: &CallerIdentity,
+    regions: &[String],
+    policy: &str,
+    problems: &[String],
+    last: Option<&ReviewRecord>,
+    changes: &[Change],
+) -> serde_json::Value {
+    let findings: Vec<_> = a.items.iter().filter(|i| i.judgement.status.needs_attention()).collect();
+    let external: Vec<_> = a.external.iter().filter(|x| x.judgement.status.needs_attention()).collect();
+    let pending: Vec<_> = a.items.iter().filter(|i| i.deletion_date.is_some()).collect();
+    serde_json::json!({
+        "generated_at": a.at,
+        "reviewer": identity,
+        "regions": regions,
+        "policy": policy,
+        "summary": Summary::of(a),
+        "findings": findings,
+        "external": external,
+        "pending_deletion": pending,
+        "drift": drift_out(a),
+        "problems": problems,
+        "last_review": last.map(|r| serde_json::json!({"at": r.at, "reviewer": r.reviewer})),
+        "changes_since_last_review": changes,
+    })
+}
+
+/// The alerts table of `keydeck alerts`: one line per alert, then the count.
+pub fn alerts_table(alerts: &[Alert], events: usize) -> String {
+    let mut out = String::new();
+    for a in alerts {
+        out.push_str(&format!(
+            "{}  {:<8}  {:<44}  {:<28}  {}\n",
+            a.at.format("%Y-%m-%d %H:%M:%S"),
+            a.severity.as_str(),
+            inert(&a.title),
+            inert(a.key.as_deref().or(a.secret.as_deref()).unwrap_or("-")),
+            inert(&a.principal)
+        ));
+    }
+    out.push_str(&format!("{} alert(s) over {events} events\n", alerts.len()));
+    out
+}
+
+/// One line of `keydeck feed`: time, region, call, principal, subject, outcome, source IP.
+pub fn event_line(e: &TrailEvent, subject: &str) -> String {
+    format!(
+        "{}  {:<10}  {:<24}  {:<28}  {:<28}  {:<12}  {}",
+        e.event_time.format("%Y-%m-%d %H:%M:%S"),
+        e.region,
+        inert(&e.event_name),
+        inert(&e.principal.short_name()),
+        inert(subject),
+        inert(e.outcome()),
+        inert(&e.source_ip)
+    )
+}
+
+/// One event of `keydeck feed --format json`: the parsed event plus its `subject`.
+pub fn event_json(e: &TrailEvent, subject: &str) -> Result<String, serde_json::Error> {
+    let mut v = serde_json::to_value(e)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("subject".into(), serde_json::Value::String(subject.to_owned()));
+    }
+    serde_json::to_string(&v)
 }
 
 /// The daily review in Markdown: every item that is not OK, the rule it breaks, and

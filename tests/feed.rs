@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kms::primitives::Blob;
 use common::*;
-use keydeck::app::poller::{poll_once, Pacer, PollConfig};
 use keydeck::domain::feed::Feed;
 use keydeck::domain::trail::parse_event;
+use keydeck::runtime::poller::{poll_once, Pacer, PollConfig};
 use serde_json::Value;
 
 fn keydeck_as(operator: &str, data_dir: &Path) -> Command {

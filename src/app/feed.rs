@@ -1,60 +1,21 @@
-//! Feed state and its part of the update loop: raw CloudTrail records in, deduplicated
-//! events, alerts from the detection rules, and the keys/secrets to re-read out.
+//! The feed's part of the console's state: deduplicated CloudTrail events, the detector
+//! and its alerts, acknowledgements, and the feed and alerts views' cursors. Model only:
+//! `update::feed` changes it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::msg::Action;
-use super::poller::PollResult;
-use super::state::{State, Status};
-use crate::domain::detect::{Alert, Detector, KeyIndex, Severity};
+use crate::domain::detect::{Alert, Detector, KeyIndex};
 use crate::domain::feed::Feed;
-use crate::domain::inventory::{Inventory, KeyItem, SecretItem};
 use crate::domain::policy::Policy;
-use crate::domain::trail::{parse_event, TrailEvent};
+use crate::domain::rules::Severity;
+use crate::domain::trail::TrailEvent;
 
 /// Events kept in memory (older ones drop off; the alerts they raised stay).
 pub const DEFAULT_FEED_CAPACITY: usize = 5_000;
 /// Alerts kept in memory.
 pub const MAX_ALERTS: usize = 1_000;
-
-/// KMS calls that change what the inventory shows about a key.
-const KEY_CHANGES: &[&str] = &[
-    "CreateKey",
-    "DisableKey",
-    "EnableKey",
-    "ScheduleKeyDeletion",
-    "CancelKeyDeletion",
-    "EnableKeyRotation",
-    "DisableKeyRotation",
-    "RotateKeyOnDemand",
-    "CreateAlias",
-    "UpdateAlias",
-    "DeleteAlias",
-    "TagResource",
-    "UntagResource",
-    "PutKeyPolicy",
-    "UpdateKeyDescription",
-    "ImportKeyMaterial",
-    "DeleteImportedKeyMaterial",
-    "ReplicateKey",
-    "UpdatePrimaryRegion",
-];
-
-/// Secrets Manager calls that change what the inventory shows about a secret.
-const SECRET_CHANGES: &[&str] = &[
-    "CreateSecret",
-    "DeleteSecret",
-    "RestoreSecret",
-    "RotateSecret",
-    "CancelRotateSecret",
-    "PutSecretValue",
-    "UpdateSecret",
-    "UpdateSecretVersionStage",
-    "TagResource",
-    "UntagResource",
-];
 
 pub struct FeedState {
     pub events: Feed,
@@ -68,8 +29,12 @@ pub struct FeedState {
     pub frozen: Option<Vec<TrailEvent>>,
     pub filter: String,
     pub cursor: usize,
+    /// The feed table's first row on screen.
+    pub offset: usize,
     pub selected_id: Option<String>,
     pub alert_cursor: usize,
+    /// The alerts table's first row on screen.
+    pub alert_offset: usize,
     pub detail_open: bool,
     /// The last poll problem (not throttling: that is retried silently).
     pub problem: Option<String>,
@@ -103,8 +68,10 @@ impl FeedState {
             frozen: None,
             filter: String::new(),
             cursor: 0,
+            offset: 0,
             selected_id: None,
             alert_cursor: 0,
+            alert_offset: 0,
             detail_open: false,
             problem: None,
             calls: 0,
@@ -119,7 +86,7 @@ impl FeedState {
 
     /// The key alias (or secret name) an event is about, for display and filtering.
     pub fn subject(&self, ev: &TrailEvent) -> String {
-        subject(ev, &self.keys)
+        self.keys.subject(ev)
     }
 
     /// The events the feed view shows, newest first, filtered.
@@ -172,475 +139,5 @@ impl FeedState {
     /// The most severe alert an event took part in.
     pub fn severity_of(&self, event_id: &str) -> Option<Severity> {
         self.alerts.iter().filter(|a| a.event_ids.iter().any(|e| e == event_id)).map(|a| a.severity).min()
-    }
-}
-
-/// The key (by alias, through `keys`), secret or IAM principal an event is about.
-pub fn subject(ev: &TrailEvent, keys: &KeyIndex) -> String {
-    ev.key_refs
-        .iter()
-        .find_map(|r| keys.resolve(r).map(|k| k.alias.clone()))
-        .or_else(|| ev.secret_ref.as_deref().map(|s| secret_name(s).to_owned()))
-        .or_else(|| ev.iam_subject().map(|who| format!("iam:{who}")))
-        .or_else(|| ev.key_refs.first().cloned())
-        .unwrap_or_default()
-}
-
-/// Does an IAM event change one of the policy's key roles (or a principal a rule allows)?
-pub fn touches_key_role(ev: &TrailEvent, policy: &Policy) -> bool {
-    let Some(subject) = ev.iam_subject() else { return false };
-    policy.key_roles.iter().any(|r| r == &subject)
-        || policy.keys.iter().chain(policy.secrets.iter()).any(|rule| rule.allowed_principals.contains(&subject))
-}
-
-/// A secret's name from its ARN (`...:secret:NAME-AbCdEf`), or the reference as given.
-pub fn secret_name(r: &str) -> &str {
-    let Some((_, tail)) = r.split_once(":secret:") else { return r };
-    match tail.rsplit_once('-') {
-        Some((name, suffix)) if suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()) => name,
-        _ => tail,
-    }
-}
-
-/// The key id in a KMS key ARN (`arn:aws:kms:R:A:key/ID`) or a bare key id.
-fn key_id_of(r: &str) -> Option<&str> {
-    if let Some(id) = r.strip_prefix("arn:").and(r.rsplit_once(":key/")).map(|(_, id)| id) {
-        return Some(id);
-    }
-    let bare = !r.contains(':') && !r.starts_with("alias/") && r.len() >= 32;
-    bare.then_some(r)
-}
-
-fn find_key<'a>(inv: &'a Inventory, region: &str, r: &str) -> Option<&'a KeyItem> {
-    let alias = r.rsplit_once(":alias/").map(|(_, a)| a).or_else(|| r.strip_prefix("alias/"));
-    inv.keys()
-        .filter(|k| k.region == region)
-        .find(|k| k.key_id == r || k.arn == r || alias.is_some_and(|a| k.aliases.iter().any(|x| x == a)))
-}
-
-fn find_secret<'a>(inv: &'a Inventory, region: &str, r: &str) -> Option<&'a SecretItem> {
-    inv.secrets().filter(|s| s.region == region).find(|s| s.name == r || s.arn == r || s.name == secret_name(r))
-}
-
-/// Apply one poll: dedupe, detect, and say which keys and secrets changed.
-pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
-    let mut parsed = Vec::with_capacity(r.records.len());
-    for (_, raw) in &r.records {
-        match parse_event(raw) {
-            // Of IAM's events, only those that change a key role belong in this feed.
-            Ok(ev) if ev.event_source == crate::domain::trail::IAM_SOURCE && !touches_key_role(&ev, &state.policy) => {}
-            Ok(ev) => parsed.push(ev),
-            Err(e) => {
-                state.feed.skipped += 1;
-                tracing::warn!(region = %r.region, "skipped a CloudTrail record: {e}");
-            }
-        }
-    }
-    state.feed.calls += r.calls;
-    state.feed.throttled += r.throttled;
-    state.feed.polls += 1;
-    state.feed.last_poll = Some(r.finished);
-    state.feed.problem = None;
-    // Live tail: a cursor on the newest event follows new events; a cursor the operator
-    // moved down stays on its event.
-    let following = state.feed.cursor == 0;
-    let new = state.feed.events.insert(parsed);
-    let mut raised = Vec::new();
-    if state.feed.backfilled.insert(r.region.clone()) {
-        raised = state.feed.detector.observe_backfill(&new, &state.feed.keys);
-    } else {
-        for ev in &new {
-            raised.extend(state.feed.detector.observe(ev, &state.feed.keys));
-        }
-    }
-    for a in raised {
-        if !state.feed.alerts.iter().any(|x| x.id == a.id) {
-            state.feed.alerts.push(a);
-        }
-    }
-    if state.feed.alerts.len() > MAX_ALERTS {
-        let drop = state.feed.alerts.len() - MAX_ALERTS;
-        state.feed.alerts.drain(..drop);
-    }
-    if following {
-        feed_move(state, 0);
-    } else {
-        keep_feed_cursor(state);
-    }
-    changed_items(state, &new)
-}
-
-/// Change-driven inventory: the keys and secrets named by successful mutating calls.
-fn changed_items(state: &State, new: &[TrailEvent]) -> Vec<Action> {
-    let Some(inv) = &state.inventory else { return vec![] };
-    let mut keys: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut secrets: BTreeSet<(String, String)> = BTreeSet::new();
-    for ev in new.iter().filter(|e| e.succeeded()) {
-        if !state.session.regions.contains(&ev.region) {
-            continue;
-        }
-        if ev.event_source == crate::aws::cloudtrail::KMS_SOURCE && KEY_CHANGES.contains(&ev.event_name.as_str()) {
-            for r in &ev.key_refs {
-                let id = find_key(inv, &ev.region, r).map(|k| k.key_id.as_str()).or_else(|| key_id_of(r));
-                if let Some(id) = id {
-                    keys.insert((ev.region.clone(), id.to_owned()));
-                }
-            }
-        }
-        if ev.event_source == crate::aws::cloudtrail::SECRETS_SOURCE && SECRET_CHANGES.contains(&ev.event_name.as_str())
-        {
-            if let Some(r) = &ev.secret_ref {
-                let id = find_secret(inv, &ev.region, r).map(|s| s.arn.clone()).unwrap_or_else(|| r.clone());
-                secrets.insert((ev.region.clone(), id));
-            }
-        }
-    }
-    let mut actions = Vec::new();
-    for region in state.session.regions.iter() {
-        let k: Vec<String> = keys.iter().filter(|(r, _)| r == region).map(|(_, id)| id.clone()).collect();
-        if !k.is_empty() {
-            actions.push(Action::RereadKeys { region: region.clone(), key_ids: k });
-        }
-        let s: Vec<String> = secrets.iter().filter(|(r, _)| r == region).map(|(_, id)| id.clone()).collect();
-        if !s.is_empty() {
-            actions.push(Action::RereadSecrets { region: region.clone(), secret_ids: s });
-        }
-    }
-    actions
-}
-
-/// Replace (or add, or drop) re-read keys in the inventory and judge again.
-pub fn on_keys_reread(state: &mut State, region: &str, items: Vec<KeyItem>, gone: Vec<String>) {
-    let Some(inv) = state.inventory.as_mut() else { return };
-    let Some(ri) = inv.regions.iter_mut().find(|r| r.region == region) else { return };
-    for k in items {
-        match ri.keys.iter_mut().find(|x| x.key_id == k.key_id) {
-            Some(slot) => {
-                // Keep the ARN the full refresh saw when the re-read could not learn it.
-                let arn = if k.arn.is_empty() { slot.arn.clone() } else { k.arn.clone() };
-                *slot = KeyItem { arn, ..k };
-            }
-            None => ri.keys.push(k),
-        }
-    }
-    ri.keys.retain(|k| !gone.contains(&k.key_id));
-    state.reassess();
-}
-
-/// Replace (or add, or drop) re-read secrets in the inventory and judge again.
-pub fn on_secrets_reread(state: &mut State, region: &str, items: Vec<SecretItem>, gone: Vec<String>) {
-    let Some(inv) = state.inventory.as_mut() else { return };
-    let Some(ri) = inv.regions.iter_mut().find(|r| r.region == region) else { return };
-    for s in items {
-        match ri.secrets.iter_mut().find(|x| x.arn == s.arn || x.name == s.name) {
-            Some(slot) => *slot = s,
-            None => ri.secrets.push(s),
-        }
-    }
-    ri.secrets.retain(|s| !gone.contains(&s.arn) && !gone.contains(&s.name));
-    state.reassess();
-}
-
-pub fn keep_feed_cursor(state: &mut State) {
-    let (found, clamped, id_at) = {
-        let rows = state.feed.rows();
-        let found = state.feed.selected_id.as_ref().and_then(|id| rows.iter().position(|e| &e.event_id == id));
-        let clamped = state.feed.cursor.min(rows.len().saturating_sub(1));
-        (found, clamped, rows.get(clamped).map(|e| e.event_id.clone()))
-    };
-    match found {
-        Some(i) => state.feed.cursor = i,
-        None => {
-            state.feed.cursor = clamped;
-            state.feed.selected_id = id_at;
-        }
-    }
-}
-
-pub fn feed_move(state: &mut State, idx: usize) {
-    let len = state.feed.rows().len();
-    state.feed.cursor = if len == 0 { 0 } else { idx.min(len - 1) };
-    let id = state.feed.rows().get(state.feed.cursor).map(|e| e.event_id.clone());
-    state.feed.selected_id = id;
-}
-
-pub fn alert_move(state: &mut State, idx: usize) {
-    let len = state.feed.alert_rows().len();
-    state.feed.alert_cursor = if len == 0 { 0 } else { idx.min(len - 1) };
-}
-
-/// Toggle the frozen snapshot.
-pub fn toggle_freeze(state: &mut State) {
-    state.feed.frozen = match state.feed.frozen.take() {
-        Some(_) => None,
-        None => Some(state.feed.events.iter().cloned().collect()),
-    };
-    state.status = Some(Status {
-        text: if state.feed.frozen.is_some() {
-            "feed frozen: the view stops moving; events and alerts keep arriving (f to unfreeze)".into()
-        } else {
-            "feed live".into()
-        },
-        error: false,
-    });
-    keep_feed_cursor(state);
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::app::msg::Msg;
-    use crate::app::state::{Session, View};
-    use crate::app::update;
-    use crate::domain::inventory::fixtures::key;
-    use crate::domain::inventory::{KeyState, RegionInventory};
-    use crate::domain::trail::fixtures::record;
-    use chrono::TimeZone;
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    pub fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().expect("date")
-    }
-
-    /// A console with the demo's keys, identity and regions.
-    pub fn state() -> State {
-        let policy = std::sync::Arc::new(Policy::default_policy().expect("policy"));
-        let session = Session {
-            identity: crate::domain::identity::CallerIdentity {
-                arn: "arn:aws:iam::123456789012:user/security-lead".into(),
-                account: "123456789012".into(),
-                user_id: "AIDA".into(),
-            },
-            regions: vec!["eu-north-1".into(), "eu-west-1".into()],
-            ..Default::default()
-        };
-        let mut s = State::new(session, policy, now(), false);
-        let inv = Inventory {
-            regions: vec![
-                RegionInventory {
-                    region: "eu-north-1".into(),
-                    keys: vec![
-                        key("eu-north-1", "drop-kyc-key", KeyState::Enabled),
-                        key("eu-north-1", "drop-national-id-key", KeyState::Enabled),
-                    ],
-                    ..Default::default()
-                },
-                RegionInventory { region: "eu-west-1".into(), ..Default::default() },
-            ],
-            fetched_at: Some(now()),
-        };
-        update(&mut s, Msg::InventoryLoaded(inv));
-        s
-    }
-
-    pub const KYC: &str = "arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key";
-
-    pub fn ev(id: &str, secs: i64, name: &str, user: &str, error: Option<&str>) -> (String, String) {
-        let t = (now() + chrono::Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        (id.to_owned(), record(id, &t, name, "kms.amazonaws.com", "eu-north-1", user, error, Some(KYC), None))
-    }
-
-    pub fn poll(records: Vec<(String, String)>) -> Msg {
-        Msg::TrailPolled(PollResult {
-            region: "eu-north-1".into(),
-            records,
-            calls: 2,
-            throttled: 0,
-            until: now(),
-            finished: now(),
-        })
-    }
-
-    fn press(s: &mut State, c: KeyCode) -> Vec<Action> {
-        update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
-    }
-
-    #[test]
-    fn overlapping_polls_show_each_event_once_in_time_order() {
-        let mut s = state();
-        update(
-            &mut s,
-            poll(vec![ev("e2", 20, "Decrypt", "app-runner", None), ev("e1", 10, "Decrypt", "app-runner", None)]),
-        );
-        // The next poll overlaps, and a late event (e0) arrives with an older time.
-        update(
-            &mut s,
-            poll(vec![ev("e2", 20, "Decrypt", "app-runner", None), ev("e0", 5, "Decrypt", "app-runner", None)]),
-        );
-        let ids: Vec<&str> = s.feed.rows().iter().map(|e| e.event_id.as_str()).collect();
-        assert_eq!(ids, vec!["e2", "e1", "e0"], "newest first, each once");
-        assert_eq!(s.feed.subject(s.feed.rows()[0]), "drop-kyc-key", "key named by alias through the inventory");
-        assert_eq!(s.feed.calls, 4);
-    }
-
-    #[test]
-    fn unreadable_records_are_skipped_and_counted() {
-        let mut s = state();
-        update(
-            &mut s,
-            poll(vec![
-                ("x".into(), "{not json".into()),
-                ("y".into(), "[]".into()),
-                ev("e1", 1, "Decrypt", "app-runner", None),
-            ]),
-        );
-        assert_eq!(s.feed.skipped, 2);
-        assert_eq!(s.feed.rows().len(), 1);
-    }
-
-    #[test]
-    fn schedule_key_deletion_alerts_and_rereads_the_key() {
-        let mut s = state();
-        // The first poll of a region is the backfill; the second is live.
-        update(&mut s, poll(vec![ev("b0", 0, "DescribeKey", "key-auditor", None)]));
-        let actions = update(&mut s, poll(vec![ev("d1", 30, "ScheduleKeyDeletion", "security-lead", None)]));
-        assert_eq!(
-            actions,
-            vec![Action::RereadKeys { region: "eu-north-1".into(), key_ids: vec!["id-drop-kyc-key".into()] }]
-        );
-        let open = s.feed.open_alerts();
-        assert_eq!(open.len(), 1);
-        assert_eq!(open[0].severity, Severity::Critical);
-        assert_eq!(open[0].key.as_deref(), Some("drop-kyc-key"));
-        assert_eq!(s.feed.severity_of("d1"), Some(Severity::Critical));
-    }
-
-    #[test]
-    fn failed_or_read_only_calls_do_not_reread() {
-        let mut s = state();
-        update(&mut s, poll(vec![]));
-        let actions = update(
-            &mut s,
-            poll(vec![
-                ev("a", 1, "DisableKey", "outsider", Some("AccessDenied")),
-                ev("b", 2, "DescribeKey", "key-admin", None),
-            ]),
-        );
-        assert!(actions.is_empty(), "{actions:?}");
-    }
-
-    #[test]
-    fn reread_replaces_the_key_and_judges_again() {
-        let mut s = state();
-        let mut k = key("eu-north-1", "drop-kyc-key", KeyState::Disabled);
-        k.arn = String::new();
-        update(&mut s, Msg::KeysReread { region: "eu-north-1".into(), items: vec![k], gone: vec![], problems: vec![] });
-        let item = s.assessment.item(KYC).expect("same ARN kept");
-        assert_eq!(item.state, "Disabled");
-        update(
-            &mut s,
-            Msg::KeysReread {
-                region: "eu-north-1".into(),
-                items: vec![],
-                gone: vec!["id-drop-kyc-key".into()],
-                problems: vec![],
-            },
-        );
-        assert!(s.assessment.item(KYC).is_none(), "a key that no longer exists leaves the inventory");
-    }
-
-    #[test]
-    fn freeze_stops_the_view_not_the_alerts() {
-        let mut s = state();
-        update(&mut s, poll(vec![ev("e1", 1, "Decrypt", "app-runner", None)]));
-        press(&mut s, KeyCode::Char('2'));
-        assert_eq!(s.view, View::Feed);
-        press(&mut s, KeyCode::Char('f'));
-        update(&mut s, poll(vec![ev("d1", 30, "ScheduleKeyDeletion", "security-lead", None)]));
-        assert_eq!(s.feed.rows().len(), 1, "frozen view");
-        assert_eq!(s.feed.open_alerts().len(), 1, "alerts still fire");
-        press(&mut s, KeyCode::Char('f'));
-        assert_eq!(s.feed.rows().len(), 2);
-    }
-
-    #[test]
-    fn jump_from_a_key_to_its_events_and_back() {
-        let mut s = state();
-        update(&mut s, poll(vec![ev("e1", 1, "Decrypt", "app-runner", None)]));
-        while s.rows()[s.cursor].name != "drop-kyc-key" {
-            press(&mut s, KeyCode::Down);
-        }
-        press(&mut s, KeyCode::Char('e'));
-        assert_eq!((s.view, s.feed.filter.as_str()), (View::Feed, "drop-kyc-key"));
-        assert_eq!(s.feed.rows().len(), 1);
-        press(&mut s, KeyCode::Char('b'));
-        assert_eq!(s.view, View::Inventory);
-        assert_eq!(s.rows()[s.cursor].name, "drop-kyc-key");
-        assert!(s.feed.filter.is_empty());
-    }
-
-    #[test]
-    fn acknowledging_goes_through_the_journal() {
-        let mut s = state();
-        update(&mut s, poll(vec![]));
-        update(&mut s, poll(vec![ev("d1", 30, "ScheduleKeyDeletion", "security-lead", None)]));
-        press(&mut s, KeyCode::Char('3'));
-        let actions = press(&mut s, KeyCode::Char('x'));
-        let (alert_id, actor) = match actions.as_slice() {
-            [Action::SaveAck { alert_id, actor, .. }] => (alert_id.clone(), actor.clone()),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(actor, "arn:aws:iam::123456789012:user/security-lead");
-        assert_eq!(s.feed.open_alerts().len(), 1, "not acknowledged until the journal says so");
-        update(&mut s, Msg::AckSaved(Ok((alert_id, actor))));
-        assert!(s.feed.open_alerts().is_empty());
-        assert!(press(&mut s, KeyCode::Char('x')).is_empty(), "already acknowledged");
-    }
-
-    #[test]
-    fn secret_names_from_arns() {
-        assert_eq!(secret_name("arn:aws:secretsmanager:eu-north-1:1:secret:JWT_SECRET-AbC123"), "JWT_SECRET");
-        assert_eq!(secret_name("JWT_SECRET"), "JWT_SECRET");
-        assert_eq!(secret_name("arn:aws:secretsmanager:eu-north-1:1:secret:my-app-db"), "my-app-db");
-        assert_eq!(
-            key_id_of("arn:aws:kms:eu-north-1:1:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
-            Some("1234abcd-12ab-34cd-56ef-1234567890ab")
-        );
-        assert_eq!(key_id_of("alias/x"), None);
-    }
-
-    fn iam(id: &str, name: &str, user: &str) -> (String, String) {
-        let raw = serde_json::json!({
-            "eventVersion": "1.08",
-            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/security-lead", "userName": "security-lead", "accountId": "123456789012"},
-            "eventTime": "2026-11-23T12:00:05Z",
-            "eventSource": "iam.amazonaws.com",
-            "eventName": name,
-            "awsRegion": "us-east-1",
-            "sourceIPAddress": "127.0.0.1",
-            "requestParameters": {"userName": user, "status": "Inactive"},
-            "eventID": id,
-        });
-        (id.to_owned(), raw.to_string())
-    }
-
-    #[test]
-    fn iam_events_show_only_when_they_touch_a_key_role() {
-        let mut s = state();
-        update(
-            &mut s,
-            poll(vec![iam("i1", "UpdateAccessKey", "app-runner"), iam("i2", "UpdateAccessKey", "outsider")]),
-        );
-        let rows = s.feed.rows();
-        assert_eq!(rows.len(), 1, "only the key role's change");
-        assert_eq!(s.feed.subject(rows[0]), "iam:app-runner");
-    }
-
-    #[test]
-    fn the_top_follows_new_events_a_moved_cursor_stays() {
-        let mut s = state();
-        update(
-            &mut s,
-            poll(vec![ev("e1", 1, "Decrypt", "app-runner", None), ev("e2", 2, "Decrypt", "app-runner", None)]),
-        );
-        press(&mut s, KeyCode::Char('2'));
-        assert_eq!(s.feed.selected_id.as_deref(), Some("e2"));
-        update(&mut s, poll(vec![ev("e3", 3, "Decrypt", "app-runner", None)]));
-        assert_eq!((s.feed.cursor, s.feed.selected_id.as_deref()), (0, Some("e3")), "following the tail");
-        press(&mut s, KeyCode::Down);
-        assert_eq!(s.feed.selected_id.as_deref(), Some("e2"));
-        update(&mut s, poll(vec![ev("e4", 4, "Decrypt", "app-runner", None)]));
-        assert_eq!(s.feed.selected_id.as_deref(), Some("e2"), "an event being read does not move away");
-        assert_eq!(s.feed.cursor, 2);
     }
 }

@@ -1,13 +1,11 @@
-//! Application state and the update loop. Terminal input, ticks and AWS results arrive
-//! as [`Msg`]s; [`update`] is the only place that changes [`State`] and returns
-//! [`Action`]s that the runtime turns into tokio tasks. Drawing reads `&State` only.
+//! The console's model and its update loop, pure and synchronous: terminal input, ticks,
+//! measured layout and AWS results arrive as [`Msg`]s; [`update`] is the only place that
+//! changes [`State`] and returns [`Action`]s, which `runtime` turns into tokio tasks.
+//! Nothing here awaits or does IO; `ui` draws `&State`.
 
-pub mod cache;
 pub mod feed;
 pub mod keymap;
 pub mod msg;
-pub mod poller;
-pub mod run;
 pub mod state;
 pub mod update;
 

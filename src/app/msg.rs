@@ -5,7 +5,6 @@ use crossterm::event::KeyEvent;
 
 use std::collections::HashMap;
 
-use super::poller::PollResult;
 use crate::domain::inventory::{Fetched, Inventory, KeyItem, KeyPolicySummary, SecretItem};
 use crate::domain::review::ReviewRecord;
 
@@ -14,6 +13,11 @@ use crate::domain::review::ReviewRecord;
 pub enum Msg {
     Key(KeyEvent),
     Resize(u16, u16),
+    /// The rows a list view showed in the frame just drawn (the drawing measures them).
+    ListRows {
+        view: super::state::View,
+        rows: usize,
+    },
     /// The clock, once a second; the only way the app learns the time.
     Tick(DateTime<Utc>),
     /// The last inventory saved in the data dir, drawn at once and marked stale.
@@ -62,4 +66,20 @@ pub enum Action {
     RereadKeys { region: String, key_ids: Vec<String> },
     RereadSecrets { region: String, secret_ids: Vec<String> },
     SaveAck { alert_id: String, actor: String, summary: String },
+}
+
+/// What a poll produced.
+#[derive(Debug, Clone)]
+pub struct PollResult {
+    pub region: String,
+    /// (EventId, CloudTrailEvent JSON), possibly with duplicates of earlier polls.
+    pub records: Vec<(String, String)>,
+    /// Calls made (for the operator's cost view and the benchmark).
+    pub calls: usize,
+    /// Throttled calls that were retried after a backoff (never shown as errors).
+    pub throttled: usize,
+    /// The poll's window end: the next poll starts `overlap` before it.
+    pub until: DateTime<Utc>,
+    /// When the poll finished (local clock), for "polled at" displays.
+    pub finished: DateTime<Utc>,
 }

@@ -108,8 +108,24 @@ pub struct State {
     pub size: (u16, u16),
     pub color: bool,
     pub quit: bool,
-    /// Rows of the body the inventory table had when last drawn (for paging).
-    pub page_rows: usize,
+    /// The inventory table's first row on screen (kept across redraws and refreshes).
+    pub offset: usize,
+    /// Rows each list showed when last drawn (measured by `ui::draw`, for paging).
+    pub page_rows: PageRows,
+}
+
+/// The rows each list view shows, as the last draw measured them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRows {
+    pub inventory: usize,
+    pub feed: usize,
+    pub alerts: usize,
+}
+
+impl Default for PageRows {
+    fn default() -> Self {
+        Self { inventory: 10, feed: 10, alerts: 10 }
+    }
 }
 
 impl State {
@@ -141,7 +157,8 @@ impl State {
             size: (80, 24),
             color,
             quit: false,
-            page_rows: 10,
+            offset: 0,
+            page_rows: PageRows::default(),
         }
     }
 

@@ -4,9 +4,8 @@ use chrono::{DateTime, Utc};
 
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 
-use super::{AwsError, RegionConfig};
-
-pub use crate::domain::trail::{IAM_REGION, IAM_SOURCE, KMS_SOURCE, SECRETS_SOURCE};
+use super::context::RegionConfig;
+use super::error::AwsError;
 
 /// One page of LookupEvents: (EventId, CloudTrailEvent JSON) pairs, newest first.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +44,7 @@ pub async fn lookup_page(rc: &RegionConfig, q: &Query, next_token: Option<String
                     call: "cloudtrail:LookupEvents",
                     region: rc.region.clone(),
                     resource: None,
-                    kind: super::AwsErrorKind::Client,
+                    kind: super::error::AwsErrorKind::Client,
                     code: None,
                     message: e.to_string(),
                 })?,

@@ -8,7 +8,8 @@ use futures::stream::{self, StreamExt};
 
 use crate::domain::inventory::{Fetched, KeyItem, KeyManager, KeyRotation, KeyState, RotationEvent, RotationKind};
 
-use super::{AwsError, AwsErrorKind, RegionConfig};
+use super::context::RegionConfig;
+use super::error::{AwsError, AwsErrorKind};
 
 /// How many DescribeKey calls run at once per region (KMS's shared quota for
 /// DescribeKey is far higher; this keeps bursts polite).
@@ -91,7 +92,7 @@ pub async fn read_key(rc: &RegionConfig, key_id: &str) -> Result<KeyItem, AwsErr
             call: "kms:DescribeKey",
             region: region.to_owned(),
             resource: Some(key_id.to_owned()),
-            kind: super::AwsErrorKind::NotFound,
+            kind: super::error::AwsErrorKind::NotFound,
             code: None,
             message: item.problem.unwrap_or_default(),
         });

@@ -2,8 +2,9 @@
 
 use crate::domain::inventory::SecretItem;
 
+use super::context::RegionConfig;
+use super::error::AwsError;
 use super::kms::to_chrono;
-use super::{AwsError, RegionConfig};
 
 /// Secrets Manager's list entry and DescribeSecret output carry the same metadata under
 /// the same accessor names: one mapping for both.

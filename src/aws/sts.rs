@@ -2,7 +2,8 @@
 
 use crate::domain::identity::CallerIdentity;
 
-use super::{AwsContext, AwsError};
+use super::context::AwsContext;
+use super::error::AwsError;
 
 /// `sts:GetCallerIdentity` in the home region.
 pub async fn caller_identity(ctx: &AwsContext) -> Result<CallerIdentity, AwsError> {

@@ -18,12 +18,15 @@
 //! With the default sizes the floor is thousands of events behind the newest one,
 //! hours beyond any poll overlap.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::trail::TrailEvent;
+use super::inventory::Inventory;
+use super::policy::Policy;
+use super::reference::key_id_of;
+use super::trail::{parse_event, TrailEvent, IAM_SOURCE};
 
 /// What the feed holds and has turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -155,6 +158,101 @@ impl Feed {
             dropped_too_old: self.dropped_too_old,
         }
     }
+}
+
+/// Does an IAM event change one of the policy's key roles (or a principal a rule allows)?
+/// Only those IAM events belong in the feed (IAM is read for `[policy] key_roles`).
+pub fn touches_key_role(ev: &TrailEvent, policy: &Policy) -> bool {
+    let Some(subject) = ev.iam_subject() else { return false };
+    policy.key_roles.iter().any(|r| r == &subject)
+        || policy.keys.iter().chain(policy.secrets.iter()).any(|rule| rule.allowed_principals.contains(&subject))
+}
+
+/// CloudTrail records (the `CloudTrailEvent` JSON of LookupEvents) parsed for the feed:
+/// the events that belong in it, and one message per record that could not be read.
+pub fn parse_records<'a>(
+    records: impl IntoIterator<Item = &'a str>,
+    policy: &Policy,
+) -> (Vec<TrailEvent>, Vec<String>) {
+    let mut events = Vec::new();
+    let mut unreadable = Vec::new();
+    for raw in records {
+        match parse_event(raw) {
+            Ok(ev) if ev.event_source == IAM_SOURCE && !touches_key_role(&ev, policy) => {}
+            Ok(ev) => events.push(ev),
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    (events, unreadable)
+}
+
+/// KMS calls that change what the inventory shows about a key.
+pub const KEY_CHANGES: &[&str] = &[
+    "CreateKey",
+    "DisableKey",
+    "EnableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "RotateKeyOnDemand",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "TagResource",
+    "UntagResource",
+    "PutKeyPolicy",
+    "UpdateKeyDescription",
+    "ImportKeyMaterial",
+    "DeleteImportedKeyMaterial",
+    "ReplicateKey",
+    "UpdatePrimaryRegion",
+];
+
+/// Secrets Manager calls that change what the inventory shows about a secret.
+pub const SECRET_CHANGES: &[&str] = &[
+    "CreateSecret",
+    "DeleteSecret",
+    "RestoreSecret",
+    "RotateSecret",
+    "CancelRotateSecret",
+    "PutSecretValue",
+    "UpdateSecret",
+    "UpdateSecretVersionStage",
+    "TagResource",
+    "UntagResource",
+];
+
+/// The keys (region, key id) and secrets (region, ARN or reference) that successful
+/// mutating calls in `events` touched, in the selected `regions`: what a change-driven
+/// inventory re-reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub keys: BTreeSet<(String, String)>,
+    pub secrets: BTreeSet<(String, String)>,
+}
+
+/// See [`Changed`]. A key the inventory does not know yet is named by the key id in its
+/// reference; an alias that names no known key is skipped (nothing to re-read by).
+pub fn changed_items(events: &[TrailEvent], inv: &Inventory, regions: &[String]) -> Changed {
+    let mut out = Changed::default();
+    for ev in events.iter().filter(|e| e.succeeded() && regions.contains(&e.region)) {
+        if ev.is_kms() && KEY_CHANGES.contains(&ev.event_name.as_str()) {
+            for r in &ev.key_refs {
+                let id = inv.find_key(&ev.region, r).map(|k| k.key_id.as_str()).or_else(|| key_id_of(r));
+                if let Some(id) = id {
+                    out.keys.insert((ev.region.clone(), id.to_owned()));
+                }
+            }
+        }
+        if ev.is_secrets_manager() && SECRET_CHANGES.contains(&ev.event_name.as_str()) {
+            if let Some(r) = &ev.secret_ref {
+                let id = inv.find_secret(&ev.region, r).map(|s| s.arn.clone()).unwrap_or_else(|| r.clone());
+                out.secrets.insert((ev.region.clone(), id));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -237,6 +237,20 @@ impl Inventory {
     pub fn problems(&self) -> impl Iterator<Item = &String> {
         self.regions.iter().flat_map(|r| r.problems.iter())
     }
+
+    /// The key in `region` that a reference names: key id, key ARN, `alias/NAME` or alias ARN.
+    pub fn find_key(&self, region: &str, r: &str) -> Option<&KeyItem> {
+        let alias = super::reference::alias_name_of(r);
+        self.keys()
+            .filter(|k| k.region == region)
+            .find(|k| k.key_id == r || k.arn == r || alias.is_some_and(|a| k.aliases.iter().any(|x| x == a)))
+    }
+
+    /// The secret in `region` that a reference names: its name or ARN.
+    pub fn find_secret(&self, region: &str, r: &str) -> Option<&SecretItem> {
+        let name = super::reference::secret_name(r);
+        self.secrets().filter(|s| s.region == region).find(|s| s.name == r || s.arn == r || s.name == name)
+    }
 }
 
 #[cfg(test)]

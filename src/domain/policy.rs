@@ -10,7 +10,7 @@ use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Vis
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::detect::{DetectionConfig, RuleId, Severity, MAX_WINDOW_SECS};
+use super::rules::{DetectionConfig, RuleId, Severity, MAX_WINDOW_SECS};
 
 /// The default policy, built from both seed policies.
 pub const DEFAULT_POLICY: &str = include_str!("../../assets/policy.toml");
@@ -543,7 +543,7 @@ fn parse_rules(
         })?;
         let mut regions = Vec::new();
         for reg in &r.regions {
-            if !crate::aws::is_valid_region_name(reg.get_ref()) {
+            if !super::region::is_valid_region_name(reg.get_ref()) {
                 return Err(cx.err(reg.span(), format!("unknown region {:?}", reg.get_ref())));
             }
             regions.push(reg.get_ref().clone());

@@ -2,3 +2,4 @@
 //! steps, approvals and reviews are written to.
 
 pub mod journal;
+pub mod records;

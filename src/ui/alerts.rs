@@ -5,11 +5,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
-use super::{short_principal, Theme};
+use super::theme::Theme;
+use super::widgets::short_principal;
 use crate::app::State;
 use crate::domain::text::inert;
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Returns the rows the alerts table shows.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usize {
     let f = &state.feed;
     let rows = f.alert_rows();
     let [list, detail] = Layout::vertical([Constraint::Min(5), Constraint::Length(7)]).areas(area);
@@ -41,7 +43,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Constraint::Length(6),
     ];
     let header = Row::new(vec!["Severity", "When", "Rule", "Key / secret", "Principal", "State"]);
-    super::list_table(frame, list, (header, body, widths.to_vec()), block, f.alert_cursor, Some("no alerts"), theme);
+    let page = super::widgets::list_table(
+        frame,
+        list,
+        (header, body, widths.to_vec()),
+        block,
+        (f.alert_cursor, f.alert_offset),
+        Some("no alerts"),
+        theme,
+    );
     let lines = match rows.get(f.alert_cursor) {
         None => vec![Line::from(Span::styled("no alerts", theme.dim()))],
         Some(a) => {
@@ -63,4 +73,5 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     };
     let block = Block::default().borders(Borders::ALL).title(Span::styled(" Alert ", theme.title()));
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), detail);
+    page
 }

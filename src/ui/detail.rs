@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::Theme;
+use super::theme::Theme;
 use crate::app::state::Selected;
 use crate::app::State;
 use crate::domain::assessment::{kind_word, AssessedItem};

@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
-use super::{short_principal, Theme};
+use super::theme::Theme;
+use super::widgets::short_principal;
 use crate::app::feed::FeedState;
 use crate::app::{Mode, State};
 use crate::domain::text::inert;
@@ -16,7 +17,8 @@ use crate::domain::trail::TrailEvent;
 /// At most this many alerts are pinned above the feed.
 const PINNED: usize = 4;
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Returns the rows the feed table shows.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usize {
     let f = &state.feed;
     let open = f.open_alerts();
     let strip_h = if open.is_empty() { 0 } else { open.len().min(PINNED) as u16 + 2 + u16::from(open.len() > PINNED) };
@@ -27,15 +29,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if strip_h > 0 {
         alert_strip(frame, strip, &open, theme);
     }
-    let (table_area, detail_area) = super::split_detail(main, f.detail_open, 45);
+    let (table_area, detail_area) = super::widgets::split_detail(main, f.detail_open, 45);
     let rows = f.rows();
-    table(frame, table_area, f, &rows, theme);
+    let page = table(frame, table_area, f, &rows, theme);
     if let Some(d) = detail_area {
         detail(frame, d, rows.get(f.cursor).copied(), theme);
     }
     if filtering {
-        super::filter_line(frame, filter_area, &f.filter, state.mode == Mode::Filter, theme);
+        super::widgets::filter_line(frame, filter_area, &f.filter, state.mode == Mode::Filter, theme);
     }
+    page
 }
 
 fn alert_strip(frame: &mut Frame, area: Rect, open: &[&crate::domain::detect::Alert], theme: &Theme) {
@@ -68,7 +71,7 @@ fn alert_strip(frame: &mut Frame, area: Rect, open: &[&crate::domain::detect::Al
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], theme: &Theme) {
+fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], theme: &Theme) -> usize {
     let live = if f.frozen.is_some() { "FROZEN (f)" } else { "live" };
     let title = format!(
         " Feed — {} events, {live}{}{} ",
@@ -118,7 +121,15 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
         widths.extend([Constraint::Length(11), Constraint::Length(15)]);
     }
     let empty = if f.filter.is_empty() { "no events yet" } else { "no event matches the filter (Esc clears it)" };
-    super::list_table(frame, area, (Row::new(header), body, widths), block, f.cursor, Some(empty), theme);
+    super::widgets::list_table(
+        frame,
+        area,
+        (Row::new(header), body, widths),
+        block,
+        (f.cursor, f.offset),
+        Some(empty),
+        theme,
+    )
 }
 
 fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme) {

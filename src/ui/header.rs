@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::Theme;
+use super::theme::Theme;
 use crate::app::{State, View};
 use crate::domain::text::inert;
 

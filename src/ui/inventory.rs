@@ -6,26 +6,28 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Cell, Row};
 use ratatui::Frame;
 
-use super::Theme;
+use super::theme::Theme;
 use crate::app::{Mode, State};
 use crate::domain::assessment::{kind_word, AssessedItem};
 use crate::domain::text::inert;
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Returns the rows the inventory table shows.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usize {
     let filtering = state.mode == Mode::Filter || !state.filter.is_empty();
     let [main, filter_area] = if filtering {
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area)
     } else {
         [area, Rect::default()]
     };
-    let (table_area, detail_area) = super::split_detail(main, state.detail_open, 40);
-    table(frame, table_area, state, theme, filtering);
+    let (table_area, detail_area) = super::widgets::split_detail(main, state.detail_open, 40);
+    let page = table(frame, table_area, state, theme, filtering);
     if let Some(d) = detail_area {
         super::detail::draw(frame, d, state, theme);
     }
     if filtering {
-        super::filter_line(frame, filter_area, &state.filter, state.mode == Mode::Filter, theme);
+        super::widgets::filter_line(frame, filter_area, &state.filter, state.mode == Mode::Filter, theme);
     }
+    page
 }
 
 /// Which optional columns fit.
@@ -42,7 +44,7 @@ impl Columns {
     }
 }
 
-fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering: bool) {
+fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering: bool) -> usize {
     let rows = state.rows();
     let total = state.assessment.items.iter().filter(|i| state.show_aws_managed || !i.aws_managed).count();
     let stale = if state.stale { " (cached — refreshing)" } else { "" };
@@ -127,7 +129,7 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
         None => None,
     };
     let header = Row::new(header);
-    super::list_table(frame, area, (header, body, widths), block, state.cursor, empty, theme);
+    super::widgets::list_table(frame, area, (header, body, widths), block, (state.cursor, state.offset), empty, theme)
 }
 
 fn row<'a>(r: &'a AssessedItem, rev: Option<&'static str>, cols: &Columns, theme: &Theme) -> Row<'a> {

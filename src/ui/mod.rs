@@ -9,6 +9,7 @@ mod inventory;
 mod overlay;
 mod session;
 mod theme;
+mod widgets;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -22,23 +23,28 @@ pub use theme::Theme;
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 
-/// Draw the whole console.
-pub fn draw(frame: &mut Frame, state: &State) {
+/// Draw the whole console. Returns the view's list and the rows it had room for, which
+/// the runtime sends back to the update loop (`Msg::ListRows`) so that paging moves by
+/// what is really on screen; `None` when no list was drawn.
+pub fn draw(frame: &mut Frame, state: &State) -> Option<(View, usize)> {
     let theme = Theme::new(state.color);
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, &theme);
-        return;
+        return None;
     }
     let [head, body, status] =
         Layout::vertical([Constraint::Length(2), Constraint::Min(1), Constraint::Length(1)]).areas(area);
     header::draw(frame, head, state, &theme);
-    match state.view {
-        View::Inventory => inventory::draw(frame, body, state, &theme),
-        View::Feed => feed::draw(frame, body, state, &theme),
-        View::Alerts => alerts::draw(frame, body, state, &theme),
-        View::Session => session::draw(frame, body, state, &theme),
-    }
+    let rows = match state.view {
+        View::Inventory => Some(inventory::draw(frame, body, state, &theme)),
+        View::Feed => Some(feed::draw(frame, body, state, &theme)),
+        View::Alerts => Some(alerts::draw(frame, body, state, &theme)),
+        View::Session => {
+            session::draw(frame, body, state, &theme);
+            None
+        }
+    };
     overlay::status_line(frame, status, state, &theme);
     match &state.mode {
         Mode::Help => overlay::help(frame, area, state, &theme),
@@ -46,6 +52,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Mode::Note(text) => overlay::note(frame, status, text, &theme),
         Mode::Normal | Mode::Filter => {}
     }
+    rows.map(|r| (state.view, r))
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -55,75 +62,6 @@ fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
         Line::from(format!("needs at least {MIN_WIDTH}×{MIN_HEIGHT}; q quits")),
     ];
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
-}
-
-/// A list and, when open, its detail pane: side by side from 140 columns, else stacked
-/// (`list_pct` of the height for the list).
-fn split_detail(area: Rect, open: bool, list_pct: u16) -> (Rect, Option<Rect>) {
-    if !open {
-        return (area, None);
-    }
-    let [list, detail] = if area.width >= 140 {
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
-    } else {
-        Layout::vertical([Constraint::Percentage(list_pct), Constraint::Percentage(100 - list_pct)]).areas(area)
-    };
-    (list, Some(detail))
-}
-
-/// A table with its header and the cursor row highlighted; with no rows, `empty` (when
-/// given) says why inside it.
-fn list_table(
-    frame: &mut Frame,
-    area: Rect,
-    parts: (ratatui::widgets::Row<'_>, Vec<ratatui::widgets::Row<'_>>, Vec<Constraint>),
-    block: ratatui::widgets::Block<'_>,
-    cursor: usize,
-    empty: Option<&str>,
-    theme: &Theme,
-) {
-    let (header, body, widths) = parts;
-    let len = body.len();
-    let table = ratatui::widgets::Table::new(body, widths)
-        .header(header.style(theme.header_row()))
-        .block(block)
-        .row_highlight_style(theme.selected());
-    let mut ts = ratatui::widgets::TableState::default();
-    if len > 0 {
-        ts.select(Some(cursor.min(len - 1)));
-    }
-    frame.render_stateful_widget(table, area, &mut ts);
-    if let (0, Some(msg)) = (len, empty) {
-        let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
-        frame.render_widget(Paragraph::new(Span::styled(msg.to_owned(), theme.dim())), inner);
-    }
-}
-
-/// The `/` filter line under a list.
-fn filter_line(frame: &mut Frame, area: Rect, text: &str, editing: bool, theme: &Theme) {
-    let line = Line::from(vec![
-        Span::styled("/", theme.key()),
-        Span::raw(crate::domain::text::inert(text)),
-        Span::raw(if editing { "▏" } else { "" }),
-        Span::styled(if editing { "   Enter keep · Esc clear" } else { "   Esc clears" }, theme.dim()),
-    ]);
-    frame.render_widget(Paragraph::new(line), area);
-}
-
-/// `arn:aws:iam::1:user/key-admin` → `key-admin`; anything else as it is.
-fn short_principal(p: &str) -> &str {
-    if p.starts_with("arn:") {
-        p.rsplit('/').next().unwrap_or(p)
-    } else {
-        p
-    }
-}
-
-/// The number of table rows the inventory body can show at this terminal size (the
-/// runtime feeds it back into state for paging).
-pub fn inventory_page_rows(height: u16) -> usize {
-    // header 2 + status 1 + table border 2 + table header 1
-    usize::from(height.saturating_sub(6)).max(1)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::Theme;
+use super::theme::Theme;
 use crate::app::keymap;
 use crate::app::State;
 use crate::domain::text::inert;

@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::Theme;
+use super::theme::Theme;
 use crate::app::State;
 use crate::domain::text::inert;
 

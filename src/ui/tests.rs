@@ -92,10 +92,20 @@ fn aged(
     k
 }
 
+/// Render as the runtime does: draw, hand the rows the list had room for back to the
+/// update loop, and draw again.
 fn render(s: &mut State, w: u16, h: u16) -> String {
     update(s, Msg::Resize(w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-    t.draw(|f| super::draw(f, s)).expect("draw");
+    let mut rows = None;
+    t.draw(|f| rows = super::draw(f, s)).expect("draw");
+    if let Some((view, rows)) = rows {
+        update(s, Msg::ListRows { view, rows });
+        t.draw(|f| {
+            super::draw(f, s);
+        })
+        .expect("draw");
+    }
     format!("{}", t.backend())
 }
 
@@ -300,7 +310,7 @@ fn hostile_metadata_is_shown_inert_and_never_panics() {
 }
 
 fn feed_state() -> State {
-    use crate::app::feed::tests::{ev, poll, state};
+    use crate::app::update::feed::tests::{ev, poll, state};
     let mut s = state();
     update(&mut s, poll(vec![ev("e0", 0, "DescribeKey", "key-auditor", None)]));
     update(
@@ -337,4 +347,139 @@ fn alerts_view() {
     let mut s = feed_state();
     press(&mut s, KeyCode::Char('3'));
     insta::assert_snapshot!(render(&mut s, 120, 20));
+}
+
+/// The indices of `labels` that appear on screen (each label is unique to its row).
+fn shown(out: &str, labels: &[String]) -> Vec<usize> {
+    labels.iter().enumerate().filter(|(_, l)| out.contains(l.as_str())).map(|(i, _)| i).collect()
+}
+
+/// The screen line a label first appears on.
+fn line_of(out: &str, label: &str) -> Option<usize> {
+    out.lines().position(|l| l.contains(label))
+}
+
+/// PageDown lands on the last visible row, then shows the next page with the cursor on
+/// its last row; PageUp mirrors it; the rows on screen survive redraws. `cursor` reads
+/// the view's cursor.
+fn check_paging(s: &mut State, labels: impl Fn(&State) -> Vec<String>, cursor: impl Fn(&State) -> usize) {
+    let first = render(s, 80, 24);
+    let names = labels(s);
+    let page = shown(&first, &names);
+    assert!(page.len() >= 2 && page.len() < names.len(), "a partial first page: {page:?}\n{first}");
+    assert_eq!(page, (0..page.len()).collect::<Vec<_>>(), "the first rows, contiguous");
+    let n = page.len();
+
+    press(s, KeyCode::PageDown);
+    let out = render(s, 80, 24);
+    assert_eq!(shown(&out, &names), page, "the first PageDown stays on the page\n{out}");
+    assert_eq!(cursor(s), n - 1, "on its last visible row");
+
+    press(s, KeyCode::PageDown);
+    let out = render(s, 80, 24);
+    let next: Vec<usize> = (n..2 * n).collect();
+    assert_eq!(shown(&out, &names), next, "the next page\n{out}");
+    assert_eq!(cursor(s), 2 * n - 1, "on its last visible row");
+    for _ in 0..3 {
+        assert_eq!(shown(&render(s, 80, 24), &names), next, "redraws keep the offset");
+    }
+
+    press(s, KeyCode::PageUp);
+    let out = render(s, 80, 24);
+    assert_eq!(shown(&out, &names), next, "the first PageUp stays on the page");
+    assert_eq!(cursor(s), n, "on its first visible row");
+    press(s, KeyCode::PageUp);
+    let out = render(s, 80, 24);
+    assert_eq!(shown(&out, &names), page, "the previous page\n{out}");
+    assert_eq!(cursor(s), 0);
+}
+
+#[test]
+fn inventory_paging_with_the_filter_line_and_the_detail_pane() {
+    let mut s = state(false);
+    let inv = Inventory {
+        regions: vec![RegionInventory {
+            region: "eu-north-1".into(),
+            keys: (0..60).map(|i| key("eu-north-1", &format!("page-key-{i:03}"), KeyState::Enabled)).collect(),
+            secrets: vec![],
+            problems: vec![],
+        }],
+        fetched_at: Some(now()),
+    };
+    update(&mut s, Msg::InventoryLoaded(inv));
+    press(&mut s, KeyCode::Char('/'));
+    for c in "page".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    press(&mut s, KeyCode::Enter);
+    assert!(s.detail_open && s.filter == "page");
+    check_paging(&mut s, |s| s.rows().iter().map(|r| format!("{} ", r.name)).collect(), |s| s.cursor);
+}
+
+/// The security lead's feed: 60 reads, and deletions scheduled that pin alerts.
+fn busy_feed() -> State {
+    use crate::app::update::feed::tests::{ev, poll, state};
+    let mut s = state();
+    update(&mut s, poll(vec![]));
+    let mut batch: Vec<(String, String)> =
+        (0..3).map(|i| ev(&format!("d{i}"), i, "ScheduleKeyDeletion", &format!("deleter-{i:03}"), None)).collect();
+    batch.extend((0..60).map(|i| ev(&format!("r{i}"), 100 + i, "Decrypt", &format!("reader-{i:03}"), None)));
+    update(&mut s, poll(batch));
+    s
+}
+
+/// The readers' names label their rows (the deleters' also stand in the alert strip).
+fn feed_labels(s: &State) -> Vec<String> {
+    let label = |name: &str| if name.starts_with("reader-") { name.to_owned() } else { "\u{0}".to_owned() };
+    s.feed.rows().iter().map(|e| label(&e.principal.short_name())).collect()
+}
+
+#[test]
+fn feed_paging_with_pinned_alerts_frozen_and_the_record_pane() {
+    let mut s = busy_feed();
+    press(&mut s, KeyCode::Char('2'));
+    press(&mut s, KeyCode::Char('f'));
+    press(&mut s, KeyCode::Enter);
+    assert!(s.feed.frozen.is_some() && s.feed.detail_open && !s.feed.open_alerts().is_empty());
+    check_paging(&mut s, feed_labels, |s| s.feed.cursor);
+}
+
+#[test]
+fn feed_rows_on_screen_stay_put_as_new_events_arrive() {
+    use crate::app::update::feed::tests::{ev, poll};
+    let mut s = busy_feed();
+    press(&mut s, KeyCode::Char('2'));
+    for _ in 0..2 {
+        press(&mut s, KeyCode::PageDown);
+        render(&mut s, 80, 24);
+    }
+    let out = render(&mut s, 80, 24);
+    let selected = feed_labels(&s)[s.feed.cursor].clone();
+    let at = line_of(&out, &selected).expect("the selected event is on screen");
+    update(
+        &mut s,
+        poll((0..3).map(|i| ev(&format!("n{i}"), 500 + i, "Decrypt", &format!("late-{i:03}"), None)).collect()),
+    );
+    let out = render(&mut s, 80, 24);
+    assert_eq!(feed_labels(&s)[s.feed.cursor], selected, "the cursor stays on its event");
+    assert_eq!(line_of(&out, &selected), Some(at), "on the same screen line\n{out}");
+}
+
+#[test]
+fn alerts_paging() {
+    use crate::app::update::feed::tests::{ev, poll, state};
+    let mut s = state();
+    update(&mut s, poll(vec![]));
+    update(
+        &mut s,
+        poll(
+            (0..40).map(|i| ev(&format!("d{i}"), i, "ScheduleKeyDeletion", &format!("deleter-{i:03}"), None)).collect(),
+        ),
+    );
+    press(&mut s, KeyCode::Char('3'));
+    let labels = |s: &State| {
+        s.feed.alert_rows().iter().map(|a| super::widgets::short_principal(&a.principal).to_owned()).collect()
+    };
+    check_paging(&mut s, labels, |s| s.feed.alert_cursor);
 }

@@ -76,8 +76,8 @@ impl Theme {
     }
 
     /// The style of an alert severity.
-    pub fn severity(&self, s: crate::domain::detect::Severity) -> Style {
-        use crate::domain::detect::Severity;
+    pub fn severity(&self, s: crate::domain::rules::Severity) -> Style {
+        use crate::domain::rules::Severity;
         match s {
             Severity::Critical => self.error().add_modifier(Modifier::REVERSED),
             Severity::High => self.error(),

@@ -7,8 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::aws::cloudtrail::{lookup_page, Query, IAM_SOURCE, KMS_SOURCE, SECRETS_SOURCE};
+use crate::app::msg::PollResult;
+use crate::aws::cloudtrail::{lookup_page, Query};
 use crate::aws::{AwsError, AwsErrorKind, RegionConfig};
+use crate::domain::trail::{IAM_SOURCE, KMS_SOURCE, SECRETS_SOURCE};
 
 /// How the feed polls.
 #[derive(Debug, Clone)]
@@ -48,22 +50,6 @@ impl Default for PollConfig {
             sources: vec![KMS_SOURCE, SECRETS_SOURCE],
         }
     }
-}
-
-/// What a poll produced.
-#[derive(Debug, Clone)]
-pub struct PollResult {
-    pub region: String,
-    /// (EventId, CloudTrailEvent JSON), possibly with duplicates of earlier polls.
-    pub records: Vec<(String, String)>,
-    /// Calls made (for the operator's cost view and the benchmark).
-    pub calls: usize,
-    /// Throttled calls that were retried after a backoff (never shown as errors).
-    pub throttled: usize,
-    /// The poll's window end: the next poll starts `overlap` before it.
-    pub until: DateTime<Utc>,
-    /// When the poll finished (local clock), for "polled at" displays.
-    pub finished: DateTime<Utc>,
 }
 
 /// Paces calls in one region and backs off on throttling.
@@ -129,7 +115,7 @@ pub async fn poll_once(
 }
 
 /// Poll one region forever, sending each result (or a problem) to the update loop.
-pub async fn run(rc: RegionConfig, cfg: PollConfig, tx: UnboundedSender<super::Msg>) {
+pub async fn run(rc: RegionConfig, cfg: PollConfig, tx: UnboundedSender<crate::app::Msg>) {
     let mut pacer = Pacer::new(cfg.min_gap);
     let mut since = Utc::now() - cfg.backfill;
     loop {
@@ -139,9 +125,9 @@ pub async fn run(rc: RegionConfig, cfg: PollConfig, tx: UnboundedSender<super::M
         let msg = match poll_once(&rc, &cfg, &mut pacer, from, until).await {
             Ok(r) => {
                 since = r.until;
-                super::Msg::TrailPolled(r)
+                crate::app::Msg::TrailPolled(r)
             }
-            Err(e) => super::Msg::FeedProblem(e.to_string()),
+            Err(e) => crate::app::Msg::FeedProblem(e.to_string()),
         };
         if tx.send(msg).is_err() {
             return;

@@ -9,13 +9,13 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use super::msg::{Action, Msg};
-use super::state::{Session, State};
-use super::update::update;
+use crate::app::msg::{Action, Msg};
+use crate::app::state::{Session, State};
+use crate::app::update::update;
 use crate::aws::AwsContext;
 use crate::domain::inventory::Fetched;
 use crate::domain::policy::Policy;
-use crate::domain::review::ReviewRecord;
+use crate::incident::records::{acknowledgements, append_one, last_review, ACK_KIND, REVIEW_KIND};
 
 /// What the console needs besides the AWS context.
 pub struct ConsoleConfig {
@@ -31,36 +31,10 @@ pub struct ConsoleConfig {
     /// The journal that alert acknowledgements are saved to.
     pub alerts_journal: Option<PathBuf>,
     /// CloudTrail polling (`None`: no feed).
-    pub poll: Option<super::poller::PollConfig>,
+    pub poll: Option<crate::runtime::poller::PollConfig>,
     /// Full inventory refresh period (the feed re-reads changed items in between).
     pub full_refresh_every: Duration,
 }
-
-/// The journal entry kind of an alert acknowledgement.
-pub const ACK_KIND: &str = "alert.ack";
-
-/// Acknowledged alert ids (→ who) from an alerts journal.
-pub fn acknowledgements(path: &std::path::Path) -> Result<std::collections::HashMap<String, String>, String> {
-    let entries = crate::incident::journal::read(path).map_err(|e| e.to_string())?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| e.kind == ACK_KIND)
-        .filter_map(|e| Some((e.body.get("alert_id")?.as_str()?.to_owned(), e.actor)))
-        .collect())
-}
-
-/// The last review saved in a review journal (for "what changed since").
-pub fn last_review(path: &std::path::Path) -> Result<Option<ReviewRecord>, String> {
-    let entries = crate::incident::journal::read(path).map_err(|e| e.to_string())?;
-    Ok(entries
-        .iter()
-        .rev()
-        .filter(|e| e.kind == REVIEW_KIND)
-        .find_map(|e| serde_json::from_value::<ReviewRecord>(e.body.clone()).ok()))
-}
-
-/// The journal entry kind of a saved review.
-pub const REVIEW_KIND: &str = "review";
 
 /// Open the console and run it until the operator quits. The terminal is restored on
 /// every exit path, panics included (ratatui's init installs a restoring panic hook).
@@ -81,7 +55,7 @@ async fn event_loop(
     let mut state = State::new(cfg.session, cfg.policy, chrono::Utc::now(), cfg.color);
     update(&mut state, Msg::Resize(size.width, size.height));
     // Cache-first: draw the last inventory at once, marked stale until the live one lands.
-    if let Some(inv) = cfg.cache_path.as_deref().and_then(super::cache::load) {
+    if let Some(inv) = cfg.cache_path.as_deref().and_then(crate::runtime::cache::load) {
         update(&mut state, Msg::CacheLoaded(inv));
     }
     if let Some(j) = cfg.review_journal.as_deref() {
@@ -89,7 +63,7 @@ async fn event_loop(
             Ok(r) => {
                 update(&mut state, Msg::LastReviewLoaded(r));
             }
-            Err(e) => state.status = Some(super::state::Status { text: e, error: true }),
+            Err(e) => state.status = Some(crate::app::state::Status { text: e, error: true }),
         }
     }
     let review_journal = cfg.review_journal.clone();
@@ -99,7 +73,7 @@ async fn event_loop(
             Ok(a) => {
                 update(&mut state, Msg::AcksLoaded(a));
             }
-            Err(e) => state.status = Some(super::state::Status { text: e, error: true }),
+            Err(e) => state.status = Some(crate::app::state::Status { text: e, error: true }),
         }
     }
     let alerts_journal = cfg.alerts_journal.clone();
@@ -113,17 +87,28 @@ async fn event_loop(
             let mut v: Vec<_> = ctx
                 .regions()
                 .iter()
-                .map(|rc| tokio::spawn(super::poller::run(rc.clone(), pc.clone(), tx.clone())))
+                .map(|rc| tokio::spawn(crate::runtime::poller::run(rc.clone(), pc.clone(), tx.clone())))
                 .collect();
             // IAM changes to the key roles: IAM is global and records in us-east-1.
-            v.push(tokio::spawn(super::poller::run(ctx.global(), pc.for_iam(), tx.clone())));
+            v.push(tokio::spawn(crate::runtime::poller::run(ctx.global(), pc.for_iam(), tx.clone())));
             v
         }
         None => vec![],
     };
     // The first tick (immediately) triggers the first refresh.
+    let mut measured = None;
     loop {
-        terminal.draw(|f| crate::ui::draw(f, &state))?;
+        let mut rows = None;
+        terminal.draw(|f| rows = crate::ui::draw(f, &state))?;
+        // The drawing measured the list's rows: page by them. A change can move the
+        // scroll offset, so draw again before waiting.
+        if rows.is_some() && rows != measured {
+            measured = rows;
+            if let Some((view, rows)) = rows {
+                update(&mut state, Msg::ListRows { view, rows });
+            }
+            continue;
+        }
         if first_inventory_frame && state.inventory.is_some() {
             first_inventory_frame = false;
             tracing::info!(
@@ -192,19 +177,6 @@ struct Journals {
     alerts: Option<PathBuf>,
 }
 
-/// Append one entry to a journal off the async workers (it fsyncs).
-fn append_blocking(
-    path: Option<PathBuf>,
-    at: chrono::DateTime<chrono::Utc>,
-    kind: &'static str,
-    actor: &str,
-    body: serde_json::Value,
-) -> Result<(), String> {
-    let path = path.ok_or_else(|| "no journal configured".to_owned())?;
-    let mut j = crate::incident::journal::Journal::open(&path).map_err(|e| e.to_string())?;
-    j.append(at, kind, actor, body).map(|_| ()).map_err(|e| e.to_string())
-}
-
 fn spawn_action(
     action: Action,
     ctx: &AwsContext,
@@ -227,7 +199,7 @@ fn spawn_action(
                     "inventory refreshed"
                 );
                 if let Some(p) = cache_path {
-                    if let Err(e) = super::cache::save(&p, &inv) {
+                    if let Err(e) = crate::runtime::cache::save(&p, &inv) {
                         tracing::warn!("could not write the inventory cache {}: {e}", p.display());
                     }
                 }
@@ -278,8 +250,7 @@ fn spawn_action(
             let path = journals.alerts;
             tokio::task::spawn_blocking(move || {
                 let body = serde_json::json!({ "alert_id": alert_id, "alert": summary });
-                let result =
-                    append_blocking(path, chrono::Utc::now(), ACK_KIND, &actor, body).map(|()| (alert_id, actor));
+                let result = append_one(path, chrono::Utc::now(), ACK_KIND, &actor, body).map(|()| (alert_id, actor));
                 let _ = tx.send(Msg::AckSaved(result));
             });
         }
@@ -288,7 +259,7 @@ fn spawn_action(
             tokio::task::spawn_blocking(move || {
                 let result = serde_json::to_value(&*rec)
                     .map_err(|e| e.to_string())
-                    .and_then(|body| append_blocking(review_journal, rec.at, REVIEW_KIND, &rec.reviewer, body))
+                    .and_then(|body| append_one(review_journal, rec.at, REVIEW_KIND, &rec.reviewer, body))
                     .map(|()| *rec);
                 let _ = tx.send(Msg::ReviewSaved(result));
             });

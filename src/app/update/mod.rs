@@ -4,7 +4,9 @@
 use chrono::Duration as ChronoDuration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::feed;
+pub(crate) mod feed;
+pub mod scroll;
+
 use super::keymap::{self, Command};
 use super::msg::{Action, Msg};
 use super::state::{Mode, State, Status, View};
@@ -19,7 +21,25 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
         Msg::Key(_) => vec![],
         Msg::Resize(w, h) => {
             state.size = (w, h);
-            state.page_rows = crate::ui::inventory_page_rows(h);
+            vec![]
+        }
+        Msg::ListRows { view, rows } => {
+            let rows = rows.max(1);
+            match view {
+                View::Inventory => {
+                    state.page_rows.inventory = rows;
+                    keep_cursor(state);
+                }
+                View::Feed => {
+                    state.page_rows.feed = rows;
+                    feed::keep_feed_cursor(state);
+                }
+                View::Alerts => {
+                    state.page_rows.alerts = rows;
+                    feed::alert_move(state, state.feed.alert_cursor);
+                }
+                View::Session => {}
+            }
             vec![]
         }
         Msg::Tick(now) => {
@@ -282,30 +302,40 @@ fn run_palette(state: &mut State, text: &str) -> Vec<Action> {
 }
 
 fn run(state: &mut State, cmd: Command) -> Vec<Action> {
-    let page = state.page_rows.max(1);
-    if matches!(cmd, Command::Up | Command::Down | Command::PageUp | Command::PageDown | Command::Top | Command::Bottom)
-        && state.view != View::Inventory
-    {
-        let (cur, len) = match state.view {
-            View::Feed => (state.feed.cursor, state.feed.rows().len()),
-            _ => (state.feed.alert_cursor, state.feed.alert_rows().len()),
-        };
-        let to = match cmd {
-            Command::Up => cur.saturating_sub(1),
-            Command::Down => cur.saturating_add(1),
-            Command::PageUp => cur.saturating_sub(page),
-            Command::PageDown => cur.saturating_add(page),
-            Command::Top => 0,
-            _ => len.saturating_sub(1),
-        };
-        if state.view == View::Feed {
-            feed::feed_move(state, to);
-        } else {
-            feed::alert_move(state, to);
+    let step = match cmd {
+        Command::Up => Some(scroll::Move::Up),
+        Command::Down => Some(scroll::Move::Down),
+        Command::PageUp => Some(scroll::Move::PageUp),
+        Command::PageDown => Some(scroll::Move::PageDown),
+        Command::Top => Some(scroll::Move::Top),
+        Command::Bottom => Some(scroll::Move::Bottom),
+        _ => None,
+    };
+    if let Some(m) = step {
+        match state.view {
+            View::Feed => {
+                let len = state.feed.rows().len();
+                let (to, offset) = scroll::step(m, state.feed.cursor, state.feed.offset, state.page_rows.feed, len);
+                state.feed.offset = offset;
+                feed::feed_move(state, to);
+            }
+            View::Alerts => {
+                let len = state.feed.alert_rows().len();
+                let (to, offset) =
+                    scroll::step(m, state.feed.alert_cursor, state.feed.alert_offset, state.page_rows.alerts, len);
+                state.feed.alert_offset = offset;
+                feed::alert_move(state, to);
+            }
+            View::Inventory => {
+                let len = state.rows().len();
+                let (to, offset) = scroll::step(m, state.cursor, state.offset, state.page_rows.inventory, len);
+                state.offset = offset;
+                move_to(state, to, len);
+            }
+            View::Session => {}
         }
-        return vec![];
+        return key_policy_wanted(state);
     }
-    let len = state.rows().len();
     match cmd {
         Command::Quit => state.quit = true,
         Command::Help => state.mode = Mode::Help,
@@ -357,12 +387,7 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
                 None => {}
             }
         }
-        Command::Down => move_to(state, state.cursor.saturating_add(1), len),
-        Command::Up => move_to(state, state.cursor.saturating_sub(1), len),
-        Command::PageDown => move_to(state, state.cursor.saturating_add(page), len),
-        Command::PageUp => move_to(state, state.cursor.saturating_sub(page), len),
-        Command::Top => move_to(state, 0, len),
-        Command::Bottom => move_to(state, len.saturating_sub(1), len),
+        Command::Up | Command::Down | Command::PageUp | Command::PageDown | Command::Top | Command::Bottom => {}
         Command::Detail if state.view == View::Feed => {
             state.feed.detail_open = !state.feed.detail_open;
         }
@@ -434,6 +459,7 @@ fn key_policy_wanted(state: &mut State) -> Vec<Action> {
 
 fn move_to(state: &mut State, idx: usize, len: usize) {
     state.cursor = if len == 0 { 0 } else { idx.min(len - 1) };
+    state.offset = scroll::keep_visible(state.cursor, state.offset, state.page_rows.inventory, len);
     let id = state.rows().get(state.cursor).map(|r| r.id.clone());
     state.selected_id = id;
 }
@@ -441,11 +467,11 @@ fn move_to(state: &mut State, idx: usize, len: usize) {
 /// After the rows changed (refresh, filter), put the cursor back on the same item if it
 /// is still there, else clamp it.
 fn keep_cursor(state: &mut State) {
-    let (found, clamped, id_at_clamped) = {
+    let (found, clamped, id_at_clamped, len) = {
         let rows = state.rows();
         let found = state.selected_id.as_ref().and_then(|id| rows.iter().position(|r| &r.id == id));
         let clamped = state.cursor.min(rows.len().saturating_sub(1));
-        (found, clamped, rows.get(clamped).map(|r| r.id.clone()))
+        (found, clamped, rows.get(clamped).map(|r| r.id.clone()), rows.len())
     };
     match found {
         Some(i) => state.cursor = i,
@@ -454,6 +480,7 @@ fn keep_cursor(state: &mut State) {
             state.selected_id = id_at_clamped;
         }
     }
+    state.offset = scroll::keep_visible(state.cursor, state.offset, state.page_rows.inventory, len);
 }
 
 #[cfg(test)]

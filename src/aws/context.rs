@@ -1,0 +1,221 @@
+//! Connecting: the per-region SDK configs built from the standard credential chain (or
+//! the sandbox's static credentials) and an optional endpoint, and the credential check.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+use crate::domain::region::is_valid_region_name;
+
+use super::error::{AwsError, AwsErrorKind};
+
+/// How to reach AWS: everything the standard credential chain needs, plus overrides.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// A named profile from ~/.aws/config (SSO, assume-role and credential_process work).
+    pub profile: Option<String>,
+    /// Regions to work in. Empty: the profile's or the environment's region.
+    pub regions: Vec<String>,
+    /// An endpoint override (emulators). `AWS_ENDPOINT_URL` is honoured by the SDK too.
+    pub endpoint_url: Option<String>,
+    /// Static credentials (the sandbox's operators); `None` uses the standard chain.
+    pub static_credentials: Option<StaticCredentials>,
+}
+
+/// An access key pair, used for the sandbox's seeded operators.
+#[derive(Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .finish()
+    }
+}
+
+/// One SDK configuration per selected region.
+#[derive(Clone, Debug)]
+pub struct AwsContext {
+    regions: Vec<RegionConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RegionConfig {
+    pub region: String,
+    pub config: SdkConfig,
+}
+
+/// Why a context could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextError {
+    InvalidRegion(String),
+    NoRegion,
+    Aws(AwsError),
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContextError::InvalidRegion(r) => write!(
+                f,
+                "unknown region {r:?}: not an AWS region name (e.g. eu-north-1); pass --region with a valid one"
+            ),
+            ContextError::NoRegion => {
+                write!(f, "no region selected: pass --region, set AWS_REGION, or set region in the profile")
+            }
+            ContextError::Aws(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+impl AwsContext {
+    /// Build SDK configurations for every selected region through the standard chain.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Self, ContextError> {
+        for r in &opts.regions {
+            if !is_valid_region_name(r) {
+                return Err(ContextError::InvalidRegion(crate::domain::text::inert(r)));
+            }
+        }
+        let base = loader(opts, None).load().await;
+        let regions: Vec<String> = if opts.regions.is_empty() {
+            match base.region() {
+                Some(r) => vec![r.to_string()],
+                None => return Err(ContextError::NoRegion),
+            }
+        } else {
+            let mut seen = Vec::new();
+            for r in &opts.regions {
+                if !seen.contains(r) {
+                    seen.push(r.clone());
+                }
+            }
+            seen
+        };
+        for r in &regions {
+            if !is_valid_region_name(r) {
+                return Err(ContextError::InvalidRegion(crate::domain::text::inert(r)));
+            }
+        }
+        let mut out = Vec::with_capacity(regions.len());
+        for r in regions {
+            let config = loader(opts, Some(&r)).load().await;
+            out.push(RegionConfig { region: r, config });
+        }
+        Ok(Self { regions: out })
+    }
+
+    pub fn regions(&self) -> &[RegionConfig] {
+        &self.regions
+    }
+
+    pub fn region_names(&self) -> Vec<String> {
+        self.regions.iter().map(|r| r.region.clone()).collect()
+    }
+
+    /// us-east-1, where the global services (IAM) record their CloudTrail events: the
+    /// home configuration pointed there.
+    pub fn global(&self) -> RegionConfig {
+        let home = self.home();
+        let config = home.config.to_builder().region(Region::new(crate::domain::trail::IAM_REGION)).build();
+        RegionConfig { region: crate::domain::trail::IAM_REGION.to_owned(), config }
+    }
+
+    /// The first selected region: where account-wide calls (STS) go.
+    pub fn home(&self) -> &RegionConfig {
+        // `connect` never builds an empty context.
+        &self.regions[0]
+    }
+}
+
+fn loader(opts: &ConnectOptions, region: Option<&str>) -> aws_config::ConfigLoader {
+    let mut l = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(15))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(p) = &opts.profile {
+        l = l.profile_name(p);
+    }
+    if let Some(r) = region {
+        l = l.region(Region::new(r.to_owned()));
+    }
+    if let Some(e) = &opts.endpoint_url {
+        l = l.endpoint_url(e);
+    }
+    if let Some(c) = &opts.static_credentials {
+        l = l.credentials_provider(Credentials::new(
+            c.access_key_id.clone(),
+            c.secret_access_key.clone(),
+            None,
+            None,
+            "keydeck-static",
+        ));
+    }
+    l
+}
+
+/// Resolve credentials through the chain before any call, so that missing, misconfigured
+/// or already-expired credentials get a precise message instead of a failed request.
+pub async fn check_credentials(ctx: &AwsContext, profile: Option<&str>) -> Result<(), AwsError> {
+    use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
+    let home = ctx.home();
+    let fail = |kind, message: String| AwsError {
+        call: "credential chain",
+        region: home.region.clone(),
+        resource: profile.map(|p| format!("profile {p}")),
+        kind,
+        code: None,
+        message: crate::domain::text::inert(&message),
+    };
+    let Some(provider) = home.config.credentials_provider() else {
+        return Err(fail(AwsErrorKind::NoCredentials, String::new()));
+    };
+    match provider.provide_credentials().await {
+        Ok(creds) => match creds.expiry() {
+            Some(exp) if exp <= std::time::SystemTime::now() => {
+                let at: chrono::DateTime<chrono::Utc> = exp.into();
+                Err(fail(
+                    AwsErrorKind::ExpiredCredentials,
+                    format!("they expired at {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+                ))
+            }
+            _ => Ok(()),
+        },
+        Err(e) => {
+            let text = aws_sdk_kms::error::DisplayErrorContext(&e).to_string();
+            let kind = match &e {
+                CredentialsError::CredentialsNotLoaded(_) => {
+                    if profile.is_some() && (text.contains("was not defined") || text.contains("not found")) {
+                        AwsErrorKind::UnknownProfile
+                    } else {
+                        AwsErrorKind::NoCredentials
+                    }
+                }
+                CredentialsError::ProviderTimedOut(_) => AwsErrorKind::Unreachable,
+                CredentialsError::InvalidConfiguration(_) if text.contains("was not defined") => {
+                    AwsErrorKind::UnknownProfile
+                }
+                _ if text.to_ascii_lowercase().contains("expired") => AwsErrorKind::ExpiredCredentials,
+                _ => AwsErrorKind::Client,
+            };
+            let message = match kind {
+                AwsErrorKind::NoCredentials | AwsErrorKind::UnknownProfile => String::new(),
+                _ => text,
+            };
+            Err(fail(kind, message))
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The local records keydeck keeps besides incidents, each kind in its own journal per
+//! account: daily reviews (`reviews-<account>.jsonl`) and alert acknowledgements
+//! (`alerts-<account>.jsonl`), with their readers.
+
+use std::path::{Path, PathBuf};
+
+use super::journal::{read, Journal};
+use crate::domain::review::ReviewRecord;
+
+/// The journal entry kind of an alert acknowledgement.
+pub const ACK_KIND: &str = "alert.ack";
+
+/// Acknowledged alert ids (→ who) from an alerts journal.
+pub fn acknowledgements(path: &Path) -> Result<std::collections::HashMap<String, String>, String> {
+    let entries = read(path).map_err(|e| e.to_string())?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.kind == ACK_KIND)
+        .filter_map(|e| Some((e.body.get("alert_id")?.as_str()?.to_owned(), e.actor)))
+        .collect())
+}
+
+/// The last review saved in a review journal (for "what changed since").
+pub fn last_review(path: &Path) -> Result<Option<ReviewRecord>, String> {
+    let entries = read(path).map_err(|e| e.to_string())?;
+    Ok(entries
+        .iter()
+        .rev()
+        .filter(|e| e.kind == REVIEW_KIND)
+        .find_map(|e| serde_json::from_value::<ReviewRecord>(e.body.clone()).ok()))
+}
+
+/// The journal entry kind of a saved review.
+pub const REVIEW_KIND: &str = "review";
+
+/// Open the journal at `path` (when there is one), append one entry and fsync it.
+/// Blocking: call it off the async workers.
+pub fn append_one(
+    path: Option<PathBuf>,
+    at: chrono::DateTime<chrono::Utc>,
+    kind: &'static str,
+    actor: &str,
+    body: serde_json::Value,
+) -> Result<(), String> {
+    let path = path.ok_or_else(|| "no journal configured".to_owned())?;
+    let mut j = Journal::open(&path).map_err(|e| e.to_string())?;
+    j.append(at, kind, actor, body).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Reviews of one account live in one hash-chained journal.
+pub fn review_journal_path(data_dir: &Path, account: &str) -> PathBuf {
+    data_dir.join("journal").join(format!("reviews-{account}.jsonl"))
+}
+
+/// Alert acknowledgements of one account live in one hash-chained journal.
+pub fn alerts_journal_path(data_dir: &Path, account: &str) -> PathBuf {
+    data_dir.join("journal").join(format!("alerts-{account}.jsonl"))
+}

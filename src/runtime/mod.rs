@@ -1,0 +1,7 @@
+//! The console's runtime: the terminal, the message channel, the input and tick tasks,
+//! the CloudTrail pollers, the inventory cache, and the tokio tasks that carry out
+//! [`crate::app::Action`]s (AWS calls, journal writes) and answer with messages.
+
+pub mod cache;
+pub mod console;
+pub mod poller;

@@ -14,16 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
 use aws_sdk_cloudtrail::operation::lookup_events::builders::LookupEventsFluentBuilder;
-use aws_sdk_cloudtrail::operation::lookup_events::{LookupEventsError, LookupEventsOutput};
-use aws_sdk_cloudtrail::types::{Event, LookupAttribute, LookupAttributeKey};
+use aws_sdk_cloudtrail::types::{Event, LookupAttributeKey};
 use aws_smithy_types::DateTime;
 use common::*;
 use keydeck::aws::AwsContext;
 use serde_json::Value;
-
-type LookupResult = Result<LookupEventsOutput, SdkError<LookupEventsError>>;
 
 /// A name no other test (or earlier run) uses: usable as an SDK app name (User-Agent
 /// `app/...`), an alias, a description or a secret value.
@@ -37,61 +34,9 @@ fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs_f64()
 }
 
-fn attr(key: LookupAttributeKey, value: &str) -> LookupAttribute {
-    LookupAttribute::builder().attribute_key(key).attribute_value(value).build().expect("lookup attribute")
-}
-
-/// Send a LookupEvents request, waiting out ThrottlingException (two requests a second
-/// per region is the documented limit, and parallel tests may share a region).
-async fn send(b: &LookupEventsFluentBuilder) -> LookupResult {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = b.clone().send().await;
-        match &r {
-            Err(e) if e.code() == Some("ThrottlingException") && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(300)).await; // back-off, not synchronisation
-            }
-            _ => return r,
-        }
-    }
-}
-
 /// One page of events.
 async fn page(b: &LookupEventsFluentBuilder) -> Vec<Event> {
     send(b).await.expect("LookupEvents").events().to_vec()
-}
-
-/// Every event of a query, following NextToken.
-async fn all_events(b: LookupEventsFluentBuilder) -> Vec<Event> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out_page = send(&b.clone().set_next_token(token.clone())).await.expect("LookupEvents page");
-        out.extend(out_page.events().iter().cloned());
-        token = out_page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return out;
-        }
-    }
-}
-
-/// Poll a query until `pred` holds for one of its events (records can arrive late).
-async fn wait_for_event(b: LookupEventsFluentBuilder, what: &str, pred: impl Fn(&Event, &Value) -> bool) -> Event {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for e in all_events(b.clone()).await {
-            if pred(&e, &record(&e)) {
-                return e;
-            }
-        }
-        assert!(Instant::now() < deadline, "no event {what} within 30 s");
-        tokio::time::sleep(Duration::from_millis(500)).await; // poll interval under the 2/s limit
-    }
-}
-
-/// The CloudTrail record an event carries, parsed.
-fn record(e: &Event) -> Value {
-    serde_json::from_str(e.cloud_trail_event().expect("CloudTrailEvent")).expect("CloudTrailEvent is JSON")
 }
 
 fn kms_in(ctx: &AwsContext, region: &str) -> aws_sdk_kms::Client {

@@ -15,9 +15,11 @@ What it does, in order:
 3. turns moto's IAM enforcement on (``POST /moto-api/reset-auth`` with ``0``);
 4. serves a proxy on ``--port`` (0 = any free port) that relays every call to moto,
    rewrites moto's XML auth errors into the awsJson1_1 shape for JSON services,
-   counts calls (``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``) and hands
-   each exchange to :meth:`CallObserver.observe`, which records it in CloudTrail
-   (below);
+   refuses KMS cryptographic operations on keys whose state KMS refuses them in
+   (DisabledException, KMSInvalidStateException; :class:`KeyStateGuard`, moto does not
+   enforce key states), counts calls (``GET /_sandbox/stats``, ``POST
+   /_sandbox/stats/reset``) and hands each exchange to :meth:`CallObserver.observe`,
+   which records it in CloudTrail (below);
 5. prints exactly one JSON line on stdout (the ready line, also written to
    ``DATA_DIR/sandbox.json`` with mode 0600) and runs until SIGINT/SIGTERM/SIGHUP
    or EOF on stdin, then removes ``sandbox.json`` and exits 0.
@@ -997,16 +999,62 @@ def xml_result(body: bytes, action: str) -> Any:
 
 
 def ciphertext_key_id(blob: str) -> str | None:
-    """The key id at the head of a moto ciphertext blob (base64), or None."""
+    """The key id at the head of a moto ciphertext blob (base64), or None.
+
+    moto's blob is ``key id (36 bytes) | iv | tag | ciphertext``; the id is a UUID, or
+    ``mrk-`` and 32 hex digits for a multi-Region key."""
     try:
         head = base64.b64decode(blob[:48], validate=True)[:36].decode("ascii")
     except (ValueError, UnicodeDecodeError):
         return None
+    if len(head) != 36:
+        return None
+    hexdigits = "0123456789abcdef"
+    if head.startswith("mrk-"):
+        return head if all(c in hexdigits for c in head[4:]) else None
     parts = head.split("-")
-    if len(head) == 36 and [len(x) for x in parts] == [8, 4, 4, 4, 12] \
-            and all(c in "0123456789abcdef" for c in "".join(parts)):
+    if [len(x) for x in parts] == [8, 4, 4, 4, 12] and all(c in hexdigits for c in "".join(parts)):
         return head
     return None
+
+
+def kms_backend(account_id: str, region: str) -> Any:
+    """moto's in-process KMS backend of a region (None if moto's internals moved)."""
+    try:
+        from moto.kms.models import kms_backends
+
+        return kms_backends[account_id][region]
+    except Exception:
+        return None
+
+
+def find_kms_key(account_id: str, region: str, ref: Any) -> Any:
+    """moto's key object a KeyId names, as KMS accepts it: key id, key ARN, alias name
+    or alias ARN (an ARN's region wins over ``region``); None if there is none.
+
+    Reads moto's in-process backend: no request. A key id or key ARN is one dict lookup;
+    an alias is a scan of the region's keys (moto keeps aliases on the keys)."""
+    if not isinstance(ref, str) or not ref or len(ref) > 2048:
+        return None
+    if ref.startswith("arn:"):
+        parts = ref.split(":", 5)
+        if len(parts) != 6 or parts[2] != "kms":
+            return None
+        region, ref = parts[3] or region, parts[5]
+        if ref.startswith("key/"):
+            ref = ref[4:]
+    backend = kms_backend(account_id, region)
+    if backend is None:
+        return None
+    try:
+        if ref.startswith("alias/"):
+            for key in list(backend.keys.values()):
+                if ref in key.aliases:
+                    return key
+            return None
+        return backend.keys.get(ref)
+    except Exception:  # the dict changed under us: no key rather than an error
+        return None
 
 
 def json_object(body: bytes) -> dict[str, Any] | None:
@@ -1216,36 +1264,14 @@ class CloudTrailRecorder:
         return self._principals.get(access_key_id)
 
     def _kms_backend(self, region: str) -> Any:
-        try:
-            from moto.kms.models import kms_backends
-
-            return kms_backends[self.account_id][region]
-        except Exception:
-            return None
+        return kms_backend(self.account_id, region)
 
     def key_arn(self, region: str, ref: str) -> str | None:
         """The key ARN a KeyId/ARN/alias/alias ARN names, in ``region`` (None if none)."""
-        if not isinstance(ref, str) or not ref or len(ref) > 2048:
-            return None
-        if ref.startswith("arn:"):
-            parts = ref.split(":", 5)
-            if len(parts) != 6 or parts[2] != "kms":
-                return None
-            region, ref = parts[3] or region, parts[5]
-            if ref.startswith("key/"):
-                ref = ref[4:]
-        backend = self._kms_backend(region)
-        if backend is None:
-            return None
+        key = find_kms_key(self.account_id, region, ref)
         try:
-            if ref.startswith("alias/"):
-                for key in list(backend.keys.values()):
-                    if ref in key.aliases:
-                        return str(key.arn)
-                return None
-            key = backend.keys.get(ref)
             return str(key.arn) if key is not None else None
-        except Exception:  # the dict changed under us: no resource rather than an error
+        except Exception:
             return None
 
     def key_state(self, region: str, arn: str) -> str | None:
@@ -1719,6 +1745,124 @@ def parse_delay(body: bytes) -> tuple[float | None, str | None]:
     return float(obj), region
 
 
+# --------------------------------------------------------------------------- key states
+
+# The KMS operations of the "Key states and KMS operations" table (KMS developer guide,
+# key-state.html) that need a usable key and change nothing: the cryptographic ones.
+# Operations that do change something (CreateGrant, ReplicateKey, EnableKey on a key
+# pending deletion, ...) are left to moto.
+KEY_STATE_OPERATIONS = frozenset({
+    "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
+    "Sign", "Verify", "GetPublicKey",
+})
+# Key state -> (error, end of the message after the key ARN), from the table's notes:
+# Disabled [1], pending (replica) deletion [3], pending import [5], unavailable [11],
+# creating [14]. Enabled and Updating keys can be used.
+UNUSABLE_KEY_STATES = {
+    "Disabled": ("DisabledException", "is disabled."),
+    "PendingDeletion": ("KMSInvalidStateException", "is pending deletion."),
+    "PendingReplicaDeletion": ("KMSInvalidStateException", "is pending replica deletion."),
+    "PendingImport": ("KMSInvalidStateException", "is pending import."),
+    "Unavailable": ("KMSInvalidStateException", "is unavailable."),
+    "Creating": ("KMSInvalidStateException", "is creating."),
+}
+# moto's failures of the cryptographic step itself, which KMS never reaches with an
+# unusable key: a disabled key's ciphertext under the wrong encryption context is
+# DisabledException in AWS, InvalidCiphertextException in moto.
+CRYPTO_STEP_ERRORS = frozenset({"InvalidCiphertextException", "IncorrectKeyException",
+                                "KMSInvalidMacException", "KMSInvalidSignatureException"})
+
+
+class KeyStateGuard:
+    """Refuses KMS cryptographic operations on keys whose state KMS refuses them in.
+
+    moto encrypts, decrypts and signs with Disabled and PendingDeletion keys alike. The
+    guard runs on the proxy's request thread after moto has answered: by then moto has
+    checked the signature and the caller's IAM policy, as AWS does before it looks at
+    the key state (an outsider's Decrypt of a disabled key's ciphertext stays
+    AccessDenied), and as these operations change nothing in moto, replacing moto's
+    answer with AWS's error is the same as refusing the call. Key states are read from
+    moto's in-process backend, so a call costs no extra request.
+
+    The keys checked, source first: those moto's answer names (``SourceKeyId``,
+    ``KeyId``: moto has resolved key id, key ARN, alias or alias ARN, and for Decrypt
+    and ReEncrypt the key of the ciphertext); when moto's cryptographic step failed
+    (:data:`CRYPTO_STEP_ERRORS`), those the request names (the ciphertext's key, else
+    ``SourceKeyId``; then ``KeyId`` or ``DestinationKeyId``).
+    """
+
+    def __init__(self, account_id: str, home_region: str) -> None:
+        self.account_id = account_id
+        self.home_region = home_region
+
+    def refusal(self, region: str, refs: list[Any]) -> tuple[str, str] | None:
+        """(error code, message) for the first named key KMS would not use, else None."""
+        seen: set[int] = set()
+        for ref in refs:
+            key = find_kms_key(self.account_id, region, ref)
+            if key is None or id(key) in seen:
+                continue
+            seen.add(id(key))
+            try:
+                state, arn = str(key.key_state), str(key.arn)
+            except Exception:  # moto internals moved: let moto's answer stand
+                continue
+            if state in UNUSABLE_KEY_STATES:
+                code, tail = UNUSABLE_KEY_STATES[state]
+                return code, f"{arn} {tail}"
+        return None
+
+    @staticmethod
+    def keys_named(action: str, request: dict[str, Any] | None,
+                   response: dict[str, Any] | None) -> list[Any]:
+        """The key references of a call, source key first (see the class docstring)."""
+        if response is not None and isinstance(response.get("KeyId"), str):
+            return [response.get("SourceKeyId"), response["KeyId"]]
+        req = request or {}
+        refs: list[Any] = []
+        if action in ("Decrypt", "ReEncrypt"):
+            blob = req.get("CiphertextBlob")
+            blob_key = ciphertext_key_id(blob) if isinstance(blob, str) else None
+            refs.append(blob_key or req.get("SourceKeyId"))
+        refs += [req.get("KeyId"), req.get("DestinationKeyId")]
+        return refs
+
+    def enforce(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes, status: int,
+                headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """moto's answer, or AWS's key-state error in its place. Never raises."""
+        target = header(req_headers, "X-Amz-Target") or ""
+        if not target.startswith("TrentService.") or status not in (200, 400):
+            return status, headers, body
+        action = target.rpartition(".")[2]
+        if action not in KEY_STATE_OPERATIONS:
+            return status, headers, body
+        try:
+            answer = json_object(body)
+            if status == 400:
+                code = str((answer or {}).get("__type") or "").rsplit("#", 1)[-1]
+                if code not in CRYPTO_STEP_ERRORS:
+                    return status, headers, body
+                refs = self.keys_named(action, json_object(req_body), None)
+            else:
+                refs = self.keys_named(action, None, answer)
+            scope = credential_scope(req_headers, path)
+            found = self.refusal(scope.region if scope else self.home_region, refs)
+        except Exception:
+            LOG.exception("key states: could not check a %s call", action)
+            return status, headers, body
+        if found is None:
+            return status, headers, body
+        code, message = found
+        LOG.debug("key states: %s refused: %s %s", action, code, message)
+        request_id = header(headers, "x-amzn-RequestId") or str(uuid.uuid4())
+        keep = [(k, v) for k, v in headers if k.lower() not in {
+            "content-type", "content-length", "x-amzn-errortype", "x-amzn-requestid", "x-amz-crc32"}]
+        keep += [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code),
+                 ("x-amzn-RequestId", request_id)]
+        return 400, keep, json.dumps({"__type": code, "message": message}).encode()
+
+
 class ProxyHandler(http.server.BaseHTTPRequestHandler):
     """Relays one connection's requests to moto (HTTP/1.1, keep-alive)."""
 
@@ -1834,6 +1978,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         status, resp_headers, resp_body = rewrite_query_error(req_headers, status, resp_headers, resp_body)
         status, resp_headers, resp_body = normalize_json_response(req_headers, status,
                                                                   resp_headers, resp_body)
+        if self.server.guard is not None:
+            status, resp_headers, resp_body = self.server.guard.enforce(
+                self.path, req_headers, body, status, resp_headers, resp_body)
         duration_ms = (time.monotonic() - t0) * 1000.0
         service, action = classify(self.command, self.path, req_headers, body)
         ex = Exchange(self.command, self.path, req_headers, body, self.client_address, status,
@@ -1911,8 +2058,9 @@ class SandboxProxy(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, port: int, observer: CallObserver) -> None:
+    def __init__(self, port: int, observer: CallObserver, guard: KeyStateGuard | None = None) -> None:
         self.observer = observer
+        self.guard = guard
         self.upstream: tuple[str, int] = ("127.0.0.1", 0)
         super().__init__(("127.0.0.1", port), ProxyHandler)
 
@@ -2154,7 +2302,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=lambda: [known_operations(s) for s in (*RECORDED_SERVICES, "cloudtrail")],
                      name="models", daemon=True).start()
     try:
-        proxy = SandboxProxy(args.port, observer)
+        proxy = SandboxProxy(args.port, observer, KeyStateGuard(estate.account_id, home_region))
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             fail(out, "port_in_use", f"port {args.port} on 127.0.0.1 is already in use", EXIT_PORT_IN_USE)

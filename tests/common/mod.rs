@@ -5,6 +5,13 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudtrail::operation::lookup_events::builders::LookupEventsFluentBuilder;
+use aws_sdk_cloudtrail::operation::lookup_events::{LookupEventsError, LookupEventsOutput};
+use aws_sdk_cloudtrail::types::{Event, LookupAttribute, LookupAttributeKey};
+use serde_json::Value;
 
 use keydeck::aws::{AwsContext, ConnectOptions, StaticCredentials};
 use keydeck::sandbox::{Sandbox, SandboxInfo, StartOptions};
@@ -209,4 +216,61 @@ pub fn keydeck_as(operator: &str, data_dir: &std::path::Path, regions: &str) -> 
         .arg("--region")
         .arg(regions);
     c
+}
+
+// ---- CloudTrail LookupEvents (shared by the tests that read the sandbox's history)
+
+pub type LookupResult = Result<LookupEventsOutput, SdkError<LookupEventsError>>;
+
+/// One LookupEvents attribute (LookupEvents takes one per request).
+pub fn attr(key: LookupAttributeKey, value: &str) -> LookupAttribute {
+    LookupAttribute::builder().attribute_key(key).attribute_value(value).build().expect("lookup attribute")
+}
+
+/// Send a LookupEvents request, waiting out ThrottlingException (two requests a second
+/// per region is the documented limit, and parallel tests may share a region).
+pub async fn send(b: &LookupEventsFluentBuilder) -> LookupResult {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = b.clone().send().await;
+        match &r {
+            Err(e) if e.code() == Some("ThrottlingException") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(300)).await; // back-off, not synchronisation
+            }
+            _ => return r,
+        }
+    }
+}
+
+/// Every event of a query, following NextToken.
+pub async fn all_events(b: LookupEventsFluentBuilder) -> Vec<Event> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out_page = send(&b.clone().set_next_token(token.clone())).await.expect("LookupEvents page");
+        out.extend(out_page.events().iter().cloned());
+        token = out_page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return out;
+        }
+    }
+}
+
+/// Poll a query until `pred` holds for one of its events (records can arrive late).
+pub async fn wait_for_event(b: LookupEventsFluentBuilder, what: &str, pred: impl Fn(&Event, &Value) -> bool) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for e in all_events(b.clone()).await {
+            if pred(&e, &record(&e)) {
+                return e;
+            }
+        }
+        assert!(Instant::now() < deadline, "no event {what} within 30 s");
+        tokio::time::sleep(Duration::from_millis(500)).await; // poll interval under the 2/s limit
+    }
+}
+
+/// The CloudTrail record an event carries, parsed.
+pub fn record(e: &Event) -> Value {
+    serde_json::from_str(e.cloud_trail_event().expect("CloudTrailEvent")).expect("CloudTrailEvent is JSON")
 }

@@ -21,6 +21,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // A panic prints color-eyre's report (where, and what to send) after the console's
+    // own hook has restored the terminal (ratatui chains to this one).
+    let _ = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .panic_section("keydeck stopped on a bug: please report it with this message and <data-dir>/keydeck.log")
+        .install();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

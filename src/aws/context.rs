@@ -54,29 +54,15 @@ pub struct RegionConfig {
 }
 
 /// Why a context could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
+    #[error("unknown region {0:?}: not an AWS region name (e.g. eu-north-1); pass --region with a valid one")]
     InvalidRegion(String),
+    #[error("no region selected: pass --region, set AWS_REGION, or set region in the profile")]
     NoRegion,
+    #[error(transparent)]
     Aws(AwsError),
 }
-
-impl std::fmt::Display for ContextError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ContextError::InvalidRegion(r) => write!(
-                f,
-                "unknown region {r:?}: not an AWS region name (e.g. eu-north-1); pass --region with a valid one"
-            ),
-            ContextError::NoRegion => {
-                write!(f, "no region selected: pass --region, set AWS_REGION, or set region in the profile")
-            }
-            ContextError::Aws(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ContextError {}
 
 impl AwsContext {
     /// Build SDK configurations for every selected region through the standard chain.

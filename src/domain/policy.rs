@@ -149,22 +149,15 @@ pub struct Policy {
     pub detections: DetectionConfig,
 }
 
-/// A policy error with its place in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A policy error with its place in the file (`FILE:LINE:COLUMN: message`, 1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
 pub struct PolicyError {
     pub file: String,
     pub line: usize,
     pub column: usize,
     pub message: String,
 }
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
-    }
-}
-
-impl std::error::Error for PolicyError {}
 
 // ---- raw TOML shape ----------------------------------------------------------------
 

@@ -42,16 +42,9 @@ impl fmt::Display for Severity {
 }
 
 /// `"banana"` is not a severity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown severity {:?}: use critical, high, medium or low", super::text::inert(.0))]
 pub struct SeverityParseError(pub String);
-
-impl fmt::Display for SeverityParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown severity {:?}: use critical, high, medium or low", super::text::inert(&self.0))
-    }
-}
-
-impl std::error::Error for SeverityParseError {}
 
 impl FromStr for Severity {
     type Err = SeverityParseError;

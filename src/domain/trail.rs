@@ -216,18 +216,11 @@ const KEY_ACCESS_ERRORS: &[&str] = &[
 ];
 
 /// Why a record could not be read. The reason never quotes the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
 pub struct TrailParseError {
     pub reason: String,
 }
-
-impl fmt::Display for TrailParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
-impl std::error::Error for TrailParseError {}
 
 fn fail(reason: impl Into<String>) -> TrailParseError {
     TrailParseError { reason: reason.into() }

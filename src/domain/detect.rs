@@ -1052,7 +1052,7 @@ impl Detector {
             self.newest = Some(t);
         }
         self.observed += 1;
-        if self.observed % PRUNE_EVERY == 0 {
+        if self.observed.is_multiple_of(PRUNE_EVERY) {
             self.prune();
         }
     }

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod keypolicy;
 pub mod policy;
 pub mod review;
+pub mod runbook;
 pub mod status;
 pub mod text;
 pub mod trail;

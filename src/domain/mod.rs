@@ -13,6 +13,7 @@ pub mod reference;
 pub mod region;
 pub mod review;
 pub mod rules;
+pub mod runbook;
 pub mod status;
 pub mod text;
 pub mod trail;

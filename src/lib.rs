@@ -7,6 +7,7 @@
 pub mod app;
 pub mod aws;
 pub mod cli;
+pub mod cmd;
 pub mod domain;
 pub mod incident;
 pub mod report;

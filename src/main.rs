@@ -199,6 +199,14 @@ async fn run(cli: Cli, started: Instant) -> Result<u8, Failure> {
             print!("{}", info.env_exports(&operator)?);
             Ok(exit::OK)
         }
+        Some(Command::Completions { shell }) => {
+            keydeck::cmd::to_stdout(|out| keydeck::cmd::completions::write_completions(shell, out))
+                .map(|()| exit::OK)
+                .map_err(|e| Failure::new(exit::INTERNAL, format!("writing completions: {e}")))
+        }
+        Some(Command::Man) => keydeck::cmd::to_stdout(keydeck::cmd::man::write_man)
+            .map(|()| exit::OK)
+            .map_err(|e| Failure::new(exit::INTERNAL, format!("writing the man page: {e}"))),
     }
 }
 

@@ -27,7 +27,7 @@ pub mod exit {
 #[derive(Debug, Parser)]
 #[command(
     name = "keydeck",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KEYDECK_BUILD_COMMIT"), ")"),
     about = "Terminal operator console for cryptographic key operations on AWS",
     long_about = "keydeck shows a live inventory of KMS keys and Secrets Manager secrets judged \
 against a key-management policy, and a live CloudTrail feed with the policy's detection rules.\n\n\
@@ -82,6 +82,21 @@ pub enum Command {
     /// Run the local AWS sandbox (moto with IAM enforcement, seeded with the demo estate).
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: keydeck completions bash > ~/.local/share/bash-completion/completions/keydeck
+    /// zsh:  keydeck completions zsh > ~/.zfunc/_keydeck  (with fpath+=(~/.zfunc) before compinit)
+    /// fish: keydeck completions fish > ~/.config/fish/completions/keydeck.fish
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    ///
+    /// Read it with `keydeck man | man -l -`, or install it:
+    /// keydeck man > ~/.local/share/man/man1/keydeck.1
+    Man,
 }
 
 #[derive(Debug, Args)]

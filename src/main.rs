@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         .display_env_section(false)
         .panic_section("keydeck stopped on a bug: please report it with this message and <data-dir>/keydeck.log")
         .install();
+    if let Some(result) = cmd::local(cli.command.as_ref()) {
+        return finish(result);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -44,6 +47,11 @@ fn main() -> ExitCode {
     });
     // Background tasks (sandbox pipes, AWS calls) must not hold the process open.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    finish(result)
+}
+
+/// The exit code, and a failure's one line on stderr.
+fn finish(result: Result<u8, Failure>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure { code, message }) => {

@@ -14,7 +14,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_keydeck");
 fn keydeck(data_dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k == "KEYDECK_PYTHON" || k == "KEYDECK_DATA_DIR" {
+        // KEYDECK_PYTHON stays: the sandbox's interpreter (scripts/test exports its .venv's).
+        if k.starts_with("AWS_") || k == "KEYDECK_DATA_DIR" {
             c.env_remove(k);
         }
     }
@@ -46,7 +47,22 @@ fn version_and_help() {
     let d = temp_dir("cli");
     let out = keydeck(&d).arg("--version").output().expect("run");
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("keydeck "));
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(version.starts_with(&format!("keydeck {} (", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(version.ends_with(')'), "{version}");
+    // The commit it was built from: `keydeck 0.1.0 (0123456789ab[-dirty] 2026-11-29)`.
+    let built = &version[version.find('(').expect("(") + 1..version.len() - 1];
+    let commit_ok = match built.split_once(' ') {
+        _ if built == "unknown commit" => true,
+        Some((hash, date)) => {
+            let hash = hash.strip_suffix("-dirty").unwrap_or(hash);
+            hash.len() == 12
+                && hash.chars().all(|c| c.is_ascii_hexdigit())
+                && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok()
+        }
+        None => false,
+    };
+    assert!(commit_ok, "no commit or \"unknown commit\" in {version:?}");
     for sub in
         [vec!["--help"], vec!["demo", "--help"], vec!["sandbox", "up", "--help"], vec!["sandbox", "env", "--help"]]
     {
@@ -56,6 +72,24 @@ fn version_and_help() {
     }
     let out = keydeck(&d).arg("--frobnicate").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn completions_and_man_page_print_without_aws() {
+    let d = temp_dir("cli");
+    for (args, marker) in [
+        (&["completions", "bash"][..], "complete -F _keydeck"),
+        (&["completions", "zsh"], "#compdef keydeck"),
+        (&["completions", "fish"], "complete -c keydeck"),
+        (&["man"], ".TH keydeck 1"),
+    ] {
+        let out = keydeck(&d).args(args).output().expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(marker), "{args:?} lacks {marker:?}");
+    }
+    let out = keydeck(&d).args(["completions", "tcsh"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
 }
 
 #[test]
@@ -181,7 +215,7 @@ fn moto_missing_says_how_to_install() {
     }
     let (code, line) = run(keydeck(&d).args(["sandbox", "up"]).env("KEYDECK_PYTHON", &wrapper));
     assert_eq!(code, 6, "{line}");
-    assert!(line.contains("moto") && line.contains("pip install -r"), "{line}");
+    assert!(line.contains("moto") && line.contains("scripts/sandbox-python"), "{line}");
 }
 
 #[test]

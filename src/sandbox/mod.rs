@@ -128,7 +128,7 @@ impl fmt::Display for SandboxError {
             ),
             Self::MotoMissing { message, requirements } => write!(
                 f,
-                "sandbox: the moto emulator is not installed ({message}): run `python3 -m pip install -r {}`",
+                "sandbox: the moto emulator is not installed ({message}): in a keydeck checkout run `export KEYDECK_PYTHON=\"$(./scripts/sandbox-python)\"` (installs it into .venv/), or set KEYDECK_PYTHON to a virtualenv's python with {} installed",
                 requirements.display()
             ),
             Self::PortInUse { message } => {

@@ -1964,6 +1964,86 @@ class KeyStateGuard:
         return 400, keep, json.dumps({"__type": code, "message": message}).encode()
 
 
+# --------------------------------------------------------------------------- moto's gaps
+
+class KeyReferenceFixer:
+    """Completes KMS calls moto fails on although AWS accepts them, after moto's checks.
+
+    * DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion with a key ARN:
+      KMS accepts a key id or a key ARN; moto looks the ARN up as an id and fails (HTTP
+      500). moto has authenticated and authorised the call by then (a denial is a 4xx
+      before the action runs), so the proxy runs the same backend method with the key id
+      the ARN names and answers as moto answers a key id.
+    * GetKeyPolicy and PutKeyPolicy without PolicyName: optional in KMS (it defaults to
+      ``default``); moto answers NotFoundException "No such policy exists". Same remedy.
+
+    Never raises; anything unexpected leaves moto's answer as it was.
+    """
+
+    STATE_CHANGES = frozenset({"DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion"})
+
+    def __init__(self, account_id: str, home_region: str) -> None:
+        self.account_id = account_id
+        self.home_region = home_region
+
+    def enforce(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes, status: int,
+                headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        target = header(req_headers, "X-Amz-Target") or ""
+        if not target.startswith("TrentService.") or status < 400:
+            return status, headers, body
+        action = target.rpartition(".")[2]
+        try:
+            request = json_object(req_body) or {}
+            ref = request.get("KeyId")
+            if not isinstance(ref, str):
+                return status, headers, body
+            policy_gap = action in ("GetKeyPolicy", "PutKeyPolicy") and status == 400 \
+                and request.get("PolicyName") is None and b"No such policy exists" in body
+            arn_gap = action in self.STATE_CHANGES and status >= 500 and ref.startswith("arn:")
+            if not (policy_gap or arn_gap):
+                return status, headers, body
+            scope = credential_scope(req_headers, path)
+            region = scope.region if scope else self.home_region
+            if ref.startswith("arn:"):
+                parts = ref.split(":", 5)
+                region = parts[3] if len(parts) == 6 and parts[3] else region
+            key = find_kms_key(self.account_id, region, ref)
+            backend = kms_backend(self.account_id, region)
+            if key is None or backend is None or (ref.startswith("alias/") or ":alias/" in ref):
+                return status, headers, body
+            key_id = str(key.id)
+            answer: Any = None
+            if action == "GetKeyPolicy":
+                answer = {"Policy": backend.get_key_policy(key_id) or "{}", "PolicyName": "default"}
+            elif action == "PutKeyPolicy":
+                if not isinstance(request.get("Policy"), str):
+                    return status, headers, body
+                backend.put_key_policy(key_id, request["Policy"])
+            elif action == "DisableKey":
+                backend.disable_key(key_id)
+            elif action == "EnableKey":
+                backend.enable_key(key_id)
+            elif action == "CancelKeyDeletion":
+                backend.cancel_key_deletion(key_id)
+                answer = {"KeyId": str(key.arn)}
+            elif action == "ScheduleKeyDeletion":
+                window = request.get("PendingWindowInDays", 30)
+                if isinstance(window, bool) or not isinstance(window, int) or not 7 <= window <= 30:
+                    return status, headers, body
+                backend.schedule_key_deletion(key_id, window)
+                deletion = key.deletion_date
+                answer = {"KeyId": str(key.arn), "KeyState": str(key.key_state),
+                          "PendingWindowInDays": window,
+                          "DeletionDate": deletion.replace(tzinfo=dt.UTC).timestamp() if deletion else None}
+        except Exception:
+            LOG.exception("key references: could not complete a %s call", action)
+            return status, headers, body
+        LOG.info("key references: %s completed for moto (%s)", action, "policy name" if policy_gap else "key ARN")
+        request_id = header(headers, "x-amzn-RequestId") or str(uuid.uuid4())
+        return 200, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], \
+            json.dumps(answer if answer is not None else {}).encode()
+
+
 # --------------------------------------------------------------------------- signatures
 
 # The digest length KMS requires with MessageType DIGEST, by signing algorithm's hash.
@@ -2198,6 +2278,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         status, resp_headers, resp_body = rewrite_query_error(req_headers, status, resp_headers, resp_body)
         status, resp_headers, resp_body = normalize_json_response(req_headers, status,
                                                                   resp_headers, resp_body)
+        if self.server.key_refs is not None:
+            status, resp_headers, resp_body = self.server.key_refs.enforce(
+                self.path, req_headers, body, status, resp_headers, resp_body)
         if self.server.guard is not None:
             status, resp_headers, resp_body = self.server.guard.enforce(
                 self.path, req_headers, body, status, resp_headers, resp_body)
@@ -2396,6 +2479,7 @@ class SandboxProxy(http.server.ThreadingHTTPServer):
         self.observer = observer
         self.guard = guard
         self.signatures = signatures
+        self.key_refs: KeyReferenceFixer | None = None
         self.traffic: TrafficDriver | None = None  # the stored-data reads hook uses it
         self.upstream: tuple[str, int] = ("127.0.0.1", 0)
         super().__init__(("127.0.0.1", port), ProxyHandler)
@@ -2679,6 +2763,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         proxy = SandboxProxy(args.port, observer, KeyStateGuard(estate.account_id, home_region),
                              SignatureFixer(estate.account_id, home_region))
+        proxy.key_refs = KeyReferenceFixer(estate.account_id, home_region)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             fail(out, "port_in_use", f"port {args.port} on 127.0.0.1 is already in use", EXIT_PORT_IN_USE)

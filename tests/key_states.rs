@@ -6,9 +6,10 @@
 //! refusal is recorded in CloudTrail with AWS's errorCode and errorMessage.
 //!
 //! The operators are seeded ones whose IAM policy allows each call, so that only the key
-//! state decides: key-admin creates keys and aliases, security-lead disables, enables and
-//! schedules deletion, app-encrypt encrypts and makes data keys, compliance-decrypt
-//! decrypts, key-auditor reads CloudTrail. Each test makes its own keys in a region of its
+//! state decides: key-admin creates keys and aliases, security-lead disables, enables,
+//! schedules deletion and re-encrypts (kms:ReEncryptFrom and kms:ReEncryptTo),
+//! app-encrypt encrypts and makes data keys, compliance-decrypt decrypts, key-auditor
+//! reads CloudTrail. Each test makes its own keys in a region of its
 //! own (the tests run in parallel; LookupEvents is throttled per region).
 
 mod common;
@@ -191,9 +192,9 @@ async fn the_seeded_disabled_key_refuses_encryption() {
 
 #[tokio::test]
 async fn re_encrypt_is_decided_by_iam_before_the_key_state() {
-    // No seeded operator holds kms:ReEncrypt* (004 §4.5 grants none), so ReEncrypt never
-    // reaches the key-state check here: with a disabled source or destination key the
-    // answer stays AccessDeniedException, as AWS authorises before it looks at key states.
+    // Operators without kms:ReEncryptFrom never reach the key-state check: with a disabled
+    // source or destination key the answer stays AccessDeniedException naming the
+    // permission AWS checks first, as AWS authorises before it looks at key states.
     let crew = crew("eu-central-1").await;
     let source = fresh_key(&crew, "reencrypt-source").await;
     let destination = fresh_key(&crew, "reencrypt-destination").await;
@@ -209,10 +210,67 @@ async fn re_encrypt_is_decided_by_iam_before_the_key_state() {
                 .await
                 .expect_err("nobody may ReEncrypt");
             assert_eq!(err.code(), Some("AccessDeniedException"), "{what} disabled: {err:?}");
-            assert!(err.message().is_some_and(|m| m.contains("kms:ReEncrypt")), "{what} disabled: {err:?}");
+            assert!(err.message().is_some_and(|m| m.ends_with("kms:ReEncryptFrom")), "{what} disabled: {err:?}");
         }
         crew.lead.enable_key().key_id(&disabled.id).send().await.expect("enable");
     }
+}
+
+#[tokio::test]
+async fn re_encrypt_refuses_an_unusable_source_or_destination_key() {
+    // The security lead holds kms:ReEncryptFrom and kms:ReEncryptTo (004 §4.7 step 5), so
+    // the key states decide: KMS needs both the source key (the ciphertext's) and the
+    // destination key usable, and names the first one that is not.
+    let crew = crew("ap-southeast-2").await;
+    let source = fresh_key(&crew, "re-source").await;
+    let destination = fresh_key(&crew, "re-destination").await;
+    let blob = encrypt(&crew.encrypter, &source.id).await.expect("an enabled key encrypts");
+    let re_encrypt =
+        |to: &str| crew.lead.re_encrypt().ciphertext_blob(blob.clone()).destination_key_id(to.to_owned()).send();
+    let ok = re_encrypt(&destination.alias).await.expect("both keys enabled: ReEncrypt works");
+    assert_eq!(ok.source_key_id(), Some(source.arn.as_str()));
+    assert_eq!(ok.key_id(), Some(destination.arn.as_str()));
+    let re_encrypted = ok.ciphertext_blob().expect("a ciphertext").clone();
+
+    let rows: [(&TestKey, &str); 2] = [(&source, "source"), (&destination, "destination")];
+    for (key, what) in rows {
+        crew.lead.disable_key().key_id(&key.id).send().await.expect("disable");
+        for r in destination.refs() {
+            let res = re_encrypt(r).await;
+            assert_refused(
+                &format!("ReEncrypt to {r}, {what} disabled"),
+                res,
+                "DisabledException",
+                &format!("{} is disabled.", key.arn),
+            );
+        }
+        crew.lead.enable_key().key_id(&key.id).send().await.expect("enable");
+    }
+    // Pending deletion: the destination first (the source must stay usable to be read).
+    let spare = fresh_key(&crew, "re-spare").await;
+    crew.lead.schedule_key_deletion().key_id(&destination.id).pending_window_in_days(7).send().await.expect("schedule");
+    assert_refused(
+        "ReEncrypt to a key pending deletion",
+        re_encrypt(&destination.id).await,
+        "KMSInvalidStateException",
+        &format!("{} is pending deletion.", destination.arn),
+    );
+    // The source pending deletion: a ciphertext under it cannot be moved to another key.
+    crew.lead.schedule_key_deletion().key_id(&source.id).pending_window_in_days(7).send().await.expect("schedule");
+    assert_refused(
+        "ReEncrypt from a key pending deletion",
+        re_encrypt(&spare.id).await,
+        "KMSInvalidStateException",
+        &format!("{} is pending deletion.", source.arn),
+    );
+    // The data re-encrypted before is readable under its new key only while that key is usable.
+    let dec = crew.decrypter.decrypt().ciphertext_blob(re_encrypted).send().await;
+    assert_refused(
+        "Decrypt of the re-encrypted data",
+        dec,
+        "KMSInvalidStateException",
+        &format!("{} is pending deletion.", destination.arn),
+    );
 }
 
 #[tokio::test]

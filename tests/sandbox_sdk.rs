@@ -227,6 +227,11 @@ async fn the_seeded_estate_is_all_there() {
             );
         }
     }
+    // Every topic is there, in its region (the sandbox endpoint reads moto's SNS backend).
+    for et in &estate.topics {
+        let seen = sns_messages(&et.name).await;
+        assert_eq!(seen["topic_arn"], format!("arn:aws:sns:{}:{}:{}", et.region, estate.account_id, et.name));
+    }
     // Every operator is a real IAM user whose identity STS reports.
     for op in &estate.operators {
         let id = aws::sts::caller_identity(&context(&op.name).await).await.expect("identity");

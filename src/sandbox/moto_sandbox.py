@@ -11,22 +11,26 @@ What it does, in order:
 1. starts moto's server in-process on an internal 127.0.0.1 port;
 2. seeds the estate (KMS keys, aliases, rotations, deletions, Secrets Manager
    secrets, IAM operators) through boto3, back-dating moto's own records by running
-   each step under a frozen clock (freezegun), then checks the dates took;
+   each step under a frozen clock (freezegun), then checks the dates took; then the
+   SNS topics and the applications' stored data (``stored_data``: data keys encrypted
+   under their KMS key before any incident, which the demo traffic decrypts);
 3. turns moto's IAM enforcement on (``POST /moto-api/reset-auth`` with ``0``);
 4. serves a proxy on ``--port`` (0 = any free port) that relays every call to moto,
    rewrites moto's XML auth errors into the awsJson1_1 shape for JSON services,
    refuses KMS cryptographic operations on keys whose state KMS refuses them in
    (DisabledException, KMSInvalidStateException; :class:`KeyStateGuard`, moto does not
-   enforce key states), counts calls (``GET /_sandbox/stats``, ``POST
-   /_sandbox/stats/reset``) and hands each exchange to :meth:`CallObserver.observe`,
-   which records it in CloudTrail (below);
+   enforce key states), gives Sign/Verify KMS's semantics (MessageType DIGEST,
+   KMSInvalidSignatureException; :class:`SignatureFixer`), names IAM denials as AWS
+   does (ReEncryptFrom/To, SNS's AuthorizationError), counts calls (``GET
+   /_sandbox/stats``, ``POST /_sandbox/stats/reset``) and hands each exchange to
+   :meth:`CallObserver.observe`, which records it in CloudTrail (below);
 5. prints exactly one JSON line on stdout (the ready line, also written to
    ``DATA_DIR/sandbox.json`` with mode 0600) and runs until SIGINT/SIGTERM/SIGHUP
    or EOF on stdin, then removes ``sandbox.json`` and exits 0.
 
 CloudTrail (:class:`CloudTrailRecorder`; moto has no event history of its own):
 
-* Every KMS, Secrets Manager, STS and IAM call through the proxy becomes one record
+* Every KMS, Secrets Manager, STS, IAM and SNS call through the proxy becomes one record
   with the fields of AWS's published KMS / Secrets Manager examples (eventVersion
   1.08, userIdentity from the SigV4 access key via moto's IAM backend, eventTime to
   the second, awsRegion from the credential scope (IAM: us-east-1), requestParameters
@@ -47,6 +51,10 @@ CloudTrail (:class:`CloudTrailRecorder`; moto has no event history of its own):
   enforcement), and successful LookupEvents calls (the console polls them; refused
   ones are recorded). Requests without a credential scope are recorded in the
   estate's first region. Parameters whose JSON is over 100 KiB are recorded as null.
+* SNS Publish and PublishBatch are data events in AWS (eventCategory Data,
+  managementEvent false): they are written to the trail file, as a trail selecting SNS
+  data events would, and never answered by LookupEvents; CreateTopic, ListTopics, ...
+  are management events like the others. The message body is never recorded.
 * ``LookupEvents`` (both X-Amz-Target spellings) is answered by the proxy: SigV4 is
   verified and ``cloudtrail:LookupEvents`` authorised with moto's own IAM code; one
   lookup attribute (EventId, EventName, EventSource, ReadOnly, ResourceName,
@@ -64,6 +72,13 @@ CloudTrail (:class:`CloudTrailRecorder`; moto has no event history of its own):
 Sandbox-only endpoints (loopback, unauthenticated, never recorded):
 
 * ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: the request counter.
+* ``GET /_sandbox/sns/messages?topic=NAME`` (or a topic ARN; ``&region=R``, default the
+  estate's first region): ``{"topic", "topic_arn", "region", "messages": [{"message_id",
+  "subject", "message", "message_attributes"}]}``, oldest first (moto's record of what
+  was published); 404 for an unknown topic.
+* ``POST /_sandbox/traffic/stored-reads``: every stored record is decrypted once now by
+  the principal that holds it, as the demo traffic does at random; answers ``{"reads":
+  [{"principal", "region", "key", "record", "outcome": "ok" or the error code}]}``.
 * ``GET /_sandbox/trail``: ``{"file": path of cloudtrail.jsonl, "recorded": N,
   "in_memory": N, "delay": {...}}``.
 * ``GET /_sandbox/trail-delay``: ``{"seconds": default, "regions": {region: s}}``.
@@ -186,6 +201,7 @@ class Estate:
     keys: list[dict[str, Any]]
     secrets: list[dict[str, Any]]
     operators: list[dict[str, Any]]
+    topics: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def load_estate(path: str) -> Estate:
@@ -198,6 +214,7 @@ def load_estate(path: str) -> Estate:
         keys=list(raw.get("keys", [])),
         secrets=list(raw.get("secrets", [])),
         operators=list(raw.get("operators", [])),
+        topics=list(raw.get("topics", [])),
     )
     if not (estate.account_id.isdigit() and len(estate.account_id) == 12):
         raise ValueError(f"account_id must be 12 digits, got {estate.account_id!r}")
@@ -207,9 +224,20 @@ def load_estate(path: str) -> Estate:
                 raise ValueError(f"key entry without {field!r}: {k}")
         if k.get("state", "Enabled") not in ("Enabled", "Disabled", "PendingDeletion"):
             raise ValueError(f"key {k['alias']}: unknown state {k.get('state')!r}")
+        stored = k.get("stored_data")
+        if stored is not None:
+            if not isinstance(stored, dict) or not isinstance(stored.get("principal"), str) \
+                    or not isinstance(stored.get("records", 1), int) or not 0 < stored.get("records", 1) <= 100:
+                raise ValueError(f"key {k['alias']}: stored_data needs principal and records (1..100)")
+            if k.get("usage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT" \
+                    or k.get("spec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+                raise ValueError(f"key {k['alias']}: stored_data needs a symmetric encryption key")
     for s in estate.secrets:
         if "name" not in s or "region" not in s:
             raise ValueError(f"secret entry without name/region: {s.get('name')}")
+    for t in estate.topics:
+        if "name" not in t or "region" not in t:
+            raise ValueError(f"topic entry without name/region: {t.get('name')}")
     for o in estate.operators:
         if "name" not in o:
             raise ValueError("operator entry without name")
@@ -244,6 +272,7 @@ class Seeder:
         self.rotation_keys: dict[str, list[float]] = {}  # alias -> rotations, days ago
         self.operators: dict[str, dict[str, str]] = {}
         self.seeder_creds: tuple[str, str] = ("", "")
+        self.stored: list[StoredRecord] = []  # the applications' data at rest (stored_data)
 
     def client(self, service: str, region: str, creds: tuple[str, str] | None = None) -> Any:
         ak, sk = creds or (SEED_ACCESS_KEY, "sandbox-seeding")
@@ -274,7 +303,8 @@ class Seeder:
             if actions:
                 iam.put_user_policy(UserName=name, PolicyName=f"keydeck-{role}",
                                     PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                                        {"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+                                        {"Effect": "Allow", "Action": moto_actions(actions),
+                                         "Resource": "*"}]}))
             key = iam.create_access_key(UserName=name)["AccessKey"]
             self.operators[name] = {
                 "access_key_id": key["AccessKeyId"],
@@ -283,6 +313,37 @@ class Seeder:
                 "role": role,
             }
             LOG.info("operator %s (%s): %d allowed actions", user["Arn"], role, len(actions))
+
+    # ---- SNS topics (not dated: moto keeps no creation date for topics)
+    def seed_topics(self) -> None:
+        for t in self.estate.topics:
+            sns = self.client("sns", t["region"])
+            tags = [{"Key": str(k), "Value": str(v)} for k, v in (t.get("tags") or {}).items()]
+            args: dict[str, Any] = {"Name": t["name"]}
+            if tags:
+                args["Tags"] = tags
+            arn = sns.create_topic(**args)["TopicArn"]
+            LOG.info("topic %s seeded", arn)
+
+    # ---- the applications' data at rest, made before any incident
+    def seed_stored_data(self) -> None:
+        """Envelope-encrypt each key's ``stored_data`` records: GenerateDataKey with the
+        record's encryption context, keeping only the encrypted data key, as an application
+        stores it next to its data. The plaintext data keys are dropped at once."""
+        for k in self.estate.keys:
+            spec = k.get("stored_data")
+            if not spec:
+                continue
+            kms = self.client("kms", k["region"])
+            purpose = str(spec.get("purpose", k["alias"]))
+            for i in range(int(spec.get("records", 1))):
+                context = {"purpose": purpose, "record": f"{purpose}-{i + 1:04d}"}
+                out = kms.generate_data_key(KeyId=f"alias/{k['alias']}", KeySpec="AES_256",
+                                            EncryptionContext=context)
+                self.stored.append(StoredRecord(str(spec["principal"]), k["region"], k["alias"],
+                                                out["CiphertextBlob"], context))
+            LOG.info("key alias/%s: %d stored records for %s", k["alias"], int(spec.get("records", 1)),
+                     spec["principal"])
 
     # ---- KMS + Secrets Manager, under the frozen clock
     def seed_dated(self) -> None:
@@ -469,6 +530,29 @@ class Seeder:
 
 def _ts(d: dt.datetime) -> float:
     return d.replace(tzinfo=dt.UTC).timestamp()
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredRecord:
+    """One record an application holds: an encrypted data key and its encryption context."""
+
+    principal: str  # the IAM user that reads it
+    region: str
+    key_alias: str  # without "alias/"
+    blob: bytes  # the CiphertextBlob of GenerateDataKey
+    context: dict[str, str]
+
+
+def moto_actions(actions: list[str]) -> list[str]:
+    """An operator's IAM actions as moto needs them to authorise as AWS does.
+
+    AWS authorises ReEncrypt as kms:ReEncryptFrom on the source key and kms:ReEncryptTo on
+    the destination key; moto checks a single action, kms:ReEncrypt, which AWS does not
+    have. An operator holding both (or kms:ReEncrypt*) gets that name too; one holding
+    only one of them does not, so moto refuses as AWS would."""
+    have = set(actions)
+    both = {"kms:ReEncryptFrom", "kms:ReEncryptTo"} <= have or "kms:ReEncrypt*" in have
+    return [*actions, "kms:ReEncrypt"] if both and "kms:ReEncrypt" not in have else list(actions)
 
 
 def enable_iam_enforcement(internal_url: str) -> None:
@@ -782,8 +866,13 @@ EVENT_SOURCES = {
     "sts": "sts.amazonaws.com",
     "iam": "iam.amazonaws.com",
     "cloudtrail": "cloudtrail.amazonaws.com",
+    "sns": "sns.amazonaws.com",
 }
-RECORDED_SERVICES = frozenset({"kms", "secretsmanager", "sts", "iam"})
+RECORDED_SERVICES = frozenset({"kms", "secretsmanager", "sts", "iam", "sns"})
+# SNS operations CloudTrail logs as data events (only on trails that select them), never
+# as management events: LookupEvents does not return them.
+SNS_DATA_EVENTS = frozenset({"Publish", "PublishBatch"})
+SNS_TOPIC_TYPE = "AWS::SNS::Topic"
 GLOBAL_SERVICE_REGIONS = {"iam": "us-east-1"}  # IAM events are delivered in us-east-1, as in AWS
 EVENT_VERSION = "1.08"
 TRAIL_MEMORY_CAP = 100_000  # newest records kept in memory; cloudtrail.jsonl keeps every record
@@ -1459,10 +1548,15 @@ class CloudTrailRecorder:
         record["readOnly"] = read_only
         if resources:
             record["resources"] = resources
+        data_event = service == "sns" and action in SNS_DATA_EVENTS
+        if data_event:
+            topic = (raw_params or {}).get("TopicArn")
+            if isinstance(topic, str) and topic.startswith("arn:aws:sns:") and len(topic) <= 512:
+                record["resources"] = [{"accountId": self.account_id, "type": SNS_TOPIC_TYPE, "ARN": topic}]
         record["eventType"] = "AwsApiCall"
-        record["managementEvent"] = True
+        record["managementEvent"] = not data_event
         record["recipientAccountId"] = self.account_id
-        record["eventCategory"] = "Management"
+        record["eventCategory"] = "Data" if data_event else "Management"
         return record
 
     def _kms_details(self, region: str, action: str, params: Any, response: Any,
@@ -1506,6 +1600,9 @@ class CloudTrailRecorder:
         t = started.timestamp()
         with self._lock:
             self._seq += 1
+            if record.get("managementEvent") is False:  # a data event: the trail file only
+                self._write(line)
+                return
             entry = TrailEntry(record, self._seq, t + self.delay_for(record["awsRegion"]), text, int(t))
             lst = self._by_region.setdefault(entry.region, [])
             if not lst or lst[-1].key < entry.key:
@@ -1515,14 +1612,18 @@ class CloudTrailRecorder:
             self._count += 1
             if self._count > TRAIL_MEMORY_CAP + TRAIL_MEMORY_CAP // 10:
                 self._trim()
-            if self._file is not None:
-                try:
-                    self._file.write(line)
-                    self._file.flush()
-                except OSError as e:
-                    if not self._file_error_logged:
-                        LOG.warning("recorder: cannot write %s: %s", self.path, e)
-                        self._file_error_logged = True
+            self._write(line)
+
+    def _write(self, line: bytes) -> None:
+        """Append one line to the trail file (called with the lock held; never raises)."""
+        if self._file is not None:
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except OSError as e:
+                if not self._file_error_logged:
+                    LOG.warning("recorder: cannot write %s: %s", self.path, e)
+                    self._file_error_logged = True
 
     def _trim(self) -> None:
         """Keep the newest TRAIL_MEMORY_CAP records (called with the lock held)."""
@@ -1863,6 +1964,205 @@ class KeyStateGuard:
         return 400, keep, json.dumps({"__type": code, "message": message}).encode()
 
 
+# --------------------------------------------------------------------------- moto's gaps
+
+class KeyReferenceFixer:
+    """Completes KMS calls moto fails on although AWS accepts them, after moto's checks.
+
+    * DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion with a key ARN:
+      KMS accepts a key id or a key ARN; moto looks the ARN up as an id and fails (HTTP
+      500). moto has authenticated and authorised the call by then (a denial is a 4xx
+      before the action runs), so the proxy runs the same backend method with the key id
+      the ARN names and answers as moto answers a key id.
+    * GetKeyPolicy and PutKeyPolicy without PolicyName: optional in KMS (it defaults to
+      ``default``); moto answers NotFoundException "No such policy exists". Same remedy.
+
+    Never raises; anything unexpected leaves moto's answer as it was.
+    """
+
+    STATE_CHANGES = frozenset({"DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion"})
+
+    def __init__(self, account_id: str, home_region: str) -> None:
+        self.account_id = account_id
+        self.home_region = home_region
+
+    def enforce(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes, status: int,
+                headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        target = header(req_headers, "X-Amz-Target") or ""
+        if not target.startswith("TrentService.") or status < 400:
+            return status, headers, body
+        action = target.rpartition(".")[2]
+        try:
+            request = json_object(req_body) or {}
+            ref = request.get("KeyId")
+            if not isinstance(ref, str):
+                return status, headers, body
+            policy_gap = action in ("GetKeyPolicy", "PutKeyPolicy") and status == 400 \
+                and request.get("PolicyName") is None and b"No such policy exists" in body
+            arn_gap = action in self.STATE_CHANGES and status >= 500 and ref.startswith("arn:")
+            if not (policy_gap or arn_gap):
+                return status, headers, body
+            scope = credential_scope(req_headers, path)
+            region = scope.region if scope else self.home_region
+            if ref.startswith("arn:"):
+                parts = ref.split(":", 5)
+                region = parts[3] if len(parts) == 6 and parts[3] else region
+            key = find_kms_key(self.account_id, region, ref)
+            backend = kms_backend(self.account_id, region)
+            if key is None or backend is None or (ref.startswith("alias/") or ":alias/" in ref):
+                return status, headers, body
+            key_id = str(key.id)
+            answer: Any = None
+            if action == "GetKeyPolicy":
+                answer = {"Policy": backend.get_key_policy(key_id) or "{}", "PolicyName": "default"}
+            elif action == "PutKeyPolicy":
+                if not isinstance(request.get("Policy"), str):
+                    return status, headers, body
+                backend.put_key_policy(key_id, request["Policy"])
+            elif action == "DisableKey":
+                backend.disable_key(key_id)
+            elif action == "EnableKey":
+                backend.enable_key(key_id)
+            elif action == "CancelKeyDeletion":
+                backend.cancel_key_deletion(key_id)
+                answer = {"KeyId": str(key.arn)}
+            elif action == "ScheduleKeyDeletion":
+                window = request.get("PendingWindowInDays", 30)
+                if isinstance(window, bool) or not isinstance(window, int) or not 7 <= window <= 30:
+                    return status, headers, body
+                backend.schedule_key_deletion(key_id, window)
+                deletion = key.deletion_date
+                answer = {"KeyId": str(key.arn), "KeyState": str(key.key_state),
+                          "PendingWindowInDays": window,
+                          "DeletionDate": deletion.replace(tzinfo=dt.UTC).timestamp() if deletion else None}
+        except Exception:
+            LOG.exception("key references: could not complete a %s call", action)
+            return status, headers, body
+        LOG.info("key references: %s completed for moto (%s)", action, "policy name" if policy_gap else "key ARN")
+        request_id = header(headers, "x-amzn-RequestId") or str(uuid.uuid4())
+        return 200, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], \
+            json.dumps(answer if answer is not None else {}).encode()
+
+
+# --------------------------------------------------------------------------- signatures
+
+# The digest length KMS requires with MessageType DIGEST, by signing algorithm's hash.
+DIGEST_BYTES = {"SHA_256": 32, "SHA_384": 48, "SHA_512": 64}
+
+
+def json_error(headers: list[tuple[str, str]], code: str, message: str | None
+               ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An awsJson1_1 error answer (HTTP 400) keeping the request id of ``headers``."""
+    request_id = header(headers, "x-amzn-RequestId") or str(uuid.uuid4())
+    keep = [(k, v) for k, v in headers if k.lower() not in {
+        "content-type", "content-length", "x-amzn-errortype", "x-amzn-requestid", "x-amz-crc32"}]
+    keep += [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code),
+             ("x-amzn-RequestId", request_id)]
+    obj: dict[str, Any] = {"__type": code}
+    if message is not None:
+        obj["message"] = message
+    return 400, keep, json.dumps(obj).encode()
+
+
+class SignatureFixer:
+    """Gives KMS Sign and Verify AWS's semantics where moto's differ.
+
+    * MessageType DIGEST: moto ignores it and hashes the digest again, so its signature
+      is over SHA-256(digest) and no verifier outside moto accepts it. KMS signs the
+      digest as given. The proxy re-signs (Sign) or re-checks (Verify) a DIGEST request
+      with moto's own in-process private key, prehashed, after moto has answered (IAM,
+      the key, the key usage and the algorithm are moto's checks, the key state the
+      :class:`KeyStateGuard`'s), and refuses a digest of the wrong length with
+      ValidationException ``Digest is invalid length for algorithm ALG.``, as KMS does.
+    * An invalid signature: moto answers ``SignatureValid: false``; KMS answers HTTP 400
+      KMSInvalidSignatureException (without a message), never false.
+
+    Runs after the key-state guard, on 200 answers only. Never raises; when moto's
+    internals are not as expected the answer is left as moto gave it.
+    """
+
+    def __init__(self, account_id: str, home_region: str) -> None:
+        self.account_id = account_id
+        self.home_region = home_region
+
+    @staticmethod
+    def _algorithm(signing_algorithm: str) -> Any:
+        from cryptography.hazmat.primitives import hashes
+
+        for suffix, h in (("SHA_256", hashes.SHA256()), ("SHA_384", hashes.SHA384()),
+                          ("SHA_512", hashes.SHA512())):
+            if signing_algorithm.endswith(suffix):
+                return h
+        return None
+
+    def _prehashed(self, private_key: Any, signing_algorithm: str) -> tuple[Any, Any] | None:
+        """(sign(digest) -> bytes, verify(signature, digest) -> bool) over moto's key."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
+        h = self._algorithm(signing_algorithm)
+        if h is None:
+            return None
+        pre = utils.Prehashed(h)
+        if isinstance(private_key, ec.EllipticCurvePrivateKey) and signing_algorithm.startswith("ECDSA_"):
+            args: tuple[Any, ...] = (ec.ECDSA(pre),)
+        elif isinstance(private_key, rsa.RSAPrivateKey) and signing_algorithm.startswith("RSASSA_PKCS1_V1_5_"):
+            args = (padding.PKCS1v15(), pre)
+        elif isinstance(private_key, rsa.RSAPrivateKey) and signing_algorithm.startswith("RSASSA_PSS_"):
+            # moto signs RAW messages with the maximum salt length; the same here.
+            args = (padding.PSS(mgf=padding.MGF1(h), salt_length=padding.PSS.MAX_LENGTH), pre)
+        else:
+            return None
+
+        def verify(signature: bytes, digest: bytes) -> bool:
+            try:
+                private_key.public_key().verify(signature, digest, *args)
+                return True
+            except (InvalidSignature, ValueError):
+                return False
+
+        return (lambda digest: private_key.sign(digest, *args)), verify
+
+    def enforce(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes, status: int,
+                headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        target = header(req_headers, "X-Amz-Target") or ""
+        if status != 200 or target not in ("TrentService.Sign", "TrentService.Verify"):
+            return status, headers, body
+        action = target.rpartition(".")[2]
+        try:
+            request = json_object(req_body) or {}
+            answer = json_object(body)
+            if answer is None:
+                return status, headers, body
+            if request.get("MessageType") == "DIGEST":
+                algorithm = str(request.get("SigningAlgorithm") or "")
+                digest = base64.b64decode(str(request.get("Message") or ""), validate=True)
+                want = next((n for suffix, n in DIGEST_BYTES.items() if algorithm.endswith(suffix)), None)
+                if want is not None and len(digest) != want:
+                    return json_error(headers, "ValidationException",
+                                      f"Digest is invalid length for algorithm {algorithm}.")
+                scope = credential_scope(req_headers, path)
+                key = find_kms_key(self.account_id, scope.region if scope else self.home_region,
+                                   answer.get("KeyId"))
+                ops = self._prehashed(key.private_key.private_key, algorithm) if key is not None else None
+                if ops is None:
+                    LOG.warning("signatures: cannot handle DIGEST for %s with %s", action, algorithm)
+                    return status, headers, body
+                sign, verify = ops
+                if action == "Sign":
+                    answer["Signature"] = base64.b64encode(sign(digest)).decode("ascii")
+                else:
+                    signature = base64.b64decode(str(request.get("Signature") or ""), validate=True)
+                    answer["SignatureValid"] = verify(signature, digest)
+            if action == "Verify" and answer.get("SignatureValid") is False:
+                return json_error(headers, "KMSInvalidSignatureException", None)
+        except Exception:
+            LOG.exception("signatures: could not check a %s call", action)
+            return status, headers, body
+        keep = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-amz-crc32")]
+        return status, keep, json.dumps(answer).encode()
+
+
 class ProxyHandler(http.server.BaseHTTPRequestHandler):
     """Relays one connection's requests to moto (HTTP/1.1, keep-alive)."""
 
@@ -1978,9 +2278,17 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         status, resp_headers, resp_body = rewrite_query_error(req_headers, status, resp_headers, resp_body)
         status, resp_headers, resp_body = normalize_json_response(req_headers, status,
                                                                   resp_headers, resp_body)
+        if self.server.key_refs is not None:
+            status, resp_headers, resp_body = self.server.key_refs.enforce(
+                self.path, req_headers, body, status, resp_headers, resp_body)
         if self.server.guard is not None:
             status, resp_headers, resp_body = self.server.guard.enforce(
                 self.path, req_headers, body, status, resp_headers, resp_body)
+        if self.server.signatures is not None:
+            status, resp_headers, resp_body = self.server.signatures.enforce(
+                self.path, req_headers, body, status, resp_headers, resp_body)
+        status, resp_headers, resp_body = self._name_denied_action(req_headers, body, status,
+                                                                   resp_headers, resp_body)
         duration_ms = (time.monotonic() - t0) * 1000.0
         service, action = classify(self.command, self.path, req_headers, body)
         ex = Exchange(self.command, self.path, req_headers, body, self.client_address, status,
@@ -1992,6 +2300,74 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         LOG.info("%s %s from %s -> %d (%.1f ms)", action, access_key_id(req_headers),
                  self.client_address[0], status, duration_ms)
         self._send(status, resp_headers, resp_body, head=self.command == "HEAD")
+
+    def _name_denied_action(self, req_headers: list[tuple[str, str]], body: bytes, status: int,
+                            headers: list[tuple[str, str]], resp_body: bytes
+                            ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Name an IAM denial as AWS does where moto names it otherwise. Never raises.
+
+        * ReEncrypt: moto checks ``kms:ReEncrypt`` (see :func:`moto_actions`); AWS names
+          the permission the caller lacks, ``kms:ReEncryptFrom`` (checked first) or
+          ``kms:ReEncryptTo``.
+        * SNS: moto answers ``AccessDenied``; SNS answers HTTP 403 ``AuthorizationError``
+          ``User: ARN is not authorized to perform: SNS:Publish on resource: TOPIC ARN
+          because no identity-based policy allows the SNS:Publish action``.
+        """
+        if status < 400:
+            return status, headers, resp_body
+        try:
+            target = header(req_headers, "X-Amz-Target") or ""
+            if target == "TrentService.ReEncrypt":
+                return self._name_reencrypt_denial(req_headers, body, status, headers, resp_body)
+            scope = credential_scope(req_headers, self.path)
+            if scope is not None and scope.service == "sns" and not target:
+                return self._sns_denial(scope, req_headers, body, status, headers, resp_body)
+        except Exception:
+            LOG.exception("proxy: could not rename a denial")
+        return status, headers, resp_body
+
+    def _name_reencrypt_denial(self, req_headers: list[tuple[str, str]], body: bytes, status: int,
+                               headers: list[tuple[str, str]], resp_body: bytes
+                               ) -> tuple[int, list[tuple[str, str]], bytes]:
+        answer = json_object(resp_body) or {}
+        message = str(answer.get("message") or "")
+        trail = self.server.observer.trail
+        if answer.get("__type") != "AccessDeniedException" or not message.endswith(": kms:ReEncrypt") \
+                or trail is None:
+            return status, headers, resp_body
+        _, err = trail.authenticate(self.command, self.path, req_headers, body, "ReEncryptFrom")
+        missing = "kms:ReEncryptFrom" if err is not None and err.code == "AccessDeniedException" \
+            else "kms:ReEncryptTo"
+        answer["message"] = message[: -len("kms:ReEncrypt")] + missing
+        keep = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-amz-crc32")]
+        return status, keep, json.dumps(answer).encode()
+
+    def _sns_denial(self, scope: Scope, req_headers: list[tuple[str, str]], body: bytes, status: int,
+                    headers: list[tuple[str, str]], resp_body: bytes
+                    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        root = ET.fromstring(resp_body)
+        if (root.findtext("./Error/Code") or "").strip() != "AccessDenied":
+            return status, headers, resp_body
+        message = (root.findtext("./Error/Message") or "").strip()
+        marker = " is not authorized to perform: sns:"
+        if marker not in message:
+            return status, headers, resp_body
+        user, _, action = message.partition(marker)
+        action = action.split(" ", 1)[0]
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+        form.update(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+        account = self.server.observer.trail.account_id if self.server.observer.trail else "*"
+        resource = form.get("TopicArn") or form.get("ResourceArn") or \
+            f"arn:aws:sns:{scope.region}:{account}:*"
+        text = (f"{user} is not authorized to perform: SNS:{action} on resource: {resource} "
+                f"because no identity-based policy allows the SNS:{action} action")
+        esc = lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
+        request_id = header(headers, "x-amzn-RequestId") or str(uuid.uuid4())
+        xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code>"
+               f"<Message>{esc(text)}</Message></Error><RequestId>{esc(request_id)}</RequestId>"
+               f"</ErrorResponse>").encode()
+        keep = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
+        return 403, keep + [("Content-Type", "text/xml")], xml
 
     def _forward(self, req_headers: list[tuple[str, str]], body: bytes
                  ) -> tuple[int, str, list[tuple[str, str]], bytes]:
@@ -2032,6 +2408,20 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         elif path == "/_sandbox/stats/reset" and self.command == "POST":
             obs.reset()
             self._send_json(200, {"ok": True})
+        elif path == "/_sandbox/sns/messages" and self.command in ("GET", "HEAD"):
+            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+            account = trail.account_id if trail is not None else os.environ.get("MOTO_ACCOUNT_ID", "")
+            home = trail.home_region if trail is not None else "us-east-1"
+            found = sns_messages(account, query.get("region") or home, query.get("topic") or "")
+            if found is None:
+                self._send_json(404, {"error": "not_found", "message":
+                                      f"no topic {query.get('topic')!r} in {query.get('region') or home}"})
+            else:
+                self._send_json(200, found)
+        elif path == "/_sandbox/traffic/stored-reads" and self.command == "POST" \
+                and self.server.traffic is not None:
+            reads = self.server.traffic.read_stored()
+            self._send_json(200, {"reads": reads})
         elif path == "/_sandbox/trail" and self.command in ("GET", "HEAD") and trail is not None:
             self._send_json(200, trail.info())
         elif path == "/_sandbox/trail-delay" and self.command in ("GET", "HEAD") and trail is not None:
@@ -2052,15 +2442,45 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
 
+def sns_messages(account_id: str, region: str, topic: str) -> dict[str, Any] | None:
+    """What was published to a topic (name or ARN), oldest first, from moto's backend
+    (as moto's own ``/moto-api`` view shows it); None if there is no such topic."""
+    if not topic or len(topic) > 512:
+        return None
+    if topic.startswith("arn:aws:sns:"):
+        parts = topic.split(":")
+        if len(parts) != 6:
+            return None
+        region, topic = parts[3], parts[5]
+    try:
+        from moto.sns.models import sns_backends
+
+        backend = sns_backends[account_id][region]
+        found = next((t for t in list(backend.topics.values()) if t.name == topic), None)
+        if found is None:
+            return None
+        messages = [{"message_id": mid, "subject": subject, "message": message,
+                     "message_attributes": attrs or {}}
+                    for mid, message, subject, attrs, _group in list(found.sent_notifications)]
+        return {"topic": found.name, "topic_arn": found.arn, "region": region, "messages": messages}
+    except Exception:
+        LOG.debug("sns messages: lookup failed", exc_info=True)
+        return None
+
+
 class SandboxProxy(http.server.ThreadingHTTPServer):
     """The client-facing server; ``upstream`` is moto's internal (host, port)."""
 
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, port: int, observer: CallObserver, guard: KeyStateGuard | None = None) -> None:
+    def __init__(self, port: int, observer: CallObserver, guard: KeyStateGuard | None = None,
+                 signatures: SignatureFixer | None = None) -> None:
         self.observer = observer
         self.guard = guard
+        self.signatures = signatures
+        self.key_refs: KeyReferenceFixer | None = None
+        self.traffic: TrafficDriver | None = None  # the stored-data reads hook uses it
         self.upstream: tuple[str, int] = ("127.0.0.1", 0)
         super().__init__(("127.0.0.1", port), ProxyHandler)
 
@@ -2071,10 +2491,20 @@ class SandboxProxy(http.server.ThreadingHTTPServer):
 # --------------------------------------------------------------------------- traffic
 
 class TrafficDriver(threading.Thread):
-    """``--traffic demo``: the operators going about their day, signed, via the proxy."""
+    """``--traffic demo``: the operators going about their day, signed, via the proxy.
+
+    Besides fresh data keys, the application principals read the data they stored before
+    any incident (the estate's ``stored_data``, :attr:`Seeder.stored`): once its key is
+    disabled, those decrypts are refused (DisabledException) and show in CloudTrail as
+    such. :meth:`read_stored` is also the sandbox's hook (``POST
+    /_sandbox/traffic/stored-reads``), so tests drive it deterministically; with
+    ``--traffic none`` the driver exists for the hook but never starts.
+    """
+
+    STORED_READ_CHANCE = 0.25  # per tick (every 1-3 s): a light, steady read load
 
     def __init__(self, endpoint: str, estate: Estate, operators: dict[str, dict[str, str]],
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, stored: list[StoredRecord] | None = None) -> None:
         super().__init__(name="traffic", daemon=True)
         import boto3
         from botocore.config import Config
@@ -2082,6 +2512,7 @@ class TrafficDriver(threading.Thread):
         self.stop = stop
         self.rng = random.Random()
         self.blobs: deque[bytes] = deque(maxlen=20)
+        self.stored = list(stored or [])
         keys = {k["alias"]: k for k in estate.keys}
         enc = keys.get("drop-national-id-key") or next(
             (k for k in estate.keys if k.get("usage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
@@ -2094,27 +2525,53 @@ class TrafficDriver(threading.Thread):
         self.secret = sec["name"] if sec else "JWT_SECRET"
         self.describe_targets = [f"alias/{k['alias']}" for k in estate.keys
                                  if k["region"] == self.region] or [self.data_key]
-        config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                        connect_timeout=2, read_timeout=10)
-        session = boto3.session.Session()
-        self.clients: dict[tuple[str, str], Any] = {}
-        for name, op in operators.items():
-            for service in ("kms", "secretsmanager"):
-                self.clients[(name, service)] = session.client(
-                    service, region_name=self.region, endpoint_url=endpoint, config=config,
-                    aws_access_key_id=op["access_key_id"],
-                    aws_secret_access_key=op["secret_access_key"])
+        self._config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                              connect_timeout=2, read_timeout=10)
+        self._session = boto3.session.Session()
+        self._endpoint = endpoint
+        self._operators = operators
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
-    def _call(self, who: str, service: str, op: str, **kwargs: Any) -> Any:
-        client = self.clients.get((who, service))
-        if client is None:
+    def client(self, who: str, service: str, region: str | None = None) -> Any:
+        """A client acting as ``who`` (made on first use; None for an unknown operator)."""
+        region = region or self.region
+        op = self._operators.get(who)
+        if op is None:
             return None
+        with self._clients_lock:
+            key = (who, service, region)
+            if key not in self._clients:
+                self._clients[key] = self._session.client(
+                    service, region_name=region, endpoint_url=self._endpoint, config=self._config,
+                    aws_access_key_id=op["access_key_id"], aws_secret_access_key=op["secret_access_key"])
+            return self._clients[key]
+
+    def _call(self, who: str, service: str, op: str, region: str | None = None, **kwargs: Any) -> Any:
+        return self._attempt(who, service, op, region, **kwargs)[0]
+
+    def _attempt(self, who: str, service: str, op: str, region: str | None = None,
+                 **kwargs: Any) -> tuple[Any, str | None]:
+        """(answer, None) or (None, error code); never raises."""
+        client = self.client(who, service, region)
+        if client is None:
+            return None, "NoSuchOperator"
         try:
-            return getattr(client, op)(**kwargs)
+            return getattr(client, op)(**kwargs), None
         except Exception as e:  # swallowed: traffic must never hurt the server
             code = getattr(e, "response", {}).get("Error", {}).get("Code", type(e).__name__)
             LOG.debug("traffic: %s %s:%s -> %s", who, service, op, code)
-            return None
+            return None, str(code)
+
+    def read_stored(self, records: list[StoredRecord] | None = None) -> list[dict[str, Any]]:
+        """Each record (default: all) decrypted once by the principal that holds it."""
+        out: list[dict[str, Any]] = []
+        for rec in self.stored if records is None else records:
+            _, code = self._attempt(rec.principal, "kms", "decrypt", rec.region,
+                                    CiphertextBlob=rec.blob, EncryptionContext=rec.context)
+            out.append({"principal": rec.principal, "region": rec.region, "key": rec.key_alias,
+                        "record": rec.context.get("record"), "outcome": code or "ok"})
+        return out
 
     def tick(self) -> None:
         r = self.rng.random
@@ -2129,6 +2586,8 @@ class TrafficDriver(threading.Thread):
         if self.blobs and r() < 0.15:
             self._call("compliance-decrypt", "kms", "decrypt",
                        CiphertextBlob=self.rng.choice(self.blobs))
+        if self.stored and r() < self.STORED_READ_CHANCE:
+            self.read_stored([self.rng.choice(self.stored)])
         if r() < 0.4:
             if r() < 0.5:
                 self._call("key-auditor", "kms", "list_keys")
@@ -2302,7 +2761,9 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=lambda: [known_operations(s) for s in (*RECORDED_SERVICES, "cloudtrail")],
                      name="models", daemon=True).start()
     try:
-        proxy = SandboxProxy(args.port, observer, KeyStateGuard(estate.account_id, home_region))
+        proxy = SandboxProxy(args.port, observer, KeyStateGuard(estate.account_id, home_region),
+                             SignatureFixer(estate.account_id, home_region))
+        proxy.key_refs = KeyReferenceFixer(estate.account_id, home_region)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             fail(out, "port_in_use", f"port {args.port} on 127.0.0.1 is already in use", EXIT_PORT_IN_USE)
@@ -2331,11 +2792,14 @@ def main(argv: list[str] | None = None) -> int:
         seeder.seed_iam()
         seeder.seed_dated()
         seeder.verify()
+        seeder.seed_topics()
+        seeder.seed_stored_data()
         enable_iam_enforcement(internal)
         ident = seeder.client("sts", "us-east-1", seeder.seeder_creds).get_caller_identity()
         LOG.info("IAM enforcement on; seeder is %s", ident["Arn"])
-        traffic = (TrafficDriver(endpoint, estate, seeder.operators, stop)
-                   if args.traffic == "demo" else None)
+        driver = TrafficDriver(endpoint, estate, seeder.operators, stop, seeder.stored)
+        proxy.traffic = driver
+        traffic = driver if args.traffic == "demo" else None
         threading.Thread(target=proxy.serve_forever, name="proxy", daemon=True).start()
         ready = {
             "ready": True,

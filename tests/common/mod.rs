@@ -25,6 +25,22 @@ pub struct Estate {
     pub keys: Vec<EstateKey>,
     pub secrets: Vec<EstateSecret>,
     pub operators: Vec<EstateOperator>,
+    #[serde(default)]
+    pub topics: Vec<EstateTopic>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EstateTopic {
+    pub name: String,
+    pub region: String,
+}
+
+/// The applications' data at rest under a key (made when the sandbox is seeded).
+#[derive(Debug, serde::Deserialize)]
+pub struct StoredData {
+    pub principal: String,
+    pub records: u32,
+    pub purpose: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -45,6 +61,7 @@ pub struct EstateKey {
     pub deletion_scheduled_days_ago: Option<i64>,
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    pub stored_data: Option<StoredData>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -273,4 +290,67 @@ pub async fn wait_for_event(b: LookupEventsFluentBuilder, what: &str, pred: impl
 /// The CloudTrail record an event carries, parsed.
 pub fn record(e: &Event) -> Value {
     serde_json::from_str(e.cloud_trail_event().expect("CloudTrailEvent")).expect("CloudTrailEvent is JSON")
+}
+
+// ---- services without a Rust SDK in the project (SNS): boto3, through the sandbox's interpreter
+
+/// Run a Python snippet (the sandbox's interpreter, `$KEYDECK_PYTHON` or `python3`, which
+/// has boto3 since moto brings it) acting as a seeded operator against the shared sandbox
+/// through the standard AWS environment variables; returns the snippet's stdout parsed as
+/// JSON (the snippet prints one JSON value).
+pub fn python_as(operator: &str, region: &str, code: &str) -> Value {
+    let info = sandbox();
+    let op = info.operator(operator).expect("seeded operator");
+    let python = std::env::var("KEYDECK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut c = std::process::Command::new(python);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c
+        .env("HOME", temp_dir("python"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", &op.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &op.secret_access_key)
+        .env("AWS_ENDPOINT_URL", &info.endpoint)
+        .env("AWS_REGION", region)
+        .env("AWS_DEFAULT_REGION", region)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .arg("-c")
+        .arg(code)
+        .output()
+        .expect("run the sandbox's python");
+    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("python printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// A boto3 call as a Python expression on `client`, printed as `{"ok": answer}` or
+/// `{"error": code, "status": HTTP status, "message": text}`.
+pub fn boto3_call(service: &str, call: &str) -> String {
+    format!(
+        "import boto3, botocore, json\n\
+         client = boto3.client({service:?})\n\
+         try:\n    out = {call}\n    out.pop('ResponseMetadata', None)\n    print(json.dumps({{'ok': out}}, default=str))\n\
+         except botocore.exceptions.ClientError as e:\n    \
+         print(json.dumps({{'error': e.response['Error'].get('Code'), 'status': e.response['ResponseMetadata']['HTTPStatusCode'], 'message': e.response['Error'].get('Message')}}))\n"
+    )
+}
+
+/// What was published to a topic of the shared sandbox (`GET /_sandbox/sns/messages`).
+pub async fn sns_messages(topic: &str) -> Value {
+    let (status, _, body) = sandbox_http("GET", &format!("/_sandbox/sns/messages?topic={topic}"), &[], b"").await;
+    assert_eq!(status, 200, "sns messages: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("JSON")
+}
+
+/// Make the applications read their stored data once now (`POST
+/// /_sandbox/traffic/stored-reads`, what the demo traffic does at random): one entry per
+/// record with its outcome ("ok" or the error code).
+pub async fn stored_reads() -> Vec<Value> {
+    let (status, _, body) = sandbox_http("POST", "/_sandbox/traffic/stored-reads", &[], b"").await;
+    assert_eq!(status, 200, "stored reads: {}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).expect("JSON");
+    v["reads"].as_array().expect("reads").clone()
 }

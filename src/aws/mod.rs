@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod inventory;
 pub mod kms;
+pub mod ops;
 pub mod secrets;
 pub mod sts;
 

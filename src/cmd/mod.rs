@@ -38,8 +38,9 @@ pub fn local(command: Option<&Command>) -> Option<Result<u8, Failure>> {
     let result = match command? {
         Command::Completions { shell } => to_stdout(|out| completions::write_completions(*shell, out))
             .map_err(|e| Failure::new(exit::INTERNAL, format!("writing completions: {e}"))),
-        Command::Man => to_stdout(man::write_man)
-            .map_err(|e| Failure::new(exit::INTERNAL, format!("writing the man page: {e}"))),
+        Command::Man => {
+            to_stdout(man::write_man).map_err(|e| Failure::new(exit::INTERNAL, format!("writing the man page: {e}")))
+        }
         _ => return None,
     };
     Some(result.map(|()| exit::OK))

@@ -14,6 +14,7 @@ pub mod region;
 pub mod review;
 pub mod rules;
 pub mod runbook;
+pub mod scope;
 pub mod status;
 pub mod text;
 pub mod trail;

@@ -23,25 +23,34 @@
 //!
 //! # Records
 //!
-//! [`Record`] is the only way to write: each kind has a typed body and the writer checks
-//! it against the log so far (an intent for a step whose last attempt has no outcome is
-//! refused, an outcome must answer the open intent and name its calls, ...).
+//! [`Record`] is the only way to write. Step records are the runbook engine's own
+//! [`StepRecord`] (`domain::runbook`), and an entry's `kind` and `body` are exactly its
+//! serde form: the engine's records are written as they are, and a log read back replays
+//! in the engine ([`Replay::incident_records`] gives what
+//! [`Incident::replay`](crate::domain::runbook::Incident::replay) takes). The log adds two
+//! kinds of its own, `anchor` and `log.repaired`. The writer checks each record against
+//! the log so far (an intent for a step whose last attempt has no outcome is refused, an
+//! outcome must answer the open intent's ops in order, ...); approvals are the engine's
+//! to judge and are written as given.
 //!
 //! | kind | body |
 //! |---|---|
-//! | `incident.opened` | [`Opened`] {incident_id, summary, runbook, subjects} |
-//! | `step.intent` | [`Intent`] {step, attempt, calls: [{service, operation, region, params}]} |
-//! | `step.outcome` | [`Outcome`] {step, attempt, results: [{call, request_id, ok, fields, error}]} |
-//! | `step.resolved` | [`Resolved`] {step, attempt, observed, settled: "done" \| "not_done"} |
-//! | `step.skipped` | [`Skipped`] {step, reason} |
-//! | `step.acknowledged` | [`Acknowledged`] {step, note} |
+//! | `incident.opened` | [`Opened`] {incident_id, runbook, target, detected_at, note, notify_topic_arn} |
+//! | `step.intent` | {step, attempt, ops: [[`Op`]]} |
+//! | `step.outcome` | {step, attempt, ok, results: [[`CallResult`] {call, request_id, fields, error_code, error}]} |
+//! | `step.resolved` | {step, attempt, settled_done, observed} |
+//! | `step.skipped` | {step, reason} |
+//! | `step.acknowledged` | {step, note} |
+//! | `approval.requested` | {step, approval, ops: [[`Op`]]} |
+//! | `approval.granted` | {step} (the actor is the approver) |
+//! | `approval.denied` | {step, reason} |
 //! | `anchor` | [`Anchor`] {head_seq, head_hash, key_arn, signing_algorithm, signature (base64)} |
 //! | `log.repaired` | [`Repaired`] {line, offset, dropped_bytes, dropped_sha256, dropped_text} |
 //!
 //! An outcome records only answers AWS gave. A call whose fate is not known (the process
 //! died, the connection dropped after sending) gets no outcome: [`Replay::unknown_outcomes`]
-//! lists every step whose last intent has neither an outcome nor a resolution, and the
-//! runbook settles it by re-reading AWS and writing `step.resolved`.
+//! lists every step whose last intent has neither an outcome nor a resolution (with the
+//! intent's ops), and the runbook settles it by observing AWS and writing `step.resolved`.
 //!
 //! # Crashes and recovery
 //!
@@ -104,10 +113,11 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::journal::{self, Entry, Journal, JournalError, Problem, Scan, TornTail, GENESIS};
+use crate::domain::runbook::{CallResult, IncidentRecord, Op, Opened, StepRecord};
 
 /// The folder under the data dir that holds incident logs.
 pub const INCIDENTS_DIR: &str = "incidents";
@@ -250,58 +260,6 @@ pub fn list(data_dir: &Path) -> std::io::Result<Vec<IncidentId>> {
 // ---------------------------------------------------------------------------------------
 // Records
 
-/// One AWS call as the runbook will make it (no SDK types; never a secret value).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Call {
-    /// `kms`, `secretsmanager`, ...
-    pub service: String,
-    /// The API action: `DisableKey`, `ScheduleKeyDeletion`, ...
-    pub operation: String,
-    pub region: String,
-    /// The request parameters, as sent.
-    pub params: Map<String, Value>,
-}
-
-/// An error AWS answered a call with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallError {
-    pub code: String,
-    pub message: String,
-}
-
-/// What AWS answered to one call of an intent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallResult {
-    /// The call's position in the intent's `calls`.
-    pub call: usize,
-    pub request_id: Option<String>,
-    /// True when AWS answered success; then `error` is `None`, otherwise it is `Some`.
-    pub ok: bool,
-    /// The response fields worth keeping (key state, deletion date, ...).
-    pub fields: Map<String, Value>,
-    pub error: Option<CallError>,
-}
-
-impl CallResult {
-    pub fn succeeded(call: usize, request_id: Option<String>, fields: Map<String, Value>) -> Self {
-        Self { call, request_id, ok: true, fields, error: None }
-    }
-
-    pub fn failed(call: usize, request_id: Option<String>, error: CallError) -> Self {
-        Self { call, request_id, ok: false, fields: Map::new(), error: Some(error) }
-    }
-}
-
-/// How an unknown outcome was settled by re-reading AWS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Settled {
-    /// AWS shows the step's effect: the calls went through.
-    Done,
-    /// AWS shows no effect: the step can be attempted again.
-    NotDone,
-}
-
 /// KMS signing algorithms that take a 32-byte SHA-256 digest (the anchor message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SigningAlgorithm {
@@ -322,60 +280,6 @@ impl SigningAlgorithm {
             Self::RsassaPkcs1V15Sha256 => "RSASSA_PKCS1_V1_5_SHA_256",
         }
     }
-}
-
-/// `incident.opened`: always the first record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Opened {
-    pub incident_id: IncidentId,
-    /// What happened, in the operator's words.
-    pub summary: String,
-    /// Which runbook (and version) the incident follows.
-    pub runbook: String,
-    /// ARNs of the keys and secrets in scope.
-    pub subjects: Vec<String>,
-}
-
-/// `step.intent`: the calls a step is about to make, written before making them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Intent {
-    pub step: String,
-    /// 1 for the first attempt of a step, then 2, 3, ...
-    pub attempt: u32,
-    pub calls: Vec<Call>,
-}
-
-/// `step.outcome`: what AWS answered, for the calls that were made (in order; a call not
-/// made because an earlier one failed has no result).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    pub step: String,
-    pub attempt: u32,
-    pub results: Vec<CallResult>,
-}
-
-/// `step.resolved`: an unknown outcome settled by re-reading AWS.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Resolved {
-    pub step: String,
-    pub attempt: u32,
-    /// What was read back (key state, ...).
-    pub observed: Map<String, Value>,
-    pub settled: Settled,
-}
-
-/// `step.skipped`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
-    pub step: String,
-    pub reason: String,
-}
-
-/// `step.acknowledged`: the operator's note on a step (a failure accepted, a manual step done).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Acknowledged {
-    pub step: String,
-    pub note: String,
 }
 
 /// `anchor`: a KMS signature over the head of the log (see the module doc for the bytes).
@@ -415,25 +319,18 @@ impl Repaired {
     }
 }
 
-/// One incident-log record: its kind and typed body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "body")]
+const ANCHOR_KIND: &str = "anchor";
+const REPAIRED_KIND: &str = "log.repaired";
+
+/// One incident-log record: a runbook step record (the domain's [`StepRecord`], whose
+/// serde form is the journal entry's `kind` and `body`), or one of the log's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
-    #[serde(rename = "incident.opened")]
-    Opened(Opened),
-    #[serde(rename = "step.intent")]
-    Intent(Intent),
-    #[serde(rename = "step.outcome")]
-    Outcome(Outcome),
-    #[serde(rename = "step.resolved")]
-    Resolved(Resolved),
-    #[serde(rename = "step.skipped")]
-    Skipped(Skipped),
-    #[serde(rename = "step.acknowledged")]
-    Acknowledged(Acknowledged),
-    #[serde(rename = "anchor")]
+    /// `incident.opened`, `step.*`, `approval.*`.
+    Step(StepRecord),
+    /// `anchor`.
     Anchor(Anchor),
-    #[serde(rename = "log.repaired")]
+    /// `log.repaired`.
     Repaired(Repaired),
 }
 
@@ -441,39 +338,38 @@ impl Record {
     /// The journal `kind` of this record.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Opened(_) => "incident.opened",
-            Self::Intent(_) => "step.intent",
-            Self::Outcome(_) => "step.outcome",
-            Self::Resolved(_) => "step.resolved",
-            Self::Skipped(_) => "step.skipped",
-            Self::Acknowledged(_) => "step.acknowledged",
-            Self::Anchor(_) => "anchor",
-            Self::Repaired(_) => "log.repaired",
+            Self::Step(r) => r.kind(),
+            Self::Anchor(_) => ANCHOR_KIND,
+            Self::Repaired(_) => REPAIRED_KIND,
         }
     }
 
     /// The runbook step this record is about, if any.
     pub fn step(&self) -> Option<&str> {
         match self {
-            Self::Intent(r) => Some(&r.step),
-            Self::Outcome(r) => Some(&r.step),
-            Self::Resolved(r) => Some(&r.step),
-            Self::Skipped(r) => Some(&r.step),
-            Self::Acknowledged(r) => Some(&r.step),
-            Self::Opened(_) | Self::Anchor(_) | Self::Repaired(_) => None,
+            Self::Step(r) => r.step(),
+            Self::Anchor(_) | Self::Repaired(_) => None,
         }
     }
 
     /// Read a journal entry as a record.
     pub fn from_entry(e: &Entry) -> Result<Self, serde_json::Error> {
-        serde_json::from_value(serde_json::json!({ "kind": e.kind, "body": e.body }))
+        match e.kind.as_str() {
+            ANCHOR_KIND => serde_json::from_value(e.body.clone()).map(Self::Anchor),
+            REPAIRED_KIND => serde_json::from_value(e.body.clone()).map(Self::Repaired),
+            _ => serde_json::from_value(serde_json::json!({ "kind": e.kind, "body": e.body })).map(Self::Step),
+        }
     }
 
-    /// The body as the journal stores it.
+    /// The body as the journal stores it (for a step record, the `body` of its serde form).
     fn body(&self) -> Result<Value, serde_json::Error> {
-        match serde_json::to_value(self)? {
-            Value::Object(mut m) => Ok(m.remove("body").unwrap_or(Value::Null)),
-            _ => Ok(Value::Null),
+        match self {
+            Self::Step(r) => match serde_json::to_value(r)? {
+                Value::Object(mut m) => Ok(m.remove("body").unwrap_or(Value::Null)),
+                _ => Ok(Value::Null),
+            },
+            Self::Anchor(a) => serde_json::to_value(a),
+            Self::Repaired(r) => serde_json::to_value(r),
         }
     }
 }
@@ -498,14 +394,15 @@ pub struct StepRecords {
 }
 
 /// A step whose last intent has neither an outcome nor a resolution: after a crash, the
-/// calls may or may not have been made. Settle it by re-reading AWS ([`Resolved`]).
+/// calls may or may not have been made. Settle it by observing AWS (`step.resolved`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownOutcome {
     pub step: String,
     pub attempt: u32,
     /// The seq of the intent record.
     pub intent_seq: u64,
-    pub calls: Vec<Call>,
+    /// The intent's ops, whose fate is unknown.
+    pub ops: Vec<Op>,
 }
 
 /// A log read back as records.
@@ -542,12 +439,17 @@ pub fn replay(entries: &[Entry]) -> Result<Replay, RecordError> {
 }
 
 /// Where a step stands, from its records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct StepState {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct StepState<'a> {
     last_attempt: u32,
     /// The last attempt, when it has an intent and no outcome or resolution: (attempt,
-    /// number of calls).
-    open: Option<(u32, usize)>,
+    /// its ops).
+    open: Option<(u32, &'a [Op])>,
+}
+
+/// Whether a call result carries an error (an AWS error, or an unmet expectation).
+fn has_error(r: &CallResult) -> bool {
+    r.error.is_some() || r.error_code.is_some()
 }
 
 impl Replay {
@@ -569,7 +471,7 @@ impl Replay {
     /// The `incident.opened` record.
     pub fn opened(&self) -> Option<&Opened> {
         self.records.iter().find_map(|s| match &s.record {
-            Record::Opened(o) => Some(o),
+            Record::Step(StepRecord::Opened(o)) => Some(&**o),
             _ => None,
         })
     }
@@ -579,15 +481,28 @@ impl Replay {
         self.index.get(step).map(|&i| &self.steps[i])
     }
 
-    fn state(&self, step: &str) -> StepState {
+    /// The step records with the journal's time and actor, in log order (anchors and
+    /// repairs left out): what [`Incident::replay`](crate::domain::runbook::Incident::replay)
+    /// takes.
+    pub fn incident_records(&self) -> Vec<IncidentRecord> {
+        self.records
+            .iter()
+            .filter_map(|s| match &s.record {
+                Record::Step(r) => Some(IncidentRecord { at: s.at, actor: s.actor.clone(), record: r.clone() }),
+                Record::Anchor(_) | Record::Repaired(_) => None,
+            })
+            .collect()
+    }
+
+    fn state(&self, step: &str) -> StepState<'_> {
         let mut st = StepState::default();
         for s in self.step(step).map(|s| s.records.as_slice()).unwrap_or_default() {
             match &s.record {
-                Record::Intent(i) => {
-                    st.last_attempt = i.attempt;
-                    st.open = Some((i.attempt, i.calls.len()));
+                Record::Step(StepRecord::Intent { attempt, ops, .. }) => {
+                    st.last_attempt = *attempt;
+                    st.open = Some((*attempt, ops.as_slice()));
                 }
-                Record::Outcome(Outcome { attempt, .. }) | Record::Resolved(Resolved { attempt, .. })
+                Record::Step(StepRecord::Outcome { attempt, .. } | StepRecord::Resolved { attempt, .. })
                     if st.open.is_some_and(|(a, _)| a == *attempt) =>
                 {
                     st.open = None;
@@ -599,17 +514,17 @@ impl Replay {
     }
 
     /// Steps with an intent and no outcome or resolution (outcome unknown after a crash),
-    /// in the order the steps first appear.
+    /// in the order the steps first appear, each with the intent's ops.
     pub fn unknown_outcomes(&self) -> Vec<UnknownOutcome> {
         let mut out = Vec::new();
         for s in &self.steps {
-            let Some((attempt, _)) = self.state(&s.step).open else { continue };
-            let intent = s.records.iter().rev().find_map(|r| match &r.record {
-                Record::Intent(i) if i.attempt == attempt => Some((r.seq, i)),
+            let Some((attempt, ops)) = self.state(&s.step).open else { continue };
+            let intent_seq = s.records.iter().rev().find_map(|r| match &r.record {
+                Record::Step(StepRecord::Intent { attempt: a, .. }) if *a == attempt => Some(r.seq),
                 _ => None,
             });
-            if let Some((intent_seq, i)) = intent {
-                out.push(UnknownOutcome { step: s.step.clone(), attempt, intent_seq, calls: i.calls.clone() });
+            if let Some(intent_seq) = intent_seq {
+                out.push(UnknownOutcome { step: s.step.clone(), attempt, intent_seq, ops: ops.to_vec() });
             }
         }
         out
@@ -617,65 +532,8 @@ impl Replay {
 
     /// Why `record` may not be written next, if it may not.
     fn refuse(&self, record: &Record, head: (u64, &str)) -> Option<String> {
-        if let Some(step) = record.step() {
-            if step.trim().is_empty() {
-                return Some("a step id must not be empty".into());
-            }
-        }
-        let st = record.step().map(|s| self.state(s)).unwrap_or_default();
         match record {
-            Record::Opened(_) if !self.records.is_empty() => Some("the incident is already opened".into()),
-            Record::Opened(_) => None,
-            Record::Intent(i) => {
-                if let Some((a, _)) = st.open {
-                    Some(format!(
-                        "step {} attempt {a} has no outcome yet: write its outcome or resolve it first",
-                        i.step
-                    ))
-                } else if i.attempt != st.last_attempt + 1 {
-                    Some(format!("step {} attempt {} where {} is next", i.step, i.attempt, st.last_attempt + 1))
-                } else if i.calls.is_empty() {
-                    Some("an intent needs at least one call".into())
-                } else if i.calls.iter().any(|c| c.service.is_empty() || c.operation.is_empty()) {
-                    Some("every call needs a service and an operation".into())
-                } else {
-                    None
-                }
-            }
-            Record::Outcome(o) => match st.open {
-                Some((a, calls)) if a == o.attempt => {
-                    let mut last = None;
-                    o.results.iter().find_map(|r| {
-                        let bad = if r.call >= calls {
-                            Some(format!("result for call {} of an intent with {calls} calls", r.call))
-                        } else if last.is_some_and(|l| r.call <= l) {
-                            Some("results must name each call once, in order".into())
-                        } else if r.ok != r.error.is_none() {
-                            Some(format!("result for call {}: ok must be true exactly when there is no error", r.call))
-                        } else {
-                            None
-                        };
-                        last = Some(r.call);
-                        bad
-                    })
-                }
-                _ => Some(format!("step {} attempt {} has no open intent", o.step, o.attempt)),
-            },
-            Record::Resolved(r) => match st.open {
-                Some((a, _)) if a == r.attempt => None,
-                _ => Some(format!("step {} attempt {} has no unknown outcome to resolve", r.step, r.attempt)),
-            },
-            Record::Skipped(s) => {
-                if st.open.is_some() {
-                    Some(format!("step {} has an unknown outcome: resolve it before skipping", s.step))
-                } else if s.reason.trim().is_empty() {
-                    Some("a skip needs a reason".into())
-                } else {
-                    None
-                }
-            }
-            Record::Acknowledged(a) if a.note.trim().is_empty() => Some("an acknowledgement needs a note".into()),
-            Record::Acknowledged(_) => None,
+            Record::Step(r) => self.refuse_step(r),
             Record::Anchor(a) => {
                 if (a.head_seq, a.head_hash.as_str()) != head || a.head_seq == 0 {
                     Some(format!("an anchor must sign the current head (seq {})", head.0))
@@ -686,6 +544,74 @@ impl Replay {
                 }
             }
             Record::Repaired(_) => Some("log.repaired is written by recovery only".into()),
+        }
+    }
+
+    fn refuse_step(&self, record: &StepRecord) -> Option<String> {
+        if record.step().is_some_and(|s| s.trim().is_empty()) {
+            return Some("a step id must not be empty".into());
+        }
+        let st = record.step().map(|s| self.state(s)).unwrap_or_default();
+        match record {
+            StepRecord::Opened(_) if !self.records.is_empty() => Some("the incident is already opened".into()),
+            StepRecord::Opened(_) => None,
+            StepRecord::Intent { step, attempt, ops } => {
+                if let Some((a, _)) = st.open {
+                    Some(format!("step {step} attempt {a} has no outcome yet: write its outcome or resolve it first"))
+                } else if *attempt != st.last_attempt + 1 {
+                    Some(format!("step {step} attempt {attempt} where {} is next", st.last_attempt + 1))
+                } else if ops.is_empty() {
+                    Some("an intent needs at least one op".into())
+                } else {
+                    None
+                }
+            }
+            StepRecord::Outcome { step, attempt, ok, results } => match st.open {
+                Some((a, ops)) if a == *attempt => {
+                    let failed = results.iter().position(has_error);
+                    if results.len() > ops.len() {
+                        Some(format!("{} results for an intent with {} ops", results.len(), ops.len()))
+                    } else if let Some((i, (r, op))) =
+                        results.iter().zip(ops).enumerate().find(|(_, (r, op))| r.call != op.call().name())
+                    {
+                        Some(format!(
+                            "result {i} is for {}, but op {i} is {}: results answer the ops in order",
+                            r.call,
+                            op.call().name()
+                        ))
+                    } else if failed.is_some_and(|i| i + 1 != results.len()) {
+                        Some("a result after a failed call: the calls stop at the first failure".into())
+                    } else if *ok && (failed.is_some() || results.len() < ops.len()) {
+                        Some("an ok outcome needs a result without an error for every op".into())
+                    } else if !*ok && failed.is_none() {
+                        Some("an outcome that is not ok needs a result with an error".into())
+                    } else {
+                        None
+                    }
+                }
+                _ => Some(format!("step {step} attempt {attempt} has no open intent")),
+            },
+            StepRecord::Resolved { step, attempt, .. } => match st.open {
+                Some((a, _)) if a == *attempt => None,
+                _ => Some(format!("step {step} attempt {attempt} has no unknown outcome to resolve")),
+            },
+            StepRecord::Skipped { step, reason } => {
+                if st.open.is_some() {
+                    Some(format!("step {step} has an unknown outcome: resolve it before skipping"))
+                } else if reason.trim().is_empty() {
+                    Some("a skip needs a reason".into())
+                } else {
+                    None
+                }
+            }
+            StepRecord::Acknowledged { note, .. } if note.trim().is_empty() => {
+                Some("an acknowledgement needs a note".into())
+            }
+            StepRecord::Acknowledged { .. } => None,
+            // Who may approve what is the engine's to judge (it ignores a self-approval).
+            StepRecord::ApprovalRequested { .. }
+            | StepRecord::ApprovalGranted { .. }
+            | StepRecord::ApprovalDenied { .. } => None,
         }
     }
 }
@@ -1241,10 +1167,15 @@ fn lock(path: &Path, file: &File, holder: &Holder) -> Result<LockNote, LogError>
 }
 
 impl IncidentLog {
-    /// Create the log for a new incident (`opened.incident_id`) in `data_dir`, lock it for
-    /// `holder` and write `incident.opened` at `at`. Fails if the incident already has records.
+    /// Create the log for a new incident in `data_dir`, lock it for `holder` and write
+    /// `incident.opened` at `at`. `opened.incident_id` must be an [`IncidentId`] (it names
+    /// the file; [`LogError::Refused`] otherwise). Fails if the incident already has records.
     pub fn create(data_dir: &Path, opened: Opened, holder: Holder, at: DateTime<Utc>) -> Result<Self, LogError> {
-        let path = log_path(data_dir, &opened.incident_id);
+        let id: IncidentId = opened
+            .incident_id
+            .parse()
+            .map_err(|e: BadIncidentId| LogError::Refused { path: incidents_dir(data_dir), reason: e.to_string() })?;
+        let path = log_path(data_dir, &id);
         let dir = incidents_dir(data_dir);
         ensure_dir(&dir)?;
         if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
@@ -1259,12 +1190,12 @@ impl IncidentLog {
         let mut log = Self {
             _note: note,
             journal: Journal::resume(&path, file, 0, GENESIS.to_owned()),
-            id: opened.incident_id.clone(),
+            id,
             holder,
             replay: Replay::default(),
             repaired: None,
         };
-        log.write(at, Record::Opened(opened))?;
+        log.write(at, Record::Step(StepRecord::Opened(Box::new(opened))))?;
         Ok(log)
     }
 
@@ -1295,7 +1226,7 @@ impl IncidentLog {
             return Err(LogError::Tampered { path, finding });
         }
         let replay = replay(&scan.entries).map_err(|source| LogError::Record { path: path.clone(), source })?;
-        if let Some(o) = replay.opened().filter(|o| &o.incident_id != id) {
+        if let Some(o) = replay.opened().filter(|o| o.incident_id != id.as_str()) {
             return Err(LogError::Refused { path, reason: format!("this is the log of incident {}", o.incident_id) });
         }
         if let Some(t) = &scan.torn_tail {
@@ -1347,28 +1278,13 @@ impl IncidentLog {
         self.repaired.as_ref()
     }
 
-    /// Write `step.intent`: before making the calls. The previous attempt of the step must
-    /// have an outcome or resolution, and `attempt` must be the next one.
-    pub fn intent(&mut self, at: DateTime<Utc>, intent: Intent) -> Result<Entry, LogError> {
-        self.write(at, Record::Intent(intent))
-    }
-
-    /// Write `step.outcome` for the step's open intent.
-    pub fn outcome(&mut self, at: DateTime<Utc>, outcome: Outcome) -> Result<Entry, LogError> {
-        self.write(at, Record::Outcome(outcome))
-    }
-
-    /// Write `step.resolved`: settle the step's unknown outcome from what AWS shows.
-    pub fn resolved(&mut self, at: DateTime<Utc>, resolved: Resolved) -> Result<Entry, LogError> {
-        self.write(at, Record::Resolved(resolved))
-    }
-
-    pub fn skipped(&mut self, at: DateTime<Utc>, skipped: Skipped) -> Result<Entry, LogError> {
-        self.write(at, Record::Skipped(skipped))
-    }
-
-    pub fn acknowledged(&mut self, at: DateTime<Utc>, ack: Acknowledged) -> Result<Entry, LogError> {
-        self.write(at, Record::Acknowledged(ack))
+    /// Write a step record: `step.intent` before making the calls (the step's previous
+    /// attempt must have an outcome or resolution, and `attempt` must be the next one),
+    /// `step.outcome` for the open intent, `step.resolved` to settle an unknown outcome
+    /// from what AWS shows, `step.skipped`, `step.acknowledged`, `approval.*`. A record that
+    /// does not fit the log so far is [`LogError::Refused`] and not written.
+    pub fn append(&mut self, at: DateTime<Utc>, record: &StepRecord) -> Result<Entry, LogError> {
+        self.write(at, Record::Step(record.clone()))
     }
 
     /// What to sign now for an anchor: the current head and its 32-byte message.
@@ -1434,8 +1350,12 @@ pub struct AnchorRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::runbook::{
+        Incident, IncidentTarget, KeyTarget, Runbook, StepInput, StepState, Work, EXPECTATION_NOT_MET,
+    };
     use chrono::TimeZone;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     const ACTOR: &str = "arn:aws:sts::123456789012:assumed-role/security-lead/alice";
     const KEY: &str = "arn:aws:kms:eu-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -1452,45 +1372,99 @@ mod tests {
         Holder::this_process(ACTOR, at(s))
     }
 
-    fn opened(id: &IncidentId, summary: &str) -> Opened {
+    fn key_target() -> IncidentTarget {
+        IncidentTarget::Key(KeyTarget {
+            arn: KEY.into(),
+            key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            region: "eu-north-1".into(),
+            aliases: vec!["drop-kyc-key".into()],
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
+            description: "KYC document objects in S3".into(),
+            tags: BTreeMap::from([("classification".into(), "L4".into())]),
+            policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        })
+    }
+
+    fn opened(id: &str, note: &str) -> Opened {
         Opened {
-            incident_id: id.clone(),
-            summary: summary.into(),
-            runbook: "revoke-kms-key/1".into(),
-            subjects: vec![KEY.into()],
+            incident_id: id.into(),
+            runbook: "kms-key-compromise".into(),
+            target: key_target(),
+            detected_at: at(-600),
+            note: note.into(),
+            notify_topic_arn: None,
         }
     }
 
-    fn call(op: &str) -> Call {
-        let params = json!({ "KeyId": KEY }).as_object().cloned().unwrap_or_default();
-        Call { service: "kms".into(), operation: op.into(), region: "eu-north-1".into(), params }
+    /// The op for a KMS action on the key.
+    fn op(action: &str) -> Op {
+        let key_id = KEY.to_owned();
+        match action {
+            "DisableKey" => Op::DisableKey { key_id },
+            "EnableKey" => Op::EnableKey { key_id },
+            "EnableKeyRotation" => Op::EnableKeyRotation { key_id },
+            "DescribeKey" => Op::DescribeKey { key_id, expect_key_state: Some("Disabled".into()) },
+            "ListGrants" => Op::ListGrants { key_id, expect_none: false },
+            "RevokeGrant" => Op::RevokeGrant { key_id, grant_id: "g-1".into() },
+            other => panic!("no op {other} in these tests"),
+        }
     }
 
-    fn intent(step: &str, attempt: u32, ops: &[&str]) -> Intent {
-        Intent { step: step.into(), attempt, calls: ops.iter().map(|o| call(o)).collect() }
+    fn intent(step: &str, attempt: u32, actions: &[&str]) -> StepRecord {
+        StepRecord::Intent { step: step.into(), attempt, ops: actions.iter().map(|a| op(a)).collect() }
     }
 
-    fn done(step: &str, attempt: u32, calls: usize) -> Outcome {
-        let results = (0..calls)
-            .map(|c| {
-                let fields = json!({ "KeyState": "Disabled" }).as_object().cloned().unwrap_or_default();
-                CallResult::succeeded(c, Some(format!("req-{step}-{attempt}-{c}")), fields)
-            })
-            .collect();
-        Outcome { step: step.into(), attempt, results }
+    fn answered(action: &str, n: usize) -> CallResult {
+        CallResult {
+            call: op(action).call().name().into(),
+            request_id: Some(format!("req-{n}")),
+            fields: json!({ "KeyMetadata": { "KeyState": "Disabled" } }),
+            error_code: None,
+            error: None,
+        }
+    }
+
+    fn failed(action: &str, code: &str, message: &str) -> CallResult {
+        CallResult {
+            call: op(action).call().name().into(),
+            request_id: Some("req-failed".into()),
+            fields: Value::Null,
+            error_code: Some(code.into()),
+            error: Some(message.into()),
+        }
+    }
+
+    /// A successful outcome answering every one of `actions`.
+    fn done(step: &str, attempt: u32, actions: &[&str]) -> StepRecord {
+        let results = actions.iter().enumerate().map(|(n, a)| answered(a, n)).collect();
+        StepRecord::Outcome { step: step.into(), attempt, ok: true, results }
+    }
+
+    fn outcome(step: &str, attempt: u32, ok: bool, results: Vec<CallResult>) -> StepRecord {
+        StepRecord::Outcome { step: step.into(), attempt, ok, results }
+    }
+
+    fn skipped(step: &str, reason: &str) -> StepRecord {
+        StepRecord::Skipped { step: step.into(), reason: reason.into() }
+    }
+
+    fn acknowledged(step: &str, note: &str) -> StepRecord {
+        StepRecord::Acknowledged { step: step.into(), note: note.into() }
     }
 
     fn new_log(dir: &Path) -> IncidentLog {
-        IncidentLog::create(dir, opened(&id(), "JWT signing key leaked"), holder(0), at(1)).expect("create")
+        IncidentLog::create(dir, opened(id().as_str(), "JWT signing key leaked"), holder(0), at(1)).expect("create")
     }
 
-    /// opened(1), intent disable(2), outcome disable(3), intent schedule(4), outcome schedule(5).
+    /// opened(1), intent disable(2), outcome disable(3), intent enable-rotation(4), outcome
+    /// enable-rotation(5).
     fn five(dir: &Path) -> PathBuf {
         let mut log = new_log(dir);
-        log.intent(at(2), intent("disable", 1, &["DisableKey"])).expect("intent");
-        log.outcome(at(3), done("disable", 1, 1)).expect("outcome");
-        log.intent(at(4), intent("schedule", 1, &["ScheduleKeyDeletion"])).expect("intent");
-        log.outcome(at(5), done("schedule", 1, 1)).expect("outcome");
+        log.append(at(2), &intent("disable", 1, &["DisableKey"])).expect("intent");
+        log.append(at(3), &done("disable", 1, &["DisableKey"])).expect("outcome");
+        log.append(at(4), &intent("enable-rotation", 1, &["EnableKeyRotation"])).expect("intent");
+        log.append(at(5), &done("enable-rotation", 1, &["EnableKeyRotation"])).expect("outcome");
         log.path().to_owned()
     }
 
@@ -1551,7 +1525,7 @@ mod tests {
         let log = new_log(d.path());
         let path = log.path().to_owned();
         assert_eq!(path, d.path().join("incidents/20261118T110640Z-3fa9c1.jsonl"));
-        assert_eq!(log.replay().opened().map(|o| o.summary.as_str()), Some("JWT signing key leaked"));
+        assert_eq!(log.replay().opened().map(|o| o.note.as_str()), Some("JWT signing key leaked"));
         let held = read_holder(&path).expect("lock file names the holder");
         assert_eq!((held.actor.as_str(), held.pid), (ACTOR, std::process::id()));
         assert!(!held.host.is_empty());
@@ -1563,16 +1537,26 @@ mod tests {
             }
         }
         assert!(matches!(
-            IncidentLog::create(d.path(), opened(&id(), "again"), holder(1), at(1)),
+            IncidentLog::create(d.path(), opened(id().as_str(), "again"), holder(1), at(1)),
             Err(LogError::Exists { .. } | LogError::Locked { .. })
         ));
         drop(log);
         assert!(!lock_path(&path).exists(), "a clean close removes the lock file");
         assert!(matches!(
-            IncidentLog::create(d.path(), opened(&id(), "again"), holder(1), at(1)),
+            IncidentLog::create(d.path(), opened(id().as_str(), "again"), holder(1), at(1)),
             Err(LogError::Exists { .. })
         ));
         assert_eq!(list(d.path()).expect("list"), vec![id()]);
+        // The id names the file: one that is not an IncidentId is refused, nothing is created.
+        let other = tempfile::tempdir().expect("tmp");
+        for bad in ["inc-1", "../20261118T110640Z-3fa9c1", ""] {
+            let r = IncidentLog::create(other.path(), opened(bad, "x"), holder(1), at(1));
+            assert!(
+                matches!(&r, Err(LogError::Refused { reason, .. }) if reason.contains("not an incident id")),
+                "{r:?}"
+            );
+        }
+        assert_eq!(list(other.path()).expect("list"), vec![]);
         let r = verify(&path).expect("verify");
         assert!(r.is_intact() && r.head == HeadCheck::Matches, "{r}");
     }
@@ -1581,24 +1565,15 @@ mod tests {
     fn replay_gives_each_step_its_records_in_order() {
         let d = tempfile::tempdir().expect("tmp");
         let mut log = new_log(d.path());
-        log.intent(at(2), intent("disable", 1, &["DisableKey"])).expect("w");
-        log.intent(at(3), intent("revoke-grants", 1, &["ListGrants", "RevokeGrant"])).expect("w");
-        let failed = CallResult::failed(
-            0,
-            Some("req-1".into()),
-            CallError { code: "KMSInternalException".into(), message: "try again".into() },
-        );
-        log.outcome(at(4), Outcome { step: "disable".into(), attempt: 1, results: vec![failed] }).expect("w");
-        log.skipped(at(5), Skipped { step: "rotate-secret".into(), reason: "no secret uses the key".into() })
-            .expect("w");
-        log.outcome(at(6), done("revoke-grants", 1, 2)).expect("w");
-        log.intent(at(7), intent("disable", 2, &["DisableKey"])).expect("w");
-        log.outcome(at(8), done("disable", 2, 1)).expect("w");
-        log.acknowledged(
-            at(9),
-            Acknowledged { step: "disable".into(), note: "first try failed, second worked".into() },
-        )
-        .expect("w");
+        log.append(at(2), &intent("disable", 1, &["DisableKey"])).expect("w");
+        log.append(at(3), &intent("revoke-grants", 1, &["ListGrants", "RevokeGrant"])).expect("w");
+        let failure = failed("DisableKey", "KMSInternalException", "try again");
+        log.append(at(4), &outcome("disable", 1, false, vec![failure])).expect("w");
+        log.append(at(5), &skipped("rotate-secret", "no secret uses the key")).expect("w");
+        log.append(at(6), &done("revoke-grants", 1, &["ListGrants", "RevokeGrant"])).expect("w");
+        log.append(at(7), &intent("disable", 2, &["DisableKey"])).expect("w");
+        log.append(at(8), &done("disable", 2, &["DisableKey"])).expect("w");
+        log.append(at(9), &acknowledged("disable", "first try failed, second worked")).expect("w");
         let mine = log.replay().clone();
         let path = log.path().to_owned();
         drop(log);
@@ -1622,13 +1597,76 @@ mod tests {
         assert!(view.replay.unknown_outcomes().is_empty());
         assert_eq!(view.replay.records.len(), 9);
         assert_eq!(view.replay.records[0].actor, ACTOR);
+        // What the engine gets: the same records, with the journal's time and actor.
+        let records = view.replay.incident_records();
+        assert_eq!(records.len(), 9);
+        assert_eq!((records[3].at, records[3].actor.as_str()), (at(4), ACTOR));
+        assert_eq!(
+            records[3].record,
+            outcome("disable", 1, false, vec![failed("DisableKey", "KMSInternalException", "try again")])
+        );
+    }
+
+    #[test]
+    fn a_log_written_here_replays_in_the_runbook_engine() {
+        let runbooks = Runbook::embedded().expect("embedded runbooks parse");
+        let rb = runbooks.iter().find(|r| r.id == "kms-key-compromise").expect("the KMS runbook");
+        let d = tempfile::tempdir().expect("tmp");
+        let mut log = new_log(d.path());
+        let disable = |replay: &Replay| {
+            let plan = Incident::replay(rb, &replay.incident_records()).expect("replays").plan(at(30));
+            plan.steps.into_iter().find(|s| s.id == "disable").expect("step").state
+        };
+        assert_eq!(disable(log.replay()), StepState::Pending);
+
+        // The engine prepares the step; its intent goes through the log as it is.
+        let incident = Incident::replay(rb, &log.replay().incident_records()).expect("replays");
+        let input = StepInput { confirm: Some("drop-kyc-key".into()), ..StepInput::default() };
+        let Ok(Work::Calls { attempt, ops }) = incident.prepare("disable", &input) else { panic!("disable has calls") };
+        assert_eq!(ops, [op("DisableKey")]);
+        let written = StepRecord::Intent { step: "disable".into(), attempt, ops };
+        let entry = log.append(at(2), &written).expect("intent");
+        // The entry's kind and body are the record's serde form, and read back as it.
+        assert_eq!(serde_json::to_value(&written).expect("json"), json!({ "kind": entry.kind, "body": entry.body }));
+        assert_eq!(Record::from_entry(&entry).expect("record"), Record::Step(written));
+        let path = log.path().to_owned();
+        drop(log); // a crash before the outcome
+
+        // Read back from the file: the intent alone is an unknown outcome, for the log and the engine.
+        let view = read(&path).expect("read");
+        assert_eq!(view.replay.unknown_outcomes().len(), 1);
+        assert_eq!(disable(&view.replay), StepState::Unknown { attempt: 1 });
+
+        // Anchors and repairs are the log's own: the engine never sees them.
+        let mut log = IncidentLog::open_for_write(d.path(), &id(), holder(10)).expect("open");
+        let req = log.anchor_request();
+        log.anchor(at(11), &req, KEY, SigningAlgorithm::EcdsaSha256, b"sig").expect("anchor");
+        log.append(
+            at(12),
+            &StepRecord::Resolved {
+                step: "disable".into(),
+                attempt: 1,
+                settled_done: false,
+                observed: json!({ "KeyMetadata": { "KeyState": "Enabled" } }),
+            },
+        )
+        .expect("resolve");
+        log.append(at(13), &intent("disable", 2, &["DisableKey"])).expect("retry");
+        log.append(at(14), &done("disable", 2, &["DisableKey"])).expect("outcome");
+        drop(log);
+        let view = read(&path).expect("read");
+        assert_eq!(view.replay.records.len(), 6);
+        assert_eq!(view.replay.incident_records().len(), 5, "the anchor is left out");
+        assert_eq!(disable(&view.replay), StepState::Done { at: at(14) });
+        let incident = Incident::replay(rb, &view.replay.incident_records()).expect("replays");
+        assert_eq!(incident.opened(), view.replay.opened().expect("opened"));
     }
 
     #[test]
     fn a_second_opener_gets_a_read_only_view_and_who_holds_it() {
         let d = tempfile::tempdir().expect("tmp");
         let mut first = new_log(d.path());
-        first.intent(at(2), intent("disable", 1, &["DisableKey"])).expect("w");
+        first.append(at(2), &intent("disable", 1, &["DisableKey"])).expect("w");
 
         // A second open file description in this process: flock refuses it as it would
         // refuse another process.
@@ -1788,8 +1826,9 @@ mod tests {
         check(e, 6, Some(3), LogProblem::Chain(Problem::Duplicate));
         // A record with the right seq from another chain.
         let other = tempfile::tempdir().expect("tmp");
-        let mut l = IncidentLog::create(other.path(), opened(&id(), "another incident"), holder(0), at(1)).expect("c");
-        l.intent(at(2), intent("disable", 1, &["DisableKey"])).expect("w");
+        let mut l =
+            IncidentLog::create(other.path(), opened(id().as_str(), "another incident"), holder(0), at(1)).expect("c");
+        l.append(at(2), &intent("disable", 1, &["DisableKey"])).expect("w");
         let mut e = orig.clone();
         e[1] = lines(l.path())[1].clone();
         check(e, 2, Some(2), LogProblem::Chain(Problem::PrevMismatch));
@@ -1831,31 +1870,31 @@ mod tests {
     fn an_intent_without_an_outcome_is_unknown_until_resolved() {
         let d = tempfile::tempdir().expect("tmp");
         let mut log = new_log(d.path());
-        log.intent(at(2), intent("disable", 1, &["DisableKey"])).expect("w");
-        log.intent(at(3), intent("revoke-grants", 1, &["RevokeGrant"])).expect("w");
-        log.outcome(at(4), done("revoke-grants", 1, 1)).expect("w");
+        log.append(at(2), &intent("disable", 1, &["DisableKey"])).expect("w");
+        log.append(at(3), &intent("revoke-grants", 1, &["RevokeGrant"])).expect("w");
+        log.append(at(4), &done("revoke-grants", 1, &["RevokeGrant"])).expect("w");
         drop(log); // the console died between DisableKey's intent and its outcome
 
         let unknown = read(&log_path(d.path(), &id())).expect("read").replay.unknown_outcomes();
         assert_eq!(
             unknown,
-            [UnknownOutcome { step: "disable".into(), attempt: 1, intent_seq: 2, calls: vec![call("DisableKey")] }]
+            [UnknownOutcome { step: "disable".into(), attempt: 1, intent_seq: 2, ops: vec![op("DisableKey")] }]
         );
         let mut log = IncidentLog::open_for_write(d.path(), &id(), holder(20)).expect("open");
         assert_eq!(log.replay().unknown_outcomes(), unknown);
         // Not retried, skipped or given a late outcome for another attempt before it is settled.
-        assert!(matches!(log.intent(at(21), intent("disable", 2, &["DisableKey"])), Err(LogError::Refused { .. })));
-        assert!(matches!(
-            log.skipped(at(21), Skipped { step: "disable".into(), reason: "x".into() }),
-            Err(LogError::Refused { .. })
-        ));
-        let observed = json!({ "KeyState": "Enabled" }).as_object().cloned().unwrap_or_default();
-        log.resolved(at(22), Resolved { step: "disable".into(), attempt: 1, observed, settled: Settled::NotDone })
-            .expect("resolve");
+        let refused = |r: Result<Entry, LogError>| matches!(r, Err(LogError::Refused { .. }));
+        assert!(refused(log.append(at(21), &intent("disable", 2, &["DisableKey"]))));
+        assert!(refused(log.append(at(21), &skipped("disable", "x"))));
+        assert!(refused(log.append(at(21), &done("disable", 2, &["DisableKey"]))));
+        let observed = json!({ "KeyMetadata": { "KeyState": "Enabled" } });
+        let not_done = StepRecord::Resolved { step: "disable".into(), attempt: 1, settled_done: false, observed };
+        log.append(at(22), &not_done).expect("resolve");
         assert!(log.replay().unknown_outcomes().is_empty());
-        log.intent(at(23), intent("disable", 2, &["DisableKey"])).expect("retry");
+        assert!(refused(log.append(at(22), &not_done)), "nothing left to resolve");
+        log.append(at(23), &intent("disable", 2, &["DisableKey"])).expect("retry");
         assert_eq!(log.replay().unknown_outcomes().len(), 1);
-        log.outcome(at(24), done("disable", 2, 1)).expect("w");
+        log.append(at(24), &done("disable", 2, &["DisableKey"])).expect("w");
         assert!(read(log.path()).expect("read").replay.unknown_outcomes().is_empty());
     }
 
@@ -1864,23 +1903,42 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         let mut log = new_log(d.path());
         let refused = |r: Result<Entry, LogError>| matches!(r, Err(LogError::Refused { .. }));
-        assert!(refused(log.outcome(at(2), done("disable", 1, 1))), "no intent yet");
-        assert!(refused(log.intent(at(2), intent("disable", 2, &["DisableKey"]))), "attempt 1 comes first");
-        assert!(refused(log.intent(at(2), intent("disable", 1, &[]))), "no calls");
-        assert!(refused(log.intent(at(2), intent("", 1, &["DisableKey"]))), "no step");
-        log.intent(at(2), intent("disable", 1, &["DisableKey", "TagResource"])).expect("w");
-        assert!(refused(log.outcome(at(3), done("disable", 1, 3))), "three results for two calls");
-        assert!(refused(log.outcome(at(3), done("disable", 2, 1))), "wrong attempt");
-        let mut o = done("disable", 1, 2);
-        o.results.swap(0, 1);
-        assert!(refused(log.outcome(at(3), o)), "results out of order");
-        let mut o = done("disable", 1, 1);
-        o.results[0].error = Some(CallError { code: "X".into(), message: "y".into() });
-        assert!(refused(log.outcome(at(3), o)), "ok with an error");
-        assert!(refused(log.acknowledged(at(3), Acknowledged { step: "disable".into(), note: " ".into() })));
+        let two = ["DisableKey", "DescribeKey"];
+        assert!(refused(log.append(at(2), &done("disable", 1, &["DisableKey"]))), "no intent yet");
+        assert!(refused(log.append(at(2), &intent("disable", 2, &["DisableKey"]))), "attempt 1 comes first");
+        assert!(refused(log.append(at(2), &intent("disable", 1, &[]))), "no ops");
+        assert!(refused(log.append(at(2), &intent("", 1, &["DisableKey"]))), "no step");
+        assert!(
+            refused(log.append(at(2), &StepRecord::Opened(Box::new(opened(id().as_str(), "again"))))),
+            "opened twice"
+        );
+        log.append(at(2), &intent("disable", 1, &two)).expect("w");
+        assert!(
+            refused(log.append(at(3), &done("disable", 1, &["DisableKey", "DescribeKey", "DescribeKey"]))),
+            "three results for two ops"
+        );
+        assert!(refused(log.append(at(3), &done("disable", 2, &two))), "wrong attempt");
+        assert!(
+            refused(log.append(at(3), &done("disable", 1, &["DescribeKey", "DisableKey"]))),
+            "results out of order"
+        );
+        let mut o = done("disable", 1, &two);
+        if let StepRecord::Outcome { results, .. } = &mut o {
+            results[1].error_code = Some(EXPECTATION_NOT_MET.into());
+            results[1].error = Some("KeyState is Enabled, expected Disabled".into());
+        }
+        assert!(refused(log.append(at(3), &o)), "ok with an error");
+        assert!(refused(log.append(at(3), &done("disable", 1, &["DisableKey"]))), "ok with an op unanswered");
+        let answered_only = outcome("disable", 1, false, vec![answered("DisableKey", 0)]);
+        assert!(refused(log.append(at(3), &answered_only)), "not ok without an error");
+        let after_failure = vec![failed("DisableKey", "KMSInternalException", "x"), answered("DescribeKey", 1)];
+        assert!(refused(log.append(at(3), &outcome("disable", 1, false, after_failure))), "a result after a failure");
+        assert!(refused(log.append(at(3), &acknowledged("disable", " "))), "an ack needs a note");
         let stale = log.anchor_request();
-        log.outcome(at(3), done("disable", 1, 1)).expect("one result: the second call was not made");
+        let first_failed = outcome("disable", 1, false, vec![failed("DisableKey", "AccessDeniedException", "no")]);
+        log.append(at(3), &first_failed).expect("one result: the second op was not called");
         assert!(refused(log.anchor(at(4), &stale, KEY, SigningAlgorithm::EcdsaSha256, b"sig")), "not the head");
+        assert!(refused(log.append(at(4), &skipped("disable", " "))), "a skip needs a reason");
         let r = verify(log.path()).expect("verify");
         assert!(r.is_intact() && r.records == 3, "{r}");
     }
@@ -1892,8 +1950,8 @@ mod tests {
         let scans = journal::scans_on_this_thread();
         for n in 0..50 {
             let step = format!("step-{n}");
-            log.intent(at(n), intent(&step, 1, &["DisableKey"])).expect("w");
-            log.outcome(at(n), done(&step, 1, 1)).expect("w");
+            log.append(at(n), &intent(&step, 1, &["DisableKey"])).expect("w");
+            log.append(at(n), &done(&step, 1, &["DisableKey"])).expect("w");
         }
         assert_eq!(journal::scans_on_this_thread(), scans, "100 appends, no scan");
 
@@ -1903,7 +1961,7 @@ mod tests {
         let mut l = lines(&path);
         l[1] = l[1].replace("DisableKey", "EnableKe_");
         write_lines(&path, &l);
-        log.acknowledged(at(999), Acknowledged { step: "step-0".into(), note: "done".into() }).expect("append");
+        log.append(at(999), &acknowledged("step-0", "done")).expect("append");
         assert_eq!(log.head().0, 102);
         let f = tampering(&path);
         assert_eq!((f.line, f.problem), (Some(2), LogProblem::Chain(Problem::EditedContent)));
@@ -1913,8 +1971,8 @@ mod tests {
     fn anchors_sign_the_head_hash_and_come_back_with_the_bytes_to_verify() {
         let d = tempfile::tempdir().expect("tmp");
         let mut log = new_log(d.path());
-        log.intent(at(2), intent("disable", 1, &["DisableKey"])).expect("w");
-        let head = log.outcome(at(3), done("disable", 1, 1)).expect("w");
+        log.append(at(2), &intent("disable", 1, &["DisableKey"])).expect("w");
+        let head = log.append(at(3), &done("disable", 1, &["DisableKey"])).expect("w");
         let req = log.anchor_request();
         assert_eq!((req.head_seq, req.head_hash.as_str()), (3, head.hash.as_str()));
 
@@ -1934,7 +1992,7 @@ mod tests {
 
         let sig = [0x30, 0x45, 0x02, 0x21, 0x00, 0xff];
         let a = log.anchor(at(4), &req, KEY, SigningAlgorithm::EcdsaSha256, &sig).expect("anchor");
-        log.acknowledged(at(5), Acknowledged { step: "disable".into(), note: "anchored".into() }).expect("w");
+        log.append(at(5), &acknowledged("disable", "anchored")).expect("w");
         assert!(a.body.to_string().contains(r#""signing_algorithm":"ECDSA_SHA_256""#));
 
         let checks = anchors_to_verify(log.path()).expect("anchors");

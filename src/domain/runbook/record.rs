@@ -158,7 +158,8 @@ impl StepRecord {
         }
     }
 
-    pub(super) fn step(&self) -> Option<&str> {
+    /// The runbook step the record is about (`None` for `incident.opened`).
+    pub fn step(&self) -> Option<&str> {
         match self {
             Self::Opened(_) => None,
             Self::Intent { step, .. }

@@ -20,6 +20,9 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 5;
     /// The sandbox could not start (moto missing, port in use, seeding failed).
     pub const SANDBOX: u8 = 6;
+    /// An incident step was carried out and AWS refused it (or its result was not what
+    /// the runbook expects): the message says which call, which key, what to do.
+    pub const STEP_FAILED: u8 = 7;
     /// Anything else (a bug: see the log).
     pub const INTERNAL: u8 = 70;
 }
@@ -33,7 +36,7 @@ pub mod exit {
 against a key-management policy, and a live CloudTrail feed with the policy's detection rules.\n\n\
 Without a subcommand it opens the console. It is read-only unless --allow-write is given.",
     after_help = "Exit codes: 0 ok, 1 check failed, 2 usage, 3 configuration, 4 credentials/permission, \
-5 endpoint unreachable, 6 sandbox failed, 70 internal error."
+5 endpoint unreachable, 6 sandbox failed, 7 incident step failed, 70 internal error."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -97,6 +100,106 @@ pub enum Command {
     /// Read it with `keydeck man | man -l -`, or install it:
     /// keydeck man > ~/.local/share/man/man1/keydeck.1
     Man,
+    /// Emergency revocation: a guided incident runbook (004 §4.7, §10) whose every step
+    /// calls AWS and is recorded, intent before and outcome after, in a local
+    /// tamper-evident log (`<data-dir>/incidents/ID.jsonl`). Changing AWS needs --allow-write.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Open an incident on a KMS key or a secret (prints the incident id).
+    Start(IncidentStartArgs),
+    /// The incidents in the data dir, oldest first.
+    List {
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Every step of an incident, in order: id, title, state; the clocks; the next step's calls.
+    Status {
+        id: String,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Run one step (an outcome left unknown by a crash is first settled by reading AWS).
+    Run(IncidentRunArgs),
+    /// Skip a step, with the reason (required steps only when a step they need was skipped).
+    Skip {
+        id: String,
+        #[arg(long)]
+        step: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve the approval a step asked for (004 §6: not by whoever asked), or deny it.
+    Approve {
+        id: String,
+        #[arg(long)]
+        step: String,
+        /// Deny instead, with this reason.
+        #[arg(long)]
+        deny: Option<String>,
+    },
+    /// Check an incident log's hash chain (ID or a log file); --online also checks every
+    /// anchor signature with kms:Verify.
+    Verify {
+        /// An incident id or the path of an incident log.
+        target: String,
+        #[arg(long)]
+        online: bool,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// The post-mortem timeline: who, what, when, request ids, time per step, time to containment.
+    Export {
+        id: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Markdown)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentStartArgs {
+    /// The compromised KMS key: alias (with or without alias/), key id or ARN.
+    #[arg(long, required_unless_present = "secret", conflicts_with = "secret")]
+    pub key: Option<String>,
+    /// The compromised secret: name or ARN (the JWT_SECRET runbook).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// What happened, in your words.
+    #[arg(long)]
+    pub reason: String,
+    /// When the compromise was detected (RFC 3339; default now): starts the 1-hour and 72-hour clocks.
+    #[arg(long)]
+    pub detected: Option<chrono::DateTime<chrono::Utc>>,
+    /// The alert that triggered it (its id from `keydeck alerts`).
+    #[arg(long)]
+    pub alert: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentRunArgs {
+    pub id: String,
+    #[arg(long)]
+    pub step: String,
+    /// Confirms a destructive step: the key alias (with or without alias/) or the secret name.
+    #[arg(long)]
+    pub confirm: Option<String>,
+    /// A ciphertext file to re-encrypt (one base64 CiphertextBlob per line); repeatable.
+    #[arg(long)]
+    pub file: Vec<PathBuf>,
+    /// A note (who was told, what was reviewed, ...).
+    #[arg(long)]
+    pub note: Option<String>,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use crate::domain::assessment::{kind_word, Assessment, Drift};
 use crate::domain::detect::Alert;
 use crate::domain::identity::CallerIdentity;
 use crate::domain::review::{Change, ReviewRecord};
+use crate::domain::runbook::{CallResult, IncidentRecord, Plan, StepRecord, StepState, Work};
 use crate::domain::status::Status;
 use crate::domain::text::inert;
 use crate::domain::trail::TrailEvent;
@@ -373,4 +374,235 @@ mod tests {
     fn inventory_table_snapshot() {
         insta::assert_snapshot!(table(&fixture(), &[]));
     }
+}
+
+// ---- incidents --------------------------------------------------------------------
+
+/// A step state in a word or two (`done`, `skipped: REASON`, `FAILED: …`, `unknown`).
+pub fn step_state_text(s: &StepState) -> String {
+    match s {
+        StepState::Pending => "pending".into(),
+        StepState::Blocked { by } => format!("blocked by {}", by.join(", ")),
+        StepState::WaitingForApproval => "waiting for approval".into(),
+        StepState::Unknown { attempt } => format!("OUTCOME UNKNOWN (attempt {attempt}): run it to settle"),
+        StepState::Done { at } => format!("done {}", at.format("%H:%M:%S")),
+        StepState::Failed { attempt, error, retryable } => {
+            format!("FAILED (attempt {attempt}{}): {}", if *retryable { ", retryable" } else { "" }, inert(error))
+        }
+        StepState::Skipped { reason } => format!("skipped: {}", inert(reason)),
+    }
+}
+
+fn hms(secs: i64) -> String {
+    let (sign, s) = if secs < 0 { ("-", -secs) } else { ("", secs) };
+    format!("{sign}{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+}
+
+/// One line of `keydeck incident list`.
+pub fn incident_line(id: &str, p: &Plan) -> String {
+    let done = p.steps.iter().filter(|s| matches!(s.state, StepState::Done { .. } | StepState::Skipped { .. })).count();
+    format!(
+        "{id}  {:<22}  {done}/{} steps  elapsed {}  next {}",
+        p.runbook,
+        p.steps.len(),
+        hms(p.elapsed_secs),
+        p.next.as_ref().map(|n| n.step.as_str()).unwrap_or("-")
+    )
+}
+
+/// `keydeck incident status`: one line per step in order (id, title, state), the
+/// clocks, and the next step's exact calls.
+pub fn incident_status(p: &Plan) -> String {
+    let mut out = format!(
+        "incident {}  runbook {}  opened {}  detected {}\n",
+        p.incident_id,
+        p.runbook,
+        p.opened_at.format("%Y-%m-%d %H:%M:%SZ"),
+        p.detected_at.format("%Y-%m-%d %H:%M:%SZ")
+    );
+    for s in &p.steps {
+        out.push_str(&format!("{:<18}  {:<48}  {}\n", s.id, inert(&s.title), step_state_text(&s.state)));
+    }
+    out.push_str(&format!("elapsed {}", hms(p.elapsed_secs)));
+    if let Some(t) = p.time_to_containment_secs {
+        out.push_str(&format!("; contained after {}", hms(t)));
+    }
+    out.push('\n');
+    for d in &p.deadlines {
+        let state = match d.met_at {
+            Some(at) => format!("met {} ({} to spare)", at.format("%Y-%m-%d %H:%M:%SZ"), hms(d.remaining_secs)),
+            None if d.remaining_secs < 0 => format!("OVERDUE by {}", hms(-d.remaining_secs)),
+            None => format!("{} left", hms(d.remaining_secs)),
+        };
+        out.push_str(&format!(
+            "{:<28} due {}  {state}  ({})\n",
+            inert(&d.name),
+            d.due.format("%Y-%m-%d %H:%M:%SZ"),
+            inert(&d.source)
+        ));
+    }
+    if let Some(n) = &p.next {
+        out.push_str(&format!("next: {}\n", n.step));
+        match &n.work {
+            Ok(Work::Calls { ops, .. }) => {
+                for op in ops {
+                    out.push_str(&format!("  will call {}\n", op.describe()));
+                }
+            }
+            Ok(Work::Acknowledge) => out.push_str("  an acknowledgement: --note says what was done\n"),
+            Err(r) => out.push_str(&format!("  {}\n", inert(&r.to_string()))),
+        }
+        for r in &n.refusals {
+            out.push_str(&format!("  needs: {}\n", inert(&r.to_string())));
+        }
+    }
+    for w in &p.warnings {
+        out.push_str(&format!("warning: {}\n", inert(w)));
+    }
+    out
+}
+
+/// What `keydeck incident run` prints: the step's result and each call with its request id.
+pub fn step_report(step: &str, result: &str, results: &[CallResult]) -> String {
+    let mut out = format!("{step}: {result}\n");
+    for c in results {
+        let rid = c.request_id.as_deref().unwrap_or("-");
+        match &c.error {
+            None => out.push_str(&format!("  {}  ok  request {rid}\n", c.call)),
+            Some(e) => out.push_str(&format!("  {}  FAILED  request {rid}: {}\n", c.call, inert(e))),
+        }
+    }
+    out
+}
+
+/// One event of the post-mortem timeline.
+#[derive(Debug, Serialize)]
+pub struct TimelineEntry {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Seconds since the incident was opened.
+    pub t_secs: i64,
+    pub actor: String,
+    pub step: Option<String>,
+    pub what: String,
+    pub request_ids: Vec<String>,
+}
+
+/// The post-mortem timeline of an incident (004 §10 "Document"): who did what when, with
+/// AWS request ids, the time each step took, time to containment and the clocks.
+pub fn incident_timeline(p: &Plan, records: &[IncidentRecord]) -> serde_json::Value {
+    let mut entries = Vec::new();
+    let mut started: std::collections::HashMap<(String, u32), chrono::DateTime<chrono::Utc>> = Default::default();
+    let mut step_secs: Vec<serde_json::Value> = Vec::new();
+    for r in records {
+        let (step, what, rids) = match &r.record {
+            StepRecord::Opened(o) => {
+                (None, format!("opened on {} ({}): {}", o.target.arn(), o.runbook, o.note), vec![])
+            }
+            StepRecord::Intent { step, attempt, ops } => {
+                started.insert((step.clone(), *attempt), r.at);
+                let calls: Vec<String> = ops.iter().map(|o| o.describe()).collect();
+                (Some(step.clone()), format!("attempt {attempt}: will call {}", calls.join("; ")), vec![])
+            }
+            StepRecord::Outcome { step, attempt, ok, results } => {
+                if let Some(t0) = started.get(&(step.clone(), *attempt)) {
+                    step_secs.push(serde_json::json!({"step": step, "attempt": attempt, "ok": ok,
+                        "secs": (r.at - *t0).num_milliseconds() as f64 / 1000.0}));
+                }
+                let rids: Vec<String> = results.iter().filter_map(|c| c.request_id.clone()).collect();
+                let errs: Vec<String> = results.iter().filter_map(|c| c.error.clone()).collect();
+                let what = if *ok {
+                    format!("attempt {attempt}: done")
+                } else {
+                    format!("attempt {attempt}: failed: {}", errs.join("; "))
+                };
+                (Some(step.clone()), what, rids)
+            }
+            StepRecord::Resolved { step, attempt, settled_done, .. } => (
+                Some(step.clone()),
+                format!(
+                    "attempt {attempt}: outcome unknown, settled by reading AWS: {}",
+                    if *settled_done { "done" } else { "not done" }
+                ),
+                vec![],
+            ),
+            StepRecord::Skipped { step, reason } => (Some(step.clone()), format!("skipped: {reason}"), vec![]),
+            StepRecord::Acknowledged { step, note } => (Some(step.clone()), format!("acknowledged: {note}"), vec![]),
+            StepRecord::ApprovalRequested { step, approval, .. } => {
+                (Some(step.clone()), format!("approval requested ({approval:?})"), vec![])
+            }
+            StepRecord::ApprovalGranted { step } => (Some(step.clone()), "approved".into(), vec![]),
+            StepRecord::ApprovalDenied { step, reason } => {
+                (Some(step.clone()), format!("approval denied: {reason}"), vec![])
+            }
+        };
+        entries.push(TimelineEntry {
+            at: r.at,
+            t_secs: (r.at - p.opened_at).num_seconds(),
+            actor: r.actor.clone(),
+            step,
+            what: inert(&what),
+            request_ids: rids,
+        });
+    }
+    serde_json::json!({
+        "incident": p.incident_id,
+        "runbook": p.runbook,
+        "opened_at": p.opened_at,
+        "detected_at": p.detected_at,
+        "time_to_containment_secs": p.time_to_containment_secs,
+        "deadlines": p.deadlines,
+        "steps": p.steps,
+        "step_durations": step_secs,
+        "timeline": entries,
+    })
+}
+
+/// The post-mortem timeline in Markdown.
+pub fn incident_markdown(p: &Plan, records: &[IncidentRecord]) -> String {
+    let t = incident_timeline(p, records);
+    let mut out = format!("# Incident {}\n\n", p.incident_id);
+    out.push_str(&format!(
+        "- Runbook: {}\n- Detected: {}\n- Opened: {}\n",
+        p.runbook,
+        p.detected_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        p.opened_at.format("%Y-%m-%d %H:%M:%S UTC")
+    ));
+    match p.time_to_containment_secs {
+        Some(s) => out.push_str(&format!("- Time to containment: {} (target 1 hour, 004 §10)\n", hms(s))),
+        None => out.push_str("- Not contained yet\n"),
+    }
+    for d in &p.deadlines {
+        out.push_str(&format!(
+            "- {}: due {}{}\n",
+            d.name,
+            d.due.format("%Y-%m-%d %H:%M UTC"),
+            d.met_at.map(|m| format!(", met {}", m.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default()
+        ));
+    }
+    out.push_str("\n## Steps\n\n| step | state | attempts |\n| --- | --- | --- |\n");
+    for s in &p.steps {
+        out.push_str(&format!("| {} | {} | {} |\n", s.id, step_state_text(&s.state).replace('|', "\\|"), s.attempts));
+    }
+    out.push_str("\n## Timeline\n\n| time (UTC) | +elapsed | who | step | what | AWS request ids |\n| --- | --- | --- | --- | --- | --- |\n");
+    if let Some(entries) = t.get("timeline").and_then(|v| v.as_array()) {
+        for e in entries {
+            let s = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("").replace('|', "\\|");
+            let rids: Vec<&str> = e
+                .get("request_ids")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            let secs = e.get("t_secs").and_then(|v| v.as_i64()).unwrap_or(0);
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                s("at"),
+                hms(secs),
+                s("actor"),
+                s("step"),
+                s("what"),
+                rids.join(" ")
+            ));
+        }
+    }
+    out
 }

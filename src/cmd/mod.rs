@@ -8,6 +8,7 @@ pub mod console;
 pub mod demo;
 pub mod env;
 pub mod feed;
+pub mod incident;
 pub mod inventory;
 pub mod man;
 pub mod review;
@@ -28,6 +29,7 @@ pub async fn run(command: Option<Command>, env: Env) -> Result<u8, Failure> {
         Some(Command::Demo(args)) => demo::run(&env, &args).await,
         Some(Command::Sandbox(SandboxCommand::Up(opts))) => sandbox::up(&env, &opts).await,
         Some(Command::Sandbox(SandboxCommand::Env { operator })) => sandbox::env(&env, &operator).await,
+        Some(Command::Incident(cmd)) => incident::run(&env, &cmd).await,
         Some(Command::Completions { .. } | Command::Man) => local(command.as_ref()).unwrap_or(Ok(exit::OK)),
     }
 }

@@ -147,6 +147,49 @@ pub struct Policy {
     pub external: Vec<ExternalItem>,
     /// The CloudTrail detection rules (`[detections]`; defaults when absent).
     pub detections: DetectionConfig,
+    /// Where incidents report and anchor (`[incident]`).
+    pub incident: IncidentSettings,
+}
+
+/// The `[incident]` section (004 §4.7 step 1 and §10: notify the Security Lead, CISO and
+/// CTO; keydeck anchors each incident log outside the machine).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct IncidentSettings {
+    /// The KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY) that signs each incident
+    /// log's chain head after every step: an alias (`alias/NAME`), key id or ARN.
+    pub anchor_key: Option<String>,
+    /// The SNS topic incident summaries are published to (AWS Chatbot or e-mail forwards
+    /// it to #security-incident): a topic ARN, or a name in `region`.
+    pub notify_topic: Option<String>,
+    /// The Region of `anchor_key` and `notify_topic` when they are not ARNs; default the
+    /// first selected Region.
+    pub region: Option<String>,
+}
+
+impl IncidentSettings {
+    /// The topic's ARN: as given, or built from its name, the region and the account.
+    pub fn notify_topic_arn(&self, home_region: &str, account: &str) -> Option<String> {
+        let t = self.notify_topic.as_deref()?;
+        if t.starts_with("arn:") {
+            return Some(t.to_owned());
+        }
+        let region = self.region.as_deref().unwrap_or(home_region);
+        Some(format!("arn:aws:sns:{region}:{account}:{t}"))
+    }
+
+    /// The anchor key as a reference KMS resolves in the right Region: an ARN as given,
+    /// else an alias ARN or key ARN in `region`.
+    pub fn anchor_key_arn(&self, home_region: &str, account: &str) -> Option<String> {
+        let k = self.anchor_key.as_deref()?;
+        if k.starts_with("arn:") {
+            return Some(k.to_owned());
+        }
+        let region = self.region.as_deref().unwrap_or(home_region);
+        Some(match k.strip_prefix("alias/") {
+            Some(a) => format!("arn:aws:kms:{region}:{account}:alias/{a}"),
+            None => format!("arn:aws:kms:{region}:{account}:key/{k}"),
+        })
+    }
 }
 
 /// A policy error with its place in the file (`FILE:LINE:COLUMN: message`, 1-based).
@@ -173,6 +216,16 @@ struct RawPolicy {
     external: Vec<RawExternal>,
     #[serde(default)]
     detections: BTreeMap<Spanned<String>, Spanned<RawSetting>>,
+    #[serde(default)]
+    incident: RawIncident,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIncident {
+    anchor_key: Option<Spanned<String>>,
+    notify_topic: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
 }
 
 /// One `[detections]` entry: a severity (or "off"), or a table.
@@ -357,7 +410,28 @@ impl Policy {
             });
         }
         let detections = parse_detections(&cx, &raw.detections)?;
+        let inc = &raw.incident;
+        if let Some(r) = &inc.region {
+            if !super::region::is_valid_region_name(r.get_ref()) {
+                return Err(cx.err(r.span(), format!("[incident] region {:?} is not an AWS Region name", r.get_ref())));
+            }
+        }
+        for (field, v) in [("anchor_key", &inc.anchor_key), ("notify_topic", &inc.notify_topic)] {
+            if let Some(v) = v {
+                if v.get_ref().trim().is_empty() || v.get_ref().chars().any(char::is_whitespace) {
+                    return Err(
+                        cx.err(v.span(), format!("[incident] {field} must be a name or an ARN, without spaces"))
+                    );
+                }
+            }
+        }
+        let incident = IncidentSettings {
+            anchor_key: inc.anchor_key.as_ref().map(|v| v.get_ref().clone()),
+            notify_topic: inc.notify_topic.as_ref().map(|v| v.get_ref().clone()),
+            region: inc.region.as_ref().map(|v| v.get_ref().clone()),
+        };
         Ok(Self {
+            incident,
             name: raw.policy.name,
             source: raw.policy.source,
             key_roles: raw.policy.key_roles,
@@ -615,6 +689,28 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.line, e.column), (7, 12), "{e}");
         assert!(e.message.contains("bad duration"), "{e}");
+    }
+
+    #[test]
+    fn incident_settings_and_their_errors() {
+        let p = parse("[incident]\nanchor_key = \"alias/anchor\"\nnotify_topic = \"sec\"\nregion = \"eu-west-1\"\n")
+            .expect("valid");
+        assert_eq!(
+            p.incident.anchor_key_arn("eu-north-1", "123456789012").as_deref(),
+            Some("arn:aws:kms:eu-west-1:123456789012:alias/anchor")
+        );
+        assert_eq!(
+            p.incident.notify_topic_arn("eu-north-1", "123456789012").as_deref(),
+            Some("arn:aws:sns:eu-west-1:123456789012:sec")
+        );
+        let e = parse("[incident]\nregion = \"mars-1\"\n").unwrap_err();
+        assert!(e.message.contains("not an AWS Region"), "{e}");
+        let e = parse("[incident]\nnotify_topic = \"a b\"\n").unwrap_err();
+        assert!(e.message.contains("without spaces"), "{e}");
+        let e = parse("[incident]\nanchor = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+        let d = Policy::default_policy().expect("default");
+        assert_eq!(d.incident.anchor_key.as_deref(), Some("alias/keydeck-incident-anchor"));
     }
 
     #[test]

@@ -4,4 +4,5 @@
 
 pub mod cache;
 pub mod console;
+pub mod incident;
 pub mod poller;

@@ -1,0 +1,302 @@
+//! `keydeck incident …`: the emergency revocation from the command line, on the same
+//! log and with the same safety as the console: changing AWS needs --allow-write,
+//! destructive steps need the alias typed (--confirm), a step that needs a note or a
+//! file refuses without it.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use super::env::{connect_checked, json, Env, Failure};
+use crate::aws::{self, AwsContext};
+use crate::cli::{exit, IncidentCommand, IncidentRunArgs, IncidentStartArgs, TableFormat};
+use crate::domain::identity::CallerIdentity;
+use crate::domain::runbook::{Plan, StepInput};
+use crate::incident::log::{self, verify, Access, IncidentId};
+use crate::report;
+use crate::runtime::incident::{IncidentError, OpenRequest, Runner, StepReport};
+
+pub async fn run(env: &Env, cmd: &IncidentCommand) -> Result<u8, Failure> {
+    match cmd {
+        IncidentCommand::Start(args) => start(env, args).await,
+        IncidentCommand::List { format } => list(env, *format),
+        IncidentCommand::Status { id, format } => status(env, id, *format),
+        IncidentCommand::Run(args) => run_step(env, args).await,
+        IncidentCommand::Skip { id, step, reason } => {
+            let (ctx, mut runner) = writer(env, id, "skip a step").await?;
+            let r = runner.skip(&ctx, step, reason, Utc::now()).await.map_err(refused)?;
+            finish(&r, TableFormat::Table)
+        }
+        IncidentCommand::Approve { id, step, deny } => {
+            let (ctx, mut runner) = writer(env, id, "approve").await?;
+            let r = runner.approve(&ctx, step, deny.as_deref(), Utc::now()).await.map_err(refused)?;
+            finish(&r, TableFormat::Table)
+        }
+        IncidentCommand::Verify { target, online, format } => verify_cmd(env, target, *online, *format).await,
+        IncidentCommand::Export { id, format } => export(env, id, *format),
+    }
+}
+
+fn write_allowed(env: &Env, what: &str) -> Result<(), Failure> {
+    if env.global.allow_write {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            exit::USAGE,
+            format!("keydeck is read-only: pass --allow-write to {what} (it changes AWS and the incident log)"),
+        ))
+    }
+}
+
+fn parse_id(id: &str) -> Result<IncidentId, Failure> {
+    id.parse::<IncidentId>().map_err(|e| Failure::new(exit::USAGE, format!("{e}: see `keydeck incident list`")))
+}
+
+/// An incident failure as one line and an exit code.
+fn refused(e: IncidentError) -> Failure {
+    match e {
+        IncidentError::Aws(a) => a.into(),
+        IncidentError::Refused(_) => Failure::new(exit::USAGE, format!("refused: {e}")),
+        IncidentError::Log(l) => Failure::new(exit::CONFIG, l.to_string()),
+        other => Failure::new(exit::CONFIG, other.to_string()),
+    }
+}
+
+/// Connect and take the incident's write lock.
+async fn writer(env: &Env, id: &str, what: &str) -> Result<(AwsContext, Runner), Failure> {
+    write_allowed(env, what)?;
+    let id = parse_id(id)?;
+    let (ctx, identity) = connect_checked(&env.chain_options()).await?;
+    let runner = resume(env, &id, &identity, &ctx.home().region)?;
+    Ok((ctx, runner))
+}
+
+fn resume(env: &Env, id: &IncidentId, identity: &CallerIdentity, home: &str) -> Result<Runner, Failure> {
+    match Runner::resume(&env.data_dir, id, &env.policy, identity, home, Utc::now()).map_err(refused)? {
+        Ok(r) => Ok(r),
+        Err(access) => match *access {
+            Access::ReadOnly { held_by: Some(h), .. } => Err(Failure::new(
+                exit::CONFIG,
+                format!("incident {} is open for writing by {h}: it can be read, not changed", id.as_str()),
+            )),
+            _ => Err(Failure::new(exit::CONFIG, format!("incident {} is held by another process", id.as_str()))),
+        },
+    }
+}
+
+async fn start(env: &Env, args: &IncidentStartArgs) -> Result<u8, Failure> {
+    write_allowed(env, "open an incident")?;
+    if args.reason.trim().is_empty() {
+        return Err(Failure::new(exit::USAGE, "--reason: say what happened"));
+    }
+    let (ctx, identity) = connect_checked(&env.chain_options()).await?;
+    let (target, secret) = match (&args.key, &args.secret) {
+        (Some(k), None) => (k.as_str(), false),
+        (None, Some(s)) => (s.as_str(), true),
+        _ => return Err(Failure::new(exit::USAGE, "give --key ALIAS or --secret NAME")),
+    };
+    let req =
+        OpenRequest { target, secret, reason: &args.reason, detected_at: args.detected, alert: args.alert.as_deref() };
+    let runner = Runner::open(&ctx, &env.data_dir, &env.policy, &identity, &req, Utc::now()).await.map_err(refused)?;
+    println!("{}", runner.log.id().as_str());
+    Ok(exit::OK)
+}
+
+fn list(env: &Env, format: TableFormat) -> Result<u8, Failure> {
+    let ids = log::list(&env.data_dir)
+        .map_err(|e| Failure::new(exit::CONFIG, format!("reading {}: {e}", env.data_dir.display())))?;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for id in ids {
+        let path = log::log_path(&env.data_dir, &id);
+        let plan = read_plan(&path, now);
+        rows.push((id, plan));
+    }
+    match format {
+        TableFormat::Json => {
+            let out: Vec<_> = rows
+                .iter()
+                .map(|(id, p)| match p {
+                    Ok(p) => serde_json::json!({"id": id.as_str(), "plan": p}),
+                    Err(e) => serde_json::json!({"id": id.as_str(), "error": e}),
+                })
+                .collect();
+            println!("{}", json(&out)?);
+        }
+        TableFormat::Table => {
+            for (id, p) in &rows {
+                match p {
+                    Ok(p) => println!("{}", report::incident_line(id.as_str(), p)),
+                    Err(e) => println!("{}  unreadable: {e}", id.as_str()),
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The plan of a log read without the lock (status, list, export work while a console
+/// holds the incident).
+fn read_plan(path: &Path, now: chrono::DateTime<Utc>) -> Result<Plan, String> {
+    let view = log::read(path).map_err(|e| e.to_string())?;
+    let records = view.replay.incident_records();
+    let runbook_id = view.replay.opened().map(|o| o.runbook.clone()).ok_or("no incident.opened record")?;
+    let rb = crate::runtime::incident::runbook(&runbook_id).map_err(|e| e.to_string())?;
+    crate::domain::runbook::plan(&rb, &records, now).map_err(|e| e.to_string())
+}
+
+fn status(env: &Env, id: &str, format: TableFormat) -> Result<u8, Failure> {
+    let id = parse_id(id)?;
+    let path = log::log_path(&env.data_dir, &id);
+    if !path.exists() {
+        return Err(Failure::new(exit::USAGE, format!("no incident {} in {}", id.as_str(), env.data_dir.display())));
+    }
+    let plan = read_plan(&path, Utc::now()).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    match format {
+        TableFormat::Json => println!("{}", json(&plan)?),
+        TableFormat::Table => print!("{}", report::incident_status(&plan)),
+    }
+    Ok(exit::OK)
+}
+
+async fn run_step(env: &Env, args: &IncidentRunArgs) -> Result<u8, Failure> {
+    let (ctx, mut runner) = writer(env, &args.id, "run a step").await?;
+    for f in &args.file {
+        if !f.is_file() {
+            return Err(Failure::new(exit::USAGE, format!("--file {}: no such file", f.display())));
+        }
+    }
+    let input = StepInput {
+        note: args.note.clone(),
+        confirm: args.confirm.as_deref().map(|c| c.trim().trim_start_matches("alias/").to_owned()),
+        files: args.file.iter().map(|p| absolute(p).display().to_string()).collect(),
+        principal_arn: None,
+    };
+    let r = runner.run(&ctx, &args.step, input, Utc::now).await.map_err(refused)?;
+    finish(&r, args.format)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+/// Print a step's report; exit 7 when AWS refused it (4 when for lack of permission).
+fn finish(r: &StepReport, format: TableFormat) -> Result<u8, Failure> {
+    match format {
+        TableFormat::Json => println!("{}", json(r)?),
+        TableFormat::Table => print!("{}", report::step_report(&r.step, &r.result, &r.results)),
+    }
+    if let Some(p) = &r.anchor_problem {
+        eprintln!("keydeck: warning: {p}");
+    }
+    match &r.error {
+        None => Ok(exit::OK),
+        Some(e) => {
+            let denied = r.results.iter().any(|c| {
+                c.error_code
+                    .as_deref()
+                    .is_some_and(|code| code.contains("AccessDenied") || code == "AuthorizationError")
+            });
+            Err(Failure::new(
+                if denied { exit::AUTH } else { exit::STEP_FAILED },
+                format!("step {} failed: {e}", r.step),
+            ))
+        }
+    }
+}
+
+async fn verify_cmd(env: &Env, target: &str, online: bool, format: TableFormat) -> Result<u8, Failure> {
+    let path = if Path::new(target).is_file() {
+        PathBuf::from(target)
+    } else {
+        log::log_path(&env.data_dir, &parse_id(target)?)
+    };
+    if !path.exists() {
+        return Err(Failure::new(exit::USAGE, format!("no incident log {}", path.display())));
+    }
+    let report = verify(&path).map_err(|e| Failure::new(exit::CONFIG, e.to_string()))?;
+    let mut anchors = Vec::new();
+    if online {
+        let (ctx, _) = connect_checked(&env.chain_options()).await?;
+        let checks = log::anchors_to_verify(&path).map_err(|e| Failure::new(exit::CONFIG, e.to_string()))?;
+        for c in checks {
+            let verdict = match &c.problem {
+                Some(p) => Err(p.clone()),
+                None => match aws::ops::verify_digest(
+                    &ctx,
+                    &c.anchor.key_arn,
+                    c.anchor.signing_algorithm.as_str(),
+                    &c.message,
+                    &c.signature,
+                )
+                .await
+                {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("KMS says the signature does not match the log".to_owned()),
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            anchors.push((c.anchor_seq, c.line, c.anchor.head_seq, verdict));
+        }
+    }
+    // Online, a log with records but no anchor proves nothing: it may be a rewrite.
+    let unanchored = online && anchors.is_empty() && report.records > 0;
+    let anchors_ok = anchors.iter().all(|a| a.3.is_ok()) && !unanchored;
+    let intact = report.is_intact() && anchors_ok;
+    match format {
+        TableFormat::Json => {
+            let a: Vec<_> = anchors
+                .iter()
+                .map(|(seq, line, head, v)| {
+                    serde_json::json!({"anchor_seq": seq, "line": line, "signs_seq": head, "valid": v.is_ok(), "problem": v.as_ref().err()})
+                })
+                .collect();
+            let out = serde_json::json!({
+                "intact": intact,
+                "records": report.records,
+                "last_seq": report.last_seq,
+                "tampering": report.tampering.as_ref().map(|t| t.to_string()),
+                "torn_tail": report.torn_tail.as_ref().map(|t| t.line),
+                "report": report.to_string(),
+                "online": online,
+                "anchors": a,
+            });
+            println!("{}", json(&out)?);
+        }
+        TableFormat::Table => {
+            println!("{report}");
+            for (seq, line, head, v) in &anchors {
+                match v {
+                    Ok(()) => println!("anchor {seq} (line {line}): kms:Verify OK for records 1..={head}"),
+                    Err(p) => println!("anchor {seq} (line {line}): FAILED: {p}"),
+                }
+            }
+        }
+    }
+    if intact {
+        Ok(exit::OK)
+    } else {
+        let first = report
+            .tampering
+            .as_ref()
+            .map(|f| f.to_string())
+            .or_else(|| report.torn_tail.as_ref().map(|t| format!("incomplete last line {}", t.line)))
+            .or_else(|| unanchored.then(|| "no anchor: nothing ties this log to KMS".to_owned()))
+            .or_else(|| anchors.iter().find_map(|a| a.3.as_ref().err().map(|p| format!("anchor {}: {p}", a.0))))
+            .unwrap_or_else(|| "verification failed".into());
+        Err(Failure::new(exit::CHECK_FAILED, format!("{} fails verification: {first}", path.display())))
+    }
+}
+
+fn export(env: &Env, id: &str, format: crate::cli::ExportFormat) -> Result<u8, Failure> {
+    let id = parse_id(id)?;
+    let path = log::log_path(&env.data_dir, &id);
+    let view = log::read(&path).map_err(|e| Failure::new(exit::CONFIG, e.to_string()))?;
+    let records = view.replay.incident_records();
+    let plan = read_plan(&path, Utc::now()).map_err(|e| Failure::new(exit::CONFIG, e))?;
+    match format {
+        crate::cli::ExportFormat::Markdown => print!("{}", report::incident_markdown(&plan, &records)),
+        crate::cli::ExportFormat::Json => println!("{}", json(&report::incident_timeline(&plan, &records))?),
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,631 @@
+//! Carrying out an incident: open one from AWS's view of its target, run a step
+//! (the engine says what; the log gets the intent, fsynced, before the first call and
+//! the outcome after the last), settle an outcome left unknown by a crash by reading
+//! AWS, skip, acknowledge, approve, and anchor the log's chain head with KMS after every
+//! step. The command line and the console share it.
+//!
+//! Failpoints for the crash test: with `KEYDECK_FAILPOINT=STEP:after-intent` (or
+//! `STEP:after-calls`) the process aborts right after writing that step's intent (or
+//! right after its calls answered, before the outcome is written) — exactly what a
+//! SIGKILL at that moment leaves behind.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+use crate::aws::ops::{self, region_config};
+use crate::aws::{AwsContext, AwsError};
+use crate::domain::identity::CallerIdentity;
+use crate::domain::policy::Policy;
+use crate::domain::runbook::{
+    CallResult, Incident, IncidentTarget, Op, Opened, Plan, Refusal, Runbook, StepInput, StepRecord, Work,
+    EXPECTATION_NOT_MET,
+};
+use crate::domain::trail::parse_event;
+use crate::incident::log::{random_suffix, Access, Holder, IncidentId, IncidentLog, LogError, SigningAlgorithm};
+
+/// ReEncrypt calls in flight at once over a file of ciphertexts.
+pub const REENCRYPT_CONCURRENCY: usize = 32;
+/// Time between LookupEvents pages: just under CloudTrail's 2 requests/s per region.
+pub const LOOKUP_GAP: Duration = Duration::from_millis(510);
+
+/// Why an incident action did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum IncidentError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The engine refuses: each reason in the operator's words.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<Refusal>),
+    #[error("{0}")]
+    Replay(String),
+    #[error("no runbook {0:?} in assets/runbooks")]
+    NoRunbook(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The embedded runbook with this id.
+pub fn runbook(id: &str) -> Result<Runbook, IncidentError> {
+    Runbook::embedded()
+        .map_err(|e| IncidentError::Replay(e.to_string()))?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| IncidentError::NoRunbook(id.to_owned()))
+}
+
+/// The IAM principal a key policy names for this caller: a user's ARN as it is, an
+/// assumed-role session's role (`arn:aws:iam::ACCOUNT:role/NAME`).
+pub fn policy_principal(identity: &CallerIdentity) -> String {
+    let arn = &identity.arn;
+    if let Some(rest) = arn.strip_prefix(&format!("arn:aws:sts::{}:assumed-role/", identity.account)) {
+        if let Some(role) = rest.split('/').next() {
+            return format!("arn:aws:iam::{}:role/{role}", identity.account);
+        }
+    }
+    arn.clone()
+}
+
+/// What opening needs besides AWS: who, the clock, the policy's incident settings.
+pub struct OpenRequest<'a> {
+    /// A key reference (alias with or without `alias/`, key id, ARN) or a secret's name
+    /// or ARN.
+    pub target: &'a str,
+    pub secret: bool,
+    pub reason: &'a str,
+    pub detected_at: Option<DateTime<Utc>>,
+    /// The alert that triggered the incident, if any.
+    pub alert: Option<&'a str>,
+}
+
+/// An open incident, held for writing by this process.
+pub struct Runner {
+    pub log: IncidentLog,
+    pub runbook: Runbook,
+    /// Who acts (the STS ARN).
+    pub identity: CallerIdentity,
+    /// The anchor key's ARN (alias ARN or key ARN) when the policy names one.
+    pub anchor_key: Option<String>,
+}
+
+/// The result of running (or settling) a step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepReport {
+    pub step: String,
+    /// `done`, `failed`, `acknowledged`, `skipped`, `approval_requested`, `approved`,
+    /// `settled_done`, `settled_not_done`.
+    pub result: String,
+    pub results: Vec<CallResult>,
+    /// A failure in the operator's words: which call, which key, what to do.
+    pub error: Option<String>,
+    /// Why the log could not be anchored (the step itself stands).
+    pub anchor_problem: Option<String>,
+}
+
+impl Runner {
+    /// Open a new incident on `req.target`: read the target from AWS (DescribeKey,
+    /// ListAliases, ListResourceTags, GetKeyPolicy; or DescribeSecret) and write
+    /// `incident.opened`.
+    pub async fn open(
+        ctx: &AwsContext,
+        data_dir: &Path,
+        policy: &Policy,
+        identity: &CallerIdentity,
+        req: &OpenRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, IncidentError> {
+        let target = ops::describe_target(ctx, req.target, req.secret).await?;
+        let runbook_id = match target {
+            IncidentTarget::Key(_) => "kms-key-compromise",
+            IncidentTarget::Secret(_) => "jwt-secret-compromise",
+        };
+        let runbook = runbook(runbook_id)?;
+        let home = ctx.home().region.clone();
+        let id = IncidentId::new(now, random_suffix());
+        let mut note = req.reason.trim().to_owned();
+        if let Some(a) = req.alert {
+            note = format!("{note} (alert {a})");
+        }
+        let opened = Opened {
+            incident_id: id.as_str().to_owned(),
+            runbook: runbook.id.clone(),
+            target,
+            detected_at: req.detected_at.unwrap_or(now).min(now),
+            note,
+            notify_topic_arn: policy.incident.notify_topic_arn(&home, &identity.account),
+        };
+        let holder = Holder::this_process(&identity.arn, now);
+        let log = IncidentLog::create(data_dir, opened, holder, now)?;
+        let mut runner = Self {
+            log,
+            runbook,
+            identity: identity.clone(),
+            anchor_key: policy.incident.anchor_key_arn(&home, &identity.account),
+        };
+        runner.anchor(ctx, now).await;
+        Ok(runner)
+    }
+
+    /// Reopen an incident for writing (resuming where it stopped); `Ok(Err(view))` when
+    /// another console holds it (read-only, with who holds it).
+    pub fn resume(
+        data_dir: &Path,
+        id: &IncidentId,
+        policy: &Policy,
+        identity: &CallerIdentity,
+        home_region: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Self, Box<Access>>, IncidentError> {
+        let holder = Holder::this_process(&identity.arn, now);
+        match IncidentLog::open(data_dir, id, holder)? {
+            Access::Write(log) => {
+                let runbook_id = log
+                    .replay()
+                    .opened()
+                    .map(|o| o.runbook.clone())
+                    .ok_or_else(|| IncidentError::Replay("the log has no incident.opened".into()))?;
+                Ok(Ok(Self {
+                    log,
+                    runbook: runbook(&runbook_id)?,
+                    identity: identity.clone(),
+                    anchor_key: policy.incident.anchor_key_arn(home_region, &identity.account),
+                }))
+            }
+            other => Ok(Err(Box::new(other))),
+        }
+    }
+
+    /// The engine's view of the log so far.
+    pub fn incident(&self) -> Result<Incident<'_>, IncidentError> {
+        Incident::replay(&self.runbook, &self.log.replay().incident_records())
+            .map_err(|e| IncidentError::Replay(e.to_string()))
+    }
+
+    pub fn plan(&self, now: DateTime<Utc>) -> Result<Plan, IncidentError> {
+        Ok(self.incident()?.plan(now))
+    }
+
+    fn append(&mut self, at: DateTime<Utc>, record: &StepRecord) -> Result<(), IncidentError> {
+        self.log.append(at, record)?;
+        Ok(())
+    }
+
+    /// Run `step` with the operator's input. An outcome left unknown by a crash is
+    /// settled first (by reading AWS) and reported instead: run again to continue.
+    pub async fn run(
+        &mut self,
+        ctx: &AwsContext,
+        step: &str,
+        mut input: StepInput,
+        clock: impl Fn() -> DateTime<Utc>,
+    ) -> Result<StepReport, IncidentError> {
+        if self.log.replay().unknown_outcomes().iter().any(|u| u.step == step) {
+            return self.settle(ctx, step, &clock).await;
+        }
+        if input.principal_arn.is_none() {
+            input.principal_arn = Some(policy_principal(&self.identity));
+        }
+        let work = {
+            let inc = self.incident()?;
+            inc.prepare(step, &input)
+        };
+        let work = match work {
+            Ok(w) => w,
+            Err(refusals) => {
+                // 004 §6: the replacement's CreateKey needs a second person: ask for it.
+                if let Some(Refusal::NeedsApproval { approval, ops }) =
+                    refusals.iter().find(|r| matches!(r, Refusal::NeedsApproval { .. })).cloned()
+                {
+                    if refusals.len() == 1 {
+                        let rec = StepRecord::ApprovalRequested { step: step.to_owned(), approval, ops };
+                        self.append(clock(), &rec)?;
+                        let anchor_problem = self.anchor(ctx, clock()).await;
+                        return Ok(StepReport {
+                            step: step.to_owned(),
+                            result: "approval_requested".into(),
+                            results: vec![],
+                            error: None,
+                            anchor_problem,
+                        });
+                    }
+                }
+                return Err(IncidentError::Refused(refusals));
+            }
+        };
+        let report = match work {
+            Work::Acknowledge => {
+                let note = input.note.clone().unwrap_or_default();
+                self.append(clock(), &StepRecord::Acknowledged { step: step.to_owned(), note })?;
+                StepReport {
+                    step: step.to_owned(),
+                    result: "acknowledged".into(),
+                    results: vec![],
+                    error: None,
+                    anchor_problem: None,
+                }
+            }
+            Work::Calls { attempt, ops } => {
+                let intent = StepRecord::Intent { step: step.to_owned(), attempt, ops: ops.clone() };
+                self.append(clock(), &intent)?;
+                failpoint(step, "after-intent");
+                let mut results = Vec::new();
+                let mut ok = true;
+                for op in &ops {
+                    let r = self.call(ctx, op, attempt).await;
+                    let failed = r.error_code.is_some();
+                    results.push(r);
+                    if failed {
+                        ok = false;
+                        break;
+                    }
+                }
+                failpoint(step, "after-calls");
+                let error = results.iter().find_map(|r| r.error.clone());
+                let outcome = StepRecord::Outcome { step: step.to_owned(), attempt, ok, results: results.clone() };
+                self.append(clock(), &outcome)?;
+                StepReport {
+                    step: step.to_owned(),
+                    result: if ok { "done" } else { "failed" }.into(),
+                    results,
+                    error,
+                    anchor_problem: None,
+                }
+            }
+        };
+        let anchor_problem = self.anchor(ctx, clock()).await;
+        Ok(StepReport { anchor_problem, ..report })
+    }
+
+    /// Make one op; a response that fails the op's expectation becomes a failure
+    /// ([`EXPECTATION_NOT_MET`]).
+    async fn call(&self, ctx: &AwsContext, op: &Op, attempt: u32) -> CallResult {
+        let mut r = match op {
+            Op::ReEncrypt { source_key_id, destination_key_id, input_file, output_file } => {
+                re_encrypt_file(ctx, source_key_id, destination_key_id, input_file, output_file, attempt).await
+            }
+            Op::LookupEvents { region, resource_name, start_time, end_time } => {
+                let rc = region_config(ctx, Some(region));
+                let end = end_time.unwrap_or_else(Utc::now);
+                match ops::lookup_all(&rc, resource_name, *start_time, end, LOOKUP_GAP).await {
+                    Ok((records, calls, throttled)) => {
+                        let events: Vec<_> = records.iter().filter_map(|r| parse_event(r).ok()).collect();
+                        let scope = crate::domain::scope::scope(&events);
+                        CallResult {
+                            call: op.call().name().to_owned(),
+                            request_id: None,
+                            fields: json!({ "Scope": scope, "Calls": calls, "Throttled": throttled }),
+                            error_code: None,
+                            error: None,
+                        }
+                    }
+                    Err(e) => CallResult {
+                        call: op.call().name().to_owned(),
+                        request_id: None,
+                        fields: Value::Null,
+                        error_code: Some(e.code.clone().unwrap_or_else(|| format!("{:?}", e.kind))),
+                        error: Some(e.to_string()),
+                    },
+                }
+            }
+            _ => ops::execute(ctx, op).await,
+        };
+        if r.error_code.is_none() {
+            if let Some(why) = op.unmet_expectation(&r.fields) {
+                r.error_code = Some(EXPECTATION_NOT_MET.into());
+                r.error = Some(format!("{}: {why}", op.describe()));
+            }
+        }
+        r
+    }
+
+    /// Settle `step`'s unknown outcome by reading AWS: done when every changing call's
+    /// effect is visible (then nothing is called again), else not done (the next run
+    /// makes a new attempt).
+    pub async fn settle(
+        &mut self,
+        ctx: &AwsContext,
+        step: &str,
+        clock: &impl Fn() -> DateTime<Utc>,
+    ) -> Result<StepReport, IncidentError> {
+        let Some(u) = self.log.replay().unknown_outcomes().into_iter().find(|u| u.step == step) else {
+            return Err(IncidentError::Replay(format!("step {step} has no unknown outcome")));
+        };
+        let mut observed = serde_json::Map::new();
+        let mut done = true;
+        for (i, op) in u.ops.iter().enumerate() {
+            if !op.call().writes() {
+                continue;
+            }
+            match ops::observe(ctx, op).await? {
+                Some(v) => {
+                    // What CreateKey made is what later steps need (its KeyMetadata).
+                    if let Some(m) = v.get("KeyMetadata") {
+                        observed.insert("KeyMetadata".into(), m.clone());
+                    }
+                    observed.insert(format!("{i}:{}", op.call().name()), v);
+                }
+                None => {
+                    done = false;
+                    observed.insert(format!("{i}:{}", op.call().name()), Value::Null);
+                }
+            }
+        }
+        let rec = StepRecord::Resolved {
+            step: step.to_owned(),
+            attempt: u.attempt,
+            settled_done: done,
+            observed: Value::Object(observed),
+        };
+        self.append(clock(), &rec)?;
+        let anchor_problem = self.anchor(ctx, clock()).await;
+        Ok(StepReport {
+            step: step.to_owned(),
+            result: if done { "settled_done" } else { "settled_not_done" }.into(),
+            results: vec![],
+            error: None,
+            anchor_problem,
+        })
+    }
+
+    /// Skip `step` with a reason (the engine decides whether it may be skipped).
+    pub async fn skip(
+        &mut self,
+        ctx: &AwsContext,
+        step: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StepReport, IncidentError> {
+        self.incident()?.may_skip(step, reason).map_err(IncidentError::Refused)?;
+        self.append(now, &StepRecord::Skipped { step: step.to_owned(), reason: reason.trim().to_owned() })?;
+        let anchor_problem = self.anchor(ctx, now).await;
+        Ok(StepReport { step: step.to_owned(), result: "skipped".into(), results: vec![], error: None, anchor_problem })
+    }
+
+    /// Approve (or deny, with a reason) the approval `step` asked for. The engine ignores
+    /// an approval by the operator who asked (004 §6: a different principal approves).
+    pub async fn approve(
+        &mut self,
+        ctx: &AwsContext,
+        step: &str,
+        deny: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<StepReport, IncidentError> {
+        let requested_by = self
+            .log
+            .replay()
+            .incident_records()
+            .into_iter()
+            .rev()
+            .find(|r| matches!(&r.record, StepRecord::ApprovalRequested { step: s, .. } if s == step))
+            .map(|r| r.actor);
+        let Some(requested_by) = requested_by else {
+            return Err(IncidentError::Replay(format!("step {step} has no approval request")));
+        };
+        if same_principal(&requested_by, &self.identity.arn) {
+            return Err(IncidentError::Replay(format!(
+                "{} asked for this approval and cannot grant it: 004 §6 needs a second person",
+                self.identity.arn
+            )));
+        }
+        let rec = match deny {
+            Some(reason) => StepRecord::ApprovalDenied { step: step.to_owned(), reason: reason.to_owned() },
+            None => StepRecord::ApprovalGranted { step: step.to_owned() },
+        };
+        self.append(now, &rec)?;
+        let anchor_problem = self.anchor(ctx, now).await;
+        Ok(StepReport {
+            step: step.to_owned(),
+            result: if deny.is_some() { "denied" } else { "approved" }.into(),
+            results: vec![],
+            error: None,
+            anchor_problem,
+        })
+    }
+
+    /// Sign the log's chain head with the anchor key (`kms:Sign`, MessageType DIGEST,
+    /// ECDSA_SHA_256) and record it. Answers why not, when it could not (the step
+    /// stands; the next anchor covers it).
+    pub async fn anchor(&mut self, ctx: &AwsContext, now: DateTime<Utc>) -> Option<String> {
+        let key = self.anchor_key.clone()?;
+        let req = self.log.anchor_request();
+        match ops::sign_digest(ctx, &key, &req.message).await {
+            Ok((signature, key_arn)) => {
+                match self.log.anchor(now, &req, &key_arn, SigningAlgorithm::EcdsaSha256, &signature) {
+                    Ok(_) => None,
+                    Err(e) => Some(format!("anchor not recorded: {e}")),
+                }
+            }
+            Err(e) => Some(format!("log not anchored: {e}")),
+        }
+    }
+}
+
+/// Two STS ARNs of the same principal: one IAM user, or sessions of one role (the session
+/// name does not make another person).
+pub fn same_principal(a: &str, b: &str) -> bool {
+    fn principal(arn: &str) -> String {
+        match arn.split_once(":assumed-role/") {
+            Some((head, rest)) => format!("{head}:assumed-role/{}", rest.split('/').next().unwrap_or(rest)),
+            None => arn.to_owned(),
+        }
+    }
+    principal(a) == principal(b)
+}
+
+fn failpoint(step: &str, at: &str) {
+    if std::env::var("KEYDECK_FAILPOINT").is_ok_and(|v| v == format!("{step}:{at}")) {
+        tracing::warn!("failpoint {step}:{at}: aborting");
+        std::process::abort();
+    }
+}
+
+/// Complete lines already in `path` (a crash can leave a partial last line: it is cut).
+fn complete_lines(path: &Path) -> std::io::Result<usize> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let complete = text.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+    if complete < text.len() {
+        let f = std::fs::OpenOptions::new().write(true).open(path)?;
+        f.set_len(complete as u64)?;
+        f.sync_all()?;
+    }
+    Ok(text[..complete].iter().filter(|b| **b == b'\n').count())
+}
+
+/// Re-encrypt every line (one base64 CiphertextBlob each) of `input` from `source` to
+/// `destination`, writing the new blobs line for line to `output` (never over the input).
+/// Resumes after the lines a crashed attempt already wrote. The result lists each item's
+/// request id (or error) by line; the first failure stops the file.
+async fn re_encrypt_file(
+    ctx: &AwsContext,
+    source: &str,
+    destination: &str,
+    input: &str,
+    output: &str,
+    attempt: u32,
+) -> CallResult {
+    let call = "kms:ReEncrypt";
+    let fail = |code: &str, msg: String| CallResult {
+        call: call.into(),
+        request_id: None,
+        fields: Value::Null,
+        error_code: Some(code.into()),
+        error: Some(msg),
+    };
+    if Path::new(input) == Path::new(output) {
+        return fail("keydeck.Client", format!("{output}: the output would overwrite the input"));
+    }
+    let done_before = if attempt > 1 { complete_lines(Path::new(output)) } else { Ok(0) };
+    let done_before = match done_before {
+        Ok(n) => n,
+        Err(e) => return fail("keydeck.Io", format!("{output}: {e}")),
+    };
+    let file = match std::fs::File::open(input) {
+        Ok(f) => f,
+        Err(e) => return fail("keydeck.Io", format!("{input}: {e}")),
+    };
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(done_before > 0)
+        .truncate(done_before == 0)
+        .open(output);
+    let mut out = match out {
+        Ok(f) => BufWriter::new(f),
+        Err(e) => return fail("keydeck.Io", format!("{output}: {e}")),
+    };
+    let rc = region_config(ctx, source.split(':').nth(3));
+    let lines = BufReader::new(file).lines().enumerate().skip(done_before);
+    let mut results = stream::iter(lines)
+        .map(|(i, line)| {
+            let rc = rc.clone();
+            async move {
+                match line {
+                    Ok(l) => (i, ops::re_encrypt_one(&rc, source, destination, &l).await),
+                    Err(e) => (i, Err(fail_io(call, &format!("{input} line {}: {e}", i + 1)))),
+                }
+            }
+        })
+        .buffered(REENCRYPT_CONCURRENCY);
+    let mut request_ids: Vec<Option<String>> = Vec::new();
+    let mut written = done_before;
+    let mut failure: Option<(usize, CallResult)> = None;
+    while let Some((i, r)) = results.next().await {
+        match r {
+            Ok((blob, rid)) => {
+                if let Err(e) = writeln!(out, "{blob}") {
+                    failure = Some((i, fail_io(call, &format!("{output}: {e}"))));
+                    break;
+                }
+                written += 1;
+                request_ids.push(rid);
+                if written % 1000 == 0 {
+                    let _ = out.flush();
+                }
+            }
+            Err(e) => {
+                failure = Some((i, e));
+                break;
+            }
+        }
+    }
+    drop(results);
+    let synced = out.flush().and_then(|()| out.get_ref().sync_all());
+    let mut fields = json!({
+        "InputFile": input,
+        "OutputFile": output,
+        "ResumedAfterLine": done_before,
+        "ReEncrypted": written,
+        "RequestIds": request_ids,
+    });
+    if let Err(e) = synced {
+        return fail("keydeck.Io", format!("{output}: {e}"));
+    }
+    match failure {
+        None => CallResult { call: call.into(), request_id: None, fields, error_code: None, error: None },
+        Some((line, mut e)) => {
+            if let Some(m) = fields.as_object_mut() {
+                m.insert("FailedLine".into(), json!(line + 1));
+            }
+            e.fields = fields;
+            e.error = e.error.map(|m| format!("line {} of {input}: {m}", line + 1));
+            e
+        }
+    }
+}
+
+fn fail_io(call: &str, msg: &str) -> CallResult {
+    CallResult {
+        call: call.into(),
+        request_id: None,
+        fields: Value::Null,
+        error_code: Some("keydeck.Io".into()),
+        error: Some(msg.to_owned()),
+    }
+}
+
+/// `FILE.reencrypted` beside the input (the runbook's output naming).
+pub fn reencrypted_path(input: &Path) -> PathBuf {
+    let mut s = input.as_os_str().to_owned();
+    s.push(".reencrypted");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_of_users_and_role_sessions() {
+        let id = |arn: &str| CallerIdentity { arn: arn.into(), account: "123456789012".into(), user_id: "x".into() };
+        assert_eq!(
+            policy_principal(&id("arn:aws:sts::123456789012:assumed-role/KeyAdmin/alice")),
+            "arn:aws:iam::123456789012:role/KeyAdmin"
+        );
+        assert_eq!(policy_principal(&id("arn:aws:iam::123456789012:user/bob")), "arn:aws:iam::123456789012:user/bob");
+        assert!(same_principal(
+            "arn:aws:sts::1:assumed-role/KeyAdmin/alice",
+            "arn:aws:sts::1:assumed-role/KeyAdmin/other-session"
+        ));
+        assert!(!same_principal("arn:aws:iam::1:user/a", "arn:aws:iam::1:user/b"));
+    }
+
+    #[test]
+    fn a_torn_output_line_is_cut_and_not_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("out");
+        std::fs::write(&p, "AAA\nBBB\nCC").expect("write");
+        assert_eq!(complete_lines(&p).expect("count"), 2);
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "AAA\nBBB\n");
+        assert_eq!(complete_lines(&dir.path().join("missing")).expect("count"), 0);
+    }
+}

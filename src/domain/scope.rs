@@ -70,17 +70,30 @@ pub struct Scope {
     pub callers: Vec<Caller>,
     /// Principals that named the key by id or ARN (sorted).
     pub needs_config_change: Vec<String>,
-    /// Principals whose data was encrypted or decrypted under the key (sorted).
+    /// Principals that used or changed the key (sorted).
     pub principals: Vec<String>,
+    /// Describe*/List*/Get* calls (consoles, auditors, keydeck itself): counted, not callers.
+    pub metadata_reads: usize,
+}
+
+/// A read of the key's metadata, not a use of the key (GetPublicKey is a use).
+fn is_metadata_read(event_name: &str) -> bool {
+    (event_name.starts_with("Describe") || event_name.starts_with("List") || event_name.starts_with("Get"))
+        && event_name != "GetPublicKey"
 }
 
 /// Group `events` (any order, duplicates by EventId counted once) by principal and
 /// operation.
 pub fn scope(events: &[TrailEvent]) -> Scope {
     let mut seen = BTreeSet::new();
+    let mut metadata_reads = 0;
     let mut by: BTreeMap<(String, String), Caller> = BTreeMap::new();
     for e in events {
         if !seen.insert(e.event_id.as_str()) {
+            continue;
+        }
+        if is_metadata_read(&e.event_name) {
+            metadata_reads += 1;
             continue;
         }
         let who = if e.principal.arn.is_empty() { e.principal.name.clone() } else { e.principal.arn.clone() };
@@ -113,6 +126,7 @@ pub fn scope(events: &[TrailEvent]) -> Scope {
         callers,
         needs_config_change: needs.into_iter().collect(),
         principals: principals.into_iter().collect(),
+        metadata_reads,
     }
 }
 
@@ -151,9 +165,11 @@ mod tests {
             rec("4", "2026-11-22T11:00:00Z", "Encrypt", "batch", Some(arn), None),
             rec("5", "2026-11-22T12:00:00Z", "Decrypt", "outsider", None, Some("AccessDenied")),
             rec("2", "2026-11-21T10:00:00Z", "GenerateDataKey", "app-encrypt", Some("alias/drop-kyc-key"), None),
+            rec("6", "2026-11-22T12:00:00Z", "DescribeKey", "key-auditor", Some("alias/drop-kyc-key"), None),
         ];
         let s = scope(&events);
-        assert_eq!(s.events, 5, "duplicates counted once");
+        assert_eq!(s.events, 6, "duplicates counted once");
+        assert_eq!(s.metadata_reads, 1, "a DescribeKey is no use of the key");
         let first = &s.callers[0];
         assert_eq!((first.operation.as_str(), first.calls), ("GenerateDataKey", 2));
         assert!(first.principal.ends_with("user/app-encrypt"));

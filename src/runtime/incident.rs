@@ -45,6 +45,9 @@ pub enum IncidentError {
     Refused(Vec<Refusal>),
     #[error("{0}")]
     Replay(String),
+    /// The operator may not do this (approve their own request, ...).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("no runbook {0:?} in assets/runbooks")]
     NoRunbook(String),
     #[error("{0}")]
@@ -405,10 +408,10 @@ impl Runner {
             .find(|r| matches!(&r.record, StepRecord::ApprovalRequested { step: s, .. } if s == step))
             .map(|r| r.actor);
         let Some(requested_by) = requested_by else {
-            return Err(IncidentError::Replay(format!("step {step} has no approval request")));
+            return Err(IncidentError::NotAllowed(format!("step {step} has no approval request")));
         };
         if same_principal(&requested_by, &self.identity.arn) {
-            return Err(IncidentError::Replay(format!(
+            return Err(IncidentError::NotAllowed(format!(
                 "{} asked for this approval and cannot grant it: 004 §6 needs a second person",
                 self.identity.arn
             )));

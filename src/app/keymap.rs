@@ -34,6 +34,11 @@ pub enum Command {
     Acknowledge,
     KeyEvents,
     Back,
+    Incident,
+    StartIncident,
+    RunStep,
+    SkipStep,
+    ApproveStep,
 }
 
 impl Command {
@@ -57,6 +62,11 @@ impl Command {
             Self::Bottom => "bottom",
             Self::AwsManaged => "aws-managed",
             Self::Detail => "detail",
+            Self::Incident => "incident",
+            Self::StartIncident => "start-incident",
+            Self::RunStep => "run-step",
+            Self::SkipStep => "skip-step",
+            Self::ApproveStep => "approve-step",
             Self::Review => "review",
             Self::Mark => "mark",
             Self::SaveReview => "save-review",
@@ -73,6 +83,7 @@ impl Command {
         Self::Feed,
         Self::Alerts,
         Self::Session,
+        Self::Incident,
         Self::Refresh,
         Self::Detail,
         Self::Review,
@@ -93,6 +104,8 @@ const FEED: Scope = &[View::Feed];
 const ALERTS: Scope = &[View::Alerts];
 const LISTS: Scope = &[View::Inventory, View::Feed, View::Alerts];
 const FILTERABLE: Scope = &[View::Inventory, View::Feed];
+const INCIDENT: Scope = &[View::Incident];
+const START: Scope = &[View::Inventory, View::Alerts];
 
 /// One key binding.
 #[derive(Debug, Clone, Copy)]
@@ -123,6 +136,7 @@ pub const BINDINGS: &[Binding] = &[
     b("2", KeyCode::Char('2'), C::Feed, G, "CloudTrail feed view"),
     b("3", KeyCode::Char('3'), C::Alerts, G, "alerts view"),
     b("4", KeyCode::Char('4'), C::Session, G, "session view (identity, regions, policy)"),
+    b("5", KeyCode::Char('5'), C::Incident, G, "incident view (the emergency revocation checklist)"),
     b(":", KeyCode::Char(':'), C::Palette, G, "command palette"),
     b("?", KeyCode::Char('?'), C::Help, G, "this help"),
     b("r", KeyCode::Char('r'), C::Refresh, G, "refresh the inventory now"),
@@ -148,6 +162,26 @@ pub const BINDINGS: &[Binding] = &[
     b("f", KeyCode::Char('f'), C::Freeze, FEED, "freeze/unfreeze the feed (alerts keep firing)"),
     b("b", KeyCode::Char('b'), C::Back, FEED, "back to the key in the inventory"),
     b("x", KeyCode::Char('x'), C::Acknowledge, ALERTS, "acknowledge the selected alert"),
+    b("i", KeyCode::Char('i'), C::StartIncident, START, "start an incident on the selected key/secret (--allow-write)"),
+    b("↓ j", KeyCode::Down, C::Down, INCIDENT, "next step"),
+    b("", KeyCode::Char('j'), C::Down, INCIDENT, ""),
+    b("↑ k", KeyCode::Up, C::Up, INCIDENT, "previous step"),
+    b("", KeyCode::Char('k'), C::Up, INCIDENT, ""),
+    b(
+        "Enter",
+        KeyCode::Enter,
+        C::RunStep,
+        INCIDENT,
+        "run the selected step (shows its calls; destructive ones ask for the alias)",
+    ),
+    b("s", KeyCode::Char('s'), C::SkipStep, INCIDENT, "skip the selected step, with a reason"),
+    b(
+        "a",
+        KeyCode::Char('a'),
+        C::ApproveStep,
+        INCIDENT,
+        "approve the selected step's request (a second person, 004 §6)",
+    ),
 ];
 
 /// The command bound to `key` in `view`, if any.

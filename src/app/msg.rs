@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use crate::domain::inventory::{Fetched, Inventory, KeyItem, KeyPolicySummary, SecretItem};
 use crate::domain::review::ReviewRecord;
+use crate::domain::runbook::{IncidentRecord, Runbook};
+use std::sync::Arc;
 
 /// Something that happened.
 #[derive(Debug, Clone)]
@@ -55,17 +57,65 @@ pub enum Msg {
     AcksLoaded(HashMap<String, String>),
     /// An acknowledgement was written to the journal (alert id, who), or why not.
     AckSaved(Result<(String, String), String>),
+    /// The incident as its log now stands (opened, resumed, or a record written);
+    /// `held_by`: another console holds it (this one can only read).
+    IncidentLoaded {
+        id: String,
+        runbook: Arc<Runbook>,
+        records: Vec<IncidentRecord>,
+        held_by: Option<String>,
+    },
+    /// An incident action finished: what it did (one line), or why not.
+    IncidentDone(Result<String, String>),
 }
 
 /// Something the runtime must do (AWS work runs in tasks and answers with a `Msg`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     RefreshInventory,
-    FetchKeyPolicy { region: String, key_id: String, arn: String },
+    FetchKeyPolicy {
+        region: String,
+        key_id: String,
+        arn: String,
+    },
     SaveReview(Box<ReviewRecord>),
-    RereadKeys { region: String, key_ids: Vec<String> },
-    RereadSecrets { region: String, secret_ids: Vec<String> },
-    SaveAck { alert_id: String, actor: String, summary: String },
+    RereadKeys {
+        region: String,
+        key_ids: Vec<String>,
+    },
+    RereadSecrets {
+        region: String,
+        secret_ids: Vec<String>,
+    },
+    SaveAck {
+        alert_id: String,
+        actor: String,
+        summary: String,
+    },
+    /// Open an incident on a key (alias, id, ARN) or a secret (name, ARN).
+    IncidentStart {
+        target: String,
+        secret: bool,
+        reason: String,
+        alert: Option<String>,
+    },
+    /// Run one step of the incident with the operator's input.
+    IncidentRun {
+        id: String,
+        step: String,
+        note: Option<String>,
+        confirm: Option<String>,
+        files: Vec<String>,
+    },
+    IncidentSkip {
+        id: String,
+        step: String,
+        reason: String,
+    },
+    IncidentApprove {
+        id: String,
+        step: String,
+    },
 }
 
 /// What a poll produced.

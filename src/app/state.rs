@@ -11,6 +11,8 @@ use crate::domain::identity::CallerIdentity;
 use crate::domain::inventory::{Fetched, Inventory, KeyItem, KeyPolicySummary, SecretItem};
 use crate::domain::policy::Policy;
 use crate::domain::review::{changes_since, Change, ReviewRecord};
+use crate::domain::runbook::{IncidentRecord, Plan, Runbook, StepRecord};
+use crate::domain::scope::Scope;
 
 /// The console's views (number keys and the `:` palette switch between them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +21,11 @@ pub enum View {
     Feed,
     Alerts,
     Session,
+    Incident,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Inventory, View::Feed, View::Alerts, View::Session];
+    pub const ALL: [View; 5] = [View::Inventory, View::Feed, View::Alerts, View::Session, View::Incident];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -30,6 +33,7 @@ impl View {
             View::Feed => "Feed",
             View::Alerts => "Alerts",
             View::Session => "Session",
+            View::Incident => "Incident",
         }
     }
 }
@@ -45,6 +49,86 @@ pub enum Mode {
     Help,
     /// Typing the note for marking the selected item reviewed.
     Note(String),
+    /// Answering an incident prompt (a reason, a note, a file, or the typed alias of a
+    /// destructive step).
+    Prompt(Prompt),
+}
+
+/// What an incident prompt is for. Esc cancels; a destructive step runs only when the
+/// typed text is exactly the expected alias (Cancel is the default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptFor {
+    /// Opening an incident on a key or secret: the reason.
+    StartReason { target: String, secret: bool, alert: Option<String> },
+    /// The note a step needs.
+    Note { step: String },
+    /// The ciphertext file a re-encryption needs.
+    File { step: String, note: Option<String> },
+    /// Why a step is skipped.
+    SkipReason { step: String },
+    /// The key alias (or secret name) that confirms a destructive step, with the exact
+    /// calls it will make.
+    Confirm { step: String, expected: String, calls: Vec<String>, note: Option<String>, files: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub purpose: PromptFor,
+    pub text: String,
+}
+
+/// The incident on screen: the engine's plan (re-read after every record), the log's
+/// last lines, and the step under the cursor.
+#[derive(Debug, Clone)]
+pub struct IncidentState {
+    pub id: String,
+    pub runbook: Arc<Runbook>,
+    /// The log's step records, oldest first (anchors and repairs left out).
+    pub records: Vec<IncidentRecord>,
+    /// The engine's plan, recomputed from `records` when they change and every minute.
+    pub plan: Plan,
+    /// Who holds the incident when this console can only read it.
+    pub held_by: Option<String>,
+    /// The step being carried out now.
+    pub running: Option<String>,
+    pub cursor: usize,
+}
+
+impl IncidentState {
+    /// Build from the log's records; `None` when the log cannot be replayed.
+    pub fn new(id: String, runbook: Arc<Runbook>, records: Vec<IncidentRecord>, now: DateTime<Utc>) -> Option<Self> {
+        let plan = crate::domain::runbook::plan(&runbook, &records, now).ok()?;
+        Some(Self { id, runbook, records, plan, held_by: None, running: None, cursor: 0 })
+    }
+
+    /// The confirmation text of destructive steps: the key's first alias, or the secret's name.
+    pub fn confirm_text(&self) -> String {
+        self.opened().map(|o| o.target.confirm_text().to_owned()).unwrap_or_default()
+    }
+
+    pub fn opened(&self) -> Option<&crate::domain::runbook::Opened> {
+        self.records.iter().find_map(|r| match &r.record {
+            StepRecord::Opened(o) => Some(o.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// The scope step's report, from its last successful LookupEvents result.
+    pub fn scope(&self) -> Option<Scope> {
+        self.records.iter().rev().find_map(|r| match &r.record {
+            StepRecord::Outcome { step, ok: true, results, .. } if step == "scope" => results
+                .iter()
+                .find(|c| c.call == "cloudtrail:LookupEvents")
+                .and_then(|c| c.fields.get("Scope"))
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            _ => None,
+        })
+    }
+
+    /// The step under the cursor.
+    pub fn selected(&self) -> Option<&crate::domain::runbook::StepStatus> {
+        self.plan.steps.get(self.cursor)
+    }
 }
 
 /// Who and where the console acts; fixed for the life of the console.
@@ -112,6 +196,8 @@ pub struct State {
     pub offset: usize,
     /// Rows each list showed when last drawn (measured by `ui::draw`, for paging).
     pub page_rows: PageRows,
+    /// The incident this console works on (started here or resumed).
+    pub incident: Option<IncidentState>,
 }
 
 /// The rows each list view shows, as the last draw measured them.
@@ -159,6 +245,7 @@ impl State {
             quit: false,
             offset: 0,
             page_rows: PageRows::default(),
+            incident: None,
         }
     }
 

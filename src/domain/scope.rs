@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::trail::TrailEvent;
 
 /// How a call named the key (`requestParameters.keyId`, KMS API "KeyId").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NamedBy {
     /// `alias/NAME` or an alias ARN: follows UpdateAlias.
@@ -49,7 +49,7 @@ impl NamedBy {
 }
 
 /// One principal's use of the key with one operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     /// The principal's ARN (its name when CloudTrail gives no ARN).
     pub principal: String,
@@ -64,7 +64,7 @@ pub struct Caller {
 }
 
 /// The scope report: every caller, busiest first, and who needs a configuration change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Scope {
     pub events: usize,
     pub callers: Vec<Caller>,
@@ -73,6 +73,7 @@ pub struct Scope {
     /// Principals that used or changed the key (sorted).
     pub principals: Vec<String>,
     /// Describe*/List*/Get* calls (consoles, auditors, keydeck itself): counted, not callers.
+    #[serde(default)]
     pub metadata_reads: usize,
 }
 

@@ -16,6 +16,7 @@ use crate::aws::AwsContext;
 use crate::domain::inventory::Fetched;
 use crate::domain::policy::Policy;
 use crate::incident::records::{acknowledgements, append_one, last_review, ACK_KIND, REVIEW_KIND};
+use crate::runtime::incident::WorkerCmd;
 
 /// What the console needs besides the AWS context.
 pub struct ConsoleConfig {
@@ -52,6 +53,17 @@ async fn event_loop(
 ) -> std::io::Result<()> {
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let size = terminal.size()?;
+    // The incident task: one incident, held for the session, its actions one at a time.
+    let (incident_tx, incident_rx) = unbounded_channel::<WorkerCmd>();
+    let incident_task = tokio::spawn(crate::runtime::incident::worker(
+        ctx.clone(),
+        PathBuf::from(&cfg.session.data_dir),
+        cfg.policy.clone(),
+        cfg.session.identity.clone(),
+        incident_rx,
+        tx.clone(),
+    ));
+    let _ = incident_tx.send(WorkerCmd::LoadLatest);
     let mut state = State::new(cfg.session, cfg.policy, chrono::Utc::now(), cfg.color);
     update(&mut state, Msg::Resize(size.width, size.height));
     // Cache-first: draw the last inventory at once, marked stale until the live one lands.
@@ -122,6 +134,16 @@ async fn event_loop(
         // Coalesce: apply everything already queued before drawing again.
         drain(&mut rx, &mut state, &mut actions);
         for a in actions {
+            if matches!(
+                a,
+                Action::IncidentStart { .. }
+                    | Action::IncidentRun { .. }
+                    | Action::IncidentSkip { .. }
+                    | Action::IncidentApprove { .. }
+            ) {
+                let _ = incident_tx.send(WorkerCmd::Act(a));
+                continue;
+            }
             let journals = Journals { review: review_journal.clone(), alerts: alerts_journal.clone() };
             spawn_action(a, &ctx, &tx, cache_path.clone(), journals);
         }
@@ -131,6 +153,7 @@ async fn event_loop(
     }
     input.abort();
     ticks.abort();
+    incident_task.abort();
     for p in pollers {
         p.abort();
     }
@@ -253,6 +276,12 @@ fn spawn_action(
                 let result = append_one(path, chrono::Utc::now(), ACK_KIND, &actor, body).map(|()| (alert_id, actor));
                 let _ = tx.send(Msg::AckSaved(result));
             });
+        }
+        Action::IncidentStart { .. }
+        | Action::IncidentRun { .. }
+        | Action::IncidentSkip { .. }
+        | Action::IncidentApprove { .. } => {
+            tracing::error!("incident actions go to the incident task");
         }
         Action::SaveReview(rec) => {
             // File IO with fsync: off the async workers.

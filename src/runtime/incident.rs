@@ -632,3 +632,146 @@ mod tests {
         assert_eq!(complete_lines(&dir.path().join("missing")).expect("count"), 0);
     }
 }
+
+/// What the console's incident task is asked to do.
+#[derive(Debug)]
+pub enum WorkerCmd {
+    /// Show the newest unfinished incident of the data dir (read-only until a step runs).
+    LoadLatest,
+    Act(crate::app::Action),
+}
+
+/// The console's incident task: it holds the incident (and its write lock) for the
+/// session, carries out the incident actions one at a time, and answers with
+/// `Msg::IncidentLoaded` (the log as it stands) and `Msg::IncidentDone` (one line).
+pub async fn worker(
+    ctx: AwsContext,
+    data_dir: PathBuf,
+    policy: std::sync::Arc<Policy>,
+    identity: CallerIdentity,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<WorkerCmd>,
+    tx: tokio::sync::mpsc::UnboundedSender<crate::app::Msg>,
+) {
+    use crate::app::{Action, Msg};
+    let mut runner: Option<Runner> = None;
+    let home = ctx.home().region.clone();
+    let loaded = |r: &Runner| Msg::IncidentLoaded {
+        id: r.log.id().as_str().to_owned(),
+        runbook: std::sync::Arc::new(r.runbook.clone()),
+        records: r.log.replay().incident_records(),
+        held_by: None,
+    };
+    while let Some(cmd) = rx.recv().await {
+        let act = match cmd {
+            WorkerCmd::LoadLatest => {
+                if let Some(msg) = latest_unfinished(&data_dir) {
+                    let _ = tx.send(msg);
+                }
+                continue;
+            }
+            WorkerCmd::Act(a) => a,
+        };
+        // The incident an action is about, held for writing (resumed if need be).
+        let id = match &act {
+            Action::IncidentRun { id, .. } | Action::IncidentSkip { id, .. } | Action::IncidentApprove { id, .. } => {
+                Some(id.clone())
+            }
+            _ => None,
+        };
+        if let Some(id) = id {
+            if runner.as_ref().is_none_or(|r| r.log.id().as_str() != id) {
+                runner = None;
+                let resumed = id.parse::<IncidentId>().map_err(|e| e.to_string()).and_then(|iid| {
+                    Runner::resume(&data_dir, &iid, &policy, &identity, &home, Utc::now()).map_err(|e| e.to_string())
+                });
+                match resumed {
+                    Ok(Ok(r)) => runner = Some(r),
+                    Ok(Err(access)) => {
+                        let held = match *access {
+                            Access::ReadOnly { held_by: Some(h), .. } => h.to_string(),
+                            _ => "another process".into(),
+                        };
+                        let _ = tx.send(Msg::IncidentDone(Err(format!("read-only: {held} holds incident {id}"))));
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::IncidentDone(Err(e)));
+                        continue;
+                    }
+                }
+            }
+        }
+        let result = match (act, runner.as_mut()) {
+            (Action::IncidentStart { target, secret, reason, alert }, _) => {
+                let req = OpenRequest {
+                    target: &target,
+                    secret,
+                    reason: &reason,
+                    detected_at: None,
+                    alert: alert.as_deref(),
+                };
+                match Runner::open(&ctx, &data_dir, &policy, &identity, &req, Utc::now()).await {
+                    Ok(r) => {
+                        let text = format!("incident {} opened on {target}", r.log.id().as_str());
+                        runner = Some(r);
+                        Ok(text)
+                    }
+                    Err(e) => Err(format!("incident not opened: {e}")),
+                }
+            }
+            (Action::IncidentRun { step, note, confirm, files, .. }, Some(r)) => {
+                let input = StepInput { note, confirm, files, principal_arn: None };
+                match r.run(&ctx, &step, input, Utc::now).await {
+                    Ok(rep) => describe(&rep),
+                    Err(e) => Err(format!("{step}: {e}")),
+                }
+            }
+            (Action::IncidentSkip { step, reason, .. }, Some(r)) => r
+                .skip(&ctx, &step, &reason, Utc::now())
+                .await
+                .map(|rep| format!("{}: skipped", rep.step))
+                .map_err(|e| format!("{step}: {e}")),
+            (Action::IncidentApprove { step, .. }, Some(r)) => r
+                .approve(&ctx, &step, None, Utc::now())
+                .await
+                .map(|rep| format!("{}: approved", rep.step))
+                .map_err(|e| format!("{step}: {e}")),
+            _ => continue,
+        };
+        if let Some(r) = &runner {
+            let _ = tx.send(loaded(r));
+        }
+        let _ = tx.send(Msg::IncidentDone(result));
+    }
+}
+
+/// A step's report as one status line: done, or which call failed and why.
+fn describe(r: &StepReport) -> Result<String, String> {
+    let anchor = r.anchor_problem.as_ref().map(|p| format!(" (warning: {p})")).unwrap_or_default();
+    match &r.error {
+        None => Ok(format!("{}: {}{anchor}", r.step, r.result.replace('_', " "))),
+        Some(e) => Err(format!("{} failed: {e} — fix and press Enter to retry{anchor}", r.step)),
+    }
+}
+
+/// The newest incident of the data dir that still has steps to do, read without the lock.
+fn latest_unfinished(data_dir: &Path) -> Option<crate::app::Msg> {
+    let ids = crate::incident::log::list(data_dir).ok()?;
+    for id in ids.iter().rev() {
+        let path = crate::incident::log::log_path(data_dir, id);
+        let Ok(view) = crate::incident::log::read(&path) else { continue };
+        let records = view.replay.incident_records();
+        let Some(rb_id) = view.replay.opened().map(|o| o.runbook.clone()) else { continue };
+        let Ok(rb) = runbook(&rb_id) else { continue };
+        let Ok(plan) = crate::domain::runbook::plan(&rb, &records, Utc::now()) else { continue };
+        if plan.next.is_some() {
+            return Some(crate::app::Msg::IncidentLoaded {
+                id: id.as_str().to_owned(),
+                runbook: std::sync::Arc::new(rb),
+                records,
+                held_by: None,
+            });
+        }
+    }
+    None
+}

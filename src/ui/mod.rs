@@ -5,6 +5,7 @@ mod alerts;
 mod detail;
 mod feed;
 mod header;
+mod incident;
 mod inventory;
 mod overlay;
 mod session;
@@ -44,12 +45,17 @@ pub fn draw(frame: &mut Frame, state: &State) -> Option<(View, usize)> {
             session::draw(frame, body, state, &theme);
             None
         }
+        View::Incident => {
+            incident::draw(frame, body, state, &theme);
+            None
+        }
     };
     overlay::status_line(frame, status, state, &theme);
     match &state.mode {
         Mode::Help => overlay::help(frame, area, state, &theme),
         Mode::Palette(text) => overlay::palette(frame, status, text, &theme),
         Mode::Note(text) => overlay::note(frame, status, text, &theme),
+        Mode::Prompt(p) => overlay::prompt(frame, area, status, p, &theme),
         Mode::Normal | Mode::Filter => {}
     }
     rows.map(|r| (state.view, r))

@@ -7,6 +7,7 @@ use ratatui::Frame;
 
 use super::theme::Theme;
 use crate::app::keymap;
+use crate::app::state::{Prompt, PromptFor};
 use crate::app::State;
 use crate::domain::text::inert;
 
@@ -73,4 +74,66 @@ pub fn note(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {
     ]);
     frame.render_widget(Clear, status);
     frame.render_widget(Paragraph::new(line), status);
+}
+
+/// An incident prompt: a line at the bottom for a reason, note or file; a dialog for
+/// the typed confirmation of a destructive step (what will happen, Cancel by default).
+pub fn prompt(frame: &mut Frame, area: Rect, status: Rect, p: &Prompt, theme: &Theme) {
+    let (label, hint) = match &p.purpose {
+        PromptFor::StartReason { target, .. } => {
+            (format!("incident on {}, reason: ", inert(target)), "(Enter opens the incident, Esc cancels)")
+        }
+        PromptFor::Note { step } => (format!("{step}, note: "), "(Enter continues, Esc cancels)"),
+        PromptFor::File { step, .. } => {
+            (format!("{step}, ciphertext file(s): "), "(one base64 blob per line; comma-separate files; Esc cancels)")
+        }
+        PromptFor::SkipReason { step } => (format!("skip {step}, reason: "), "(Enter skips, Esc cancels)"),
+        PromptFor::Confirm { step, expected, calls, .. } => {
+            confirm(frame, area, step, expected, calls, &p.text, theme);
+            return;
+        }
+    };
+    let line = Line::from(vec![
+        Span::styled(label, theme.key()),
+        Span::raw(inert(&p.text)),
+        Span::raw("▏"),
+        Span::styled(format!("   {hint}"), theme.dim()),
+    ]);
+    frame.render_widget(Clear, status);
+    frame.render_widget(Paragraph::new(line), status);
+}
+
+fn confirm(frame: &mut Frame, area: Rect, step: &str, expected: &str, calls: &[String], typed: &str, theme: &Theme) {
+    let mut lines: Vec<Line> =
+        vec![Line::from(Span::styled(format!("{step} changes AWS. It will call:"), theme.title())), Line::from("")];
+    for c in calls {
+        lines.push(Line::from(format!("  {}", inert(c))));
+    }
+    let matches = typed.trim().trim_start_matches("alias/") == expected;
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::raw("Type "),
+        Span::styled(inert(expected), theme.key()),
+        Span::raw(" to confirm: "),
+        Span::raw(inert(typed)),
+        Span::raw("▏"),
+    ]));
+    lines.push(Line::from(""));
+    lines.push(Line::from(vec![
+        Span::styled(
+            if matches { "  Cancel  " } else { "[ Cancel ]" },
+            if matches { theme.dim() } else { theme.selected() },
+        ),
+        Span::raw("   "),
+        Span::styled(if matches { "[ Run ]" } else { "  Run  " }, if matches { theme.write() } else { theme.dim() }),
+        Span::styled("   Enter runs only when the alias matches; Esc cancels", theme.dim()),
+    ]));
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let width = area.width.saturating_sub(4).min(110);
+    let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
+    frame.render_widget(Clear, popup);
+    let block =
+        Block::default().borders(Borders::ALL).title(Span::styled(" Confirm a destructive step ", theme.error()));
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(ratatui::widgets::Wrap { trim: false }), popup);
 }

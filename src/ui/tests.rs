@@ -483,3 +483,51 @@ fn alerts_paging() {
     };
     check_paging(&mut s, labels, |s| s.feed.alert_cursor);
 }
+
+fn incident(write: bool) -> State {
+    crate::app::update::incident::tests::incident_state(write)
+}
+
+#[test]
+fn incident_view_120x40() {
+    let mut s = incident(true);
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("containment 0:40:00 left"), "one hour from detection (09:00), now 09:20: {out}");
+    assert!(out.contains("kms:DisableKey KeyId=arn:aws:kms:eu-north-1"), "the next step's exact call: {out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn incident_view_80x24() {
+    let mut s = incident(false);
+    insta::assert_snapshot!(render(&mut s, 80, 24));
+}
+
+#[test]
+fn incident_confirmation_dialog() {
+    let mut s = incident(true);
+    press(&mut s, KeyCode::Enter);
+    for c in "drop-kyc".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("[ Cancel ]"), "Cancel is the default until the alias matches: {out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn incident_scope_report() {
+    let mut s = incident(true);
+    press(&mut s, KeyCode::Up);
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("batch-export") && out.contains("KEY ARN"), "who needs a configuration change: {out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn no_incident_explains_how_to_start_one() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Char('5'));
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("press i"), "{out}");
+}

@@ -5,6 +5,7 @@ use chrono::Duration as ChronoDuration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 pub(crate) mod feed;
+pub mod incident;
 pub mod scroll;
 
 use super::keymap::{self, Command};
@@ -38,7 +39,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
                     state.page_rows.alerts = rows;
                     feed::alert_move(state, state.feed.alert_cursor);
                 }
-                View::Session => {}
+                View::Session | View::Incident => {}
             }
             vec![]
         }
@@ -48,6 +49,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
             if minute_changed {
                 state.reassess();
                 keep_cursor(state);
+                incident::on_minute(state);
             }
             // Without a working feed, changes are not seen between full refreshes: refresh
             // at least every minute then.
@@ -131,6 +133,15 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
             feed::alert_move(state, state.feed.alert_cursor);
             vec![]
         }
+        Msg::IncidentLoaded { id, runbook, records, held_by } => {
+            let now = state.now;
+            incident::on_loaded(state, id, runbook, records, held_by, now);
+            vec![]
+        }
+        Msg::IncidentDone(result) => {
+            incident::on_done(state, result);
+            vec![]
+        }
         Msg::AckSaved(Err(e)) => {
             state.status = Some(Status { text: format!("acknowledgement NOT saved: {e}"), error: true });
             vec![]
@@ -167,6 +178,13 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Action> {
             }
             state.mode = Mode::Normal;
             vec![]
+        }
+        Mode::Prompt(p) => {
+            if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+                state.quit = true;
+                return vec![];
+            }
+            incident::on_prompt_key(state, p, key.code)
         }
         Mode::Note(mut text) => {
             match key.code {
@@ -332,6 +350,7 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
                 state.offset = offset;
                 move_to(state, to, len);
             }
+            View::Incident => incident::move_cursor(state, matches!(m, scroll::Move::Down | scroll::Move::PageDown)),
             View::Session => {}
         }
         return key_policy_wanted(state);
@@ -358,6 +377,11 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
             feed::alert_move(state, state.feed.alert_cursor);
         }
         Command::Session => state.view = View::Session,
+        Command::Incident => state.view = View::Incident,
+        Command::StartIncident => incident::start(state),
+        Command::RunStep => return incident::run_selected(state),
+        Command::SkipStep => incident::skip_selected(state),
+        Command::ApproveStep => return incident::approve_selected(state),
         Command::Freeze => feed::toggle_freeze(state),
         Command::KeyEvents => {
             if let Some(item) = state.selected_id.as_deref().and_then(|id| state.assessment.item(id)) {

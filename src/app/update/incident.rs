@@ -1,0 +1,560 @@
+//! The incident's part of the update loop: starting one from the inventory or an alert,
+//! the checklist's keys, the prompts (reason, note, file, the typed alias of a
+//! destructive step — Cancel is the default), and the incident's log arriving.
+//!
+//! Nothing here calls AWS: a confirmed step becomes an [`Action`] that the runtime runs,
+//! answering with [`crate::app::Msg::IncidentLoaded`] and `IncidentDone`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::app::msg::Action;
+use crate::app::state::{IncidentState, Mode, Prompt, PromptFor, Selected, State, Status, View};
+use crate::domain::runbook::{IncidentRecord, Runbook, StepInput, StepKind, Work};
+
+fn status(state: &mut State, text: impl Into<String>, error: bool) {
+    state.status = Some(Status { text: text.into(), error });
+}
+
+/// Changing AWS needs `--allow-write`: say so instead of acting.
+fn writable(state: &mut State, what: &str) -> bool {
+    if !state.session.write_enabled {
+        status(state, format!("read-only: restart with --allow-write to {what}"), true);
+        return false;
+    }
+    true
+}
+
+/// `i`: open an incident on the selected key or secret (inventory) or on the selected
+/// alert's key or secret (alerts view): ask for the reason first.
+pub fn start(state: &mut State) {
+    if !writable(state, "start an incident") {
+        return;
+    }
+    let target = match state.view {
+        View::Inventory => match state.selected() {
+            Some(Selected::Key(_, k)) => Some((k.arn.clone(), false, None)),
+            Some(Selected::Secret(_, s)) => Some((s.arn.clone(), true, None)),
+            None => None,
+        },
+        View::Alerts => state.feed.alert_rows().get(state.feed.alert_cursor).and_then(|a| {
+            let alert = Some(a.id.clone());
+            match (&a.key, &a.secret) {
+                (Some(k), _) => Some((k.clone(), false, alert)),
+                (None, Some(s)) => Some((s.clone(), true, alert)),
+                _ => None,
+            }
+        }),
+        _ => None,
+    };
+    match target {
+        Some((target, secret, alert)) => {
+            state.mode =
+                Mode::Prompt(Prompt { purpose: PromptFor::StartReason { target, secret, alert }, text: String::new() })
+        }
+        None => status(state, "select a key or secret (or an alert about one) to start an incident", true),
+    }
+}
+
+/// Enter on a step: ask for what it needs (note, file, the typed alias), then run it.
+pub fn run_selected(state: &mut State) -> Vec<Action> {
+    let Some(inc) = &state.incident else {
+        status(state, "no incident: press i on a key in the inventory (1) or on an alert (3)", true);
+        return vec![];
+    };
+    let Some(step) = inc.selected().map(|s| s.id.clone()) else { return vec![] };
+    if let Some(r) = &inc.running {
+        let r = r.clone();
+        status(state, format!("step {r} is running"), true);
+        return vec![];
+    }
+    if let Some(h) = &inc.held_by {
+        let h = h.clone();
+        status(state, format!("read-only: {h} holds this incident"), true);
+        return vec![];
+    }
+    if !writable(state, "run incident steps") {
+        return vec![];
+    }
+    next_prompt(state, step, None, Vec::new())
+}
+
+/// Ask for the next thing `step` needs, or run it when it has everything.
+fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec<String>) -> Vec<Action> {
+    let Some(inc) = &state.incident else { return vec![] };
+    let Some(meta) = inc.runbook.step(&step) else { return vec![] };
+    let is_ack = meta.kind == StepKind::Ack;
+    let expected = inc.confirm_text();
+    let input = StepInput {
+        note: note.clone().or_else(|| Some("(preview)".into())),
+        confirm: Some(expected.clone()),
+        files: if files.is_empty() && meta.file { vec!["FILE".into()] } else { files.clone() },
+        principal_arn: Some(state.session.identity.arn.clone()),
+    };
+    let work =
+        crate::domain::runbook::Incident::replay(&inc.runbook, &inc.records).ok().map(|i| i.prepare(&step, &input));
+    let acknowledge = matches!(work, Some(Ok(Work::Acknowledge)));
+    if (meta.note || is_ack || acknowledge) && note.is_none() {
+        state.mode = Mode::Prompt(Prompt { purpose: PromptFor::Note { step }, text: String::new() });
+        return vec![];
+    }
+    if meta.file && files.is_empty() {
+        state.mode = Mode::Prompt(Prompt { purpose: PromptFor::File { step, note }, text: String::new() });
+        return vec![];
+    }
+    if meta.destructive && !acknowledge {
+        let calls = match work {
+            Some(Ok(Work::Calls { ops, .. })) => ops.iter().map(|o| o.describe()).collect(),
+            Some(Err(refusals)) => refusals.iter().map(|r| format!("refused now: {r}")).collect(),
+            _ => vec![],
+        };
+        state.mode = Mode::Prompt(Prompt {
+            purpose: PromptFor::Confirm { step, expected, calls, note, files },
+            text: String::new(),
+        });
+        return vec![];
+    }
+    run_action(state, step, note, None, files)
+}
+
+fn run_action(
+    state: &mut State,
+    step: String,
+    note: Option<String>,
+    confirm: Option<String>,
+    files: Vec<String>,
+) -> Vec<Action> {
+    let Some(inc) = state.incident.as_mut() else { return vec![] };
+    inc.running = Some(step.clone());
+    let id = inc.id.clone();
+    status(state, format!("running {step}…"), false);
+    vec![Action::IncidentRun { id, step, note, confirm, files }]
+}
+
+/// `s`: skip the selected step (asks the reason).
+pub fn skip_selected(state: &mut State) {
+    if !writable(state, "skip incident steps") {
+        return;
+    }
+    let Some(step) = state.incident.as_ref().and_then(|i| i.selected()).map(|s| s.id.clone()) else { return };
+    state.mode = Mode::Prompt(Prompt { purpose: PromptFor::SkipReason { step }, text: String::new() });
+}
+
+/// `a`: approve the selected step's approval request (the engine ignores the requester's own).
+pub fn approve_selected(state: &mut State) -> Vec<Action> {
+    if !writable(state, "approve") {
+        return vec![];
+    }
+    let Some(inc) = &state.incident else { return vec![] };
+    let Some(step) = inc.selected().map(|s| s.id.clone()) else { return vec![] };
+    vec![Action::IncidentApprove { id: inc.id.clone(), step }]
+}
+
+/// A key while a prompt is open. Esc always cancels; Enter submits (a confirmation only
+/// when the typed text is exactly the expected alias).
+pub fn on_prompt_key(state: &mut State, mut p: Prompt, code: crossterm::event::KeyCode) -> Vec<Action> {
+    use crossterm::event::KeyCode;
+    match code {
+        KeyCode::Esc => {
+            state.mode = Mode::Normal;
+            status(state, "cancelled", false);
+            vec![]
+        }
+        KeyCode::Backspace => {
+            p.text.pop();
+            state.mode = Mode::Prompt(p);
+            vec![]
+        }
+        KeyCode::Char(c) if !c.is_control() && p.text.chars().count() < 1000 => {
+            p.text.push(c);
+            state.mode = Mode::Prompt(p);
+            vec![]
+        }
+        KeyCode::Enter => submit(state, p),
+        _ => {
+            state.mode = Mode::Prompt(p);
+            vec![]
+        }
+    }
+}
+
+fn submit(state: &mut State, p: Prompt) -> Vec<Action> {
+    let text = p.text.trim().to_owned();
+    state.mode = Mode::Normal;
+    match p.purpose {
+        PromptFor::StartReason { target, secret, alert } => {
+            if text.is_empty() {
+                status(state, "an incident needs a reason: cancelled", true);
+                return vec![];
+            }
+            state.view = View::Incident;
+            status(state, format!("opening an incident on {target}…"), false);
+            vec![Action::IncidentStart { target, secret, reason: text, alert }]
+        }
+        PromptFor::Note { step } => {
+            if text.is_empty() {
+                status(state, "a note is needed: cancelled", true);
+                return vec![];
+            }
+            next_prompt(state, step, Some(text), Vec::new())
+        }
+        PromptFor::File { step, note } => {
+            if text.is_empty() {
+                status(state, "a ciphertext file is needed: cancelled", true);
+                return vec![];
+            }
+            next_prompt(state, step, note, text.split(',').map(|f| f.trim().to_owned()).collect())
+        }
+        PromptFor::SkipReason { step } => {
+            if text.is_empty() {
+                status(state, "a skip needs a reason: cancelled", true);
+                return vec![];
+            }
+            let Some(id) = state.incident.as_ref().map(|i| i.id.clone()) else { return vec![] };
+            vec![Action::IncidentSkip { id, step, reason: text }]
+        }
+        PromptFor::Confirm { step, expected, note, files, .. } => {
+            let typed = text.trim_start_matches("alias/");
+            if typed != expected {
+                status(state, format!("not confirmed (type {expected} exactly): nothing was done"), true);
+                return vec![];
+            }
+            run_action(state, step, note, Some(typed.to_owned()), files)
+        }
+    }
+}
+
+/// The incident's log as it now stands: keep the cursor on the same step.
+pub fn on_loaded(
+    state: &mut State,
+    id: String,
+    runbook: Arc<Runbook>,
+    records: Vec<IncidentRecord>,
+    held_by: Option<String>,
+    now: DateTime<Utc>,
+) {
+    let keep = state.incident.as_ref().filter(|i| i.id == id).map(|i| (i.cursor, i.running.clone()));
+    let Some(mut inc) = IncidentState::new(id, runbook, records, now) else {
+        status(state, "the incident log cannot be replayed against its runbook", true);
+        return;
+    };
+    inc.held_by = held_by;
+    match keep {
+        Some((cursor, running)) => {
+            inc.cursor = cursor.min(inc.plan.steps.len().saturating_sub(1));
+            inc.running = running;
+        }
+        None => {
+            // A new or resumed incident opens on its next step.
+            let next = inc.plan.next.as_ref().map(|n| n.step.clone());
+            inc.cursor = next.and_then(|n| inc.plan.steps.iter().position(|s| s.id == n)).unwrap_or(0);
+        }
+    }
+    state.incident = Some(inc);
+}
+
+/// An incident action finished.
+pub fn on_done(state: &mut State, result: Result<String, String>) {
+    if let Some(inc) = state.incident.as_mut() {
+        inc.running = None;
+        // Move to the next step after a success.
+        if result.is_ok() {
+            if let Some(n) = inc.plan.next.as_ref() {
+                if let Some(i) = inc.plan.steps.iter().position(|s| s.id == n.step) {
+                    inc.cursor = i;
+                }
+            }
+        }
+    }
+    match result {
+        Ok(text) => status(state, text, false),
+        Err(e) => status(state, e, true),
+    }
+}
+
+/// The clocks move: re-plan from the records (deadlines, elapsed time).
+pub fn on_minute(state: &mut State) {
+    let now = state.now;
+    if let Some(inc) = state.incident.as_mut() {
+        if let Ok(p) = crate::domain::runbook::plan(&inc.runbook, &inc.records, now) {
+            inc.plan = p;
+        }
+    }
+}
+
+/// Up/Down in the checklist.
+pub fn move_cursor(state: &mut State, down: bool) {
+    if let Some(inc) = state.incident.as_mut() {
+        let last = inc.plan.steps.len().saturating_sub(1);
+        inc.cursor = if down { (inc.cursor + 1).min(last) } else { inc.cursor.saturating_sub(1) };
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::app::msg::Msg;
+    use crate::app::update;
+    use crate::domain::runbook::{CallResult, IncidentTarget, KeyTarget, Op, Opened, StepRecord};
+    use chrono::TimeZone;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use std::collections::BTreeMap;
+
+    pub const KEY_ARN: &str = "arn:aws:kms:eu-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const LEAD: &str = "arn:aws:iam::123456789012:user/security-lead";
+
+    pub fn runbook_kms() -> Runbook {
+        Runbook::embedded().expect("runbooks").into_iter().find(|r| r.id == "kms-key-compromise").expect("kms runbook")
+    }
+
+    pub fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, h, m, s).single().expect("time")
+    }
+
+    fn rec(at: DateTime<Utc>, record: StepRecord) -> IncidentRecord {
+        IncidentRecord { at, actor: LEAD.into(), record }
+    }
+
+    fn ok(call: &str, rid: &str, fields: serde_json::Value) -> CallResult {
+        CallResult { call: call.into(), request_id: Some(rid.into()), fields, error_code: None, error: None }
+    }
+
+    /// An incident on drop-kyc-key at 09:10 (detected 09:00): notified, scoped, next the disable.
+    pub fn records() -> Vec<IncidentRecord> {
+        let opened = Opened {
+            incident_id: "20261123T091000Z-a1b2c3".into(),
+            runbook: "kms-key-compromise".into(),
+            target: IncidentTarget::Key(KeyTarget {
+                arn: KEY_ARN.into(),
+                key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                region: "eu-north-1".into(),
+                aliases: vec!["drop-kyc-key".into()],
+                key_spec: "SYMMETRIC_DEFAULT".into(),
+                key_usage: "ENCRYPT_DECRYPT".into(),
+                description: "KYC documents".into(),
+                tags: BTreeMap::from([("classification".into(), "L4".into())]),
+                policy: "{}".into(),
+            }),
+            detected_at: t(9, 0, 0),
+            note: "key material seen in a public repository".into(),
+            notify_topic_arn: Some("arn:aws:sns:eu-north-1:123456789012:security-incident".into()),
+        };
+        let publish = Op::Publish {
+            topic_arn: "arn:aws:sns:eu-north-1:123456789012:security-incident".into(),
+            subject: "keydeck incident".into(),
+            message: "summary".into(),
+        };
+        let scope = crate::domain::scope::Scope {
+            events: 42,
+            callers: vec![
+                crate::domain::scope::Caller {
+                    principal: "arn:aws:iam::123456789012:user/app-encrypt".into(),
+                    operation: "GenerateDataKey".into(),
+                    calls: 30,
+                    failed: 0,
+                    first: t(8, 0, 0),
+                    last: t(9, 5, 0),
+                    named_by: [crate::domain::scope::NamedBy::Alias].into(),
+                },
+                crate::domain::scope::Caller {
+                    principal: "arn:aws:iam::123456789012:user/batch-export".into(),
+                    operation: "Encrypt".into(),
+                    calls: 7,
+                    failed: 0,
+                    first: t(8, 10, 0),
+                    last: t(9, 1, 0),
+                    named_by: [crate::domain::scope::NamedBy::KeyArn].into(),
+                },
+                crate::domain::scope::Caller {
+                    principal: "arn:aws:iam::123456789012:user/outsider".into(),
+                    operation: "Decrypt".into(),
+                    calls: 5,
+                    failed: 5,
+                    first: t(8, 59, 0),
+                    last: t(9, 0, 0),
+                    named_by: [crate::domain::scope::NamedBy::Ciphertext].into(),
+                },
+            ],
+            needs_config_change: vec!["arn:aws:iam::123456789012:user/batch-export".into()],
+            principals: vec![],
+            metadata_reads: 3,
+        };
+        let runbook = runbook_kms();
+        let mut out = vec![rec(t(9, 10, 0), StepRecord::Opened(Box::new(opened)))];
+        out.push(rec(
+            t(9, 10, 20),
+            StepRecord::Intent { step: "notify".into(), attempt: 1, ops: vec![publish.clone()] },
+        ));
+        out.push(rec(
+            t(9, 10, 21),
+            StepRecord::Outcome {
+                step: "notify".into(),
+                attempt: 1,
+                ok: true,
+                results: vec![ok("sns:Publish", "req-sns-1", serde_json::json!({"MessageId": "m-1"}))],
+            },
+        ));
+        // The scope step's ops as the engine makes them.
+        let inc = crate::domain::runbook::Incident::replay(&runbook, &out).expect("replay");
+        let input = StepInput { note: None, confirm: None, files: vec![], principal_arn: Some(LEAD.into()) };
+        let Ok(Work::Calls { ops, .. }) = inc.prepare("scope", &input) else { panic!("scope has calls") };
+        let results: Vec<CallResult> = ops
+            .iter()
+            .map(|op| match op.call().name() {
+                "cloudtrail:LookupEvents" => CallResult {
+                    call: op.call().name().into(),
+                    request_id: None,
+                    fields: serde_json::json!({"Scope": scope, "Calls": 3, "Throttled": 0}),
+                    error_code: None,
+                    error: None,
+                },
+                "kms:ListAliases" => ok(
+                    op.call().name(),
+                    "req-la",
+                    serde_json::json!({"Aliases": [{"AliasName": "alias/drop-kyc-key"}]}),
+                ),
+                "kms:ListGrants" => ok(op.call().name(), "req-lg", serde_json::json!({"Grants": []})),
+                name => ok(name, "req-x", serde_json::Value::Null),
+            })
+            .collect();
+        out.push(rec(t(9, 11, 0), StepRecord::Intent { step: "scope".into(), attempt: 1, ops }));
+        out.push(rec(t(9, 11, 40), StepRecord::Outcome { step: "scope".into(), attempt: 1, ok: true, results }));
+        out
+    }
+
+    pub fn loaded() -> Msg {
+        Msg::IncidentLoaded {
+            id: "20261123T091000Z-a1b2c3".into(),
+            runbook: Arc::new(runbook_kms()),
+            records: records(),
+            held_by: None,
+        }
+    }
+
+    fn state(write: bool) -> State {
+        let policy = Arc::new(crate::domain::policy::Policy::default_policy().expect("policy"));
+        let mut session = crate::app::state::Session::default();
+        session.write_enabled = write;
+        session.identity.arn = LEAD.into();
+        let mut s = State::new(session, policy, t(9, 20, 0), false);
+        update(&mut s, loaded());
+        s
+    }
+
+    fn press(s: &mut State, c: KeyCode) -> Vec<Action> {
+        update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
+    }
+
+    fn typed(s: &mut State, text: &str) {
+        for c in text.chars() {
+            press(s, KeyCode::Char(c));
+        }
+    }
+
+    pub fn incident_state(write: bool) -> State {
+        let mut s = state(write);
+        press(&mut s, KeyCode::Char('5'));
+        s
+    }
+
+    #[test]
+    fn a_resumed_incident_opens_on_its_next_step() {
+        let s = incident_state(true);
+        let inc = s.incident.as_ref().expect("incident");
+        assert_eq!(inc.selected().map(|x| x.id.as_str()), Some("disable"));
+        assert_eq!(inc.confirm_text(), "drop-kyc-key");
+        assert_eq!(inc.scope().map(|x| x.events), Some(42));
+    }
+
+    #[test]
+    fn a_destructive_step_needs_the_alias_typed_and_cancel_is_the_default() {
+        let mut s = incident_state(true);
+        assert!(press(&mut s, KeyCode::Enter).is_empty(), "Enter opens the confirmation, it runs nothing");
+        let Mode::Prompt(Prompt { purpose: PromptFor::Confirm { calls, expected, .. }, .. }) = &s.mode else {
+            panic!("confirmation expected, got {:?}", s.mode)
+        };
+        assert_eq!(expected, "drop-kyc-key");
+        assert!(calls.iter().any(|c| c.contains("kms:DisableKey") && c.contains(KEY_ARN)), "{calls:?}");
+        // Enter with nothing typed is Cancel.
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        // A wrong alias runs nothing.
+        press(&mut s, KeyCode::Enter);
+        typed(&mut s, "drop-kyc-ke");
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("nothing was done")));
+        // Esc cancels.
+        press(&mut s, KeyCode::Enter);
+        typed(&mut s, "drop-kyc-key");
+        press(&mut s, KeyCode::Esc);
+        assert_eq!(s.mode, Mode::Normal);
+        // The exact alias (alias/ allowed) runs it.
+        press(&mut s, KeyCode::Enter);
+        typed(&mut s, "alias/drop-kyc-key");
+        let actions = press(&mut s, KeyCode::Enter);
+        assert_eq!(
+            actions,
+            vec![Action::IncidentRun {
+                id: "20261123T091000Z-a1b2c3".into(),
+                step: "disable".into(),
+                note: None,
+                confirm: Some("drop-kyc-key".into()),
+                files: vec![],
+            }]
+        );
+        assert_eq!(s.incident.as_ref().and_then(|i| i.running.clone()).as_deref(), Some("disable"));
+        assert!(press(&mut s, KeyCode::Enter).is_empty(), "one step at a time");
+        update(&mut s, Msg::IncidentDone(Err("disable failed: kms:DisableKey … access denied".into())));
+        assert!(s.incident.as_ref().is_some_and(|i| i.running.is_none()));
+    }
+
+    #[test]
+    fn read_only_consoles_review_but_do_not_run() {
+        let mut s = incident_state(false);
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("--allow-write")));
+    }
+
+    #[test]
+    fn acknowledgements_ask_for_a_note_and_skips_for_a_reason() {
+        let mut s = incident_state(true);
+        // breach-assessment is an acknowledgement.
+        while s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.clone()).as_deref()
+            != Some("breach-assessment")
+        {
+            press(&mut s, KeyCode::Down);
+        }
+        press(&mut s, KeyCode::Enter);
+        assert!(matches!(&s.mode, Mode::Prompt(Prompt { purpose: PromptFor::Note { .. }, .. })));
+        typed(&mut s, "DPO consulted: no personal data left the key");
+        let actions = press(&mut s, KeyCode::Enter);
+        assert!(
+            matches!(actions.as_slice(), [Action::IncidentRun { note: Some(n), .. }] if n.starts_with("DPO")),
+            "{actions:?}"
+        );
+        update(&mut s, Msg::IncidentDone(Ok("breach-assessment: acknowledged".into())));
+        press(&mut s, KeyCode::Char('s'));
+        press(&mut s, KeyCode::Enter);
+        assert!(s.status.as_ref().is_some_and(|st| st.text.contains("needs a reason")), "an empty reason is refused");
+        press(&mut s, KeyCode::Char('s'));
+        typed(&mut s, "done by hand");
+        assert!(matches!(press(&mut s, KeyCode::Enter).as_slice(), [Action::IncidentSkip { .. }]));
+    }
+
+    #[test]
+    fn i_on_a_key_asks_the_reason_then_opens_the_incident() {
+        let mut s = crate::app::update::feed::tests::state();
+        s.session.write_enabled = true;
+        press(&mut s, KeyCode::Char('i'));
+        let Mode::Prompt(Prompt { purpose: PromptFor::StartReason { target, secret, .. }, .. }) = &s.mode else {
+            panic!("{:?}", s.mode)
+        };
+        assert!(target.starts_with("arn:aws:kms:") && !secret);
+        typed(&mut s, "leaked");
+        let actions = press(&mut s, KeyCode::Enter);
+        assert!(matches!(actions.as_slice(), [Action::IncidentStart { reason, .. }] if reason == "leaked"));
+        assert_eq!(s.view, View::Incident);
+    }
+}

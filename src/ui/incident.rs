@@ -1,0 +1,250 @@
+//! The incident view: the checklist with each step's state, the clocks (time to the
+//! one-hour containment target, the 72-hour notification deadline, the post-mortem),
+//! the selected step's explanation and the exact calls the next step will make, the
+//! scope report once it ran, and the log as it grows.
+//!
+//! ```text
+//! ┌ Incident ID — kms-key-compromise on drop-kyc-key ─ containment 0:41:12 left ─┐
+//! │ ✓ open            Open the incident                 done 09:43:35            │
+//! │ ▶ scope           Identify scope                    pending                   │
+//! ├ scope — 004 §4.7 step 2 ──────────────────────────────────────────────────────┤
+//! │ explanation · will call kms:ListAliases KeyId=… · scope report                │
+//! ├ Log ───────────────────────────────────────────────────────────────────────────┤
+//! │ 09:43:35 security-lead  incident.opened …                                      │
+//! └────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use super::theme::Theme;
+use super::widgets::short_principal;
+use crate::app::state::{IncidentState, State};
+use crate::domain::runbook::{StepRecord, StepState, Work};
+use crate::domain::text::inert;
+
+fn hms(secs: i64) -> String {
+    let (sign, s) = if secs < 0 { ("-", -secs) } else { ("", secs) };
+    format!("{sign}{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let Some(inc) = &state.incident else {
+        let text = vec![
+            Line::from(Span::styled("No incident open.", theme.title())),
+            Line::from(""),
+            Line::from("During a compromise: select the key or secret in the inventory (1), or the alert (3),"),
+            Line::from("and press i. Every step calls AWS as you and is written to a local, hash-chained log"),
+            Line::from("before and after; destructive steps ask for the key alias. Needs --allow-write."),
+            Line::from(""),
+            Line::from(Span::styled("From a script: keydeck incident start --key ALIAS --reason TEXT", theme.dim())),
+        ];
+        let block = Block::default().borders(Borders::ALL).title(Span::styled(" Incident ", theme.title()));
+        frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: true }), area);
+        return;
+    };
+    // The clocks first, then as much checklist as leaves room for the next step's calls.
+    let steps_h = (inc.plan.steps.len() as u16 + 2).min((area.height.saturating_sub(1) * 45 / 100).max(5));
+    let log_h = if area.height >= 30 { 6 } else { 4 };
+    let [clocks_area, list, detail, log] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(steps_h),
+        Constraint::Min(4),
+        Constraint::Length(log_h),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(clocks(state, inc, theme)), clocks_area);
+    checklist(frame, list, inc, theme);
+    step_detail(frame, detail, inc, theme);
+    log_pane(frame, log, inc, theme);
+}
+
+/// Elapsed time and each clock's time left (004 §10: contain within 1 hour; 72 hours to
+/// notify the authority; post-mortem within 48 hours).
+fn clocks(state: &State, inc: &IncidentState, theme: &Theme) -> Line<'static> {
+    let mut spans =
+        vec![Span::styled(format!("elapsed {} ", hms((state.now - inc.plan.opened_at).num_seconds())), theme.dim())];
+    for d in &inc.plan.deadlines {
+        let left = (d.due - state.now).num_seconds();
+        let name = match d.name.as_str() {
+            "breach-notification" => "72h notice",
+            other => other,
+        };
+        let (text, style) = match d.met_at {
+            Some(at) => (format!("· {name} met {} ", at.format("%H:%M")), theme.dim()),
+            None if left < 0 => (format!("· {name} OVERDUE {} ", hms(-left)), theme.error()),
+            None => (format!("· {name} {} left ", hms(left)), theme.key()),
+        };
+        spans.push(Span::styled(text, style));
+    }
+    if let Some(h) = &inc.held_by {
+        spans.push(Span::styled(format!("· READ-ONLY: {} holds it", inert(h)), theme.error()));
+    }
+    Line::from(spans)
+}
+
+fn title(inc: &IncidentState) -> String {
+    format!(" Incident {} — {} on {} ", inc.id, inc.plan.runbook, inert(&inc.confirm_text()))
+}
+
+fn mark(s: &StepState) -> &'static str {
+    match s {
+        StepState::Done { .. } => "✓",
+        StepState::Skipped { .. } => "–",
+        StepState::Failed { .. } => "✗",
+        StepState::Unknown { .. } => "?",
+        StepState::WaitingForApproval => "…",
+        StepState::Blocked { .. } => " ",
+        StepState::Pending => "▶",
+    }
+}
+
+fn state_text(s: &StepState) -> String {
+    match s {
+        StepState::Pending => "pending".into(),
+        StepState::Blocked { by } => format!("waits for {}", by.join(", ")),
+        StepState::WaitingForApproval => "waiting for approval (a second person: a)".into(),
+        StepState::Unknown { attempt } => format!("OUTCOME UNKNOWN (attempt {attempt}): Enter settles it"),
+        StepState::Done { at } => format!("done {}", at.format("%H:%M:%S")),
+        StepState::Failed { attempt, error, .. } => format!("FAILED (attempt {attempt}): {}", inert(error)),
+        StepState::Skipped { reason } => format!("skipped: {}", inert(reason)),
+    }
+}
+
+fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) {
+    let rows: Vec<Row> = inc
+        .plan
+        .steps
+        .iter()
+        .map(|s| {
+            let running = inc.running.as_deref() == Some(s.id.as_str());
+            let st = if running { "running…".to_owned() } else { state_text(&s.state) };
+            let style = match s.state {
+                StepState::Failed { .. } | StepState::Unknown { .. } => theme.error(),
+                StepState::Done { .. } | StepState::Skipped { .. } => theme.dim(),
+                _ => Style::default(),
+            };
+            Row::new(vec![
+                Cell::from(if running { "⟳" } else { mark(&s.state) }),
+                Cell::from(s.id.clone()),
+                Cell::from(inert(&s.title)),
+                Cell::from(st),
+            ])
+            .style(style)
+        })
+        .collect();
+    let widths = [Constraint::Length(1), Constraint::Length(17), Constraint::Percentage(45), Constraint::Min(20)];
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(title(inc), theme.title()));
+    let table = Table::new(rows, widths).block(block).row_highlight_style(theme.selected());
+    let mut ts = ratatui::widgets::TableState::default().with_selected(Some(inc.cursor));
+    frame.render_stateful_widget(table, area, &mut ts);
+}
+
+fn step_detail(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) {
+    let Some(sel) = inc.selected() else { return };
+    let meta = inc.runbook.step(&sel.id);
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(n) = inc.plan.next.as_ref().filter(|n| n.step == sel.id) {
+        match &n.work {
+            Ok(Work::Calls { ops, .. }) => {
+                lines.push(Line::from(Span::styled("Enter will call:", theme.dim())));
+                for op in ops {
+                    lines.push(Line::from(format!("  {}", op.describe())));
+                }
+            }
+            Ok(Work::Acknowledge) => {
+                lines.push(Line::from(Span::styled("Enter records an acknowledgement with your note", theme.dim())))
+            }
+            Err(r) => lines.push(Line::from(Span::styled(format!("before it can run: {r}"), theme.dim()))),
+        }
+    }
+    if let Some(m) = meta {
+        let mut flags = Vec::new();
+        if m.destructive {
+            flags.push("destructive: type the alias to confirm");
+        }
+        if m.note {
+            flags.push("needs a note");
+        }
+        if m.file {
+            flags.push("needs a ciphertext file");
+        }
+        if m.approval.is_some() {
+            flags.push("needs a second person's approval (004 §6)");
+        }
+        lines.push(Line::from(Span::styled(inert(&m.explain), Style::default())));
+        if !flags.is_empty() {
+            lines.push(Line::from(Span::styled(flags.join(" · "), theme.key())));
+        }
+    }
+    if sel.id == "scope" {
+        if let Some(sc) = inc.scope() {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "Scope: {} events ({} metadata reads); callers that name the key by id or ARN need a configuration change",
+                    sc.events, sc.metadata_reads
+                ),
+                theme.title(),
+            )));
+            for c in sc.callers.iter().take(12) {
+                let named: Vec<&str> = c
+                    .named_by
+                    .iter()
+                    .map(|n| match n {
+                        crate::domain::scope::NamedBy::Alias => "alias",
+                        crate::domain::scope::NamedBy::KeyId => "KEY ID",
+                        crate::domain::scope::NamedBy::KeyArn => "KEY ARN",
+                        crate::domain::scope::NamedBy::Ciphertext => "ciphertext",
+                    })
+                    .collect();
+                lines.push(Line::from(format!(
+                    "  {:<22} {:<18} {:>5} calls {:>4} failed  by {}",
+                    inert(short_principal(&c.principal)),
+                    inert(&c.operation),
+                    c.calls,
+                    c.failed,
+                    named.join(",")
+                )));
+            }
+        }
+    }
+    let src = meta.map(|m| inert(&m.source)).unwrap_or_default();
+    let block =
+        Block::default().borders(Borders::ALL).title(Span::styled(format!(" {} — {src} ", sel.id), theme.title()));
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+fn record_line(r: &crate::domain::runbook::IncidentRecord) -> String {
+    let what = match &r.record {
+        StepRecord::Opened(o) => format!("opened: {}", o.note),
+        StepRecord::Intent { step, attempt, ops } => {
+            format!("{step} #{attempt} intent: {}", ops.iter().map(|o| o.call().name()).collect::<Vec<_>>().join(", "))
+        }
+        StepRecord::Outcome { step, attempt, ok, results } => {
+            let rids: Vec<&str> = results.iter().filter_map(|c| c.request_id.as_deref()).collect();
+            format!("{step} #{attempt} {} {}", if *ok { "done" } else { "FAILED" }, rids.join(" "))
+        }
+        StepRecord::Resolved { step, attempt, settled_done, .. } => {
+            format!("{step} #{attempt} settled from AWS: {}", if *settled_done { "done" } else { "not done" })
+        }
+        StepRecord::Skipped { step, reason } => format!("{step} skipped: {reason}"),
+        StepRecord::Acknowledged { step, note } => format!("{step} acknowledged: {note}"),
+        StepRecord::ApprovalRequested { step, .. } => format!("{step} approval requested"),
+        StepRecord::ApprovalGranted { step } => format!("{step} approved"),
+        StepRecord::ApprovalDenied { step, reason } => format!("{step} approval denied: {reason}"),
+    };
+    format!("{} {:<14} {}", r.at.format("%H:%M:%S"), inert(short_principal(&r.actor)), inert(&what))
+}
+
+fn log_pane(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) {
+    let n = usize::from(area.height.saturating_sub(2));
+    let lines: Vec<Line> =
+        inc.records.iter().rev().take(n).rev().map(|r| Line::from(Span::styled(record_line(r), theme.dim()))).collect();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" Log — {} records, fsynced, hash-chained ", inc.records.len()), theme.title()));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}

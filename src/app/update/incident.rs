@@ -434,8 +434,7 @@ pub(crate) mod tests {
 
     fn state(write: bool) -> State {
         let policy = Arc::new(crate::domain::policy::Policy::default_policy().expect("policy"));
-        let mut session = crate::app::state::Session::default();
-        session.write_enabled = write;
+        let mut session = crate::app::state::Session { write_enabled: write, ..Default::default() };
         session.identity.arn = LEAD.into();
         let mut s = State::new(session, policy, t(9, 20, 0), false);
         update(&mut s, loaded());

@@ -654,6 +654,10 @@ pub async fn worker(
 ) {
     use crate::app::{Action, Msg};
     let mut runner: Option<Runner> = None;
+    // The incident on screen while this console does not hold it (read-only, or waiting
+    // for someone else's approval): re-read every 2 s to show what others write.
+    let mut watching: Option<(String, usize)> = None;
+    let mut every = tokio::time::interval(Duration::from_secs(2));
     let home = ctx.home().region.clone();
     let loaded = |r: &Runner| Msg::IncidentLoaded {
         id: r.log.id().as_str().to_owned(),
@@ -661,10 +665,30 @@ pub async fn worker(
         records: r.log.replay().incident_records(),
         held_by: None,
     };
-    while let Some(cmd) = rx.recv().await {
+    loop {
+        let cmd = tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(c) => c,
+                None => break,
+            },
+            _ = every.tick() => {
+                if let (None, Some((id, seen))) = (&runner, &mut watching) {
+                    if let Some(msg) = reload(&data_dir, id, *seen) {
+                        if let Msg::IncidentLoaded { records, .. } = &msg {
+                            *seen = records.len();
+                        }
+                        let _ = tx.send(msg);
+                    }
+                }
+                continue;
+            }
+        };
         let act = match cmd {
             WorkerCmd::LoadLatest => {
                 if let Some(msg) = latest_unfinished(&data_dir) {
+                    if let Msg::IncidentLoaded { id, records, .. } = &msg {
+                        watching = Some((id.clone(), records.len()));
+                    }
                     let _ = tx.send(msg);
                 }
                 continue;
@@ -721,7 +745,11 @@ pub async fn worker(
             }
             (Action::IncidentRun { step, note, confirm, files, .. }, Some(r)) => {
                 let input = StepInput { note, confirm, files, principal_arn: None };
+                let id = r.log.id().as_str().to_owned();
                 match r.run(&ctx, &step, input, Utc::now).await {
+                    Ok(rep) if rep.result == "approval_requested" => Ok(format!(
+                        "{step}: waiting for a second person (004 §6): keydeck --allow-write incident approve {id} --step {step}"
+                    )),
                     Ok(rep) => describe(&rep),
                     Err(e) => Err(format!("{step}: {e}")),
                 }
@@ -740,9 +768,30 @@ pub async fn worker(
         };
         if let Some(r) = &runner {
             let _ = tx.send(loaded(r));
+            // Waiting for a second person (004 §6): let go of the log so that the approver
+            // can write to it; keep watching it for the approval.
+            let waiting = r.plan(Utc::now()).is_ok_and(|p| {
+                p.steps.iter().any(|s| matches!(s.state, crate::domain::runbook::StepState::WaitingForApproval))
+            });
+            if waiting {
+                watching = Some((r.log.id().as_str().to_owned(), r.log.replay().incident_records().len()));
+                runner = None;
+            }
         }
         let _ = tx.send(Msg::IncidentDone(result));
     }
+}
+
+/// The incident's records when there are more than `seen` (another process wrote).
+fn reload(data_dir: &Path, id: &str, seen: usize) -> Option<crate::app::Msg> {
+    let iid: IncidentId = id.parse().ok()?;
+    let view = crate::incident::log::read(&crate::incident::log::log_path(data_dir, &iid)).ok()?;
+    let records = view.replay.incident_records();
+    if records.len() == seen {
+        return None;
+    }
+    let rb = runbook(&view.replay.opened()?.runbook).ok()?;
+    Some(crate::app::Msg::IncidentLoaded { id: id.to_owned(), runbook: std::sync::Arc::new(rb), records, held_by: None })
 }
 
 /// A step's report as one status line: done, or which call failed and why.

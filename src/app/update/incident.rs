@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::msg::Action;
 use crate::app::state::{IncidentState, Mode, Prompt, PromptFor, Selected, State, Status, View};
-use crate::domain::runbook::{IncidentRecord, Runbook, StepInput, StepKind, Work};
+use crate::domain::runbook::{IncidentRecord, Runbook, StepInput, StepKind, StepState, Work};
 
 fn status(state: &mut State, text: impl Into<String>, error: bool) {
     state.status = Some(Status { text: text.into(), error });
@@ -257,13 +257,18 @@ pub fn on_loaded(
 /// An incident action finished.
 pub fn on_done(state: &mut State, result: Result<String, String>) {
     if let Some(inc) = state.incident.as_mut() {
-        inc.running = None;
-        // Move to the next step after a success.
+        let finished = inc.running.take();
+        // After a success, go on to the next open step after the one just done (in
+        // runbook order), so an operator working down the list is not sent back up.
         if result.is_ok() {
-            if let Some(n) = inc.plan.next.as_ref() {
-                if let Some(i) = inc.plan.steps.iter().position(|s| s.id == n.step) {
-                    inc.cursor = i;
-                }
+            let from = finished.and_then(|f| inc.plan.steps.iter().position(|s| s.id == f)).unwrap_or(inc.cursor);
+            let open = |s: &crate::domain::runbook::StepStatus| {
+                !matches!(s.state, StepState::Done { .. } | StepState::Skipped { .. } | StepState::Blocked { .. })
+            };
+            let after = inc.plan.steps.iter().enumerate().skip(from + 1).find(|(_, s)| open(s)).map(|(i, _)| i);
+            let first = inc.plan.steps.iter().position(open);
+            if let Some(i) = after.or(first) {
+                inc.cursor = i;
             }
         }
     }
@@ -506,6 +511,13 @@ pub(crate) mod tests {
         assert!(press(&mut s, KeyCode::Enter).is_empty(), "one step at a time");
         update(&mut s, Msg::IncidentDone(Err("disable failed: kms:DisableKey … access denied".into())));
         assert!(s.incident.as_ref().is_some_and(|i| i.running.is_none()));
+        assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("disable"), "a failure stays put");
+        // After a success the cursor goes on down the list, not back to an earlier open step.
+        if let Some(inc) = s.incident.as_mut() {
+            inc.running = Some("disable".into());
+        }
+        update(&mut s, Msg::IncidentDone(Ok("disable: done".into())));
+        assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("create-key"));
     }
 
     #[test]

@@ -260,8 +260,12 @@ pub fn on_done(state: &mut State, result: Result<String, String>) {
         let finished = inc.running.take();
         // After a success, go on to the next open step after the one just done (in
         // runbook order), so an operator working down the list is not sent back up.
-        if result.is_ok() {
-            let from = finished.and_then(|f| inc.plan.steps.iter().position(|s| s.id == f)).unwrap_or(inc.cursor);
+        let settled = |i: usize| {
+            inc.plan.steps.get(i).is_some_and(|s| matches!(s.state, StepState::Done { .. } | StepState::Skipped { .. }))
+        };
+        let from = finished.and_then(|f| inc.plan.steps.iter().position(|s| s.id == f)).unwrap_or(inc.cursor);
+        // A step that is not finished (waiting for approval, settled not done) keeps the cursor.
+        if result.is_ok() && settled(from) {
             let open = |s: &crate::domain::runbook::StepStatus| {
                 !matches!(s.state, StepState::Done { .. } | StepState::Skipped { .. } | StepState::Blocked { .. })
             };
@@ -516,6 +520,27 @@ pub(crate) mod tests {
         if let Some(inc) = s.incident.as_mut() {
             inc.running = Some("disable".into());
         }
+        let mut recs = records();
+        let disable = Op::DisableKey { key_id: KEY_ARN.into() };
+        recs.push(rec(t(9, 21, 0), StepRecord::Intent { step: "disable".into(), attempt: 1, ops: vec![disable] }));
+        recs.push(rec(
+            t(9, 21, 1),
+            StepRecord::Outcome {
+                step: "disable".into(),
+                attempt: 1,
+                ok: true,
+                results: vec![ok("kms:DisableKey", "req-d", serde_json::Value::Null)],
+            },
+        ));
+        update(
+            &mut s,
+            Msg::IncidentLoaded {
+                id: "20261123T091000Z-a1b2c3".into(),
+                runbook: Arc::new(runbook_kms()),
+                records: recs,
+                held_by: None,
+            },
+        );
         update(&mut s, Msg::IncidentDone(Ok("disable: done".into())));
         assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("create-key"));
     }

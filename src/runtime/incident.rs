@@ -45,6 +45,9 @@ pub enum IncidentError {
     Refused(Vec<Refusal>),
     #[error("{0}")]
     Replay(String),
+    /// Not this operator's to do (004 §6: the one who asked for an approval cannot grant it).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("no runbook {0:?} in assets/runbooks")]
     NoRunbook(String),
     #[error("{0}")]
@@ -408,7 +411,7 @@ impl Runner {
             return Err(IncidentError::Replay(format!("step {step} has no approval request")));
         };
         if same_principal(&requested_by, &self.identity.arn) {
-            return Err(IncidentError::Replay(format!(
+            return Err(IncidentError::NotAllowed(format!(
                 "{} asked for this approval and cannot grant it: 004 §6 needs a second person",
                 self.identity.arn
             )));

@@ -56,8 +56,7 @@ fn parse_id(id: &str) -> Result<IncidentId, Failure> {
 fn refused(e: IncidentError) -> Failure {
     match e {
         IncidentError::Aws(a) => a.into(),
-        IncidentError::Refused(_) => Failure::new(exit::USAGE, format!("refused: {e}")),
-        IncidentError::NotAllowed(m) => Failure::new(exit::USAGE, m),
+        IncidentError::Refused(_) | IncidentError::NotAllowed(_) => Failure::new(exit::USAGE, format!("refused: {e}")),
         IncidentError::Log(l) => Failure::new(exit::CONFIG, l.to_string()),
         other => Failure::new(exit::CONFIG, other.to_string()),
     }

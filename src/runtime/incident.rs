@@ -45,7 +45,7 @@ pub enum IncidentError {
     Refused(Vec<Refusal>),
     #[error("{0}")]
     Replay(String),
-    /// The operator may not do this (approve their own request, ...).
+    /// Not this operator's to do (004 §6: the one who asked for an approval cannot grant it).
     #[error("{0}")]
     NotAllowed(String),
     #[error("no runbook {0:?} in assets/runbooks")]

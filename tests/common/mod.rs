@@ -95,16 +95,33 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// The shared sandbox (no background traffic: tests make their own calls).
+/// The shared sandbox: the one this test binary started, else a new one without
+/// background traffic (tests make their own calls).
 pub fn sandbox() -> &'static SandboxInfo {
-    static INFO: OnceLock<SandboxInfo> = OnceLock::new();
-    INFO.get_or_init(|| {
+    shared_sandbox(None)
+}
+
+/// The shared sandbox with the demo's background traffic (the application principals
+/// call their keys and read their stored data) and a CloudTrail delivery delay of one
+/// second. A test binary uses either this or [`sandbox`], never both: call it before any
+/// other helper (they all use the one sandbox started first).
+pub fn sandbox_with_traffic() -> &'static SandboxInfo {
+    shared_sandbox(Some(&StartOptions { traffic: true, trail_delay_secs: 1.0, ..StartOptions::default() }))
+}
+
+/// The sandbox of this test binary, started on first use with `opts` (default: none);
+/// a later caller asking for other options fails.
+fn shared_sandbox(opts: Option<&StartOptions>) -> &'static SandboxInfo {
+    static INFO: OnceLock<(bool, SandboxInfo)> = OnceLock::new();
+    let (traffic, info) = INFO.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
+        let opts = opts.cloned().unwrap_or_default();
+        let traffic = opts.traffic;
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
                 let dir = temp_dir("sandbox");
-                match Sandbox::start(&dir, &StartOptions::default()).await {
+                match Sandbox::start(&dir, &opts).await {
                     Ok(sb) => {
                         let _ = tx.send(Ok(sb.info.clone()));
                         // Keep the sandbox (and its stdin pipe) alive for the whole test process.
@@ -118,11 +135,15 @@ pub fn sandbox() -> &'static SandboxInfo {
             });
         });
         match rx.recv() {
-            Ok(Ok(info)) => info,
+            Ok(Ok(info)) => (traffic, info),
             Ok(Err(e)) => panic!("sandbox failed to start: {e}"),
             Err(_) => panic!("sandbox thread died"),
         }
-    })
+    });
+    if let Some(o) = opts {
+        assert_eq!(*traffic, o.traffic, "this test binary's sandbox was started with traffic = {traffic}");
+    }
+    info
 }
 
 /// Connection options acting as a seeded operator.

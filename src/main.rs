@@ -13,6 +13,13 @@ use keydeck::cmd::{self, Env, Failure};
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    // Like every Unix filter: a reader that stops early (`keydeck feed | head`) ends
+    // keydeck quietly instead of a write error.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

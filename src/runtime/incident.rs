@@ -791,7 +791,12 @@ fn reload(data_dir: &Path, id: &str, seen: usize) -> Option<crate::app::Msg> {
         return None;
     }
     let rb = runbook(&view.replay.opened()?.runbook).ok()?;
-    Some(crate::app::Msg::IncidentLoaded { id: id.to_owned(), runbook: std::sync::Arc::new(rb), records, held_by: None })
+    Some(crate::app::Msg::IncidentLoaded {
+        id: id.to_owned(),
+        runbook: std::sync::Arc::new(rb),
+        records,
+        held_by: None,
+    })
 }
 
 /// A step's report as one status line: done, or which call failed and why.

@@ -515,7 +515,11 @@ pub(crate) mod tests {
         assert!(press(&mut s, KeyCode::Enter).is_empty(), "one step at a time");
         update(&mut s, Msg::IncidentDone(Err("disable failed: kms:DisableKey … access denied".into())));
         assert!(s.incident.as_ref().is_some_and(|i| i.running.is_none()));
-        assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("disable"), "a failure stays put");
+        assert_eq!(
+            s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()),
+            Some("disable"),
+            "a failure stays put"
+        );
         // After a success the cursor goes on down the list, not back to an earlier open step.
         if let Some(inc) = s.incident.as_mut() {
             inc.running = Some("disable".into());

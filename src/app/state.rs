@@ -59,7 +59,7 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptFor {
     /// Opening an incident on a key or secret: the reason.
-    StartReason { target: String, secret: bool, alert: Option<String> },
+    StartReason { target: String, label: String, secret: bool, alert: Option<String> },
     /// The note a step needs.
     Note { step: String },
     /// The ciphertext file a re-encryption needs.

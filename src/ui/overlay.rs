@@ -80,8 +80,8 @@ pub fn note(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {
 /// the typed confirmation of a destructive step (what will happen, Cancel by default).
 pub fn prompt(frame: &mut Frame, area: Rect, status: Rect, p: &Prompt, theme: &Theme) {
     let (label, hint) = match &p.purpose {
-        PromptFor::StartReason { target, .. } => {
-            (format!("incident on {}, reason: ", inert(target)), "(Enter opens the incident, Esc cancels)")
+        PromptFor::StartReason { label, .. } => {
+            (format!("incident on {}, reason: ", inert(label)), "(Enter opens the incident, Esc cancels)")
         }
         PromptFor::Note { step } => (format!("{step}, note: "), "(Enter continues, Esc cancels)"),
         PromptFor::File { step, .. } => {
@@ -128,8 +128,22 @@ fn confirm(frame: &mut Frame, area: Rect, step: &str, expected: &str, calls: &[S
         Span::styled(if matches { "[ Run ]" } else { "  Run  " }, if matches { theme.write() } else { theme.dim() }),
         Span::styled("   Enter runs only when the alias matches; Esc cancels", theme.dim()),
     ]));
-    let height = (lines.len() as u16 + 2).min(area.height);
     let width = area.width.saturating_sub(4).min(110);
+    // Long calls wrap: count the rows they take inside the borders.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    // (word wrapping can take one row more than the width alone says)
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let n = l.width().max(1).div_ceil(inner);
+            if n > 1 {
+                n + 1
+            } else {
+                n
+            }
+        })
+        .sum();
+    let height = (rows as u16 + 2).min(area.height);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);

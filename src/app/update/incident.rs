@@ -34,24 +34,26 @@ pub fn start(state: &mut State) {
     }
     let target = match state.view {
         View::Inventory => match state.selected() {
-            Some(Selected::Key(_, k)) => Some((k.arn.clone(), false, None)),
-            Some(Selected::Secret(_, s)) => Some((s.arn.clone(), true, None)),
+            Some(Selected::Key(i, k)) => Some((k.arn.clone(), i.name.clone(), false, None)),
+            Some(Selected::Secret(i, s)) => Some((s.arn.clone(), i.name.clone(), true, None)),
             None => None,
         },
         View::Alerts => state.feed.alert_rows().get(state.feed.alert_cursor).and_then(|a| {
             let alert = Some(a.id.clone());
             match (&a.key, &a.secret) {
-                (Some(k), _) => Some((k.clone(), false, alert)),
-                (None, Some(s)) => Some((s.clone(), true, alert)),
+                (Some(k), _) => Some((k.clone(), k.clone(), false, alert)),
+                (None, Some(s)) => Some((s.clone(), s.clone(), true, alert)),
                 _ => None,
             }
         }),
         _ => None,
     };
     match target {
-        Some((target, secret, alert)) => {
-            state.mode =
-                Mode::Prompt(Prompt { purpose: PromptFor::StartReason { target, secret, alert }, text: String::new() })
+        Some((target, label, secret, alert)) => {
+            state.mode = Mode::Prompt(Prompt {
+                purpose: PromptFor::StartReason { target, label, secret, alert },
+                text: String::new(),
+            })
         }
         None => status(state, "select a key or secret (or an alert about one) to start an incident", true),
     }
@@ -183,13 +185,13 @@ fn submit(state: &mut State, p: Prompt) -> Vec<Action> {
     let text = p.text.trim().to_owned();
     state.mode = Mode::Normal;
     match p.purpose {
-        PromptFor::StartReason { target, secret, alert } => {
+        PromptFor::StartReason { target, label, secret, alert } => {
             if text.is_empty() {
                 status(state, "an incident needs a reason: cancelled", true);
                 return vec![];
             }
             state.view = View::Incident;
-            status(state, format!("opening an incident on {target}…"), false);
+            status(state, format!("opening an incident on {label}…"), false);
             vec![Action::IncidentStart { target, secret, reason: text, alert }]
         }
         PromptFor::Note { step } => {

@@ -8,7 +8,8 @@ Usage::
 
 What it does, in order:
 
-1. starts moto's server in-process on an internal 127.0.0.1 port;
+1. starts moto's server in-process on an internal 127.0.0.1 port, checking SigV4 over
+   the request body as received (:class:`RawBodyApp`; moto re-encodes form bodies);
 2. seeds the estate (KMS keys, aliases, rotations, deletions, Secrets Manager
    secrets, IAM operators) through boto3, back-dating moto's own records by running
    each step under a frozen clock (freezegun), then checks the dates took; then the
@@ -568,6 +569,70 @@ def enable_iam_enforcement(internal_url: str) -> None:
             raise RuntimeError(f"reset-auth answered {resp.status}: {body[:200]!r}")
     finally:
         conn.close()
+
+
+RAW_BODY_ENVIRON = "keydeck.raw_body"
+
+
+class RawBodyApp:
+    """WSGI middleware in front of moto: keeps the request body exactly as received
+    (``environ[RAW_BODY_ENVIRON]``) and hands moto a fresh stream of the same bytes.
+
+    AWS checks a SigV4 signature over the bytes the client sent. moto, for a form-encoded
+    (query-protocol: SNS, STS, IAM) request, gets an empty ``request.data`` from werkzeug
+    (the form parser consumed the stream) and signs ``urlencode(parsed form)`` instead, so
+    it refuses every request whose encoding differs from Python's (``%20`` for a space,
+    as the Rust SDK and the AWS CLI v2 write it, vs ``+``) with SignatureDoesNotMatch.
+    :func:`verify_signatures_over_raw_body` makes moto use these bytes."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        import io
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ[RAW_BODY_ENVIRON] = body
+        return self.app(environ, start_response)
+
+
+def verify_signatures_over_raw_body() -> None:
+    """Make moto's IAM signature check hash the request body as received (see
+    :class:`RawBodyApp`). ``raw_body`` is read only by that check."""
+    from moto.core.responses import BaseResponse
+    original = BaseResponse.setup_class
+    if getattr(original, "_keydeck_raw_body", False):
+        return
+
+    def setup_class(self: Any, request: Any, full_url: str, headers: Any, use_raw_body: bool = False) -> None:
+        original(self, request, full_url, headers, use_raw_body=use_raw_body)
+        raw = getattr(request, "environ", {}).get(RAW_BODY_ENVIRON)
+        if isinstance(raw, bytes) and raw:
+            self.raw_body = raw
+
+    setup_class._keydeck_raw_body = True  # type: ignore[attr-defined]
+    BaseResponse.setup_class = setup_class  # type: ignore[method-assign]
+
+
+def moto_server_class() -> Any:
+    """moto's ThreadedMotoServer with :class:`RawBodyApp` in front of its application."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class SignedBodyMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = RawBodyApp(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    verify_signatures_over_raw_body()
+    return SignedBodyMotoServer
 
 
 # --------------------------------------------------------------------------- proxy
@@ -2741,7 +2806,7 @@ def main(argv: list[str] | None = None) -> int:
         import freezegun  # noqa: F401
         import werkzeug  # noqa: F401
         import moto
-        from moto.server import ThreadedMotoServer
+        from moto.server import ThreadedMotoServer  # noqa: F401  (moto[server] is there)
     except ImportError as e:
         fail(out, "moto_missing", f"the sandbox needs moto[server] and freezegun ({e}); {INSTALL_HINT}",
              EXIT_MOTO_MISSING)
@@ -2780,7 +2845,7 @@ def main(argv: list[str] | None = None) -> int:
 
     moto_server = None
     try:
-        moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto_server = moto_server_class()(ip_address="127.0.0.1", port=0, verbose=False)
         moto_server.start()
         mhost, mport = moto_server.get_host_and_port()
         internal = f"http://{mhost}:{mport}"

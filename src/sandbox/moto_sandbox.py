@@ -1915,8 +1915,8 @@ def parse_delay(body: bytes) -> tuple[float | None, str | None]:
 
 # The KMS operations of the "Key states and KMS operations" table (KMS developer guide,
 # key-state.html) that need a usable key and change nothing: the cryptographic ones.
-# Operations that do change something (CreateGrant, ReplicateKey, EnableKey on a key
-# pending deletion, ...) are left to moto.
+# Operations that change something are left to moto, except on a key pending deletion
+# (PENDING_DELETION_REFUSED, refused before moto sees them).
 KEY_STATE_OPERATIONS = frozenset({
     "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
     "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
@@ -1933,6 +1933,16 @@ UNUSABLE_KEY_STATES = {
     "Unavailable": ("KMSInvalidStateException", "is unavailable."),
     "Creating": ("KMSInvalidStateException", "is creating."),
 }
+# Operations that change a key (or point an alias at it) which KMS refuses on a key pending
+# deletion (the table's note [3]: KMSInvalidStateException "<key ARN> is pending deletion."),
+# by the request member naming the key. moto carries them out: DisableKey even turns a key
+# pending deletion into a Disabled one, silently cancelling its deletion.
+PENDING_DELETION_REFUSED = {
+    "DisableKey": "KeyId", "EnableKey": "KeyId", "EnableKeyRotation": "KeyId",
+    "DisableKeyRotation": "KeyId", "ScheduleKeyDeletion": "KeyId", "CreateGrant": "KeyId",
+    "TagResource": "KeyId", "UntagResource": "KeyId", "UpdateKeyDescription": "KeyId",
+    "CreateAlias": "TargetKeyId", "UpdateAlias": "TargetKeyId",
+}
 # moto's failures of the cryptographic step itself, which KMS never reaches with an
 # unusable key: a disabled key's ciphertext under the wrong encryption context is
 # DisabledException in AWS, InvalidCiphertextException in moto.
@@ -1941,7 +1951,8 @@ CRYPTO_STEP_ERRORS = frozenset({"InvalidCiphertextException", "IncorrectKeyExcep
 
 
 class KeyStateGuard:
-    """Refuses KMS cryptographic operations on keys whose state KMS refuses them in.
+    """Refuses KMS cryptographic operations on keys whose state KMS refuses them in, and
+    (:meth:`refuse_before`, before moto sees them) changes to a key pending deletion.
 
     moto encrypts, decrypts and signs with Disabled and PendingDeletion keys alike. The
     guard runs on the proxy's request thread after moto has answered: by then moto has
@@ -1993,6 +2004,38 @@ class KeyStateGuard:
             refs.append(blob_key or req.get("SourceKeyId"))
         refs += [req.get("KeyId"), req.get("DestinationKeyId")]
         return refs
+
+    def refuse_before(self, method: str, path: str, req_headers: list[tuple[str, str]], req_body: bytes,
+                      authenticate: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """AWS's answer to a change KMS refuses on a key pending deletion
+        (:data:`PENDING_DELETION_REFUSED`), made instead of forwarding the call: moto would
+        carry it out. Only once the signature and the caller's IAM policy pass
+        (``authenticate``, moto's own check), as AWS checks them first; otherwise (and for
+        every other call) None: the call goes to moto. Never raises."""
+        target = header(req_headers, "X-Amz-Target") or ""
+        if not target.startswith("TrentService."):
+            return None
+        action = target.rpartition(".")[2]
+        member = PENDING_DELETION_REFUSED.get(action)
+        if member is None:
+            return None
+        try:
+            request = json_object(req_body) or {}
+            scope = credential_scope(req_headers, path)
+            key = find_kms_key(self.account_id, scope.region if scope else self.home_region, request.get(member))
+            if key is None or str(key.key_state) != "PendingDeletion":
+                return None
+            arn = str(key.arn)
+            _, err = authenticate(method, path, req_headers, req_body, action)
+            if err is not None:
+                return None
+        except Exception:
+            LOG.exception("key states: could not check a %s call", action)
+            return None
+        LOG.debug("key states: %s refused: %s is pending deletion", action, arn)
+        return 400, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "KMSInvalidStateException"),
+                     ("x-amzn-RequestId", str(uuid.uuid4()))], \
+            json.dumps({"__type": "KMSInvalidStateException", "message": f"{arn} is pending deletion."}).encode()
 
     def enforce(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes, status: int,
                 headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -2336,7 +2379,14 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         context = observer.prepare(self.command, self.path, req_headers, body)
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
-        status, _reason, resp_headers, resp_body = self._forward(req_headers, body)
+        refused = None
+        if self.server.guard is not None and observer.trail is not None:
+            refused = self.server.guard.refuse_before(self.command, self.path, req_headers, body,
+                                                      observer.trail.authenticate)
+        if refused is not None:
+            status, resp_headers, resp_body = refused
+        else:
+            status, _reason, resp_headers, resp_body = self._forward(req_headers, body)
         status, resp_headers, resp_body = refuse_unsigned(self.path, req_headers, status,
                                                           resp_headers, resp_body)
         status, resp_headers, resp_body = rewrite_json_error(req_headers, status, resp_headers, resp_body)

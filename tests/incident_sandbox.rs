@@ -437,3 +437,50 @@ async fn stored_data_cannot_be_decrypted_once_its_key_is_disabled() {
     lead.enable_key().key_id(&arn).send().await.expect("EnableKey");
     assert!(of(&stored_reads().await, "drop-kyc-key").iter().all(|o| o == "ok"));
 }
+
+#[tokio::test]
+async fn keydeck_notifies_the_incident_topic_through_the_rust_sdk() {
+    // sns:Publish is a query-protocol call: the Rust SDK form-encodes a space as %20 (boto3
+    // writes +) and signs those bytes. AWS checks the signature over the bytes it got; so
+    // must the sandbox (it once re-encoded the form and refused with SignatureDoesNotMatch).
+    let dir = temp_dir("notify");
+    let run = |args: &[&str]| {
+        let out = keydeck_as("security-lead", &dir, REGION).arg("--allow-write").args(args).output().expect("keydeck");
+        assert!(
+            out.status.success(),
+            "keydeck {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let id = run(&["incident", "start", "--key", "drop-kyc-key", "--reason", "notify test: key seen in a log"]);
+    let id = id.trim().to_owned();
+    let report: Value =
+        serde_json::from_str(&run(&["incident", "run", &id, "--step", "notify", "--format", "json"])).expect("JSON");
+    assert_eq!(report["result"], "done", "{report}");
+    let call = &report["results"][0];
+    assert_eq!(call["call"], "sns:Publish", "{report}");
+    let message_id = call["fields"]["MessageId"].as_str().unwrap_or_else(|| panic!("no MessageId: {report}"));
+
+    let seen = sns_messages("security-incident").await;
+    let m = seen["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["message_id"] == message_id)
+        .unwrap_or_else(|| panic!("{message_id} not in {seen}"));
+    assert_eq!(m["subject"], format!("keydeck incident {id}: kms-key-compromise alias/drop-kyc-key"), "{m}");
+    let body = m["message"].as_str().expect("message");
+    assert!(body.contains(&format!("Incident: {id}")) && body.contains("notify test: key seen in a log"), "{body}");
+
+    // In the trail file as the security lead's Publish, signed by the Rust SDK.
+    let publish = trail_records()
+        .await
+        .into_iter()
+        .find(|r| r["eventName"] == "Publish" && r["responseElements"]["messageId"] == message_id)
+        .unwrap_or_else(|| panic!("Publish {message_id} not in the trail file"));
+    assert_eq!(publish["userIdentity"]["userName"], "security-lead");
+    assert!(publish["errorCode"].is_null(), "{publish}");
+    assert!(publish["userAgent"].as_str().is_some_and(|a| a.contains("aws-sdk-rust")), "{publish}");
+}

@@ -161,6 +161,26 @@ async fn a_key_pending_deletion_refuses_them_with_kms_invalid_state() {
     let dec = crew.decrypter.decrypt().ciphertext_blob(blob.clone()).send().await;
     assert_refused("Decrypt", dec, "KMSInvalidStateException", &pending);
 
+    // Changes KMS refuses on a key pending deletion (moto made them: its DisableKey turned the
+    // key Disabled, cancelling the deletion) — after IAM, which is checked first.
+    for r in [key.id.as_str(), key.arn.as_str()] {
+        let res = crew.lead.disable_key().key_id(r).send().await;
+        assert_refused(&format!("DisableKey with {r}"), res, "KMSInvalidStateException", &pending);
+        let res = crew.lead.enable_key().key_id(r).send().await;
+        assert_refused(&format!("EnableKey with {r}"), res, "KMSInvalidStateException", &pending);
+    }
+    let res = crew.admin.enable_key_rotation().key_id(&key.id).send().await;
+    assert_refused("EnableKeyRotation", res, "KMSInvalidStateException", &pending);
+    let res = crew.admin.create_alias().alias_name("alias/key-states-onto-pending").target_key_id(&key.id).send().await;
+    assert_refused("CreateAlias onto it", res, "KMSInvalidStateException", &pending);
+    let res = crew.lead.schedule_key_deletion().key_id(&key.arn).pending_window_in_days(7).send().await;
+    assert_refused("ScheduleKeyDeletion again", res, "KMSInvalidStateException", &pending);
+    let denied = crew.admin.disable_key().key_id(&key.id).send().await.expect_err("key-admin may not DisableKey");
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "IAM first: {denied:?}");
+    let denied = crew.outsider.disable_key().key_id(&key.arn).send().await.expect_err("the outsider may not");
+    assert_eq!(denied.code(), Some("AccessDeniedException"), "IAM first: {denied:?}");
+    assert_eq!(key_state(&crew, &key).await, Some(KeyState::PendingDeletion), "nothing changed the key");
+
     // Cancelling the deletion leaves the key Disabled (as in AWS): still refused, now as disabled.
     crew.lead.cancel_key_deletion().key_id(&key.id).send().await.expect("security-lead cancels the deletion");
     assert_eq!(key_state(&crew, &key).await, Some(KeyState::Disabled));

@@ -329,7 +329,8 @@ impl Runner {
 
     /// Settle `step`'s unknown outcome by reading AWS: done when every changing call's
     /// effect is visible (then nothing is called again), else not done (the next run
-    /// makes a new attempt).
+    /// makes a new attempt). A step without changing calls is not done: its reads are
+    /// made again.
     pub async fn settle(
         &mut self,
         ctx: &AwsContext,
@@ -340,7 +341,9 @@ impl Runner {
             return Err(IncidentError::Replay(format!("step {step} has no unknown outcome")));
         };
         let mut observed = serde_json::Map::new();
-        let mut done = true;
+        // A step of reads only (scope, verify) leaves nothing in AWS to observe: what it
+        // is for is its answers, and those were lost. Not done: the next run reads again.
+        let mut done = u.ops.iter().any(|op| op.call().writes());
         for (i, op) in u.ops.iter().enumerate() {
             if !op.call().writes() {
                 continue;

@@ -8,7 +8,8 @@ Usage::
 
 What it does, in order:
 
-1. starts moto's server in-process on an internal 127.0.0.1 port;
+1. starts moto's server in-process on an internal 127.0.0.1 port, checking SigV4 over
+   the request body as received (:class:`RawBodyApp`; moto re-encodes form bodies);
 2. seeds the estate (KMS keys, aliases, rotations, deletions, Secrets Manager
    secrets, IAM operators) through boto3, back-dating moto's own records by running
    each step under a frozen clock (freezegun), then checks the dates took; then the
@@ -568,6 +569,70 @@ def enable_iam_enforcement(internal_url: str) -> None:
             raise RuntimeError(f"reset-auth answered {resp.status}: {body[:200]!r}")
     finally:
         conn.close()
+
+
+RAW_BODY_ENVIRON = "keydeck.raw_body"
+
+
+class RawBodyApp:
+    """WSGI middleware in front of moto: keeps the request body exactly as received
+    (``environ[RAW_BODY_ENVIRON]``) and hands moto a fresh stream of the same bytes.
+
+    AWS checks a SigV4 signature over the bytes the client sent. moto, for a form-encoded
+    (query-protocol: SNS, STS, IAM) request, gets an empty ``request.data`` from werkzeug
+    (the form parser consumed the stream) and signs ``urlencode(parsed form)`` instead, so
+    it refuses every request whose encoding differs from Python's (``%20`` for a space,
+    as the Rust SDK and the AWS CLI v2 write it, vs ``+``) with SignatureDoesNotMatch.
+    :func:`verify_signatures_over_raw_body` makes moto use these bytes."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        import io
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ[RAW_BODY_ENVIRON] = body
+        return self.app(environ, start_response)
+
+
+def verify_signatures_over_raw_body() -> None:
+    """Make moto's IAM signature check hash the request body as received (see
+    :class:`RawBodyApp`). ``raw_body`` is read only by that check."""
+    from moto.core.responses import BaseResponse
+    original = BaseResponse.setup_class
+    if getattr(original, "_keydeck_raw_body", False):
+        return
+
+    def setup_class(self: Any, request: Any, full_url: str, headers: Any, use_raw_body: bool = False) -> None:
+        original(self, request, full_url, headers, use_raw_body=use_raw_body)
+        raw = getattr(request, "environ", {}).get(RAW_BODY_ENVIRON)
+        if isinstance(raw, bytes) and raw:
+            self.raw_body = raw
+
+    setup_class._keydeck_raw_body = True  # type: ignore[attr-defined]
+    BaseResponse.setup_class = setup_class  # type: ignore[method-assign]
+
+
+def moto_server_class() -> Any:
+    """moto's ThreadedMotoServer with :class:`RawBodyApp` in front of its application."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class SignedBodyMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = RawBodyApp(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    verify_signatures_over_raw_body()
+    return SignedBodyMotoServer
 
 
 # --------------------------------------------------------------------------- proxy
@@ -1850,8 +1915,8 @@ def parse_delay(body: bytes) -> tuple[float | None, str | None]:
 
 # The KMS operations of the "Key states and KMS operations" table (KMS developer guide,
 # key-state.html) that need a usable key and change nothing: the cryptographic ones.
-# Operations that do change something (CreateGrant, ReplicateKey, EnableKey on a key
-# pending deletion, ...) are left to moto.
+# Operations that change something are left to moto, except on a key pending deletion
+# (PENDING_DELETION_REFUSED, refused before moto sees them).
 KEY_STATE_OPERATIONS = frozenset({
     "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
     "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
@@ -1868,6 +1933,16 @@ UNUSABLE_KEY_STATES = {
     "Unavailable": ("KMSInvalidStateException", "is unavailable."),
     "Creating": ("KMSInvalidStateException", "is creating."),
 }
+# Operations that change a key (or point an alias at it) which KMS refuses on a key pending
+# deletion (the table's note [3]: KMSInvalidStateException "<key ARN> is pending deletion."),
+# by the request member naming the key. moto carries them out: DisableKey even turns a key
+# pending deletion into a Disabled one, silently cancelling its deletion.
+PENDING_DELETION_REFUSED = {
+    "DisableKey": "KeyId", "EnableKey": "KeyId", "EnableKeyRotation": "KeyId",
+    "DisableKeyRotation": "KeyId", "ScheduleKeyDeletion": "KeyId", "CreateGrant": "KeyId",
+    "TagResource": "KeyId", "UntagResource": "KeyId", "UpdateKeyDescription": "KeyId",
+    "CreateAlias": "TargetKeyId", "UpdateAlias": "TargetKeyId",
+}
 # moto's failures of the cryptographic step itself, which KMS never reaches with an
 # unusable key: a disabled key's ciphertext under the wrong encryption context is
 # DisabledException in AWS, InvalidCiphertextException in moto.
@@ -1876,7 +1951,8 @@ CRYPTO_STEP_ERRORS = frozenset({"InvalidCiphertextException", "IncorrectKeyExcep
 
 
 class KeyStateGuard:
-    """Refuses KMS cryptographic operations on keys whose state KMS refuses them in.
+    """Refuses KMS cryptographic operations on keys whose state KMS refuses them in, and
+    (:meth:`refuse_before`, before moto sees them) changes to a key pending deletion.
 
     moto encrypts, decrypts and signs with Disabled and PendingDeletion keys alike. The
     guard runs on the proxy's request thread after moto has answered: by then moto has
@@ -1928,6 +2004,38 @@ class KeyStateGuard:
             refs.append(blob_key or req.get("SourceKeyId"))
         refs += [req.get("KeyId"), req.get("DestinationKeyId")]
         return refs
+
+    def refuse_before(self, method: str, path: str, req_headers: list[tuple[str, str]], req_body: bytes,
+                      authenticate: Any) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """AWS's answer to a change KMS refuses on a key pending deletion
+        (:data:`PENDING_DELETION_REFUSED`), made instead of forwarding the call: moto would
+        carry it out. Only once the signature and the caller's IAM policy pass
+        (``authenticate``, moto's own check), as AWS checks them first; otherwise (and for
+        every other call) None: the call goes to moto. Never raises."""
+        target = header(req_headers, "X-Amz-Target") or ""
+        if not target.startswith("TrentService."):
+            return None
+        action = target.rpartition(".")[2]
+        member = PENDING_DELETION_REFUSED.get(action)
+        if member is None:
+            return None
+        try:
+            request = json_object(req_body) or {}
+            scope = credential_scope(req_headers, path)
+            key = find_kms_key(self.account_id, scope.region if scope else self.home_region, request.get(member))
+            if key is None or str(key.key_state) != "PendingDeletion":
+                return None
+            arn = str(key.arn)
+            _, err = authenticate(method, path, req_headers, req_body, action)
+            if err is not None:
+                return None
+        except Exception:
+            LOG.exception("key states: could not check a %s call", action)
+            return None
+        LOG.debug("key states: %s refused: %s is pending deletion", action, arn)
+        return 400, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "KMSInvalidStateException"),
+                     ("x-amzn-RequestId", str(uuid.uuid4()))], \
+            json.dumps({"__type": "KMSInvalidStateException", "message": f"{arn} is pending deletion."}).encode()
 
     def enforce(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes, status: int,
                 headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -2271,7 +2379,14 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         context = observer.prepare(self.command, self.path, req_headers, body)
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
-        status, _reason, resp_headers, resp_body = self._forward(req_headers, body)
+        refused = None
+        if self.server.guard is not None and observer.trail is not None:
+            refused = self.server.guard.refuse_before(self.command, self.path, req_headers, body,
+                                                      observer.trail.authenticate)
+        if refused is not None:
+            status, resp_headers, resp_body = refused
+        else:
+            status, _reason, resp_headers, resp_body = self._forward(req_headers, body)
         status, resp_headers, resp_body = refuse_unsigned(self.path, req_headers, status,
                                                           resp_headers, resp_body)
         status, resp_headers, resp_body = rewrite_json_error(req_headers, status, resp_headers, resp_body)
@@ -2741,7 +2856,7 @@ def main(argv: list[str] | None = None) -> int:
         import freezegun  # noqa: F401
         import werkzeug  # noqa: F401
         import moto
-        from moto.server import ThreadedMotoServer
+        from moto.server import ThreadedMotoServer  # noqa: F401  (moto[server] is there)
     except ImportError as e:
         fail(out, "moto_missing", f"the sandbox needs moto[server] and freezegun ({e}); {INSTALL_HINT}",
              EXIT_MOTO_MISSING)
@@ -2780,7 +2895,7 @@ def main(argv: list[str] | None = None) -> int:
 
     moto_server = None
     try:
-        moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto_server = moto_server_class()(ip_address="127.0.0.1", port=0, verbose=False)
         moto_server.start()
         mhost, mport = moto_server.get_host_and_port()
         internal = f"http://{mhost}:{mport}"

@@ -515,6 +515,9 @@ pub(crate) mod tests {
         );
         assert_eq!(s.incident.as_ref().and_then(|i| i.running.clone()).as_deref(), Some("disable"));
         assert!(press(&mut s, KeyCode::Enter).is_empty(), "one step at a time");
+        press(&mut s, KeyCode::Char('q'));
+        assert!(!s.quit, "q while a step runs warns first");
+        assert!(s.status.as_ref().is_some_and(|st| st.text.starts_with("a step is running")));
         update(&mut s, Msg::IncidentDone(Err("disable failed: kms:DisableKey … access denied".into())));
         assert!(s.incident.as_ref().is_some_and(|i| i.running.is_none()));
         assert_eq!(

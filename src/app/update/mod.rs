@@ -356,7 +356,22 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
         return key_policy_wanted(state);
     }
     match cmd {
-        Command::Quit => state.quit = true,
+        Command::Quit => {
+            // A step in flight: quitting leaves its outcome unknown until the next run
+            // settles it from AWS. Say so once; a second q quits.
+            let running = state.incident.as_ref().and_then(|i| i.running.clone());
+            match running {
+                Some(step) if !state.status.as_ref().is_some_and(|s| s.text.starts_with("a step is running")) => {
+                    state.status = Some(Status {
+                        text: format!(
+                            "a step is running ({step}): q again quits anyway; its outcome is then settled from AWS when you resume"
+                        ),
+                        error: true,
+                    });
+                }
+                _ => state.quit = true,
+            }
+        }
         Command::Help => state.mode = Mode::Help,
         Command::Palette => state.mode = Mode::Palette(String::new()),
         Command::Filter => state.mode = Mode::Filter,

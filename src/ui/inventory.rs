@@ -30,17 +30,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usiz
     page
 }
 
-/// Which optional columns fit.
+/// Which optional columns fit. Status, Name, Region and Due always show (the daily
+/// review reads them first); State, Kind, Owner and Why join as the width allows.
 struct Columns {
+    state: bool,
     kind: bool,
-    due: bool,
     owner: bool,
     reason: bool,
 }
 
 impl Columns {
     fn for_width(w: u16) -> Self {
-        Self { kind: w >= 90, due: w >= 100, owner: w >= 120, reason: w >= 150 }
+        Self { state: w >= 80, kind: w >= 100, owner: w >= 120, reason: w >= 150 }
     }
 }
 
@@ -76,9 +77,9 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
     if cols.kind {
         header.push("Kind");
     }
-    header.extend(["Name", "Region", "State"]);
-    if cols.due {
-        header.push("Due");
+    header.extend(["Name", "Region", "Due"]);
+    if cols.state {
+        header.push("State");
     }
     if cols.owner {
         header.push("Owner");
@@ -93,12 +94,12 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
         widths.push(Constraint::Length(7));
     }
     widths.extend([
-        if cols.due { Constraint::Length(name_width) } else { Constraint::Min(12) },
+        if cols.kind { Constraint::Length(name_width) } else { Constraint::Min(12) },
         Constraint::Length(11),
-        Constraint::Length(16),
+        Constraint::Length(11),
     ]);
-    if cols.due {
-        widths.push(Constraint::Length(11));
+    if cols.state {
+        widths.push(Constraint::Length(16));
     }
     if cols.owner {
         widths.push(Constraint::Length(14));
@@ -144,10 +145,10 @@ fn row<'a>(r: &'a AssessedItem, rev: Option<&'static str>, cols: &Columns, theme
     }
     cells.push(Cell::from(inert(&r.name)));
     cells.push(Cell::from(r.region.clone()));
-    cells.push(Cell::from(Span::styled(inert(&r.state), theme.state(&r.state))));
-    if cols.due {
-        let due = r.judgement.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into());
-        cells.push(Cell::from(due));
+    let due = r.judgement.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into());
+    cells.push(Cell::from(due));
+    if cols.state {
+        cells.push(Cell::from(Span::styled(inert(&r.state), theme.state(&r.state))));
     }
     if cols.owner {
         cells.push(Cell::from(r.owner.as_deref().map(inert).unwrap_or_else(|| "-".into())));

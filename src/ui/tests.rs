@@ -531,3 +531,14 @@ fn no_incident_explains_how_to_start_one() {
     let out = render(&mut s, 80, 24);
     assert!(out.contains("press i"), "{out}");
 }
+
+/// Issue 12 #9: at 80×24 the daily review still reads Status, Name, Region and Due.
+#[test]
+fn inventory_at_80_columns_keeps_the_due_date() {
+    let mut s = state(false);
+    let out = render(&mut s, 80, 24);
+    let header = out.lines().find(|l| l.contains("Status")).expect("header row");
+    let pos = |w: &str| header.find(w);
+    assert!(pos("Status") < pos("Name") && pos("Name") < pos("Region") && pos("Region") < pos("Due"), "{header}");
+    assert!(out.contains("2026-"), "due dates shown: {out}");
+}

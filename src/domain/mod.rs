@@ -1,6 +1,7 @@
 //! Pure, synchronous domain logic: no IO, no clock reads, no SDK types.
 //! Everything here is testable with plain values.
 
+pub mod approval;
 pub mod assessment;
 pub mod detect;
 pub mod feed;

@@ -149,6 +149,9 @@ pub struct Policy {
     pub detections: DetectionConfig,
     /// Where incidents report and anchor (`[incident]`).
     pub incident: IncidentSettings,
+    /// Who proposes and who approves each key operation (`[approvals]`, 004 §6;
+    /// defaults when absent).
+    pub approvals: ApprovalMatrix,
 }
 
 /// The `[incident]` section (004 §4.7 step 1 and §10: notify the Security Lead, CISO and
@@ -192,6 +195,290 @@ impl IncidentSettings {
     }
 }
 
+// ---- the approval matrix (004 §6) ---------------------------------------------------
+
+/// The shortest and longest waiting period AWS allows for `ScheduleKeyDeletion`
+/// (`PendingWindowInDays`, 7..=30; 004 §4.8 "7-30 day waiting period").
+pub const AWS_DELETION_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
+
+/// How long a request stays open by default (issue 11: "expires (default 24 h)").
+pub const DEFAULT_REQUEST_LIFETIME_SECS: i64 = 24 * 3600;
+
+/// The longest lifetime a policy may give a request: an approval a week after the
+/// proposal approves a picture of the key that is a week old.
+pub const MAX_REQUEST_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+/// A key operation the approval matrix governs, by its name in the policy file
+/// (`[approvals.rotate-key]`, ...): the rows of 004 §6 "Access Controls for Key
+/// Operations", plus cancelling a scheduled deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalOp {
+    RotateKey,
+    ScheduleDeletion,
+    CreateKey,
+    CancelDeletion,
+    EmergencyDisable,
+    RotateJwtSecret,
+}
+
+impl ApprovalOp {
+    pub const ALL: [Self; 6] = [
+        Self::RotateKey,
+        Self::ScheduleDeletion,
+        Self::CreateKey,
+        Self::CancelDeletion,
+        Self::EmergencyDisable,
+        Self::RotateJwtSecret,
+    ];
+
+    /// The name in the policy file and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RotateKey => "rotate-key",
+            Self::ScheduleDeletion => "schedule-deletion",
+            Self::CreateKey => "create-key",
+            Self::CancelDeletion => "cancel-deletion",
+            Self::EmergencyDisable => "emergency-disable",
+            Self::RotateJwtSecret => "rotate-jwt-secret",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
+    /// The policy text the default rule comes from.
+    pub fn source(self) -> &'static str {
+        match self {
+            Self::RotateKey => {
+                "004 §6 \"Rotate KMS key (manual): drop-key-admin (proposer) + CISO (approver), dual approval\""
+            }
+            Self::ScheduleDeletion => {
+                "004 §6 \"Schedule key deletion: drop-key-admin + CISO, dual approval — minimum 7-day waiting period\""
+            }
+            Self::CreateKey => "004 §6 \"Create new KMS key: drop-key-admin + CISO approval\"",
+            Self::CancelDeletion => {
+                "issue 11: cancelling a scheduled deletion undoes a destructive step, single control"
+            }
+            Self::EmergencyDisable => {
+                "004 §6 \"Emergency key disable: Security Lead (any one), single — immediate incident ticket\""
+            }
+            Self::RotateJwtSecret => {
+                "004 §6 \"Rotate JWT_SECRET: Security Lead, single — with deployment coordination\""
+            }
+        }
+    }
+
+    fn names() -> String {
+        Self::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Which kind of STS identity an [`IdentityPattern`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatternKind {
+    /// `arn:aws:iam::ACCOUNT:user/[PATH/]NAME`: that IAM user.
+    User,
+    /// `arn:aws:iam::ACCOUNT:role/[PATH/]NAME`: any session of that role (STS names a
+    /// session `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`, without the path).
+    Role,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`: sessions of ROLE whose session
+    /// name matches SESSION (`*` for any).
+    AssumedRole,
+}
+
+/// One entry of `[approvals.roles]`: an IAM user, role or assumed-role ARN, with `*` for
+/// any account and `*` globs inside the last path segment only (`user/ops-*`,
+/// `assumed-role/DropKeyAdmin/*`). Validated when the policy is parsed; matched by
+/// `domain::approval::matches_pattern`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityPattern {
+    /// As written in the policy.
+    pub text: String,
+    pub kind: PatternKind,
+    /// `aws`, `aws-cn`, `aws-us-gov`.
+    pub partition: String,
+    /// `None`: any account (`*`).
+    pub account: Option<String>,
+    /// The user's or role's path and name (`ops/key-admin`); for an assumed role the role
+    /// name. No `*` except in the last segment of a user or role.
+    pub name: String,
+    /// The session-name glob of an assumed role; empty otherwise.
+    pub session: String,
+}
+
+impl Serialize for IdentityPattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// Characters IAM allows in user, role, path and role-session names (`[\w+=,.@-]`).
+fn is_iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+impl IdentityPattern {
+    /// Parse a pattern; the error says what a pattern looks like.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let shape = "write arn:aws:iam::ACCOUNT:user/NAME, arn:aws:iam::ACCOUNT:role/NAME or \
+                     arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION (ACCOUNT may be `*`; `*` may appear in the last segment)";
+        let bad = |why: &str| format!("{text:?} is not an identity pattern ({why}): {shape}");
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+            return Err(bad("not an ARN"));
+        };
+        if *arn != "arn" {
+            return Err(bad("not an ARN"));
+        }
+        if !matches!(*partition, "aws" | "aws-cn" | "aws-us-gov") {
+            return Err(bad("unknown partition"));
+        }
+        if !region.is_empty() {
+            return Err(bad("IAM and STS ARNs have no Region"));
+        }
+        let account = match *account {
+            "*" => None,
+            a if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => Some(a.to_owned()),
+            _ => return Err(bad("the account is 12 digits or `*`")),
+        };
+        let segments: Vec<&str> = resource.split('/').collect();
+        let (kind, name, session) = match (*service, segments.as_slice()) {
+            ("iam", ["user" | "role", rest @ ..]) if !rest.is_empty() => {
+                let kind = if segments[0] == "user" { PatternKind::User } else { PatternKind::Role };
+                (kind, rest.join("/"), String::new())
+            }
+            ("sts", ["assumed-role", role, session]) => {
+                (PatternKind::AssumedRole, (*role).to_owned(), (*session).to_owned())
+            }
+            ("sts", ["assumed-role", ..]) => return Err(bad("an assumed-role ARN is assumed-role/ROLE/SESSION")),
+            _ => return Err(bad("not an IAM user, IAM role or STS assumed-role ARN")),
+        };
+        let all: Vec<&str> =
+            if session.is_empty() { name.split('/').collect() } else { vec![name.as_str(), session.as_str()] };
+        let last = all.len() - 1;
+        for (i, seg) in all.iter().enumerate() {
+            if seg.is_empty() {
+                return Err(bad("an empty name"));
+            }
+            if i < last && seg.contains('*') {
+                return Err(bad("`*` only in the last segment"));
+            }
+            if !seg.chars().all(|c| is_iam_name_char(c) || (i == last && c == '*')) {
+                return Err(bad("IAM names use letters, digits and _+=,.@-"));
+            }
+        }
+        Ok(Self { text: text.to_owned(), kind, partition: (*partition).to_owned(), account, name, session })
+    }
+}
+
+/// One operation's row of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalRule {
+    /// The role whose members may propose (for single control: carry it out).
+    pub proposer: String,
+    /// The role whose members may approve; `None`: single control (004 §6 "Single").
+    pub approver: Option<String>,
+    /// How long a proposal stays open (`expires = "24h"`).
+    pub expires_secs: i64,
+}
+
+impl ApprovalRule {
+    /// Two people: a proposer and a different approver (004 §6 "Dual approval").
+    pub fn is_dual(&self) -> bool {
+        self.approver.is_some()
+    }
+
+    /// The role that approves: the approver, or for single control the proposer's role.
+    pub fn approver_role(&self) -> &str {
+        self.approver.as_deref().unwrap_or(&self.proposer)
+    }
+}
+
+/// The waiting period the policy allows for `schedule-deletion`, within AWS's 7..=30.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeletionWindow {
+    pub min_days: u32,
+    pub max_days: u32,
+}
+
+/// The `[approvals]` section: who proposes and who approves each key operation (004 §6),
+/// and which STS identities hold each role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalMatrix {
+    /// Role name → the identities that hold it.
+    pub roles: BTreeMap<String, Vec<IdentityPattern>>,
+    /// One rule for every [`ApprovalOp`].
+    pub rules: BTreeMap<ApprovalOp, ApprovalRule>,
+    /// `[approvals.schedule-deletion] min_window_days / max_window_days`.
+    pub deletion_window: DeletionWindow,
+}
+
+impl ApprovalMatrix {
+    /// The rule for `op` (every operation has one: the parser insists).
+    pub fn rule(&self, op: ApprovalOp) -> &ApprovalRule {
+        self.rules.get(&op).expect("the matrix has a rule for every operation")
+    }
+
+    /// The identity patterns of `role` (empty for an unknown role).
+    pub fn patterns(&self, role: &str) -> &[IdentityPattern] {
+        self.roles.get(role).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+impl Default for ApprovalMatrix {
+    /// 004 §6, with the sandbox's operators: the same matrix `assets/policy.toml` writes
+    /// out (IAM users `key-admin` and `security-lead`, who plays the CISO; the 004 §4.5
+    /// role `drop-key-admin`'s sessions), in any account.
+    fn default() -> Self {
+        let pats = |list: &[&str]| -> Vec<IdentityPattern> {
+            list.iter().map(|p| IdentityPattern::parse(p).expect("default pattern is valid")).collect()
+        };
+        let roles = BTreeMap::from([
+            (
+                "key-admin".to_owned(),
+                pats(&["arn:aws:iam::*:user/key-admin", "arn:aws:sts::*:assumed-role/drop-key-admin/*"]),
+            ),
+            ("ciso".to_owned(), pats(&["arn:aws:iam::*:user/security-lead"])),
+            ("security-lead".to_owned(), pats(&["arn:aws:iam::*:user/security-lead"])),
+        ]);
+        let rule = |proposer: &str, approver: Option<&str>| ApprovalRule {
+            proposer: proposer.to_owned(),
+            approver: approver.map(str::to_owned),
+            expires_secs: DEFAULT_REQUEST_LIFETIME_SECS,
+        };
+        let rules = BTreeMap::from([
+            (ApprovalOp::RotateKey, rule("key-admin", Some("ciso"))),
+            (ApprovalOp::ScheduleDeletion, rule("key-admin", Some("ciso"))),
+            (ApprovalOp::CreateKey, rule("key-admin", Some("ciso"))),
+            (ApprovalOp::CancelDeletion, rule("key-admin", None)),
+            (ApprovalOp::EmergencyDisable, rule("security-lead", None)),
+            (ApprovalOp::RotateJwtSecret, rule("security-lead", None)),
+        ]);
+        let deletion_window =
+            DeletionWindow { min_days: *AWS_DELETION_WINDOW_DAYS.start(), max_days: *AWS_DELETION_WINDOW_DAYS.end() };
+        Self { roles, rules, deletion_window }
+    }
+}
+
+/// A request lifetime, written `"90m"`, `"24h"` or `"2d"`: at least a minute, at most
+/// [`MAX_REQUEST_LIFETIME_SECS`].
+pub fn parse_lifetime(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let secs = match unit {
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (60..=MAX_REQUEST_LIFETIME_SECS).contains(&secs).then_some(secs)
+}
+
 /// A policy error with its place in the file (`FILE:LINE:COLUMN: message`, 1-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{column}: {message}")]
@@ -218,6 +505,57 @@ struct RawPolicy {
     detections: BTreeMap<Spanned<String>, Spanned<RawSetting>>,
     #[serde(default)]
     incident: RawIncident,
+    approvals: Option<Spanned<RawApprovals>>,
+}
+
+/// `[approvals]`: `roles` and one table per operation, each a map of fields.
+type RawApprovals = BTreeMap<Spanned<String>, Spanned<BTreeMap<Spanned<String>, Spanned<RawApprovalValue>>>>;
+
+/// A value inside `[approvals]`: a role or duration, a number of days, or a list of
+/// identity patterns. Which one a field takes is checked with its name.
+enum RawApprovalValue {
+    Str(String),
+    Int(i64),
+    List(Vec<Spanned<String>>),
+}
+
+impl RawApprovalValue {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Str(_) => "a string",
+            Self::Int(_) => "a number",
+            Self::List(_) => "a list",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawApprovalValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawApprovalValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a role name, a duration such as \"24h\", a number of days, or a list of ARN patterns")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawApprovalValue::Str(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawApprovalValue::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawApprovalValue::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = a.next_element::<Spanned<String>>()? {
+                    out.push(v);
+                }
+                Ok(RawApprovalValue::List(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -425,6 +763,10 @@ impl Policy {
                 }
             }
         }
+        let approvals = match &raw.approvals {
+            Some(a) => parse_approvals(&cx, a)?,
+            None => ApprovalMatrix::default(),
+        };
         let incident = IncidentSettings {
             anchor_key: inc.anchor_key.as_ref().map(|v| v.get_ref().clone()),
             notify_topic: inc.notify_topic.as_ref().map(|v| v.get_ref().clone()),
@@ -432,6 +774,7 @@ impl Policy {
         };
         Ok(Self {
             incident,
+            approvals,
             name: raw.policy.name,
             source: raw.policy.source,
             key_roles: raw.policy.key_roles,
@@ -509,6 +852,159 @@ fn parse_detections(
         }
     }
     Ok(cfg)
+}
+
+/// `[approvals]` (004 §6): every role a list of valid identity patterns, every operation
+/// exactly once with known roles, the deletion window within AWS's 7..=30 days.
+fn parse_approvals(cx: &Ctx<'_>, raw: &Spanned<RawApprovals>) -> Result<ApprovalMatrix, PolicyError> {
+    let section = raw.span();
+    let entries = raw.get_ref();
+    let Some((_, raw_roles)) = entries.iter().find(|(k, _)| k.get_ref() == "roles") else {
+        return Err(
+            cx.err(section, "[approvals] needs `roles`: role name → list of IAM user, role or assumed-role ARNs")
+        );
+    };
+    let mut roles = BTreeMap::new();
+    for (name, value) in raw_roles.get_ref() {
+        let role = name.get_ref();
+        if role.is_empty() || !role.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(
+                cx.err(name.span(), format!("bad role name {role:?} in approvals.roles: use letters, digits, - and _"))
+            );
+        }
+        let RawApprovalValue::List(list) = value.get_ref() else {
+            return Err(cx.err(
+                value.span(),
+                format!("approvals.roles.{role} must be a list of ARN patterns, not {}", value.get_ref().kind()),
+            ));
+        };
+        if list.is_empty() {
+            return Err(
+                cx.err(value.span(), format!("approvals.roles.{role} lists no identities: nobody could act in it"))
+            );
+        }
+        let mut patterns = Vec::new();
+        for p in list {
+            let pattern = IdentityPattern::parse(p.get_ref().trim())
+                .map_err(|m| cx.err(p.span(), format!("approvals.roles.{role}: {m}")))?;
+            patterns.push(pattern);
+        }
+        roles.insert(role.clone(), patterns);
+    }
+    let role_names = || roles.keys().cloned().collect::<Vec<_>>().join(", ");
+    let mut rules = BTreeMap::new();
+    let mut window = ApprovalMatrix::default().deletion_window;
+    for (key, table) in entries {
+        if key.get_ref() == "roles" {
+            continue;
+        }
+        let op = ApprovalOp::from_name(key.get_ref()).ok_or_else(|| {
+            cx.err(
+                key.span(),
+                format!(
+                    "unknown operation {:?} in [approvals]: use roles or one of {}",
+                    key.get_ref(),
+                    ApprovalOp::names()
+                ),
+            )
+        })?;
+        let what = format!("approvals.{}", op.as_str());
+        let fields = table.get_ref();
+        let field = |name: &str| fields.iter().find(|(k, _)| k.get_ref() == name).map(|(_, v)| v);
+        let allowed: &[&str] = if op == ApprovalOp::ScheduleDeletion {
+            &["proposer", "approver", "expires", "min_window_days", "max_window_days"]
+        } else {
+            &["proposer", "approver", "expires"]
+        };
+        for k in fields.keys() {
+            if !allowed.contains(&k.get_ref().as_str()) {
+                return Err(cx.err(
+                    k.span(),
+                    format!("unknown field `{}` in {what}: expected {}", k.get_ref(), allowed.join(", ")),
+                ));
+            }
+        }
+        let string = |v: &Spanned<RawApprovalValue>, f: &str| -> Result<String, PolicyError> {
+            match v.get_ref() {
+                RawApprovalValue::Str(s) => Ok(s.clone()),
+                other => Err(cx.err(v.span(), format!("{what}.{f} must be a string, not {}", other.kind()))),
+            }
+        };
+        let role = |v: &Spanned<RawApprovalValue>, f: &str| -> Result<String, PolicyError> {
+            let r = string(v, f)?;
+            if !roles.contains_key(&r) {
+                return Err(cx.err(
+                    v.span(),
+                    format!(
+                        "unknown role {r:?} for {what}.{f}: define it in [approvals.roles] (roles: {})",
+                        role_names()
+                    ),
+                ));
+            }
+            Ok(r)
+        };
+        let proposer = match field("proposer") {
+            Some(v) => role(v, "proposer")?,
+            None => return Err(cx.err(key.span(), format!("{what} needs `proposer` (a role in [approvals.roles])"))),
+        };
+        let approver = field("approver").map(|v| role(v, "approver")).transpose()?;
+        let expires_secs = match field("expires") {
+            Some(v) => {
+                let s = string(v, "expires")?;
+                parse_lifetime(&s).ok_or_else(|| {
+                    cx.err(
+                        v.span(),
+                        format!("bad duration {s:?} for {what}.expires: write minutes, hours or days, e.g. \"90m\", \"24h\", \"2d\" (from 1m to 7d)"),
+                    )
+                })?
+            }
+            None => DEFAULT_REQUEST_LIFETIME_SECS,
+        };
+        let days = |f: &str| -> Result<Option<(u32, Range<usize>)>, PolicyError> {
+            let Some(v) = field(f) else { return Ok(None) };
+            let RawApprovalValue::Int(n) = v.get_ref() else {
+                return Err(
+                    cx.err(v.span(), format!("{what}.{f} must be a whole number of days, not {}", v.get_ref().kind()))
+                );
+            };
+            match u32::try_from(*n).ok().filter(|d| AWS_DELETION_WINDOW_DAYS.contains(d)) {
+                Some(d) => Ok(Some((d, v.span()))),
+                None => Err(cx.err(
+                    v.span(),
+                    format!("{what}.{f} = {n} is outside AWS's waiting period of 7 to 30 days (kms:ScheduleKeyDeletion PendingWindowInDays; 004 §4.8, §6)"),
+                )),
+            }
+        };
+        if op == ApprovalOp::ScheduleDeletion {
+            let min = days("min_window_days")?;
+            let max = days("max_window_days")?;
+            window.min_days = min.as_ref().map(|m| m.0).unwrap_or(*AWS_DELETION_WINDOW_DAYS.start());
+            window.max_days = max.as_ref().map(|m| m.0).unwrap_or(*AWS_DELETION_WINDOW_DAYS.end());
+            if window.min_days > window.max_days {
+                let span = min.map(|m| m.1).or(max.map(|m| m.1)).unwrap_or(key.span());
+                return Err(cx.err(
+                    span,
+                    format!(
+                        "{what}.min_window_days = {} is more than max_window_days = {}",
+                        window.min_days, window.max_days
+                    ),
+                ));
+            }
+        }
+        rules.insert(op, ApprovalRule { proposer, approver, expires_secs });
+    }
+    if let Some(missing) = ApprovalOp::ALL.into_iter().find(|op| !rules.contains_key(op)) {
+        return Err(cx.err(
+            section,
+            format!(
+                "[approvals] has no [approvals.{}]: the matrix names every operation ({}); default: {}",
+                missing.as_str(),
+                ApprovalOp::names(),
+                missing.source()
+            ),
+        ));
+    }
+    Ok(ApprovalMatrix { roles, rules, deletion_window: window })
 }
 
 fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours) -> Result<BusinessHours, PolicyError> {
@@ -852,6 +1348,184 @@ mod tests {
         assert!(m.contains("empty principal"), "{m}");
         let (l, _, m) = at("create_grant = \"high\"\ncreate_grant = \"low\"\n");
         assert_eq!(l, 5, "duplicate key: {m}");
+    }
+
+    // ---- [approvals] -------------------------------------------------------------
+
+    /// A complete, valid matrix in eight lines (lines 3..=10 after HEAD).
+    const MATRIX: &str = r#"[approvals]
+roles = { a = ["arn:aws:iam::111122223333:user/alice"], b = ["arn:aws:sts::*:assumed-role/Ciso/*"] }
+rotate-key = { proposer = "a", approver = "b" }
+schedule-deletion = { proposer = "a", approver = "b", min_window_days = 10, max_window_days = 20 }
+create-key = { proposer = "a", approver = "b", expires = "2h" }
+cancel-deletion = { proposer = "a" }
+emergency-disable = { proposer = "b" }
+rotate-jwt-secret = { proposer = "b" }
+"#;
+
+    #[test]
+    fn approvals_parse() {
+        let m = parse(MATRIX).expect("valid matrix").approvals;
+        assert_eq!(m.roles.len(), 2);
+        assert_eq!(m.patterns("b")[0].kind, PatternKind::AssumedRole);
+        assert_eq!(m.patterns("a")[0].account.as_deref(), Some("111122223333"));
+        let rot = m.rule(ApprovalOp::RotateKey);
+        assert_eq!((rot.proposer.as_str(), rot.approver.as_deref(), rot.expires_secs), ("a", Some("b"), 86_400));
+        assert!(rot.is_dual());
+        assert_eq!(m.rule(ApprovalOp::CreateKey).expires_secs, 7200);
+        assert!(!m.rule(ApprovalOp::CancelDeletion).is_dual());
+        assert_eq!(m.rule(ApprovalOp::CancelDeletion).approver_role(), "a");
+        assert_eq!(m.deletion_window, DeletionWindow { min_days: 10, max_days: 20 });
+    }
+
+    #[test]
+    fn approvals_default_when_absent_and_as_written_in_the_default_policy() {
+        assert_eq!(parse("").expect("minimal").approvals, ApprovalMatrix::default());
+        let d = Policy::default_policy().expect("default").approvals;
+        assert_eq!(d, ApprovalMatrix::default(), "assets/policy.toml writes out the code's defaults");
+        // 004 §6 row by row.
+        let who = |op| {
+            let r = d.rule(op);
+            (r.proposer.as_str(), r.approver.as_deref())
+        };
+        assert_eq!(who(ApprovalOp::RotateKey), ("key-admin", Some("ciso")));
+        assert_eq!(who(ApprovalOp::ScheduleDeletion), ("key-admin", Some("ciso")));
+        assert_eq!(who(ApprovalOp::CreateKey), ("key-admin", Some("ciso")));
+        assert_eq!(who(ApprovalOp::CancelDeletion), ("key-admin", None));
+        assert_eq!(who(ApprovalOp::EmergencyDisable), ("security-lead", None));
+        assert_eq!(who(ApprovalOp::RotateJwtSecret), ("security-lead", None));
+        assert_eq!(d.deletion_window, DeletionWindow { min_days: 7, max_days: 30 });
+        assert!(d.rules.values().all(|r| r.expires_secs == 24 * 3600));
+    }
+
+    #[test]
+    fn window_bounds_default_to_aws_when_unset() {
+        let p = parse(&MATRIX.replace(", min_window_days = 10, max_window_days = 20", "")).expect("valid");
+        assert_eq!(p.approvals.deletion_window, DeletionWindow { min_days: 7, max_days: 30 });
+        let p = parse(&MATRIX.replace("min_window_days = 10, ", "")).expect("valid");
+        assert_eq!(p.approvals.deletion_window, DeletionWindow { min_days: 7, max_days: 20 });
+    }
+
+    #[test]
+    fn approvals_as_tables_like_the_default_policy() {
+        let p = parse(concat!(
+            "[approvals.roles]\n",
+            "x = [\"arn:aws:iam::*:role/ops/KeyAdmin\"]\n",
+            "[approvals.rotate-key]\nproposer = \"x\"\n",
+            "[approvals.schedule-deletion]\nproposer = \"x\"\n",
+            "[approvals.create-key]\nproposer = \"x\"\n",
+            "[approvals.cancel-deletion]\nproposer = \"x\"\n",
+            "[approvals.emergency-disable]\nproposer = \"x\"\n",
+            "[approvals.rotate-jwt-secret]\nproposer = \"x\"\n",
+        ))
+        .expect("valid");
+        let pat = &p.approvals.patterns("x")[0];
+        assert_eq!((pat.kind, pat.name.as_str(), pat.account.as_deref()), (PatternKind::Role, "ops/KeyAdmin", None));
+        // Without an `[approvals]` header, a missing operation points at the first `approvals`.
+        let e = parse("[approvals.roles]\nx = [\"arn:aws:iam::*:user/x\"]\n[approvals.rotate-key]\nproposer = \"x\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("has no [approvals.schedule-deletion]"), "{e}");
+        assert_eq!((e.line, e.column), (3, 2), "{e}");
+    }
+
+    /// One malformed matrix: MATRIX with `line` replaced by `with`; the error's message
+    /// contains `message` and points at `line:col`.
+    fn rejected(replace: &str, with: &str, message: &str, line: usize, col: usize) {
+        assert!(MATRIX.contains(replace), "fixture: {replace}");
+        let src = MATRIX.replacen(replace, with, 1);
+        let e = parse(&src).expect_err(&src);
+        assert!(e.message.contains(message), "{e}\nexpected: {message}");
+        assert_eq!((e.file.as_str(), e.line, e.column), ("p.toml", line, col), "{e}");
+    }
+
+    macro_rules! rejected_matrix {
+        ($($name:ident: $replace:expr => $with:expr, $message:expr, $line:expr, $col:expr;)*) => {
+            $(#[test] fn $name() { rejected($replace, $with, $message, $line, $col); })*
+        };
+    }
+
+    rejected_matrix! {
+        matrix_unknown_approver_role:
+            r#"rotate-key = { proposer = "a", approver = "b" }"# => r#"rotate-key = { proposer = "a", approver = "cso" }"#,
+            r#"unknown role "cso" for approvals.rotate-key.approver: define it in [approvals.roles] (roles: a, b)"#, 5, 43;
+        matrix_unknown_proposer_role:
+            r#"cancel-deletion = { proposer = "a" }"# => r#"cancel-deletion = { proposer = "key-admin" }"#,
+            r#"unknown role "key-admin" for approvals.cancel-deletion.proposer"#, 8, 32;
+        matrix_unknown_operation:
+            "emergency-disable =" => "emergency-disabled =",
+            r#"unknown operation "emergency-disabled" in [approvals]: use roles or one of rotate-key, schedule-deletion"#, 9, 1;
+        matrix_missing_operation:
+            "rotate-jwt-secret = { proposer = \"b\" }\n" => "",
+            "[approvals] has no [approvals.rotate-jwt-secret]", 3, 1;
+        matrix_missing_roles:
+            "roles = {" => "rols = {",
+            "[approvals] needs `roles`", 3, 1;
+        matrix_window_below_aws:
+            "min_window_days = 10" => "min_window_days = 3",
+            "approvals.schedule-deletion.min_window_days = 3 is outside AWS's waiting period of 7 to 30 days", 6, 73;
+        matrix_window_above_aws:
+            "max_window_days = 20" => "max_window_days = 31",
+            "approvals.schedule-deletion.max_window_days = 31 is outside AWS's waiting period of 7 to 30 days", 6, 95;
+        matrix_window_min_above_max:
+            "min_window_days = 10" => "min_window_days = 25",
+            "approvals.schedule-deletion.min_window_days = 25 is more than max_window_days = 20", 6, 73;
+        matrix_window_not_a_number:
+            "min_window_days = 10" => "min_window_days = \"10d\"",
+            "approvals.schedule-deletion.min_window_days must be a whole number of days, not a string", 6, 73;
+        matrix_window_on_another_operation:
+            r#"create-key = { proposer = "a", approver = "b", expires = "2h" }"# => r#"create-key = { proposer = "a", min_window_days = 7 }"#,
+            "unknown field `min_window_days` in approvals.create-key: expected proposer, approver, expires", 7, 32;
+        matrix_unknown_field:
+            r#"rotate-key = { proposer = "a", approver = "b" }"# => r#"rotate-key = { proposer = "a", aprover = "b" }"#,
+            "unknown field `aprover` in approvals.rotate-key", 5, 32;
+        matrix_missing_proposer:
+            r#"cancel-deletion = { proposer = "a" }"# => r#"cancel-deletion = { approver = "a" }"#,
+            "approvals.cancel-deletion needs `proposer`", 8, 1;
+        matrix_role_is_not_a_string:
+            r#"cancel-deletion = { proposer = "a" }"# => r#"cancel-deletion = { proposer = ["a"] }"#,
+            "approvals.cancel-deletion.proposer must be a string, not a list", 8, 32;
+        matrix_bad_expires:
+            r#"expires = "2h""# => r#"expires = "1 day""#,
+            r#"bad duration "1 day" for approvals.create-key.expires"#, 7, 58;
+        matrix_expires_too_long:
+            r#"expires = "2h""# => r#"expires = "8d""#,
+            "(from 1m to 7d)", 7, 58;
+        matrix_pattern_not_an_arn:
+            r#"a = ["arn:aws:iam::111122223333:user/alice"]"# => r#"a = ["alice"]"#,
+            r#"approvals.roles.a: "alice" is not an identity pattern (not an ARN): write arn:aws:iam::ACCOUNT:user/NAME"#, 4, 16;
+        matrix_pattern_not_iam:
+            "arn:aws:iam::111122223333:user/alice" => "arn:aws:kms:eu-north-1:111122223333:key/1",
+            "(IAM and STS ARNs have no Region)", 4, 16;
+        matrix_pattern_wrong_service:
+            "arn:aws:iam::111122223333:user/alice" => "arn:aws:ec2::111122223333:instance/i-1",
+            "(not an IAM user, IAM role or STS assumed-role ARN)", 4, 16;
+        matrix_pattern_bad_account:
+            "arn:aws:iam::111122223333:user/alice" => "arn:aws:iam::1111:user/alice",
+            "(the account is 12 digits or `*`)", 4, 16;
+        matrix_pattern_wildcard_role_name:
+            "assumed-role/Ciso/*" => "assumed-role/*/*",
+            "(`*` only in the last segment)", 4, 62;
+        matrix_pattern_assumed_role_without_session:
+            "assumed-role/Ciso/*" => "assumed-role/Ciso",
+            "(an assumed-role ARN is assumed-role/ROLE/SESSION)", 4, 62;
+        matrix_pattern_iam_assumed_role:
+            "arn:aws:sts::*:assumed-role/Ciso/*" => "arn:aws:iam::*:assumed-role/Ciso/*",
+            "(not an IAM user, IAM role or STS assumed-role ARN)", 4, 62;
+        matrix_pattern_bad_partition:
+            "arn:aws:iam::111122223333:user/alice" => "arn:aws-mars:iam::111122223333:user/alice",
+            "(unknown partition)", 4, 16;
+        matrix_pattern_bad_character:
+            "user/alice" => "user/al ice",
+            "(IAM names use letters, digits and _+=,.@-)", 4, 16;
+        matrix_pattern_root:
+            "user/alice" => "root",
+            "(not an IAM user, IAM role or STS assumed-role ARN)", 4, 16;
+        matrix_role_lists_nobody:
+            r#"a = ["arn:aws:iam::111122223333:user/alice"]"# => "a = []",
+            "approvals.roles.a lists no identities", 4, 15;
+        matrix_bad_role_name:
+            r#"a = ["arn:aws:iam::111122223333:user/alice"]"# => r#""a b" = ["arn:aws:iam::111122223333:user/alice"]"#,
+            r#"bad role name "a b" in approvals.roles"#, 4, 11;
     }
 
     #[test]

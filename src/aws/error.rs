@@ -75,7 +75,7 @@ impl AwsError {
                 "the endpoint cannot be reached: check --endpoint-url / AWS_ENDPOINT_URL, the region name and the network".into()
             }
             AwsErrorKind::Throttled => "AWS is throttling this call: keydeck will retry with backoff".into(),
-            AwsErrorKind::NotFound => "the resource no longer exists: refresh the inventory".into(),
+            AwsErrorKind::NotFound => "no such resource in this region: check the name (a key by alias, id or ARN; a secret by name or ARN) and --region, or refresh the inventory if it was just deleted".into(),
             AwsErrorKind::Service | AwsErrorKind::Client => "see the message; the keydeck log has details".into(),
         }
     }

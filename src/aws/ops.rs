@@ -624,7 +624,11 @@ pub async fn describe_target(ctx: &AwsContext, reference: &str, secret: bool) ->
             region: arn_region(&arn).unwrap_or(&rc.region).to_owned(),
             name: o.name().unwrap_or(reference).to_owned(),
             arn,
-            rotation_enabled: o.rotation_enabled().unwrap_or(false),
+            // RotateSecret rotates only through a rotation function (Lambda): a secret
+            // marked RotationEnabled without one cannot rotate, and its new version would
+            // have no value. Secrets Manager user guide, "Rotate secrets".
+            rotation_enabled: o.rotation_enabled().unwrap_or(false)
+                && o.rotation_lambda_arn().is_some_and(|a| !a.trim().is_empty()),
             current_version_id: current,
         }));
     }

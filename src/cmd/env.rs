@@ -46,7 +46,7 @@ impl From<ContextError> for Failure {
 impl From<aws::AwsError> for Failure {
     fn from(e: aws::AwsError) -> Self {
         let code = match e.kind {
-            AwsErrorKind::UnknownProfile => exit::CONFIG,
+            AwsErrorKind::UnknownProfile | AwsErrorKind::NotFound => exit::CONFIG,
             AwsErrorKind::Unreachable => exit::UNREACHABLE,
             AwsErrorKind::AccessDenied
             | AwsErrorKind::NoCredentials

@@ -95,6 +95,8 @@ pub struct Runner {
     pub identity: CallerIdentity,
     /// The anchor key's ARN (alias ARN or key ARN) when the policy names one.
     pub anchor_key: Option<String>,
+    /// Who may approve what (the policy's `[approvals]`, 004 §6).
+    pub approvals: crate::domain::policy::ApprovalMatrix,
 }
 
 /// The result of running (or settling) a step.
@@ -150,6 +152,7 @@ impl Runner {
             runbook,
             identity: identity.clone(),
             anchor_key: policy.incident.anchor_key_arn(&home, &identity.account),
+            approvals: policy.approvals.clone(),
         };
         runner.anchor(ctx, now).await;
         Ok(runner)
@@ -178,6 +181,7 @@ impl Runner {
                     runbook: runbook(&runbook_id)?,
                     identity: identity.clone(),
                     anchor_key: policy.incident.anchor_key_arn(home_region, &identity.account),
+                    approvals: policy.approvals.clone(),
                 }))
             }
             other => Ok(Err(Box::new(other))),
@@ -402,21 +406,45 @@ impl Runner {
         deny: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<StepReport, IncidentError> {
-        let requested_by = self
-            .log
-            .replay()
-            .incident_records()
-            .into_iter()
-            .rev()
-            .find(|r| matches!(&r.record, StepRecord::ApprovalRequested { step: s, .. } if s == step))
-            .map(|r| r.actor);
-        let Some(requested_by) = requested_by else {
+        let records = self.log.replay().incident_records();
+        let request = records.iter().rev().find_map(|r| match &r.record {
+            StepRecord::ApprovalRequested { step: s, approval, .. } if s == step => Some((r.actor.clone(), *approval)),
+            _ => None,
+        });
+        let Some((requested_by, approval)) = request else {
             return Err(IncidentError::NotAllowed(format!("step {step} has no approval request")));
         };
-        if same_principal(&requested_by, &self.identity.arn) {
+        let decided = records.iter().rev().find_map(|r| match &r.record {
+            StepRecord::ApprovalGranted { step: s } if s == step => Some(format!("approved by {}", r.actor)),
+            StepRecord::ApprovalDenied { step: s, .. } if s == step => Some(format!("denied by {}", r.actor)),
+            StepRecord::ApprovalRequested { step: s, .. } if s == step => Some(String::new()),
+            _ => None,
+        });
+        if let Some(d) = decided.filter(|d| !d.is_empty()) {
+            return Err(IncidentError::NotAllowed(format!("step {step} is already {d}")));
+        }
+        if crate::domain::approval::same_principal(&requested_by, &self.identity.arn) {
             return Err(IncidentError::NotAllowed(format!(
                 "{} asked for this approval and cannot grant it: 004 §6 needs a second person",
                 self.identity.arn
+            )));
+        }
+        // 004 §6: both roles of the operation take part — whoever asked holds one, the
+        // approver the other (the policy's [approvals] names who holds which).
+        let op = match approval {
+            crate::domain::runbook::Approval::CreateKey => crate::domain::policy::ApprovalOp::CreateKey,
+            crate::domain::runbook::Approval::RotateKey => crate::domain::policy::ApprovalOp::RotateKey,
+        };
+        let rule = self.approvals.rule(op);
+        let holds = |arn: &str, role: &str| crate::domain::approval::holds_role(&self.approvals, arn, role);
+        let (a, b) = (rule.proposer.as_str(), rule.approver_role());
+        let me = &self.identity.arn;
+        let allowed = (holds(&requested_by, a) && holds(me, b)) || (holds(&requested_by, b) && holds(me, a));
+        if !allowed {
+            return Err(IncidentError::NotAllowed(format!(
+                "{me} may not approve {}: 004 §6 and the policy's [approvals] need one {a} and one {b} ({} asked)",
+                op.as_str(),
+                requested_by
             )));
         }
         let rec = match deny {
@@ -450,18 +478,6 @@ impl Runner {
             Err(e) => Some(format!("log not anchored: {e}")),
         }
     }
-}
-
-/// Two STS ARNs of the same principal: one IAM user, or sessions of one role (the session
-/// name does not make another person).
-pub fn same_principal(a: &str, b: &str) -> bool {
-    fn principal(arn: &str) -> String {
-        match arn.split_once(":assumed-role/") {
-            Some((head, rest)) => format!("{head}:assumed-role/{}", rest.split('/').next().unwrap_or(rest)),
-            None => arn.to_owned(),
-        }
-    }
-    principal(a) == principal(b)
 }
 
 fn failpoint(step: &str, at: &str) {
@@ -618,11 +634,7 @@ mod tests {
             "arn:aws:iam::123456789012:role/KeyAdmin"
         );
         assert_eq!(policy_principal(&id("arn:aws:iam::123456789012:user/bob")), "arn:aws:iam::123456789012:user/bob");
-        assert!(same_principal(
-            "arn:aws:sts::1:assumed-role/KeyAdmin/alice",
-            "arn:aws:sts::1:assumed-role/KeyAdmin/other-session"
-        ));
-        assert!(!same_principal("arn:aws:iam::1:user/a", "arn:aws:iam::1:user/b"));
+
     }
 
     #[test]

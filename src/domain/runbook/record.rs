@@ -40,7 +40,8 @@ pub struct SecretTarget {
     pub arn: String,
     pub name: String,
     pub region: String,
-    /// DescribeSecret RotationEnabled: a rotation function is configured.
+    /// A rotation function is configured and enabled (DescribeSecret RotationEnabled and
+    /// a RotationLambdaARN): RotateSecret can make the new value.
     pub rotation_enabled: bool,
     /// The version that held AWSCURRENT at opening (the compromised value).
     pub current_version_id: String,

@@ -18,7 +18,8 @@ pub async fn fetch_inventory(ctx: &AwsContext) -> crate::domain::inventory::Inve
             Err(e) => ri.problems.push(e.to_string()),
         }
         match secrets {
-            Ok(s) => ri.secrets = s,
+            // keydeck's approval requests are not inventory (see SecretItem::is_approval_request).
+            Ok(s) => ri.secrets = s.into_iter().filter(|s| !s.is_approval_request()).collect(),
             Err(e) => ri.problems.push(e.to_string()),
         }
         ri

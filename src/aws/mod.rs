@@ -2,6 +2,7 @@
 //! `domain` types and SDK errors into [`AwsError`]. Nothing above this module imports
 //! `aws_sdk_*`.
 
+pub mod approvals;
 pub mod cloudtrail;
 pub mod context;
 pub mod error;

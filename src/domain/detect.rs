@@ -233,7 +233,15 @@ impl KeyIndex {
         ev.key_refs
             .iter()
             .find_map(|r| self.resolve(r).map(|k| k.alias.clone()))
-            .or_else(|| ev.secret_ref.as_deref().map(|s| secret_name(s).to_owned()))
+            .or_else(|| {
+                ev.secret_ref.as_deref().map(|s| {
+                    let name = secret_name(s);
+                    match name.strip_prefix(crate::domain::inventory::APPROVALS_PREFIX) {
+                        Some(id) if !id.is_empty() => format!("approval:{id}"),
+                        _ => name.to_owned(),
+                    }
+                })
+            })
             .or_else(|| ev.iam_subject().map(|who| format!("iam:{who}")))
             .or_else(|| ev.key_refs.first().cloned())
             .unwrap_or_default()
@@ -1268,6 +1276,35 @@ mod tests {
 
     fn read(id: &str, time: &str, user: &str, secret: &str) -> TrailEvent {
         ev_full(id, time, "GetSecretValue", "eu-north-1", user, None, None, Some(secret))
+    }
+
+    #[test]
+    fn approval_requests_have_their_own_subject() {
+        let ix = index();
+        let arn = format!("arn:aws:secretsmanager:eu-north-1:{ACCOUNT}:secret:keydeck/approvals/r-42-AbC123");
+        for (name, secret) in [
+            ("UpdateSecretVersionStage", arn.as_str()),
+            ("PutSecretValue", "keydeck/approvals/r-42"),
+            ("DescribeSecret", arn.as_str()),
+        ] {
+            let e =
+                ev_full("a1", "2026-11-23T10:00:00Z", name, "eu-north-1", "security-lead", None, None, Some(secret));
+            assert_eq!(ix.subject(&e), "approval:r-42", "{name} {secret}");
+        }
+        let jwt =
+            ev_full("a2", "2026-11-23T10:00:00Z", "PutSecretValue", "eu-north-1", "x", None, None, Some("JWT_SECRET"));
+        assert_eq!(ix.subject(&jwt), "JWT_SECRET");
+        let bare = ev_full(
+            "a3",
+            "2026-11-23T10:00:00Z",
+            "DescribeSecret",
+            "eu-north-1",
+            "x",
+            None,
+            None,
+            Some("keydeck/approvals/"),
+        );
+        assert_eq!(ix.subject(&bare), "keydeck/approvals/");
     }
 
     fn rules(alerts: &[Alert]) -> Vec<RuleId> {

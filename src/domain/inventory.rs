@@ -201,6 +201,22 @@ pub struct SecretItem {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Where keydeck's dual-approval requests live: one secret each, `keydeck/approvals/<id>`,
+/// tagged `keydeck:approval` (see `aws::approvals`).
+pub const APPROVALS_PREFIX: &str = "keydeck/approvals/";
+pub const APPROVAL_TAG: &str = "keydeck:approval";
+
+impl SecretItem {
+    /// Is this one of keydeck's approval requests (named under [`APPROVALS_PREFIX`] and
+    /// tagged [`APPROVAL_TAG`])? Those are not inventory: they hold no secret and are in
+    /// no policy. Both marks are needed, so tagging a real secret does not hide it, and a
+    /// foreign secret under the prefix stays visible (the approvals store lists it as
+    /// malformed).
+    pub fn is_approval_request(&self) -> bool {
+        self.name.starts_with(APPROVALS_PREFIX) && self.tags.contains_key(APPROVAL_TAG)
+    }
+}
+
 /// What one region's inventory fetch produced. A failed call leaves a problem and an
 /// empty list for that part; the rest still loads.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -324,6 +340,17 @@ mod tests {
         };
         assert_eq!(inv.problems().count(), 1);
         assert_eq!(inv.keys().count(), 1);
+    }
+
+    #[test]
+    fn approval_requests_need_both_the_prefix_and_the_tag() {
+        let mut s = fixtures::secret("eu-north-1", "keydeck/approvals/r1", None);
+        assert!(!s.is_approval_request(), "a foreign secret under the prefix stays in the inventory");
+        s.tags.insert(APPROVAL_TAG.into(), "request".into());
+        assert!(s.is_approval_request());
+        let mut real = fixtures::secret("eu-north-1", "JWT_SECRET", Some(90));
+        real.tags.insert(APPROVAL_TAG.into(), "request".into());
+        assert!(!real.is_approval_request(), "tagging a real secret does not hide it");
     }
 
     #[test]

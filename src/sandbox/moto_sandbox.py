@@ -21,7 +21,9 @@ What it does, in order:
    refuses KMS cryptographic operations on keys whose state KMS refuses them in
    (DisabledException, KMSInvalidStateException; :class:`KeyStateGuard`, moto does not
    enforce key states), gives Sign/Verify KMS's semantics (MessageType DIGEST,
-   KMSInvalidSignatureException; :class:`SignatureFixer`), names IAM denials as AWS
+   KMSInvalidSignatureException; :class:`SignatureFixer`), gives Secrets Manager's label
+   moves AWS's atomicity and answers and enforces per-secret permissions
+   (:class:`SecretsFixer`), names IAM denials as AWS
    does (ReEncryptFrom/To, SNS's AuthorizationError), counts calls (``GET
    /_sandbox/stats``, ``POST /_sandbox/stats/reset``) and hands each exchange to
    :meth:`CallObserver.observe`, which records it in CloudTrail (below);
@@ -99,9 +101,11 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import contextlib
 import dataclasses
 import datetime as dt
 import errno
+import fnmatch
 import hashlib
 import hmac
 import http.client
@@ -242,6 +246,12 @@ def load_estate(path: str) -> Estate:
     for o in estate.operators:
         if "name" not in o:
             raise ValueError("operator entry without name")
+        for e in o.get("scoped_secrets", []) or []:
+            if not isinstance(e, dict) or not all(isinstance(a, str) and a.startswith("secretsmanager:")
+                                                  for a in e.get("actions", [])) \
+                    or not e.get("names") or not all(isinstance(n, str) for n in e["names"]):
+                raise ValueError(f"operator {o['name']}: scoped_secrets entries need secretsmanager: "
+                                 f"actions and secret name patterns")
         if o["name"] == SEEDER_USER:
             raise ValueError(f"operator name {SEEDER_USER!r} is reserved")
     return estate
@@ -301,6 +311,8 @@ class Seeder:
             name, role = op["name"], str(op.get("role", "none"))
             user = iam.create_user(UserName=name, Tags=[{"Key": "role", "Value": role}])["User"]
             actions = list(op.get("actions", []))
+            for entry in op.get("scoped_secrets", []) or []:  # enforced per secret by SecretsFixer
+                actions += [a for a in entry.get("actions", []) if a not in actions]
             if actions:
                 iam.put_user_policy(UserName=name, PolicyName=f"keydeck-{role}",
                                     PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
@@ -2152,6 +2164,183 @@ class KeyReferenceFixer:
             json.dumps(answer if answer is not None else {}).encode()
 
 
+# --------------------------------------------------------------------------- Secrets Manager
+
+def secretsmanager_backend(account_id: str, region: str) -> Any:
+    """moto's in-process Secrets Manager backend of a region (None if moto's internals moved)."""
+    try:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        return secretsmanager_backends[account_id][region]
+    except Exception:
+        return None
+
+
+class SecretsFixer:
+    """Secrets Manager as AWS answers it where keydeck's approval store depends on it.
+
+    * **Atomic label moves.** moto's server runs requests on threads and its
+      UpdateSecretVersionStage checks, then moves, without a lock; Secrets Manager refuses
+      a RemoveFromVersionId that no longer holds the label however close two calls are.
+      The proxy runs Secrets Manager's changing calls one at a time (:meth:`serial`).
+    * **The refusal's message.** A RemoveFromVersionId that does not hold the label, while
+      another version does, is InvalidParameterException in both; moto says ``Version stage
+      X not found in version V``, the proxy answers Secrets Manager's ``When you move
+      staging label X, if you specify RemoveFromVersionId, it must be set to the version
+      that currently has the staging label X.``
+    * **Deprecated versions** (no staging label) are not in DescribeSecret's
+      VersionIdsToStages nor ListSecrets' SecretVersionsToStages, and ListSecretVersionIds
+      lists them only with IncludeDeprecated; moto lists them everywhere (as ``[]``).
+      ListSecretVersionIds' ARN is the secret's ARN (moto answers its name).
+    * **Resource-scoped permissions.** moto authorises Secrets Manager against ``*`` only,
+      so an estate operator's ``scoped_secrets`` entries (actions allowed only on secrets
+      whose names match, as an IAM statement with ``Resource:
+      arn:aws:secretsmanager:*:*:secret:NAME-*`` would) are granted to moto on ``*`` and
+      enforced here: a call on another secret is refused before it reaches moto with AWS's
+      AccessDeniedException. CreateSecret with Tags also needs secretsmanager:TagResource,
+      as in AWS (moto does not check it).
+
+    Never raises; anything unexpected leaves moto's answer as it was.
+    """
+
+    READS = ("Get", "List", "Describe", "BatchGet", "ValidateResourcePolicy")
+
+    def __init__(self, account_id: str, home_region: str, operators: list[dict[str, Any]]) -> None:
+        self.account_id = account_id
+        self.home_region = home_region
+        self._lock = threading.Lock()
+        # user name -> (actions allowed on every secret, [(actions, name patterns)])
+        self.scopes: dict[str, tuple[set[str], list[tuple[set[str], list[str]]]]] = {}
+        for op in operators:
+            scoped = [(set(e.get("actions", [])), list(e.get("names", [])))
+                      for e in op.get("scoped_secrets", []) or []]
+            self.scopes[op["name"]] = (set(op.get("actions", [])), scoped)
+        self.principal: Any = None  # access key id -> Principal (the recorder's lookup)
+
+    @staticmethod
+    def action(req_headers: list[tuple[str, str]]) -> str | None:
+        target = header(req_headers, "X-Amz-Target") or ""
+        return target.partition(".")[2] if target.startswith("secretsmanager.") else None
+
+    def serial(self, req_headers: list[tuple[str, str]]) -> Any:
+        """A context holding the lock for Secrets Manager calls that change something."""
+        action = self.action(req_headers)
+        if action is None or action.startswith(self.READS):
+            return contextlib.nullcontext()
+        return self._lock
+
+    def _region(self, req_headers: list[tuple[str, str]], path: str) -> str:
+        scope = credential_scope(req_headers, path)
+        return scope.region if scope else self.home_region
+
+    def _secret(self, region: str, ref: str) -> Any:
+        backend = secretsmanager_backend(self.account_id, region)
+        try:
+            return backend.secrets.get(ref) if backend is not None else None
+        except Exception:
+            return None
+
+    # ---- before moto: resource-scoped permissions
+    def refusal(self, path: str, req_headers: list[tuple[str, str]], body: bytes
+                ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        try:
+            action = self.action(req_headers)
+            scope = credential_scope(req_headers, path)
+            if action is None or scope is None or self.principal is None:
+                return None
+            who = self.principal(scope.access_key_id)
+            if who is None or who.user_name not in self.scopes:
+                return None
+            request = json_object(body) or {}
+            ref = request.get("Name") if action == "CreateSecret" else request.get("SecretId")
+            if not isinstance(ref, str) or not ref:
+                return None
+            secret = self._secret(scope.region, ref)
+            name = secret.name if secret is not None else ref
+            if name.startswith("arn:") and ":secret:" in name:
+                name = name.split(":secret:", 1)[1]
+            resource = secret.arn if secret is not None else \
+                f"arn:aws:secretsmanager:{scope.region}:{self.account_id}:secret:{name}"
+            needed = [f"secretsmanager:{action}"]
+            if action == "CreateSecret" and request.get("Tags"):
+                needed.append("secretsmanager:TagResource")
+            unscoped, scoped = self.scopes[who.user_name]
+            for perm in needed:
+                if perm in unscoped or "secretsmanager:*" in unscoped or "*" in unscoped:
+                    continue
+                entries = [names for actions, names in scoped if perm in actions]
+                if perm != needed[0] and not entries:
+                    pass  # TagResource not held at all: refused below
+                elif not entries:
+                    continue  # not scoped here: moto's IAM decides
+                if any(fnmatch.fnmatchcase(name, pat) for names in entries for pat in names):
+                    continue
+                message = (f"User: {who.arn} is not authorized to perform: {perm} on resource: {resource} "
+                           f"because no identity-based policy allows the {perm} action")
+                LOG.info("secrets: %s refused %s on %s (scoped_secrets)", who.user_name, perm, name)
+                return json_error([], "AccessDeniedException", message)
+        except Exception:
+            LOG.exception("secrets: could not check a scoped permission")
+        return None
+
+    # ---- after moto
+    def enforce(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes, status: int,
+                headers: list[tuple[str, str]], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        action = self.action(req_headers)
+        if action is None:
+            return status, headers, body
+        try:
+            if action == "UpdateSecretVersionStage" and status == 400:
+                return self._label_refusal(path, req_headers, req_body, headers, body)
+            if status != 200 or action not in ("DescribeSecret", "ListSecrets", "ListSecretVersionIds"):
+                return status, headers, body
+            answer = json_object(body)
+            if answer is None:
+                return status, headers, body
+            labelled = lambda m: {v: s for v, s in m.items() if s} if isinstance(m, dict) else m  # noqa: E731
+            if action == "DescribeSecret" and "VersionIdsToStages" in answer:
+                answer["VersionIdsToStages"] = labelled(answer["VersionIdsToStages"])
+            elif action == "ListSecrets":
+                for entry in answer.get("SecretList") or []:
+                    if isinstance(entry, dict) and "SecretVersionsToStages" in entry:
+                        entry["SecretVersionsToStages"] = labelled(entry["SecretVersionsToStages"])
+            elif action == "ListSecretVersionIds":
+                request = json_object(req_body) or {}
+                if not request.get("IncludeDeprecated"):
+                    answer["Versions"] = [v for v in answer.get("Versions") or []
+                                          if isinstance(v, dict) and v.get("VersionStages")]
+                secret = self._secret(self._region(req_headers, path), str(request.get("SecretId") or ""))
+                if secret is not None:
+                    answer["ARN"] = secret.arn
+                if not answer.get("NextToken"):
+                    answer.pop("NextToken", None)
+        except Exception:
+            LOG.exception("secrets: could not complete a %s answer", action)
+            return status, headers, body
+        keep = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-amz-crc32")]
+        return status, keep, json.dumps(answer).encode()
+
+    def _label_refusal(self, path: str, req_headers: list[tuple[str, str]], req_body: bytes,
+                       headers: list[tuple[str, str]], body: bytes
+                       ) -> tuple[int, list[tuple[str, str]], bytes]:
+        answer = json_object(body) or {}
+        request = json_object(req_body) or {}
+        label, remove_from = request.get("VersionStage"), request.get("RemoveFromVersionId")
+        message = str(answer.get("message") or answer.get("Message") or "")
+        if answer.get("__type") != "InvalidParameterException" or not isinstance(label, str) \
+                or not isinstance(remove_from, str) or not message.startswith("Version stage "):
+            return 400, headers, body
+        secret = self._secret(self._region(req_headers, path), str(request.get("SecretId") or ""))
+        if secret is None or remove_from not in secret.versions:
+            return 400, headers, body
+        holder = [v for v, d in secret.versions.items() if label in (d.get("version_stages") or [])]
+        if not holder:
+            return 400, headers, body  # the label is on no version: moto's answer stands
+        text = (f"When you move staging label {label}, if you specify RemoveFromVersionId, it must be "
+                f"set to the version that currently has the staging label {label}.")
+        return json_error(headers, "InvalidParameterException", text)
+
+
 # --------------------------------------------------------------------------- signatures
 
 # The digest length KMS requires with MessageType DIGEST, by signing algorithm's hash.
@@ -2379,20 +2568,27 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         context = observer.prepare(self.command, self.path, req_headers, body)
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
-        refused = None
-        if self.server.guard is not None and observer.trail is not None:
-            refused = self.server.guard.refuse_before(self.command, self.path, req_headers, body,
-                                                      observer.trail.authenticate)
-        if refused is not None:
-            status, resp_headers, resp_body = refused
-        else:
-            status, _reason, resp_headers, resp_body = self._forward(req_headers, body)
-        status, resp_headers, resp_body = refuse_unsigned(self.path, req_headers, status,
-                                                          resp_headers, resp_body)
-        status, resp_headers, resp_body = rewrite_json_error(req_headers, status, resp_headers, resp_body)
-        status, resp_headers, resp_body = rewrite_query_error(req_headers, status, resp_headers, resp_body)
-        status, resp_headers, resp_body = normalize_json_response(req_headers, status,
-                                                                  resp_headers, resp_body)
+        secrets_fix = self.server.secrets
+        with secrets_fix.serial(req_headers) if secrets_fix is not None else contextlib.nullcontext():
+            refused = None
+            if self.server.guard is not None and observer.trail is not None:
+                refused = self.server.guard.refuse_before(self.command, self.path, req_headers, body,
+                                                          observer.trail.authenticate)
+            if refused is None and secrets_fix is not None:
+                refused = secrets_fix.refusal(self.path, req_headers, body)
+            if refused is not None:
+                status, resp_headers, resp_body = refused
+            else:
+                status, _reason, resp_headers, resp_body = self._forward(req_headers, body)
+            status, resp_headers, resp_body = refuse_unsigned(self.path, req_headers, status,
+                                                              resp_headers, resp_body)
+            status, resp_headers, resp_body = rewrite_json_error(req_headers, status, resp_headers, resp_body)
+            status, resp_headers, resp_body = rewrite_query_error(req_headers, status, resp_headers, resp_body)
+            status, resp_headers, resp_body = normalize_json_response(req_headers, status,
+                                                                      resp_headers, resp_body)
+            if secrets_fix is not None:
+                status, resp_headers, resp_body = secrets_fix.enforce(
+                    self.path, req_headers, body, status, resp_headers, resp_body)
         if self.server.key_refs is not None:
             status, resp_headers, resp_body = self.server.key_refs.enforce(
                 self.path, req_headers, body, status, resp_headers, resp_body)
@@ -2595,6 +2791,7 @@ class SandboxProxy(http.server.ThreadingHTTPServer):
         self.guard = guard
         self.signatures = signatures
         self.key_refs: KeyReferenceFixer | None = None
+        self.secrets: SecretsFixer | None = None
         self.traffic: TrafficDriver | None = None  # the stored-data reads hook uses it
         self.upstream: tuple[str, int] = ("127.0.0.1", 0)
         super().__init__(("127.0.0.1", port), ProxyHandler)
@@ -2879,6 +3076,8 @@ def main(argv: list[str] | None = None) -> int:
         proxy = SandboxProxy(args.port, observer, KeyStateGuard(estate.account_id, home_region),
                              SignatureFixer(estate.account_id, home_region))
         proxy.key_refs = KeyReferenceFixer(estate.account_id, home_region)
+        proxy.secrets = SecretsFixer(estate.account_id, home_region, estate.operators)
+        proxy.secrets.principal = trail.principal
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             fail(out, "port_in_use", f"port {args.port} on 127.0.0.1 is already in use", EXIT_PORT_IN_USE)

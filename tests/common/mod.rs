@@ -375,3 +375,27 @@ pub async fn stored_reads() -> Vec<Value> {
     let v: Value = serde_json::from_slice(&body).expect("JSON");
     v["reads"].as_array().expect("reads").clone()
 }
+
+/// Ask `f` again (every 300 ms, up to `limit`) until it answers `Some`: for what AWS
+/// delivers late (CloudTrail). Polling, not a fixed sleep: it returns as soon as it can.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await; // poll interval
+    }
+}
+
+/// The sandbox's request counter (`GET /_sandbox/stats`): calls by `service:Action`.
+pub async fn sandbox_stats() -> Value {
+    let (status, _, body) = sandbox_http("GET", "/_sandbox/stats", &[], b"").await;
+    assert_eq!(status, 200, "stats: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("stats are JSON")
+}

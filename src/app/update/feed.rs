@@ -91,7 +91,7 @@ pub fn on_keys_reread(state: &mut State, region: &str, items: Vec<KeyItem>, gone
 pub fn on_secrets_reread(state: &mut State, region: &str, items: Vec<SecretItem>, gone: Vec<String>) {
     let Some(inv) = state.inventory.as_mut() else { return };
     let Some(ri) = inv.regions.iter_mut().find(|r| r.region == region) else { return };
-    for s in items {
+    for s in items.into_iter().filter(|s| !s.is_approval_request()) {
         match ri.secrets.iter_mut().find(|x| x.arn == s.arn || x.name == s.name) {
             Some(slot) => *slot = s,
             None => ri.secrets.push(s),

@@ -776,6 +776,17 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
     assert_eq!(deck.states(&id)["create-key"], "waiting_for_approval");
     let r = deck.run("key-admin", false, &["incident", "approve", &id, "--step", "create-key"]);
     assert_eq!(r.code, 2, "approving writes the log: --allow-write: {}", r.stderr);
+    // Only the other role of the operation may grant it (the policy's [approvals]: key-admin
+    // + CISO): the outsider and the app principals may not, whatever they can sign.
+    for who in ["outsider", "app-runner"] {
+        let r = deck.run(who, true, &["incident", "approve", &id, "--step", "create-key"]);
+        assert_ne!(r.code, 0, "{who} approving: {}", r.stderr);
+        assert!(r.line().contains("may not approve") || r.code == 4, "{who}: {}", r.stderr);
+    }
+    assert_eq!(deck.states(&id)["create-key"], "waiting_for_approval");
     deck.run("security-lead", true, &["incident", "approve", &id, "--step", "create-key"]).ok();
     assert_eq!(deck.states(&id)["create-key"], "pending", "approved: ready to run");
+    let again = deck.run("security-lead", true, &["incident", "approve", &id, "--step", "create-key"]);
+    assert_eq!(again.code, 2, "approved once: {}", again.stderr);
+    assert!(again.line().contains("already approved by"), "{}", again.stderr);
 }

@@ -634,7 +634,6 @@ mod tests {
             "arn:aws:iam::123456789012:role/KeyAdmin"
         );
         assert_eq!(policy_principal(&id("arn:aws:iam::123456789012:user/bob")), "arn:aws:iam::123456789012:user/bob");
-
     }
 
     #[test]

@@ -233,6 +233,14 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Action> {
             if feed_view {
                 feed::keep_feed_cursor(state);
             } else {
+                // The selected item filtered out: the first match, not whatever row now
+                // stands where it stood (`i` acts on the selection).
+                let kept = state.selected_id.as_ref().is_some_and(|id| state.rows().iter().any(|r| &r.id == id));
+                if !kept {
+                    state.cursor = 0;
+                    state.offset = 0;
+                    state.selected_id = None;
+                }
                 keep_cursor(state);
             }
             vec![]
@@ -609,6 +617,22 @@ mod tests {
         assert!(!s2.quit, "q is text while filtering");
         press(&mut s2, KeyCode::Esc);
         assert!(s2.filter.is_empty());
+    }
+
+    #[test]
+    fn a_filter_that_hides_the_selection_selects_the_first_match() {
+        let mut s = state();
+        update(&mut s, Msg::InventoryLoaded(inv(&["alpha", "beta", "gamma", "kyc-a", "kyc-b"])));
+        press(&mut s, KeyCode::Char('g'));
+        press(&mut s, KeyCode::Down);
+        assert!(s.cursor == 1 && !s.rows()[s.cursor].name.starts_with("kyc"), "the selection is elsewhere");
+        press(&mut s, KeyCode::Char('/'));
+        for c in "kyc".chars() {
+            press(&mut s, KeyCode::Char(c));
+        }
+        press(&mut s, KeyCode::Enter);
+        assert_eq!(s.rows().len(), 2);
+        assert_eq!(s.selected_id.as_deref(), Some(s.rows()[0].id.as_str()), "the first match, not a row number");
     }
 
     #[test]

@@ -96,6 +96,20 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
     };
     let work =
         crate::domain::runbook::Incident::replay(&inc.runbook, &inc.records).ok().map(|i| i.prepare(&step, &input));
+    // Refusals no input can answer (done, blocked, waiting for approval …) are said now,
+    // before any prompt. (A request for approval is an action: it goes ahead.)
+    if let Some(Err(refusals)) = &work {
+        use crate::domain::runbook::Refusal;
+        let blocking: Vec<String> = refusals
+            .iter()
+            .filter(|r| !matches!(r, Refusal::NeedsApproval { .. }))
+            .map(|r| r.to_string())
+            .collect();
+        if !blocking.is_empty() {
+            status(state, format!("{step}: {}", blocking.join("; ")), true);
+            return vec![];
+        }
+    }
     let acknowledge = matches!(work, Some(Ok(Work::Acknowledge)));
     if (meta.note || is_ack || acknowledge) && note.is_none() {
         state.mode = Mode::Prompt(Prompt { purpose: PromptFor::Note { step }, text: String::new() });
@@ -216,10 +230,17 @@ fn submit(state: &mut State, p: Prompt) -> Vec<Action> {
             let Some(id) = state.incident.as_ref().map(|i| i.id.clone()) else { return vec![] };
             vec![Action::IncidentSkip { id, step, reason: text }]
         }
-        PromptFor::Confirm { step, expected, note, files, .. } => {
+        PromptFor::Confirm { step, expected, calls, note, files } => {
             let typed = text.trim_start_matches("alias/");
             if typed != expected {
-                status(state, format!("not confirmed (type {expected} exactly): nothing was done"), true);
+                status(state, format!("not confirmed (type {expected} exactly; Esc cancels): nothing was done"), true);
+                if !typed.is_empty() {
+                    // A typo: the dialog stays, emptied, for another try.
+                    state.mode = Mode::Prompt(Prompt {
+                        purpose: PromptFor::Confirm { step, expected, calls, note, files },
+                        text: String::new(),
+                    });
+                }
                 return vec![];
             }
             run_action(state, step, note, Some(typed.to_owned()), files)
@@ -489,13 +510,13 @@ pub(crate) mod tests {
         // Enter with nothing typed is Cancel.
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         assert_eq!(s.mode, Mode::Normal);
-        // A wrong alias runs nothing.
+        // A wrong alias runs nothing; the dialog stays for another try.
         press(&mut s, KeyCode::Enter);
         typed(&mut s, "drop-kyc-ke");
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("nothing was done")));
+        assert!(matches!(&s.mode, Mode::Prompt(Prompt { purpose: PromptFor::Confirm { .. }, text }) if text.is_empty()));
         // Esc cancels.
-        press(&mut s, KeyCode::Enter);
         typed(&mut s, "drop-kyc-key");
         press(&mut s, KeyCode::Esc);
         assert_eq!(s.mode, Mode::Normal);
@@ -552,6 +573,19 @@ pub(crate) mod tests {
         );
         update(&mut s, Msg::IncidentDone(Ok("disable: done".into())));
         assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("create-key"));
+    }
+
+    #[test]
+    fn a_step_that_cannot_run_says_why_before_any_prompt() {
+        let mut s = incident_state(true);
+        // open is done; enable-rotation waits for create-key.
+        press(&mut s, KeyCode::Char('k'));
+        press(&mut s, KeyCode::Char('k'));
+        press(&mut s, KeyCode::Char('k'));
+        assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("open"));
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert_eq!(s.mode, Mode::Normal, "no dialog for a done step");
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("already done")), "{:?}", s.status);
     }
 
     #[test]

@@ -761,12 +761,18 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
         let r = deck.step("security-lead", &id, "disable", extra);
         assert_eq!(r.code, 2, "{}", r.stderr);
         assert!(r.line().contains(&format!("type {key}")), "{}", r.stderr);
+        assert!(r.line().contains(&format!("--confirm {key}")), "the flag is named: {}", r.stderr);
     }
     let md = auditor.describe_key().key_id(format!("alias/{key}")).send().await.expect("DescribeKey");
     assert_eq!(md.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str()), Some("Enabled"));
     let states = deck.states(&id);
     assert_eq!(states["disable"], "pending", "{states:?}");
 
+    // One open incident per key: a second start points at the first.
+    let again =
+        deck.run("security-lead", true, &["incident", "start", "--key", "drop-db-master-key", "--reason", "again"]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(again.line().contains("already open") && again.line().contains(&id), "{}", again.stderr);
     // Dual control: the key-admin asks for the replacement and cannot grant it itself; the
     // security lead can.
     deck.step_ok("key-admin", &id, "create-key", &[], "approval_requested");

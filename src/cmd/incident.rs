@@ -11,7 +11,7 @@ use super::env::{connect_checked, json, Env, Failure};
 use crate::aws::{self, AwsContext};
 use crate::cli::{exit, IncidentCommand, IncidentRunArgs, IncidentStartArgs, TableFormat};
 use crate::domain::identity::CallerIdentity;
-use crate::domain::runbook::{Plan, StepInput};
+use crate::domain::runbook::{Plan, Refusal, StepInput};
 use crate::incident::log::{self, verify, Access, IncidentId};
 use crate::report;
 use crate::runtime::incident::{IncidentError, OpenRequest, Runner, StepReport};
@@ -56,7 +56,24 @@ fn parse_id(id: &str) -> Result<IncidentId, Failure> {
 fn refused(e: IncidentError) -> Failure {
     match e {
         IncidentError::Aws(a) => a.into(),
-        IncidentError::Refused(_) | IncidentError::NotAllowed(_) => Failure::new(exit::USAGE, format!("refused: {e}")),
+        IncidentError::Refused(ref rs) => {
+            // Name the flag that answers each refusal.
+            let hints: Vec<String> = rs
+                .iter()
+                .filter_map(|r| match r {
+                    Refusal::NeedsConfirmation { expected } | Refusal::ConfirmationMismatch { expected } => {
+                        Some(format!("--confirm {expected}"))
+                    }
+                    Refusal::NeedsNote => Some("--note TEXT".into()),
+                    Refusal::NeedsFile => Some("--file PATH".into()),
+                    Refusal::NeedsReason => Some("--reason TEXT".into()),
+                    _ => None,
+                })
+                .collect();
+            let hint = if hints.is_empty() { String::new() } else { format!(" (add {})", hints.join(" ")) };
+            Failure::new(exit::USAGE, format!("refused: {e}{hint}"))
+        }
+        IncidentError::NotAllowed(_) => Failure::new(exit::USAGE, format!("refused: {e}")),
         IncidentError::Log(l) => Failure::new(exit::CONFIG, l.to_string()),
         other => Failure::new(exit::CONFIG, other.to_string()),
     }

@@ -126,6 +126,12 @@ impl Runner {
         now: DateTime<Utc>,
     ) -> Result<Self, IncidentError> {
         let target = ops::describe_target(ctx, req.target, req.secret).await?;
+        if let Some(open) = open_incident_on(data_dir, target.arn(), now) {
+            return Err(IncidentError::NotAllowed(format!(
+                "incident {open} is already open on {}: resume it (keydeck incident status {open}, or view 5 in the console)",
+                target.arn()
+            )));
+        }
         let runbook_id = match target {
             IncidentTarget::Key(_) => "kms-key-compromise",
             IncidentTarget::Secret(_) => "jwt-secret-compromise",
@@ -258,6 +264,15 @@ impl Runner {
                 }
             }
             Work::Calls { attempt, ops } => {
+                // A file that cannot be read is the operator's to fix: refuse before the
+                // intent, so the log holds no attempt that could not have been made.
+                for op in &ops {
+                    if let Op::ReEncrypt { input_file, .. } = op {
+                        if let Err(e) = std::fs::File::open(input_file) {
+                            return Err(IncidentError::NotAllowed(format!("cannot read {input_file}: {e}")));
+                        }
+                    }
+                }
                 let intent = StepRecord::Intent { step: step.to_owned(), attempt, ops: ops.clone() };
                 self.append(clock(), &intent)?;
                 failpoint(step, "after-intent");
@@ -741,20 +756,19 @@ pub async fn worker(
         }
         let result = match (act, runner.as_mut()) {
             (Action::IncidentStart { target, secret, reason, alert }, _) => {
-                let req = OpenRequest {
-                    target: &target,
-                    secret,
-                    reason: &reason,
-                    detected_at: None,
-                    alert: alert.as_deref(),
-                };
-                match Runner::open(&ctx, &data_dir, &policy, &identity, &req, Utc::now()).await {
-                    Ok(r) => {
-                        let text = format!("incident {} opened on {target}", r.log.id().as_str());
-                        runner = Some(r);
-                        Ok(text)
+                // An incident already open on this key: show it instead of a second one.
+                match open_incident_on(&data_dir, &target, Utc::now()) {
+                    Some(open) => {
+                        if let Some(msg) = reload(&data_dir, &open, 0) {
+                            let _ = tx.send(msg);
+                        }
+                        runner = None;
+                        watching = Some((open.clone(), 0));
+                        Err(format!("incident {open} is already open on this key: showing it"))
                     }
-                    Err(e) => Err(format!("incident not opened: {e}")),
+                    None => {
+                        start(&ctx, &data_dir, &policy, &identity, &mut runner, &target, secret, &reason, alert).await
+                    }
                 }
             }
             (Action::IncidentRun { step, note, confirm, files, .. }, Some(r)) => {
@@ -813,6 +827,30 @@ fn reload(data_dir: &Path, id: &str, seen: usize) -> Option<crate::app::Msg> {
     })
 }
 
+/// Open an incident from the console and hold it.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    policy: &Policy,
+    identity: &CallerIdentity,
+    runner: &mut Option<Runner>,
+    target: &str,
+    secret: bool,
+    reason: &str,
+    alert: Option<String>,
+) -> Result<String, String> {
+    let req = OpenRequest { target, secret, reason, detected_at: None, alert: alert.as_deref() };
+    match Runner::open(ctx, data_dir, policy, identity, &req, Utc::now()).await {
+        Ok(r) => {
+            let text = format!("incident {} opened", r.log.id().as_str());
+            *runner = Some(r);
+            Ok(text)
+        }
+        Err(e) => Err(format!("incident not opened: {e}")),
+    }
+}
+
 /// A step's report as one status line: done, or which call failed and why.
 fn describe(r: &StepReport) -> Result<String, String> {
     let anchor = r.anchor_problem.as_ref().map(|p| format!(" (warning: {p})")).unwrap_or_default();
@@ -820,6 +858,21 @@ fn describe(r: &StepReport) -> Result<String, String> {
         None => Ok(format!("{}: {}{anchor}", r.step, r.result.replace('_', " "))),
         Some(e) => Err(format!("{} failed: {e} — fix and press Enter to retry{anchor}", r.step)),
     }
+}
+
+/// An unfinished incident of the data dir on the key or secret `arn`, if any.
+pub fn open_incident_on(data_dir: &Path, arn: &str, now: DateTime<Utc>) -> Option<String> {
+    let ids = crate::incident::log::list(data_dir).ok()?;
+    ids.iter().rev().find_map(|id| {
+        let view = crate::incident::log::read(&crate::incident::log::log_path(data_dir, id)).ok()?;
+        let opened = view.replay.opened()?;
+        if opened.target.arn() != arn {
+            return None;
+        }
+        let rb = runbook(&opened.runbook).ok()?;
+        let plan = crate::domain::runbook::plan(&rb, &view.replay.incident_records(), now).ok()?;
+        plan.next.is_some().then(|| id.as_str().to_owned())
+    })
 }
 
 /// The newest incident of the data dir that still has steps to do, read without the lock.

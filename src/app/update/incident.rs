@@ -100,11 +100,8 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
     // before any prompt. (A request for approval is an action: it goes ahead.)
     if let Some(Err(refusals)) = &work {
         use crate::domain::runbook::Refusal;
-        let blocking: Vec<String> = refusals
-            .iter()
-            .filter(|r| !matches!(r, Refusal::NeedsApproval { .. }))
-            .map(|r| r.to_string())
-            .collect();
+        let blocking: Vec<String> =
+            refusals.iter().filter(|r| !matches!(r, Refusal::NeedsApproval { .. })).map(|r| r.to_string()).collect();
         if !blocking.is_empty() {
             status(state, format!("{step}: {}", blocking.join("; ")), true);
             return vec![];
@@ -515,7 +512,9 @@ pub(crate) mod tests {
         typed(&mut s, "drop-kyc-ke");
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("nothing was done")));
-        assert!(matches!(&s.mode, Mode::Prompt(Prompt { purpose: PromptFor::Confirm { .. }, text }) if text.is_empty()));
+        assert!(
+            matches!(&s.mode, Mode::Prompt(Prompt { purpose: PromptFor::Confirm { .. }, text }) if text.is_empty())
+        );
         // Esc cancels.
         typed(&mut s, "drop-kyc-key");
         press(&mut s, KeyCode::Esc);

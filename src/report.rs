@@ -471,6 +471,29 @@ pub fn step_report(step: &str, result: &str, results: &[CallResult]) -> String {
             None => out.push_str(&format!("  {}  ok  request {rid}\n", c.call)),
             Some(e) => out.push_str(&format!("  {}  FAILED  request {rid}: {}\n", c.call, inert(e))),
         }
+        // A CloudTrail report (scope, verify): who called the key, how, with what outcome.
+        if let Some(sc) =
+            c.fields.get("Scope").and_then(|v| serde_json::from_value::<crate::domain::scope::Scope>(v.clone()).ok())
+        {
+            out.push_str(&format!("    {} events, {} metadata reads\n", sc.events, sc.metadata_reads));
+            for k in &sc.callers {
+                let named: Vec<String> = k.named_by.iter().map(|n| format!("{n:?}")).collect();
+                out.push_str(&format!(
+                    "    {:<48} {:<22} {:>6} calls {:>5} failed  named by {}\n",
+                    inert(&k.principal),
+                    inert(&k.operation),
+                    k.calls,
+                    k.failed,
+                    named.join(",")
+                ));
+            }
+            if !sc.needs_config_change.is_empty() {
+                out.push_str(&format!(
+                    "    need a configuration change (name the key by id or ARN): {}\n",
+                    inert(&sc.needs_config_change.join(", "))
+                ));
+            }
+        }
     }
     out
 }
@@ -508,13 +531,39 @@ pub fn incident_timeline(p: &Plan, records: &[IncidentRecord]) -> serde_json::Va
                     step_secs.push(serde_json::json!({"step": step, "attempt": attempt, "ok": ok,
                         "secs": (r.at - *t0).num_milliseconds() as f64 / 1000.0}));
                 }
-                let rids: Vec<String> = results.iter().filter_map(|c| c.request_id.clone()).collect();
+                let rids: Vec<String> = results
+                    .iter()
+                    .flat_map(|c| {
+                        // A re-encryption lists its items' request ids in its fields.
+                        let items = c
+                            .fields
+                            .get("RequestIds")
+                            .and_then(|v| v.as_array())
+                            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect::<Vec<_>>());
+                        c.request_id.clone().into_iter().chain(items.unwrap_or_default())
+                    })
+                    .collect();
                 let errs: Vec<String> = results.iter().filter_map(|c| c.error.clone()).collect();
-                let what = if *ok {
+                let mut what = if *ok {
                     format!("attempt {attempt}: done")
                 } else {
                     format!("attempt {attempt}: failed: {}", errs.join("; "))
                 };
+                for c in results {
+                    if let Some(n) = c.fields.get("ReEncrypted").and_then(|v| v.as_u64()) {
+                        what.push_str(&format!("; {n} ciphertexts re-encrypted"));
+                    }
+                    let scope =
+                        c.fields.get("Scope").cloned().map(serde_json::from_value::<crate::domain::scope::Scope>);
+                    if let Some(Ok(sc)) = scope {
+                        let callers: Vec<String> = sc
+                            .callers
+                            .iter()
+                            .map(|k| format!("{} {} x{} ({} failed)", k.principal, k.operation, k.calls, k.failed))
+                            .collect();
+                        what.push_str(&format!("; CloudTrail: {} events; {}", sc.events, callers.join(", ")));
+                    }
+                }
                 (Some(step.clone()), what, rids)
             }
             StepRecord::Resolved { step, attempt, settled_done, .. } => (
@@ -605,4 +654,63 @@ pub fn incident_markdown(p: &Plan, records: &[IncidentRecord]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod incident_tests {
+    use super::*;
+
+    #[test]
+    fn a_cloudtrail_report_and_a_re_encryption_are_shown_not_only_stored() {
+        let scope = crate::domain::scope::Scope {
+            events: 17,
+            callers: vec![crate::domain::scope::Caller {
+                principal: "arn:aws:iam::123456789012:user/app-runner".into(),
+                operation: "Decrypt".into(),
+                calls: 16,
+                failed: 15,
+                first: chrono::DateTime::UNIX_EPOCH,
+                last: chrono::DateTime::UNIX_EPOCH,
+                named_by: [crate::domain::scope::NamedBy::Ciphertext].into(),
+            }],
+            needs_config_change: vec![],
+            principals: vec![],
+            metadata_reads: 1,
+        };
+        let lookup = CallResult {
+            call: "cloudtrail:LookupEvents".into(),
+            request_id: None,
+            fields: serde_json::json!({"Scope": scope, "Calls": 2, "Throttled": 0}),
+            error_code: None,
+            error: None,
+        };
+        let out = step_report("verify", "done", &[lookup]);
+        assert!(out.contains("user/app-runner") && out.contains("16 calls") && out.contains("15 failed"), "{out}");
+        let reenc = CallResult {
+            call: "kms:ReEncrypt".into(),
+            request_id: None,
+            fields: serde_json::json!({"ReEncrypted": 5, "RequestIds": ["r1", "r2", "r3", "r4", "r5"]}),
+            error_code: None,
+            error: None,
+        };
+        let records = vec![IncidentRecord {
+            at: chrono::DateTime::UNIX_EPOCH,
+            actor: "arn:aws:iam::123456789012:user/security-lead".into(),
+            record: StepRecord::Outcome { step: "re-encrypt".into(), attempt: 1, ok: true, results: vec![reenc] },
+        }];
+        let plan = Plan {
+            incident_id: "i".into(),
+            runbook: "kms-key-compromise".into(),
+            opened_at: chrono::DateTime::UNIX_EPOCH,
+            detected_at: chrono::DateTime::UNIX_EPOCH,
+            elapsed_secs: 0,
+            time_to_containment_secs: None,
+            deadlines: vec![],
+            steps: vec![],
+            next: None,
+            warnings: vec![],
+        };
+        let md = incident_markdown(&plan, &records);
+        assert!(md.contains("5 ciphertexts re-encrypted") && md.contains("r1 r2 r3 r4 r5"), "{md}");
+    }
 }

@@ -115,8 +115,14 @@ impl IncidentState {
 
     /// The scope step's report, from its last successful LookupEvents result.
     pub fn scope(&self) -> Option<Scope> {
+        self.scope_of("scope")
+    }
+
+    /// The CloudTrail report of `step` (scope: 30 days before detection; verify: the calls
+    /// on the old key since the disable), from its last successful LookupEvents result.
+    pub fn scope_of(&self, wanted: &str) -> Option<Scope> {
         self.records.iter().rev().find_map(|r| match &r.record {
-            StepRecord::Outcome { step, ok: true, results, .. } if step == "scope" => results
+            StepRecord::Outcome { step, ok: true, results, .. } if step == wanted => results
                 .iter()
                 .find(|c| c.call == "cloudtrail:LookupEvents")
                 .and_then(|c| c.fields.get("Scope"))

@@ -180,15 +180,23 @@ fn step_detail(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme
             lines.push(Line::from(Span::styled(flags.join(" · "), theme.key())));
         }
     }
-    if sel.id == "scope" {
-        if let Some(sc) = inc.scope() {
-            lines.push(Line::from(Span::styled(
+    if let Some(sc) = inc.scope_of(&sel.id) {
+        {
+            let head = if sel.id == "verify" {
+                let ok_calls: usize = sc.callers.iter().map(|c| c.calls - c.failed).sum();
+                format!(
+                    "Calls on the old key since the disable: {} ({} succeeded{}); by principal:",
+                    sc.events - sc.metadata_reads,
+                    ok_calls,
+                    if ok_calls > 0 { " — CHECK THEM" } else { "" }
+                )
+            } else {
                 format!(
                     "Scope: {} events ({} metadata reads); callers that name the key by id or ARN need a configuration change",
                     sc.events, sc.metadata_reads
-                ),
-                theme.title(),
-            )));
+                )
+            };
+            lines.push(Line::from(Span::styled(head, theme.title())));
             for c in sc.callers.iter().take(12) {
                 let named: Vec<&str> = c
                     .named_by

@@ -716,3 +716,35 @@ pub async fn describe_target(ctx: &AwsContext, reference: &str, secret: bool) ->
         message: "no selected region has this key".into(),
     }))
 }
+
+/// Whether an incident's target still exists here (DescribeKey / DescribeSecret): an
+/// incident of another account, endpoint or an emulator since reset is not resumed.
+pub async fn target_exists(ctx: &AwsContext, target: &IncidentTarget) -> Result<bool, AwsError> {
+    let rc = region_config(ctx, Some(target.region()));
+    let found = match target {
+        IncidentTarget::Key(k) => match aws_sdk_kms::Client::new(&rc.config).describe_key().key_id(&k.arn).send().await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                let err = AwsError::from_sdk("kms:DescribeKey", &rc.region, Some(&k.arn), e);
+                if err.kind != super::error::AwsErrorKind::NotFound {
+                    return Err(err);
+                }
+                false
+            }
+        },
+        IncidentTarget::Secret(s) => {
+            match aws_sdk_secretsmanager::Client::new(&rc.config).describe_secret().secret_id(&s.arn).send().await {
+                Ok(_) => true,
+                Err(e) => {
+                    let err = AwsError::from_sdk("secretsmanager:DescribeSecret", &rc.region, Some(&s.arn), e);
+                    if err.kind != super::error::AwsErrorKind::NotFound {
+                        return Err(err);
+                    }
+                    false
+                }
+            }
+        }
+    };
+    Ok(found)
+}

@@ -57,6 +57,7 @@ async fn event_loop(
     let (incident_tx, incident_rx) = unbounded_channel::<WorkerCmd>();
     let incident_task = tokio::spawn(crate::runtime::incident::worker(
         ctx.clone(),
+        cfg.session.write_enabled,
         PathBuf::from(&cfg.session.data_dir),
         cfg.policy.clone(),
         cfg.session.identity.clone(),

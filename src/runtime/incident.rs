@@ -673,8 +673,10 @@ pub enum WorkerCmd {
 /// The console's incident task: it holds the incident (and its write lock) for the
 /// session, carries out the incident actions one at a time, and answers with
 /// `Msg::IncidentLoaded` (the log as it stands) and `Msg::IncidentDone` (one line).
+#[allow(clippy::too_many_arguments)]
 pub async fn worker(
     ctx: AwsContext,
+    write: bool,
     data_dir: PathBuf,
     policy: std::sync::Arc<Policy>,
     identity: CallerIdentity,
@@ -714,11 +716,32 @@ pub async fn worker(
         };
         let act = match cmd {
             WorkerCmd::LoadLatest => {
-                if let Some(msg) = latest_unfinished(&data_dir) {
-                    if let Msg::IncidentLoaded { id, records, .. } = &msg {
-                        watching = Some((id.clone(), records.len()));
+                let Some(msg) = latest_unfinished(&ctx, &data_dir).await else { continue };
+                let Msg::IncidentLoaded { id, records, .. } = &msg else { continue };
+                watching = Some((id.clone(), records.len()));
+                // With --allow-write the console holds the incident from the start, so a
+                // second console opens it read-only (and is told who holds it).
+                let resumed = match (write, id.parse::<IncidentId>()) {
+                    (true, Ok(iid)) => Runner::resume(&data_dir, &iid, &policy, &identity, &home, Utc::now()).ok(),
+                    _ => None,
+                };
+                match resumed {
+                    Some(Ok(r)) => {
+                        let _ = tx.send(loaded(&r));
+                        runner = Some(r);
                     }
-                    let _ = tx.send(msg);
+                    Some(Err(access)) => {
+                        let held = match *access {
+                            Access::ReadOnly { held_by: Some(h), .. } => Some(h.to_string()),
+                            _ => Some("another process".into()),
+                        };
+                        if let Msg::IncidentLoaded { id, runbook, records, .. } = msg {
+                            let _ = tx.send(Msg::IncidentLoaded { id, runbook, records, held_by: held });
+                        }
+                    }
+                    None => {
+                        let _ = tx.send(msg);
+                    }
                 }
                 continue;
             }
@@ -875,24 +898,26 @@ pub fn open_incident_on(data_dir: &Path, arn: &str, now: DateTime<Utc>) -> Optio
     })
 }
 
-/// The newest incident of the data dir that still has steps to do, read without the lock.
-fn latest_unfinished(data_dir: &Path) -> Option<crate::app::Msg> {
+/// The newest incident of the data dir that still has steps to do and whose key or secret
+/// exists here (an incident of an emulator since reset is not resumed), read without the lock.
+async fn latest_unfinished(ctx: &AwsContext, data_dir: &Path) -> Option<crate::app::Msg> {
     let ids = crate::incident::log::list(data_dir).ok()?;
     for id in ids.iter().rev() {
         let path = crate::incident::log::log_path(data_dir, id);
         let Ok(view) = crate::incident::log::read(&path) else { continue };
         let records = view.replay.incident_records();
-        let Some(rb_id) = view.replay.opened().map(|o| o.runbook.clone()) else { continue };
-        let Ok(rb) = runbook(&rb_id) else { continue };
+        let Some(opened) = view.replay.opened() else { continue };
+        let Ok(rb) = runbook(&opened.runbook) else { continue };
         let Ok(plan) = crate::domain::runbook::plan(&rb, &records, Utc::now()) else { continue };
-        if plan.next.is_some() {
-            return Some(crate::app::Msg::IncidentLoaded {
-                id: id.as_str().to_owned(),
-                runbook: std::sync::Arc::new(rb),
-                records,
-                held_by: None,
-            });
+        if plan.next.is_none() || !ops::target_exists(ctx, &opened.target).await.unwrap_or(true) {
+            continue;
         }
+        return Some(crate::app::Msg::IncidentLoaded {
+            id: id.as_str().to_owned(),
+            runbook: std::sync::Arc::new(rb),
+            records,
+            held_by: None,
+        });
     }
     None
 }

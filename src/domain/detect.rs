@@ -55,7 +55,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::inventory::{Inventory, KeyManager};
@@ -494,13 +494,12 @@ fn is_metadata_read(event_name: &str) -> bool {
     event_name.starts_with("Describe") || event_name.starts_with("List") || event_name.starts_with("Get")
 }
 
-/// Whether `t` falls within business hours (local time = UTC + offset).
+/// Whether `t` falls within business hours, in the policy's time zone (daylight saving
+/// time included) or at its fixed offset.
 pub fn within_business_hours(hours: &BusinessHours, t: DateTime<Utc>) -> bool {
-    let Some(local) = t.checked_add_signed(Duration::minutes(i64::from(hours.utc_offset_minutes))) else {
+    let Some((weekday, minute)) = hours.zone.local_weekday_minute(t) else {
         return true;
     };
-    let weekday = local.weekday().number_from_monday();
-    let minute = local.hour() * 60 + local.minute();
     hours.weekdays.contains(&weekday) && minute >= hours.start_minute && minute < hours.end_minute
 }
 
@@ -1166,17 +1165,14 @@ fn human_window(w: Duration) -> String {
 fn describe_hours(h: &BusinessHours) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let days: Vec<&str> = h.weekdays.iter().filter_map(|d| DAYS.get((*d as usize).wrapping_sub(1)).copied()).collect();
-    let off = h.utc_offset_minutes;
     format!(
-        "{} {:02}:{:02}-{:02}:{:02} UTC{}{:02}:{:02}",
+        "{} {:02}:{:02}-{:02}:{:02} {}",
         days.join(" "),
         h.start_minute / 60,
         h.start_minute % 60,
         h.end_minute / 60,
         h.end_minute % 60,
-        if off < 0 { '-' } else { '+' },
-        off.unsigned_abs() / 60,
-        off.unsigned_abs() % 60
+        h.zone
     )
 }
 
@@ -1185,13 +1181,19 @@ mod tests {
     use super::*;
     use crate::domain::inventory::fixtures::{key, secret};
     use crate::domain::inventory::{KeyState, RegionInventory};
+    use crate::domain::policy::HoursZone;
     use crate::domain::trail::{fixtures::record, parse_event, KMS_SOURCE, SECRETS_SOURCE};
 
     const ACCOUNT: &str = "123456789012";
 
     fn hours() -> BusinessHours {
         // 07:00-18:00 UTC+01:00, Mon-Fri (the default policy's).
-        BusinessHours { start_minute: 420, end_minute: 1080, utc_offset_minutes: 60, weekdays: vec![1, 2, 3, 4, 5] }
+        BusinessHours {
+            start_minute: 420,
+            end_minute: 1080,
+            zone: HoursZone::Offset(60),
+            weekdays: vec![1, 2, 3, 4, 5],
+        }
     }
 
     /// Index: drop-kyc-key (L4, app-encrypt/app-runner, eu-north-1), drop-backup-key (L4,
@@ -1753,6 +1755,69 @@ mod tests {
             .is_empty());
     }
 
+    /// The default policy (business hours 07:00-18:00 Mon-Fri in Europe/Oslo) over its
+    /// own keys, none in the inventory yet.
+    fn default_policy_detector() -> (Detector, KeyIndex) {
+        let policy = Policy::default_policy().expect("default policy");
+        let inv = Inventory { regions: vec![], fetched_at: None };
+        (Detector::for_policy(&policy), KeyIndex::from_inventory(&inv, &policy))
+    }
+
+    fn off_hours_at(t: &str) -> Vec<RuleId> {
+        let (mut d, ix) = default_policy_detector();
+        let e = kms("tz", t, "Decrypt", "app-runner", None, Some("alias/drop-national-id-key"));
+        rules(&d.observe(&e, &ix))
+    }
+
+    #[test]
+    fn off_hours_follow_oslo_summer_time() {
+        // Wed 2026-07-01 16:30Z is 18:30 in Oslo (CEST, UTC+2): after hours.
+        assert_eq!(off_hours_at("2026-07-01T16:30:00Z"), [RuleId::OffHoursRestricted]);
+        // 05:30Z is 07:30 in Oslo: within hours (at +01:00 it read as 06:30).
+        assert!(off_hours_at("2026-07-01T05:30:00Z").is_empty());
+        // The edges in summer: 05:00Z = 07:00 (in), 04:59Z (out), 15:59Z = 17:59 (in), 16:00Z = 18:00 (out).
+        assert!(off_hours_at("2026-07-01T05:00:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-07-01T04:59:00Z"), [RuleId::OffHoursRestricted]);
+        assert!(off_hours_at("2026-07-01T15:59:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-07-01T16:00:00Z"), [RuleId::OffHoursRestricted]);
+        // The weekday is Oslo's: Fri 2026-07-03 22:30Z is Saturday 00:30 in Oslo.
+        assert_eq!(off_hours_at("2026-07-03T22:30:00Z"), [RuleId::OffHoursRestricted]);
+        // Mon 2026-07-06 05:30Z is Monday 07:30 in Oslo, though Sunday ended 22:00Z.
+        assert!(off_hours_at("2026-07-06T05:30:00Z").is_empty());
+        // The detail names the zone.
+        let (mut d, ix) = default_policy_detector();
+        let a = d.observe(
+            &kms("tz", "2026-07-01T16:30:00Z", "Decrypt", "app-runner", None, Some("alias/drop-national-id-key")),
+            &ix,
+        );
+        assert!(a[0].detail.contains("07:00-18:00 Europe/Oslo"), "{}", a[0].detail);
+    }
+
+    #[test]
+    fn off_hours_follow_oslo_winter_time() {
+        // Wed 2026-01-07: Oslo is UTC+1. 17:30Z = 18:30 (out), 06:30Z = 07:30 (in).
+        assert_eq!(off_hours_at("2026-01-07T17:30:00Z"), [RuleId::OffHoursRestricted]);
+        assert!(off_hours_at("2026-01-07T06:30:00Z").is_empty());
+        // The summer instants read an hour earlier in winter: 16:30Z = 17:30 (in), 05:30Z = 06:30 (out).
+        assert!(off_hours_at("2026-01-07T16:30:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-01-07T05:30:00Z"), [RuleId::OffHoursRestricted]);
+        // Around the changes: Mon 2026-03-30 (CEST since Sunday 01:00Z) 05:30Z = 07:30 (in);
+        // Mon 2026-10-26 (CET since Sunday 01:00Z) 05:30Z = 06:30 (out), 16:30Z = 17:30 (in).
+        assert!(off_hours_at("2026-03-30T05:30:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-10-26T05:30:00Z"), [RuleId::OffHoursRestricted]);
+        assert!(off_hours_at("2026-10-26T16:30:00Z").is_empty());
+    }
+
+    #[test]
+    fn off_hours_at_a_fixed_offset_stay_fixed() {
+        // utc_offset = "+01:00" all year: 16:30Z in July is 17:30 (in), 05:30Z is 06:30 (out).
+        let ix = index();
+        let summer_evening = kms("f1", "2026-07-01T16:30:00Z", "Decrypt", "app-runner", None, Some("drop-kyc-key"));
+        assert!(det().observe(&summer_evening, &ix).is_empty());
+        let summer_morning = kms("f2", "2026-07-01T05:30:00Z", "Decrypt", "app-runner", None, Some("drop-kyc-key"));
+        assert_eq!(rules(&det().observe(&summer_morning, &ix)), [RuleId::OffHoursRestricted]);
+    }
+
     #[test]
     fn off_hours_dedupes_per_principal_and_key() {
         let ix = index();
@@ -2020,8 +2085,12 @@ mod tests {
             c.threshold = u32::MAX;
         }
         cfg.failed_calls.window_secs = i64::MIN;
-        let odd =
-            BusinessHours { start_minute: 2000, end_minute: 0, utc_offset_minutes: i32::MIN, weekdays: vec![0, 9] };
+        let odd = BusinessHours {
+            start_minute: 2000,
+            end_minute: 0,
+            zone: HoursZone::Offset(i32::MIN),
+            weekdays: vec![0, 9],
+        };
         let mut d = Detector::new(cfg, Some(odd));
         for (i, t) in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-11-24T02:00:00Z"].iter().enumerate() {
             for name in ["Decrypt", "ScheduleKeyDeletion", "GetSecretValue"] {
@@ -2038,12 +2107,18 @@ mod tests {
                 let _ = d.observe(&e, &ix);
             }
         }
-        let west = BusinessHours { start_minute: 540, end_minute: 1020, utc_offset_minutes: -300, weekdays: vec![1] };
+        let west =
+            BusinessHours { start_minute: 540, end_minute: 1020, zone: HoursZone::Offset(-300), weekdays: vec![1] };
         // Mon 2026-11-23 13:59 UTC = 08:59 in UTC-05:00: before 09:00; 14:00 is within.
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         assert!(!within_business_hours(&west, at("2026-11-23T13:59:00Z")));
         assert!(within_business_hours(&west, at("2026-11-23T14:00:00Z")));
         assert!(describe_hours(&west).ends_with("UTC-05:00"), "{}", describe_hours(&west));
+        // A named zone at the ends of chrono's range.
+        let oslo = BusinessHours { zone: HoursZone::Named(chrono_tz::Europe::Oslo), ..west };
+        for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let _ = within_business_hours(&oslo, t);
+        }
     }
 
     #[test]

@@ -19,13 +19,16 @@
 //!   managed, unmanaged) are silent.
 //! * **Unexpected principal** covers Decrypt, Encrypt, GenerateDataKey*, ReEncrypt*,
 //!   Sign, GenerateMac and DeriveSharedSecret, on keys whose rule has a non-empty
-//!   `allowed_principals`, by anyone but an AWS service principal; denied attempts fire
-//!   as attempts. See `Principal::matches` for how names match.
+//!   `allowed_principals`, by anyone but AWS itself (`TrailEvent::by_aws`: service
+//!   events, service principals, "AWS Internal"); denied attempts fire as attempts. See
+//!   `Principal::matches` for how names match.
 //! * **Failed calls** counts KMS calls that failed with an access error
 //!   (`TrailEvent::is_access_failure`) per principal, and fires when more than
 //!   `threshold` of them fall in one `window` (inclusive) around the event.
 //! * **Off hours** covers every KMS call but Describe*/List*/Get* metadata reads on an L4
-//!   key, outside `[policy.business_hours]`; without business hours it is off.
+//!   key, outside `[policy.business_hours]` (in its time zone); without business hours
+//!   it is off. AWS's own calls (automatic RotateKey, DeleteKey at the end of the
+//!   waiting period, ...) never count, nor do they count as failed calls.
 //! * **New secret reader.** A principal is known for a secret when the policy's
 //!   `allowed_principals` for that secret names it, or after a successful read was seen
 //!   (by `observe` or `learn`). Warm-up: call `learn` for the events of the first
@@ -38,7 +41,7 @@
 //!   region. Any other KMS/Secrets Manager call on a managed key or secret whose rule
 //!   lists regions fires when its region is not among them; a call on anything else
 //!   fires when its region is in no rule's `regions` at all (a key created in a region
-//!   the policy never mentions, a secret read there).
+//!   the policy never mentions, a secret read there). AWS's own calls never count.
 //! * **Dedupe.** Within a rule's `window` (event time, either side) one alert per rule,
 //!   principal, subject (key, secret or region) and outcome (done / denied / failed);
 //!   the counting rules, one per principal: a burst of denied calls raises one
@@ -62,7 +65,7 @@ use super::inventory::{Inventory, KeyManager};
 use super::policy::{BusinessHours, Classification, Policy, Selector};
 use super::reference::{key_forms, secret_forms, secret_name};
 use super::rules::{DetectionConfig, RuleId, Severity};
-use super::trail::{Principal, PrincipalKind, TrailEvent};
+use super::trail::{Principal, TrailEvent};
 
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -620,7 +623,11 @@ impl Detector {
             }
         }
 
-        if is_crypto_use(name) && ev.principal.kind != PrincipalKind::AwsService {
+        // AWS's own calls (automatic rotation, the deletion at the end of the waiting
+        // period, service principals) are no operator's use: not an unexpected
+        // principal, not off hours, not a failed attempt.
+        let operator = !ev.by_aws();
+        if operator && is_crypto_use(name) {
             for k in touched.managed() {
                 if k.allowed_principals.is_empty() || k.allowed_principals.iter().any(|a| ev.principal.matches(a)) {
                     continue;
@@ -639,7 +646,7 @@ impl Detector {
         }
 
         let restricted = |k: &KeyInfo| k.classification == Some(Classification::L4);
-        if let Some(hours) = &self.hours {
+        if let Some(hours) = self.hours.as_ref().filter(|_| operator) {
             if touched.resolved.iter().any(|k| restricted(k))
                 && !is_metadata_read(name)
                 && !within_business_hours(hours, ev.event_time)
@@ -661,11 +668,11 @@ impl Detector {
             }
         }
 
-        if ev.is_access_failure() {
+        if operator && ev.is_access_failure() {
             self.failed_calls(ev, touched.label(), out);
         }
 
-        if is_metadata_read(name) {
+        if is_metadata_read(name) || !operator {
             return;
         }
         if touched.managed().next().is_some() {
@@ -692,6 +699,9 @@ impl Detector {
     }
 
     fn secret_rules(&mut self, ev: &TrailEvent, keys: &KeyIndex, out: &mut Vec<Alert>) {
+        if ev.by_aws() {
+            return; // Secrets Manager's own rotation and deletion events are no one's reads.
+        }
         let info = ev.secret_ref.as_deref().and_then(|s| keys.resolve_secret_in(s, &ev.region));
         let secret = canonical_secret(ev, keys);
         if is_secret_read(ev) {
@@ -1816,6 +1826,93 @@ mod tests {
         assert!(det().observe(&summer_evening, &ix).is_empty());
         let summer_morning = kms("f2", "2026-07-01T05:30:00Z", "Decrypt", "app-runner", None, Some("drop-kyc-key"));
         assert_eq!(rules(&det().observe(&summer_morning, &ix)), [RuleId::OffHoursRestricted]);
+    }
+
+    /// A record from AWS's guides (`trail`'s fixture file), by event name.
+    fn aws_example(event_name: &str) -> String {
+        include_str!("testdata/aws_cloudtrail_examples.jsonl")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["record"]["eventName"] == event_name)
+            .map(|v| v["record"].to_string())
+            .unwrap_or_else(|| panic!("no AWS example of {event_name}"))
+    }
+
+    /// AWS's examples' key (us-west-2, 111122223333) as an L4 key that only app-runner
+    /// may use, with Oslo's business hours.
+    fn aws_example_key() -> (Detector, KeyIndex) {
+        let mut ix = KeyIndex::new();
+        let arn = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        ix.insert_key(
+            &["1234abcd-12ab-34cd-56ef-1234567890ab".into(), "alias/drop-national-id-key".into()],
+            KeyInfo {
+                alias: "drop-national-id-key".into(),
+                region: "us-west-2".into(),
+                classification: Some(Classification::L4),
+                allowed_principals: vec!["app-runner".into()],
+                expected_regions: vec!["us-west-2".into()],
+                managed: true,
+                arn: arn.into(),
+            },
+        );
+        let oslo = BusinessHours {
+            start_minute: 420,
+            end_minute: 1080,
+            zone: HoursZone::Named(chrono_tz::Europe::Oslo),
+            weekdays: vec![1, 2, 3, 4, 5],
+        };
+        (Detector::new(DetectionConfig::default(), Some(oslo)), ix)
+    }
+
+    fn parsed(record: &str) -> TrailEvent {
+        match parse_event(record) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn aws_own_calls_are_not_operator_activity() {
+        let (mut d, ix) = aws_example_key();
+        // KMS's automatic rotation (Thu 2021-01-14 02:41 in Oslo) and the deletion at the
+        // end of the waiting period (Fri 2020-07-31 02:07), as AWS records them.
+        for name in ["RotateKey", "DeleteKey", "DeleteExpiredKeyMaterial", "SynchronizeMultiRegionKey"] {
+            let e = parsed(&aws_example(name));
+            assert!(e.key_refs.iter().any(|k| ix.resolve(k).is_some()), "{name} names the key");
+            assert!(d.observe(&e, &ix).is_empty(), "{name}");
+        }
+        // Siblings: an AWS service principal decrypting at night; "AWS Internal" failing
+        // again and again.
+        let night = "2026-07-01T23:00:00Z";
+        let by = |id: &str, ident: &str, error: &str| {
+            parsed(&format!(
+                r#"{{"eventID":"{id}","eventTime":"{night}","eventName":"Decrypt","eventSource":"kms.amazonaws.com","awsRegion":"us-west-2","userIdentity":{ident},"requestParameters":{{"keyId":"alias/drop-national-id-key"}},"eventType":"AwsApiCall","recipientAccountId":"111122223333"{error}}}"#
+            ))
+        };
+        let service = by("s1", r#"{"type":"AWSService","invokedBy":"kms.amazonaws.com"}"#, "");
+        assert!(d.observe(&service, &ix).is_empty());
+        for i in 0..6 {
+            let e = by(
+                &format!("f{i}"),
+                r#"{"accountId":"111122223333","invokedBy":"AWS Internal"}"#,
+                r#","errorCode":"AccessDenied""#,
+            );
+            assert!(d.observe(&e, &ix).is_empty(), "AWS's failures are no access attempts");
+        }
+        // The same calls by an operator still alert: a rotation on demand at night, and a
+        // role decrypting through Secrets Manager (its own ARN, invokedBy the service).
+        let manual = aws_example("RotateKey").replace(
+            r#""userIdentity":{"accountId":"111122223333","invokedBy":"AWS Internal"}"#,
+            r#""userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/Alice","accountId":"111122223333","userName":"Alice"}"#,
+        ).replace("AwsServiceEvent", "AwsApiCall");
+        let a = d.observe(&parsed(&manual), &ix);
+        assert_eq!(rules(&a), [RuleId::OffHoursRestricted]);
+        let fas = by(
+            "v1",
+            r#"{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/reporting/x","accountId":"111122223333","invokedBy":"secretsmanager.amazonaws.com"}"#,
+            "",
+        );
+        assert_eq!(rules(&d.observe(&fas, &ix)), [RuleId::UnexpectedPrincipal, RuleId::OffHoursRestricted]);
     }
 
     #[test]

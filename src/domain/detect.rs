@@ -31,9 +31,11 @@
 //!   waiting period, ...) never count, nor do they count as failed calls.
 //! * **New secret reader.** A principal is known for a secret when the policy's
 //!   `allowed_principals` for that secret names it, or after a successful read was seen
-//!   (by `observe` or `learn`). Warm-up: call `learn` for the events of the first
-//!   backfill before observing them (`observe_backfill` does both), so readers seen in
-//!   the backfill do not alert; without it every first reader alerts once.
+//!   (by `observe` or `learn`). A non-empty `allowed_principals` is a rule, not a
+//!   baseline: a principal it excludes is never learned, and alerts again in every
+//!   window. Warm-up: learn from a period before the one judged (`judge_window` for
+//!   `keydeck alerts --since`, `observe_backfill` for the console's first poll), so the
+//!   judged events never vouch for themselves; without it every first reader alerts once.
 //! * **Bulk secret reads** counts distinct secrets read (attempts included) by one
 //!   principal in one window: an application that re-reads its one secret never trips it.
 //! * **Unexpected region.** Metadata reads (Describe*, List*, Get* but GetSecretValue)
@@ -549,22 +551,47 @@ impl Detector {
     }
 
     /// Learn the baseline from an event without alerting: a successful secret read makes
-    /// its principal a known reader of that secret.
+    /// its principal a known reader of that secret, unless the secret's non-empty
+    /// `allowed_principals` excludes it (the policy's readers are a rule, not a baseline:
+    /// an excluded reader is never learned) or it is AWS's own.
     pub fn learn(&mut self, ev: &TrailEvent, keys: &KeyIndex) {
-        if is_secret_read(ev) && ev.succeeded() {
+        if is_secret_read(ev) && ev.succeeded() && !ev.by_aws() {
+            let info = ev.secret_ref.as_deref().and_then(|s| keys.resolve_secret_in(s, &ev.region));
+            if excluded_reader(info, &ev.principal) {
+                return;
+            }
             if let Some(secret) = canonical_secret(ev, keys) {
                 self.remember_reader(&secret, ev.principal.label(), ev.event_time);
             }
         }
     }
 
-    /// The first backfill: learn from every event, then observe them all (the module
-    /// docs' warm-up). Events should be in event-time order.
-    pub fn observe_backfill(&mut self, events: &[TrailEvent], keys: &KeyIndex) -> Vec<Alert> {
-        for ev in events {
+    /// The console's first backfill: the events before `judge_from` are the baseline the
+    /// new-reader rule learns from (and are judged by every other rule); the events from
+    /// `judge_from` on are judged by every rule, a reader first seen there included.
+    /// Events should be in event-time order.
+    pub fn observe_backfill(
+        &mut self,
+        events: &[TrailEvent],
+        judge_from: DateTime<Utc>,
+        keys: &KeyIndex,
+    ) -> Vec<Alert> {
+        for ev in events.iter().filter(|e| e.event_time < judge_from) {
             self.learn(ev, keys);
         }
         events.iter().flat_map(|ev| self.observe(ev, keys)).collect()
+    }
+
+    /// A window judged after a baseline (`keydeck alerts --since`): learn from the events
+    /// before `judge_from`, then observe only the events from `judge_from` on. Events
+    /// should be in event-time order.
+    pub fn judge_window(&mut self, events: &[TrailEvent], judge_from: DateTime<Utc>, keys: &KeyIndex) -> Vec<Alert> {
+        let (baseline, judged): (Vec<&TrailEvent>, Vec<&TrailEvent>) =
+            events.iter().partition(|e| e.event_time < judge_from);
+        for ev in baseline {
+            self.learn(ev, keys);
+        }
+        judged.into_iter().flat_map(|ev| self.observe(ev, keys)).collect()
     }
 
     /// Evaluate one event (events may arrive out of order and late; windows use event
@@ -772,18 +799,22 @@ impl Detector {
             return;
         }
         let who = ev.principal.label();
-        if let Some(last) = self.readers.get_mut(secret).and_then(|m| m.get_mut(who)) {
-            *last = (*last).max(ev.event_time);
-            return;
-        }
-        if ev.succeeded() {
-            self.remember_reader(secret, who, ev.event_time);
+        let excluded = excluded_reader(info, &ev.principal);
+        if !excluded {
+            if let Some(last) = self.readers.get_mut(secret).and_then(|m| m.get_mut(who)) {
+                *last = (*last).max(ev.event_time);
+                return;
+            }
+            if ev.succeeded() {
+                self.remember_reader(secret, who, ev.event_time);
+            }
         }
         let detail = || {
             format!(
-                "{who} read the secret {secret} in {} ({}), and was never seen reading it before{}. {}.",
+                "{who} read the secret {secret} in {} ({}){}{}. {}.",
                 ev.region,
                 outcome_text(ev),
+                if excluded { "" } else { ", and was never seen reading it before" },
                 match info {
                     Some(s) if !s.allowed_principals.is_empty() =>
                         format!("; the policy allows {}", s.allowed_principals.join(", ")),
@@ -1138,6 +1169,11 @@ fn find_cluster(marks: &[Mark], t: DateTime<Utc>, w: Duration, threshold: usize)
         }
     }
     None
+}
+
+/// The secret's policy names its readers and this principal is not among them.
+fn excluded_reader(info: Option<&SecretInfo>, p: &Principal) -> bool {
+    info.is_some_and(|s| !s.allowed_principals.is_empty() && !s.allowed_principals.iter().any(|a| p.matches(a)))
 }
 
 fn is_secret_read(ev: &TrailEvent) -> bool {
@@ -1963,15 +1999,19 @@ mod tests {
         let mut d = det();
         // The policy's allowed reader is known from the start.
         assert!(d.observe(&read("r1", &day(0, 0), "app-runner", "JWT_SECRET"), &ix).is_empty());
-        // A new principal: alert once, then known.
+        // A principal the policy does not allow: alerts, and again after the dedupe window
+        // (it is never learned).
         let a = d.observe(&read("r2", &day(0, 1), "developer", "JWT_SECRET"), &ix);
         assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal]);
         assert_eq!(a[0].secret.as_deref(), Some("JWT_SECRET"));
         assert_eq!(a[0].severity, Severity::Medium);
-        assert!(d.observe(&read("r3", &day(30, 0), "developer", "JWT_SECRET"), &ix).is_empty());
-        // Same principal, by ARN this time: the same secret.
+        assert_eq!(rules(&d.observe(&read("r3", &day(30, 0), "developer", "JWT_SECRET"), &ix)).len(), 1);
+        // Same principal, by ARN this time: the same secret, within the dedupe window.
         let arn = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf";
         assert!(d.observe(&read("r4", &day(31, 0), "developer", arn), &ix).is_empty());
+        // A secret without allowed readers: the first read alerts once, then known.
+        assert_eq!(rules(&d.observe(&read("r6", &day(33, 0), "reporting", "DATABASE_URL"), &ix)).len(), 1);
+        assert!(d.observe(&read("r7", &day(50, 0), "reporting", "DATABASE_URL"), &ix).is_empty());
         // An unknown secret: its first reader is new too.
         assert_eq!(
             rules(&d.observe(&read("r5", &day(32, 0), "developer", "OTHER"), &ix)),
@@ -1982,15 +2022,17 @@ mod tests {
     #[test]
     fn warm_up_learns_backfill_readers() {
         let ix = index();
-        let backfill =
-            vec![read("b1", &day(0, 0), "reporting", "JWT_SECRET"), read("b2", &day(1, 0), "reporting", "OTHER")];
+        // The console's first poll: the part before judge_from is the baseline.
+        let backfill = vec![
+            read("b1", &day(0, 0), "reporting", "OTHER"),
+            read("b2", &day(40, 0), "reporting", "OTHER"),
+            read("b3", &day(41, 0), "newcomer", "OTHER"),
+        ];
         let mut d = det();
-        assert!(d.observe_backfill(&backfill, &ix).is_empty());
-        assert!(d.observe(&read("b3", &day(5, 0), "reporting", "OTHER"), &ix).is_empty());
-        assert_eq!(
-            rules(&d.observe(&read("b4", &day(6, 0), "newcomer", "OTHER"), &ix)),
-            [RuleId::SecretReadNewPrincipal]
-        );
+        let a = d.observe_backfill(&backfill, parse_time(&day(30, 0)), &ix);
+        assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal], "only the reader first seen after the baseline");
+        assert_eq!(a[0].event_ids, ["b3"]);
+        assert!(d.observe(&read("b4", &day(45, 0), "reporting", "OTHER"), &ix).is_empty());
         // A denied read does not make the principal known.
         let mut d = det();
         let denied =
@@ -1999,6 +2041,54 @@ mod tests {
         let a = d.observe(&denied, &ix);
         assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal]);
         assert!(a[0].title.contains("attempt (denied)"));
+    }
+
+    fn parse_time(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+    }
+
+    #[test]
+    fn allowed_readers_are_a_rule_not_a_baseline() {
+        let ix = index();
+        // JWT_SECRET allows app-runner only. An outsider who read it in the baseline is not
+        // learned, and one who reads it in the judged window alerts.
+        let trail = vec![
+            read("j0", "2026-11-24T08:00:00Z", "outsider", "JWT_SECRET"),
+            read("j1", "2026-11-24T09:00:00Z", "app-runner", "JWT_SECRET"),
+            read("j2", "2026-11-24T10:05:00Z", "outsider", "JWT_SECRET"),
+            read("j3", "2026-11-24T10:06:00Z", "app-runner", "JWT_SECRET"),
+        ];
+        let judge_from = parse_time("2026-11-24T10:00:00Z");
+        let a = det().judge_window(&trail, judge_from, &ix);
+        assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal]);
+        assert_eq!(a[0].event_ids, ["j2"]);
+        assert!(a[0].detail.contains("the policy allows app-runner"), "{}", a[0].detail);
+        // The console's first backfill likewise: the outsider alerts even in the baseline.
+        let a = det().observe_backfill(&trail, judge_from, &ix);
+        assert_eq!(a.iter().map(|a| a.event_ids[0].as_str()).collect::<Vec<_>>(), ["j0", "j2"]);
+        // Learning never makes the outsider known: every window alerts again, and an ARN
+        // or a later read changes nothing.
+        let mut d = det();
+        for e in &trail {
+            d.learn(e, &ix);
+        }
+        let arn = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf";
+        assert_eq!(rules(&d.observe(&read("k1", "2026-11-24T12:00:00Z", "outsider", arn), &ix)).len(), 1);
+        assert!(d.observe(&read("k2", "2026-11-24T12:02:00Z", "outsider", "JWT_SECRET"), &ix).is_empty(), "deduped");
+        assert_eq!(rules(&d.observe(&read("k3", "2026-11-24T14:00:00Z", "outsider", "JWT_SECRET"), &ix)).len(), 1);
+        assert_eq!(d.stats().known_readers, 1, "app-runner only");
+        // A secret without allowed readers still learns its baseline from before the window.
+        let other = vec![
+            read("o0", "2026-11-24T08:00:00Z", "reporting", "OTHER"),
+            read("o1", "2026-11-24T10:01:00Z", "reporting", "OTHER"),
+            read("o2", "2026-11-24T10:02:00Z", "newcomer", "OTHER"),
+        ];
+        let a = det().judge_window(&other, judge_from, &ix);
+        assert_eq!(a.iter().map(|a| a.event_ids[0].as_str()).collect::<Vec<_>>(), ["o2"]);
+        // Nothing before the window is judged by any rule.
+        let old_deletion = kms("z0", "2026-11-24T08:30:00Z", "ScheduleKeyDeletion", "x", None, Some("drop-kyc-key"));
+        assert!(det().judge_window(std::slice::from_ref(&old_deletion), judge_from, &ix).is_empty());
+        assert_eq!(rules(&det().observe_backfill(&[old_deletion], judge_from, &ix)), [RuleId::ScheduleKeyDeletion]);
     }
 
     #[test]

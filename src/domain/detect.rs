@@ -19,18 +19,23 @@
 //!   managed, unmanaged) are silent.
 //! * **Unexpected principal** covers Decrypt, Encrypt, GenerateDataKey*, ReEncrypt*,
 //!   Sign, GenerateMac and DeriveSharedSecret, on keys whose rule has a non-empty
-//!   `allowed_principals`, by anyone but an AWS service principal; denied attempts fire
-//!   as attempts. See `Principal::matches` for how names match.
+//!   `allowed_principals`, by anyone but AWS itself (`TrailEvent::by_aws`: service
+//!   events, service principals, "AWS Internal"); denied attempts fire as attempts. See
+//!   `Principal::matches` for how names match.
 //! * **Failed calls** counts KMS calls that failed with an access error
 //!   (`TrailEvent::is_access_failure`) per principal, and fires when more than
 //!   `threshold` of them fall in one `window` (inclusive) around the event.
 //! * **Off hours** covers every KMS call but Describe*/List*/Get* metadata reads on an L4
-//!   key, outside `[policy.business_hours]`; without business hours it is off.
+//!   key, outside `[policy.business_hours]` (in its time zone); without business hours
+//!   it is off. AWS's own calls (automatic RotateKey, DeleteKey at the end of the
+//!   waiting period, ...) never count, nor do they count as failed calls.
 //! * **New secret reader.** A principal is known for a secret when the policy's
 //!   `allowed_principals` for that secret names it, or after a successful read was seen
-//!   (by `observe` or `learn`). Warm-up: call `learn` for the events of the first
-//!   backfill before observing them (`observe_backfill` does both), so readers seen in
-//!   the backfill do not alert; without it every first reader alerts once.
+//!   (by `observe` or `learn`). A non-empty `allowed_principals` is a rule, not a
+//!   baseline: a principal it excludes is never learned, and alerts again in every
+//!   window. Warm-up: learn from a period before the one judged (`judge_window` for
+//!   `keydeck alerts --since`, `observe_backfill` for the console's first poll), so the
+//!   judged events never vouch for themselves; without it every first reader alerts once.
 //! * **Bulk secret reads** counts distinct secrets read (attempts included) by one
 //!   principal in one window: an application that re-reads its one secret never trips it.
 //! * **Unexpected region.** Metadata reads (Describe*, List*, Get* but GetSecretValue)
@@ -38,7 +43,7 @@
 //!   region. Any other KMS/Secrets Manager call on a managed key or secret whose rule
 //!   lists regions fires when its region is not among them; a call on anything else
 //!   fires when its region is in no rule's `regions` at all (a key created in a region
-//!   the policy never mentions, a secret read there).
+//!   the policy never mentions, a secret read there). AWS's own calls never count.
 //! * **Dedupe.** Within a rule's `window` (event time, either side) one alert per rule,
 //!   principal, subject (key, secret or region) and outcome (done / denied / failed);
 //!   the counting rules, one per principal: a burst of denied calls raises one
@@ -55,14 +60,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::inventory::{Inventory, KeyManager};
 use super::policy::{BusinessHours, Classification, Policy, Selector};
 use super::reference::{key_forms, secret_forms, secret_name};
 use super::rules::{DetectionConfig, RuleId, Severity};
-use super::trail::{Principal, PrincipalKind, TrailEvent};
+use super::trail::{Principal, TrailEvent};
 
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -502,13 +507,12 @@ fn is_metadata_read(event_name: &str) -> bool {
     event_name.starts_with("Describe") || event_name.starts_with("List") || event_name.starts_with("Get")
 }
 
-/// Whether `t` falls within business hours (local time = UTC + offset).
+/// Whether `t` falls within business hours, in the policy's time zone (daylight saving
+/// time included) or at its fixed offset.
 pub fn within_business_hours(hours: &BusinessHours, t: DateTime<Utc>) -> bool {
-    let Some(local) = t.checked_add_signed(Duration::minutes(i64::from(hours.utc_offset_minutes))) else {
+    let Some((weekday, minute)) = hours.zone.local_weekday_minute(t) else {
         return true;
     };
-    let weekday = local.weekday().number_from_monday();
-    let minute = local.hour() * 60 + local.minute();
     hours.weekdays.contains(&weekday) && minute >= hours.start_minute && minute < hours.end_minute
 }
 
@@ -555,22 +559,47 @@ impl Detector {
     }
 
     /// Learn the baseline from an event without alerting: a successful secret read makes
-    /// its principal a known reader of that secret.
+    /// its principal a known reader of that secret, unless the secret's non-empty
+    /// `allowed_principals` excludes it (the policy's readers are a rule, not a baseline:
+    /// an excluded reader is never learned) or it is AWS's own.
     pub fn learn(&mut self, ev: &TrailEvent, keys: &KeyIndex) {
-        if is_secret_read(ev) && ev.succeeded() {
+        if is_secret_read(ev) && ev.succeeded() && !ev.by_aws() {
+            let info = ev.secret_ref.as_deref().and_then(|s| keys.resolve_secret_in(s, &ev.region));
+            if excluded_reader(info, &ev.principal) {
+                return;
+            }
             if let Some(secret) = canonical_secret(ev, keys) {
                 self.remember_reader(&secret, ev.principal.label(), ev.event_time);
             }
         }
     }
 
-    /// The first backfill: learn from every event, then observe them all (the module
-    /// docs' warm-up). Events should be in event-time order.
-    pub fn observe_backfill(&mut self, events: &[TrailEvent], keys: &KeyIndex) -> Vec<Alert> {
-        for ev in events {
+    /// The console's first backfill: the events before `judge_from` are the baseline the
+    /// new-reader rule learns from (and are judged by every other rule); the events from
+    /// `judge_from` on are judged by every rule, a reader first seen there included.
+    /// Events should be in event-time order.
+    pub fn observe_backfill(
+        &mut self,
+        events: &[TrailEvent],
+        judge_from: DateTime<Utc>,
+        keys: &KeyIndex,
+    ) -> Vec<Alert> {
+        for ev in events.iter().filter(|e| e.event_time < judge_from) {
             self.learn(ev, keys);
         }
         events.iter().flat_map(|ev| self.observe(ev, keys)).collect()
+    }
+
+    /// A window judged after a baseline (`keydeck alerts --since`): learn from the events
+    /// before `judge_from`, then observe only the events from `judge_from` on. Events
+    /// should be in event-time order.
+    pub fn judge_window(&mut self, events: &[TrailEvent], judge_from: DateTime<Utc>, keys: &KeyIndex) -> Vec<Alert> {
+        let (baseline, judged): (Vec<&TrailEvent>, Vec<&TrailEvent>) =
+            events.iter().partition(|e| e.event_time < judge_from);
+        for ev in baseline {
+            self.learn(ev, keys);
+        }
+        judged.into_iter().flat_map(|ev| self.observe(ev, keys)).collect()
     }
 
     /// Evaluate one event (events may arrive out of order and late; windows use event
@@ -629,7 +658,11 @@ impl Detector {
             }
         }
 
-        if is_crypto_use(name) && ev.principal.kind != PrincipalKind::AwsService {
+        // AWS's own calls (automatic rotation, the deletion at the end of the waiting
+        // period, service principals) are no operator's use: not an unexpected
+        // principal, not off hours, not a failed attempt.
+        let operator = !ev.by_aws();
+        if operator && is_crypto_use(name) {
             for k in touched.managed() {
                 if k.allowed_principals.is_empty() || k.allowed_principals.iter().any(|a| ev.principal.matches(a)) {
                     continue;
@@ -648,7 +681,7 @@ impl Detector {
         }
 
         let restricted = |k: &KeyInfo| k.classification == Some(Classification::L4);
-        if let Some(hours) = &self.hours {
+        if let Some(hours) = self.hours.as_ref().filter(|_| operator) {
             if touched.resolved.iter().any(|k| restricted(k))
                 && !is_metadata_read(name)
                 && !within_business_hours(hours, ev.event_time)
@@ -670,11 +703,11 @@ impl Detector {
             }
         }
 
-        if ev.is_access_failure() {
+        if operator && ev.is_access_failure() {
             self.failed_calls(ev, touched.label(), out);
         }
 
-        if is_metadata_read(name) {
+        if is_metadata_read(name) || !operator {
             return;
         }
         if touched.managed().next().is_some() {
@@ -701,6 +734,9 @@ impl Detector {
     }
 
     fn secret_rules(&mut self, ev: &TrailEvent, keys: &KeyIndex, out: &mut Vec<Alert>) {
+        if ev.by_aws() {
+            return; // Secrets Manager's own rotation and deletion events are no one's reads.
+        }
         let info = ev.secret_ref.as_deref().and_then(|s| keys.resolve_secret_in(s, &ev.region));
         let secret = canonical_secret(ev, keys);
         if is_secret_read(ev) {
@@ -771,18 +807,22 @@ impl Detector {
             return;
         }
         let who = ev.principal.label();
-        if let Some(last) = self.readers.get_mut(secret).and_then(|m| m.get_mut(who)) {
-            *last = (*last).max(ev.event_time);
-            return;
-        }
-        if ev.succeeded() {
-            self.remember_reader(secret, who, ev.event_time);
+        let excluded = excluded_reader(info, &ev.principal);
+        if !excluded {
+            if let Some(last) = self.readers.get_mut(secret).and_then(|m| m.get_mut(who)) {
+                *last = (*last).max(ev.event_time);
+                return;
+            }
+            if ev.succeeded() {
+                self.remember_reader(secret, who, ev.event_time);
+            }
         }
         let detail = || {
             format!(
-                "{who} read the secret {secret} in {} ({}), and was never seen reading it before{}. {}.",
+                "{who} read the secret {secret} in {} ({}){}{}. {}.",
                 ev.region,
                 outcome_text(ev),
+                if excluded { "" } else { ", and was never seen reading it before" },
                 match info {
                     Some(s) if !s.allowed_principals.is_empty() =>
                         format!("; the policy allows {}", s.allowed_principals.join(", ")),
@@ -1139,6 +1179,11 @@ fn find_cluster(marks: &[Mark], t: DateTime<Utc>, w: Duration, threshold: usize)
     None
 }
 
+/// The secret's policy names its readers and this principal is not among them.
+fn excluded_reader(info: Option<&SecretInfo>, p: &Principal) -> bool {
+    info.is_some_and(|s| !s.allowed_principals.is_empty() && !s.allowed_principals.iter().any(|a| p.matches(a)))
+}
+
 fn is_secret_read(ev: &TrailEvent) -> bool {
     ev.is_secrets_manager() && ev.event_name == "GetSecretValue"
 }
@@ -1174,17 +1219,14 @@ fn human_window(w: Duration) -> String {
 fn describe_hours(h: &BusinessHours) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let days: Vec<&str> = h.weekdays.iter().filter_map(|d| DAYS.get((*d as usize).wrapping_sub(1)).copied()).collect();
-    let off = h.utc_offset_minutes;
     format!(
-        "{} {:02}:{:02}-{:02}:{:02} UTC{}{:02}:{:02}",
+        "{} {:02}:{:02}-{:02}:{:02} {}",
         days.join(" "),
         h.start_minute / 60,
         h.start_minute % 60,
         h.end_minute / 60,
         h.end_minute % 60,
-        if off < 0 { '-' } else { '+' },
-        off.unsigned_abs() / 60,
-        off.unsigned_abs() % 60
+        h.zone
     )
 }
 
@@ -1193,13 +1235,19 @@ mod tests {
     use super::*;
     use crate::domain::inventory::fixtures::{key, secret};
     use crate::domain::inventory::{KeyState, RegionInventory};
+    use crate::domain::policy::HoursZone;
     use crate::domain::trail::{fixtures::record, parse_event, KMS_SOURCE, SECRETS_SOURCE};
 
     const ACCOUNT: &str = "123456789012";
 
     fn hours() -> BusinessHours {
         // 07:00-18:00 UTC+01:00, Mon-Fri (the default policy's).
-        BusinessHours { start_minute: 420, end_minute: 1080, utc_offset_minutes: 60, weekdays: vec![1, 2, 3, 4, 5] }
+        BusinessHours {
+            start_minute: 420,
+            end_minute: 1080,
+            zone: HoursZone::Offset(60),
+            weekdays: vec![1, 2, 3, 4, 5],
+        }
     }
 
     /// Index: drop-kyc-key (L4, app-encrypt/app-runner, eu-north-1), drop-backup-key (L4,
@@ -1790,6 +1838,156 @@ mod tests {
             .is_empty());
     }
 
+    /// The default policy (business hours 07:00-18:00 Mon-Fri in Europe/Oslo) over its
+    /// own keys, none in the inventory yet.
+    fn default_policy_detector() -> (Detector, KeyIndex) {
+        let policy = Policy::default_policy().expect("default policy");
+        let inv = Inventory { regions: vec![], fetched_at: None };
+        (Detector::for_policy(&policy), KeyIndex::from_inventory(&inv, &policy))
+    }
+
+    fn off_hours_at(t: &str) -> Vec<RuleId> {
+        let (mut d, ix) = default_policy_detector();
+        let e = kms("tz", t, "Decrypt", "app-runner", None, Some("alias/drop-national-id-key"));
+        rules(&d.observe(&e, &ix))
+    }
+
+    #[test]
+    fn off_hours_follow_oslo_summer_time() {
+        // Wed 2026-07-01 16:30Z is 18:30 in Oslo (CEST, UTC+2): after hours.
+        assert_eq!(off_hours_at("2026-07-01T16:30:00Z"), [RuleId::OffHoursRestricted]);
+        // 05:30Z is 07:30 in Oslo: within hours (at +01:00 it read as 06:30).
+        assert!(off_hours_at("2026-07-01T05:30:00Z").is_empty());
+        // The edges in summer: 05:00Z = 07:00 (in), 04:59Z (out), 15:59Z = 17:59 (in), 16:00Z = 18:00 (out).
+        assert!(off_hours_at("2026-07-01T05:00:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-07-01T04:59:00Z"), [RuleId::OffHoursRestricted]);
+        assert!(off_hours_at("2026-07-01T15:59:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-07-01T16:00:00Z"), [RuleId::OffHoursRestricted]);
+        // The weekday is Oslo's: Fri 2026-07-03 22:30Z is Saturday 00:30 in Oslo.
+        assert_eq!(off_hours_at("2026-07-03T22:30:00Z"), [RuleId::OffHoursRestricted]);
+        // Mon 2026-07-06 05:30Z is Monday 07:30 in Oslo, though Sunday ended 22:00Z.
+        assert!(off_hours_at("2026-07-06T05:30:00Z").is_empty());
+        // The detail names the zone.
+        let (mut d, ix) = default_policy_detector();
+        let a = d.observe(
+            &kms("tz", "2026-07-01T16:30:00Z", "Decrypt", "app-runner", None, Some("alias/drop-national-id-key")),
+            &ix,
+        );
+        assert!(a[0].detail.contains("07:00-18:00 Europe/Oslo"), "{}", a[0].detail);
+    }
+
+    #[test]
+    fn off_hours_follow_oslo_winter_time() {
+        // Wed 2026-01-07: Oslo is UTC+1. 17:30Z = 18:30 (out), 06:30Z = 07:30 (in).
+        assert_eq!(off_hours_at("2026-01-07T17:30:00Z"), [RuleId::OffHoursRestricted]);
+        assert!(off_hours_at("2026-01-07T06:30:00Z").is_empty());
+        // The summer instants read an hour earlier in winter: 16:30Z = 17:30 (in), 05:30Z = 06:30 (out).
+        assert!(off_hours_at("2026-01-07T16:30:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-01-07T05:30:00Z"), [RuleId::OffHoursRestricted]);
+        // Around the changes: Mon 2026-03-30 (CEST since Sunday 01:00Z) 05:30Z = 07:30 (in);
+        // Mon 2026-10-26 (CET since Sunday 01:00Z) 05:30Z = 06:30 (out), 16:30Z = 17:30 (in).
+        assert!(off_hours_at("2026-03-30T05:30:00Z").is_empty());
+        assert_eq!(off_hours_at("2026-10-26T05:30:00Z"), [RuleId::OffHoursRestricted]);
+        assert!(off_hours_at("2026-10-26T16:30:00Z").is_empty());
+    }
+
+    #[test]
+    fn off_hours_at_a_fixed_offset_stay_fixed() {
+        // utc_offset = "+01:00" all year: 16:30Z in July is 17:30 (in), 05:30Z is 06:30 (out).
+        let ix = index();
+        let summer_evening = kms("f1", "2026-07-01T16:30:00Z", "Decrypt", "app-runner", None, Some("drop-kyc-key"));
+        assert!(det().observe(&summer_evening, &ix).is_empty());
+        let summer_morning = kms("f2", "2026-07-01T05:30:00Z", "Decrypt", "app-runner", None, Some("drop-kyc-key"));
+        assert_eq!(rules(&det().observe(&summer_morning, &ix)), [RuleId::OffHoursRestricted]);
+    }
+
+    /// A record from AWS's guides (`trail`'s fixture file), by event name.
+    fn aws_example(event_name: &str) -> String {
+        include_str!("testdata/aws_cloudtrail_examples.jsonl")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["record"]["eventName"] == event_name)
+            .map(|v| v["record"].to_string())
+            .unwrap_or_else(|| panic!("no AWS example of {event_name}"))
+    }
+
+    /// AWS's examples' key (us-west-2, 111122223333) as an L4 key that only app-runner
+    /// may use, with Oslo's business hours.
+    fn aws_example_key() -> (Detector, KeyIndex) {
+        let mut ix = KeyIndex::new();
+        let arn = "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        ix.insert_key(
+            &["1234abcd-12ab-34cd-56ef-1234567890ab".into(), "alias/drop-national-id-key".into()],
+            KeyInfo {
+                alias: "drop-national-id-key".into(),
+                region: "us-west-2".into(),
+                classification: Some(Classification::L4),
+                allowed_principals: vec!["app-runner".into()],
+                expected_regions: vec!["us-west-2".into()],
+                managed: true,
+                arn: arn.into(),
+            },
+        );
+        let oslo = BusinessHours {
+            start_minute: 420,
+            end_minute: 1080,
+            zone: HoursZone::Named(chrono_tz::Europe::Oslo),
+            weekdays: vec![1, 2, 3, 4, 5],
+        };
+        (Detector::new(DetectionConfig::default(), Some(oslo)), ix)
+    }
+
+    fn parsed(record: &str) -> TrailEvent {
+        match parse_event(record) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn aws_own_calls_are_not_operator_activity() {
+        let (mut d, ix) = aws_example_key();
+        // KMS's automatic rotation (Thu 2021-01-14 02:41 in Oslo) and the deletion at the
+        // end of the waiting period (Fri 2020-07-31 02:07), as AWS records them.
+        for name in ["RotateKey", "DeleteKey", "DeleteExpiredKeyMaterial", "SynchronizeMultiRegionKey"] {
+            let e = parsed(&aws_example(name));
+            assert!(e.key_refs.iter().any(|k| ix.resolve(k).is_some()), "{name} names the key");
+            assert!(d.observe(&e, &ix).is_empty(), "{name}");
+        }
+        // Siblings: an AWS service principal decrypting at night; "AWS Internal" failing
+        // again and again.
+        let night = "2026-07-01T23:00:00Z";
+        let by = |id: &str, ident: &str, error: &str| {
+            parsed(&format!(
+                r#"{{"eventID":"{id}","eventTime":"{night}","eventName":"Decrypt","eventSource":"kms.amazonaws.com","awsRegion":"us-west-2","userIdentity":{ident},"requestParameters":{{"keyId":"alias/drop-national-id-key"}},"eventType":"AwsApiCall","recipientAccountId":"111122223333"{error}}}"#
+            ))
+        };
+        let service = by("s1", r#"{"type":"AWSService","invokedBy":"kms.amazonaws.com"}"#, "");
+        assert!(d.observe(&service, &ix).is_empty());
+        for i in 0..6 {
+            let e = by(
+                &format!("f{i}"),
+                r#"{"accountId":"111122223333","invokedBy":"AWS Internal"}"#,
+                r#","errorCode":"AccessDenied""#,
+            );
+            assert!(d.observe(&e, &ix).is_empty(), "AWS's failures are no access attempts");
+        }
+        // The same calls by an operator still alert: a rotation on demand at night, and a
+        // role decrypting through Secrets Manager (its own ARN, invokedBy the service).
+        let manual = aws_example("RotateKey").replace(
+            r#""userIdentity":{"accountId":"111122223333","invokedBy":"AWS Internal"}"#,
+            r#""userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/Alice","accountId":"111122223333","userName":"Alice"}"#,
+        ).replace("AwsServiceEvent", "AwsApiCall");
+        let a = d.observe(&parsed(&manual), &ix);
+        assert_eq!(rules(&a), [RuleId::OffHoursRestricted]);
+        let fas = by(
+            "v1",
+            r#"{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/reporting/x","accountId":"111122223333","invokedBy":"secretsmanager.amazonaws.com"}"#,
+            "",
+        );
+        assert_eq!(rules(&d.observe(&fas, &ix)), [RuleId::UnexpectedPrincipal, RuleId::OffHoursRestricted]);
+    }
+
     #[test]
     fn off_hours_dedupes_per_principal_and_key() {
         let ix = index();
@@ -1838,15 +2036,19 @@ mod tests {
         let mut d = det();
         // The policy's allowed reader is known from the start.
         assert!(d.observe(&read("r1", &day(0, 0), "app-runner", "JWT_SECRET"), &ix).is_empty());
-        // A new principal: alert once, then known.
+        // A principal the policy does not allow: alerts, and again after the dedupe window
+        // (it is never learned).
         let a = d.observe(&read("r2", &day(0, 1), "developer", "JWT_SECRET"), &ix);
         assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal]);
         assert_eq!(a[0].secret.as_deref(), Some("JWT_SECRET"));
         assert_eq!(a[0].severity, Severity::Medium);
-        assert!(d.observe(&read("r3", &day(30, 0), "developer", "JWT_SECRET"), &ix).is_empty());
-        // Same principal, by ARN this time: the same secret.
+        assert_eq!(rules(&d.observe(&read("r3", &day(30, 0), "developer", "JWT_SECRET"), &ix)).len(), 1);
+        // Same principal, by ARN this time: the same secret, within the dedupe window.
         let arn = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf";
         assert!(d.observe(&read("r4", &day(31, 0), "developer", arn), &ix).is_empty());
+        // A secret without allowed readers: the first read alerts once, then known.
+        assert_eq!(rules(&d.observe(&read("r6", &day(33, 0), "reporting", "DATABASE_URL"), &ix)).len(), 1);
+        assert!(d.observe(&read("r7", &day(50, 0), "reporting", "DATABASE_URL"), &ix).is_empty());
         // An unknown secret: its first reader is new too.
         assert_eq!(
             rules(&d.observe(&read("r5", &day(32, 0), "developer", "OTHER"), &ix)),
@@ -1857,15 +2059,17 @@ mod tests {
     #[test]
     fn warm_up_learns_backfill_readers() {
         let ix = index();
-        let backfill =
-            vec![read("b1", &day(0, 0), "reporting", "JWT_SECRET"), read("b2", &day(1, 0), "reporting", "OTHER")];
+        // The console's first poll: the part before judge_from is the baseline.
+        let backfill = vec![
+            read("b1", &day(0, 0), "reporting", "OTHER"),
+            read("b2", &day(40, 0), "reporting", "OTHER"),
+            read("b3", &day(41, 0), "newcomer", "OTHER"),
+        ];
         let mut d = det();
-        assert!(d.observe_backfill(&backfill, &ix).is_empty());
-        assert!(d.observe(&read("b3", &day(5, 0), "reporting", "OTHER"), &ix).is_empty());
-        assert_eq!(
-            rules(&d.observe(&read("b4", &day(6, 0), "newcomer", "OTHER"), &ix)),
-            [RuleId::SecretReadNewPrincipal]
-        );
+        let a = d.observe_backfill(&backfill, parse_time(&day(30, 0)), &ix);
+        assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal], "only the reader first seen after the baseline");
+        assert_eq!(a[0].event_ids, ["b3"]);
+        assert!(d.observe(&read("b4", &day(45, 0), "reporting", "OTHER"), &ix).is_empty());
         // A denied read does not make the principal known.
         let mut d = det();
         let denied =
@@ -1874,6 +2078,54 @@ mod tests {
         let a = d.observe(&denied, &ix);
         assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal]);
         assert!(a[0].title.contains("attempt (denied)"));
+    }
+
+    fn parse_time(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+    }
+
+    #[test]
+    fn allowed_readers_are_a_rule_not_a_baseline() {
+        let ix = index();
+        // JWT_SECRET allows app-runner only. An outsider who read it in the baseline is not
+        // learned, and one who reads it in the judged window alerts.
+        let trail = vec![
+            read("j0", "2026-11-24T08:00:00Z", "outsider", "JWT_SECRET"),
+            read("j1", "2026-11-24T09:00:00Z", "app-runner", "JWT_SECRET"),
+            read("j2", "2026-11-24T10:05:00Z", "outsider", "JWT_SECRET"),
+            read("j3", "2026-11-24T10:06:00Z", "app-runner", "JWT_SECRET"),
+        ];
+        let judge_from = parse_time("2026-11-24T10:00:00Z");
+        let a = det().judge_window(&trail, judge_from, &ix);
+        assert_eq!(rules(&a), [RuleId::SecretReadNewPrincipal]);
+        assert_eq!(a[0].event_ids, ["j2"]);
+        assert!(a[0].detail.contains("the policy allows app-runner"), "{}", a[0].detail);
+        // The console's first backfill likewise: the outsider alerts even in the baseline.
+        let a = det().observe_backfill(&trail, judge_from, &ix);
+        assert_eq!(a.iter().map(|a| a.event_ids[0].as_str()).collect::<Vec<_>>(), ["j0", "j2"]);
+        // Learning never makes the outsider known: every window alerts again, and an ARN
+        // or a later read changes nothing.
+        let mut d = det();
+        for e in &trail {
+            d.learn(e, &ix);
+        }
+        let arn = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf";
+        assert_eq!(rules(&d.observe(&read("k1", "2026-11-24T12:00:00Z", "outsider", arn), &ix)).len(), 1);
+        assert!(d.observe(&read("k2", "2026-11-24T12:02:00Z", "outsider", "JWT_SECRET"), &ix).is_empty(), "deduped");
+        assert_eq!(rules(&d.observe(&read("k3", "2026-11-24T14:00:00Z", "outsider", "JWT_SECRET"), &ix)).len(), 1);
+        assert_eq!(d.stats().known_readers, 1, "app-runner only");
+        // A secret without allowed readers still learns its baseline from before the window.
+        let other = vec![
+            read("o0", "2026-11-24T08:00:00Z", "reporting", "OTHER"),
+            read("o1", "2026-11-24T10:01:00Z", "reporting", "OTHER"),
+            read("o2", "2026-11-24T10:02:00Z", "newcomer", "OTHER"),
+        ];
+        let a = det().judge_window(&other, judge_from, &ix);
+        assert_eq!(a.iter().map(|a| a.event_ids[0].as_str()).collect::<Vec<_>>(), ["o2"]);
+        // Nothing before the window is judged by any rule.
+        let old_deletion = kms("z0", "2026-11-24T08:30:00Z", "ScheduleKeyDeletion", "x", None, Some("drop-kyc-key"));
+        assert!(det().judge_window(std::slice::from_ref(&old_deletion), judge_from, &ix).is_empty());
+        assert_eq!(rules(&det().observe_backfill(&[old_deletion], judge_from, &ix)), [RuleId::ScheduleKeyDeletion]);
     }
 
     #[test]
@@ -2057,8 +2309,12 @@ mod tests {
             c.threshold = u32::MAX;
         }
         cfg.failed_calls.window_secs = i64::MIN;
-        let odd =
-            BusinessHours { start_minute: 2000, end_minute: 0, utc_offset_minutes: i32::MIN, weekdays: vec![0, 9] };
+        let odd = BusinessHours {
+            start_minute: 2000,
+            end_minute: 0,
+            zone: HoursZone::Offset(i32::MIN),
+            weekdays: vec![0, 9],
+        };
         let mut d = Detector::new(cfg, Some(odd));
         for (i, t) in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-11-24T02:00:00Z"].iter().enumerate() {
             for name in ["Decrypt", "ScheduleKeyDeletion", "GetSecretValue"] {
@@ -2075,12 +2331,18 @@ mod tests {
                 let _ = d.observe(&e, &ix);
             }
         }
-        let west = BusinessHours { start_minute: 540, end_minute: 1020, utc_offset_minutes: -300, weekdays: vec![1] };
+        let west =
+            BusinessHours { start_minute: 540, end_minute: 1020, zone: HoursZone::Offset(-300), weekdays: vec![1] };
         // Mon 2026-11-23 13:59 UTC = 08:59 in UTC-05:00: before 09:00; 14:00 is within.
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         assert!(!within_business_hours(&west, at("2026-11-23T13:59:00Z")));
         assert!(within_business_hours(&west, at("2026-11-23T14:00:00Z")));
         assert!(describe_hours(&west).ends_with("UTC-05:00"), "{}", describe_hours(&west));
+        // A named zone at the ends of chrono's range.
+        let oslo = BusinessHours { zone: HoursZone::Named(chrono_tz::Europe::Oslo), ..west };
+        for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let _ = within_business_hours(&oslo, t);
+        }
     }
 
     #[test]

@@ -280,7 +280,7 @@ mod tests {
                 access_key_id: String::new(),
                 role: String::new(),
                 identity_type: "IAMUser".into(),
-                invoked_by: String::new(),
+                ..Principal::default()
             },
             source_ip: String::new(),
             user_agent: String::new(),
@@ -289,6 +289,7 @@ mod tests {
             error_message: None,
             key_refs: Vec::new(),
             secret_ref: None,
+            event_type: String::new(),
             raw: String::new(),
         }
     }

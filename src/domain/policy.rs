@@ -93,10 +93,56 @@ pub struct BusinessHours {
     /// Minutes after midnight, local time.
     pub start_minute: u32,
     pub end_minute: u32,
-    /// Offset of local time from UTC, in minutes.
-    pub utc_offset_minutes: i32,
+    /// Where the hours are kept: an IANA zone (daylight saving time included) or a fixed
+    /// offset from UTC.
+    pub zone: HoursZone,
     /// ISO weekdays 1 (Monday) .. 7 (Sunday).
     pub weekdays: Vec<u32>,
+}
+
+/// The time zone of `[policy.business_hours]`: `timezone = "Europe/Oslo"` or
+/// `utc_offset = "+01:00"` (exactly one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoursZone {
+    /// An IANA zone: the offset follows its daylight saving time.
+    Named(chrono_tz::Tz),
+    /// Local time = UTC + this many minutes, all year.
+    Offset(i32),
+}
+
+impl HoursZone {
+    /// `t` in local time: ISO weekday (1 = Monday) and minutes after midnight; `None`
+    /// when a fixed offset takes `t` out of chrono's range.
+    pub fn local_weekday_minute(self, t: chrono::DateTime<chrono::Utc>) -> Option<(u32, u32)> {
+        use chrono::{Datelike, Offset, TimeZone, Timelike};
+        let offset_secs = match self {
+            HoursZone::Named(tz) => i64::from(tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()),
+            HoursZone::Offset(min) => i64::from(min) * 60,
+        };
+        let local = t.naive_utc().checked_add_signed(chrono::Duration::seconds(offset_secs))?;
+        Some((local.weekday().number_from_monday(), local.hour() * 60 + local.minute()))
+    }
+}
+
+impl fmt::Display for HoursZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoursZone::Named(tz) => f.write_str(tz.name()),
+            HoursZone::Offset(off) => write!(
+                f,
+                "UTC{}{:02}:{:02}",
+                if *off < 0 { '-' } else { '+' },
+                off.unsigned_abs() / 60,
+                off.unsigned_abs() % 60
+            ),
+        }
+    }
+}
+
+impl Serialize for HoursZone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// One rule for a KMS key or a secret.
@@ -610,7 +656,7 @@ struct RawHeader {
     due_soon: Spanned<String>,
     #[serde(default = "default_overdue_alert")]
     overdue_alert: Spanned<String>,
-    business_hours: Option<RawBusinessHours>,
+    business_hours: Option<Spanned<RawBusinessHours>>,
     #[serde(default)]
     key_roles: Vec<String>,
 }
@@ -627,7 +673,8 @@ fn default_overdue_alert() -> Spanned<String> {
 struct RawBusinessHours {
     start: Spanned<String>,
     end: Spanned<String>,
-    utc_offset: Spanned<String>,
+    timezone: Option<Spanned<String>>,
+    utc_offset: Option<Spanned<String>>,
     days: Spanned<Vec<String>>,
 }
 
@@ -717,7 +764,7 @@ impl Policy {
         let default_due = cx.days(&raw.policy.due_soon, "policy.due_soon")?;
         let default_alert = cx.days(&raw.policy.overdue_alert, "policy.overdue_alert")?;
         let business_hours = match &raw.policy.business_hours {
-            Some(b) => Some(parse_hours(&cx, b)?),
+            Some(b) => Some(parse_hours(&cx, b.get_ref(), b.span())?),
             None => None,
         };
         let keys = parse_rules(&cx, &raw.keys, "keys", default_due, default_alert)?;
@@ -1007,7 +1054,7 @@ fn parse_approvals(cx: &Ctx<'_>, raw: &Spanned<RawApprovals>) -> Result<Approval
     Ok(ApprovalMatrix { roles, rules, deletion_window: window })
 }
 
-fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours) -> Result<BusinessHours, PolicyError> {
+fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours, table: Range<usize>) -> Result<BusinessHours, PolicyError> {
     let hm = |s: &Spanned<String>| -> Result<u32, PolicyError> {
         let bad = || cx.err(s.span(), format!("bad time {:?}: write HH:MM (24-hour)", s.get_ref()));
         let (h, m) = s.get_ref().split_once(':').ok_or_else(bad)?;
@@ -1022,18 +1069,22 @@ fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours) -> Result<BusinessHours, Poli
     if end_minute <= start_minute {
         return Err(cx.err(b.end.span(), "business_hours.end must be after start"));
     }
-    let off = b.utc_offset.get_ref();
-    let bad_off = || cx.err(b.utc_offset.span(), format!("bad utc_offset {off:?}: write +HH:MM or -HH:MM"));
-    let sign = match off.chars().next() {
-        Some('+') => 1,
-        Some('-') => -1,
-        _ => return Err(bad_off()),
+    let zone = match (&b.timezone, &b.utc_offset) {
+        (Some(tz), None) => HoursZone::Named(parse_zone(cx, tz)?),
+        (None, Some(off)) => HoursZone::Offset(parse_offset(cx, off)?),
+        (Some(_), Some(off)) => {
+            return Err(cx.err(
+                off.span(),
+                "business_hours takes one of `timezone` and `utc_offset`, not both: keep `timezone` (it follows daylight saving time)",
+            ))
+        }
+        (None, None) => {
+            return Err(cx.err(
+                table,
+                "business_hours needs `timezone` (an IANA name such as \"Europe/Oslo\") or `utc_offset` (\"+01:00\")",
+            ))
+        }
     };
-    let (oh, om) = off[1..].split_once(':').ok_or_else(bad_off)?;
-    let (oh, om): (i32, i32) = (oh.parse().map_err(|_| bad_off())?, om.parse().map_err(|_| bad_off())?);
-    if oh > 14 || om > 59 {
-        return Err(bad_off());
-    }
     let mut weekdays = Vec::new();
     for d in b.days.get_ref() {
         let n = match d.as_str() {
@@ -1050,7 +1101,37 @@ fn parse_hours(cx: &Ctx<'_>, b: &RawBusinessHours) -> Result<BusinessHours, Poli
         };
         weekdays.push(n);
     }
-    Ok(BusinessHours { start_minute, end_minute, utc_offset_minutes: sign * (oh * 60 + om), weekdays })
+    Ok(BusinessHours { start_minute, end_minute, zone, weekdays })
+}
+
+/// An IANA zone name, exactly as the tz database spells it.
+fn parse_zone(cx: &Ctx<'_>, s: &Spanned<String>) -> Result<chrono_tz::Tz, PolicyError> {
+    let name = s.get_ref().trim();
+    if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
+        return Ok(tz);
+    }
+    let hint = match chrono_tz::TZ_VARIANTS.iter().find(|z| z.name().eq_ignore_ascii_case(name)) {
+        Some(z) => format!("did you mean {:?}?", z.name()),
+        None => "write an IANA name such as \"Europe/Oslo\", or a fixed utc_offset = \"+01:00\"".to_owned(),
+    };
+    Err(cx.err(s.span(), format!("unknown time zone {:?}: {hint}", s.get_ref())))
+}
+
+/// `+HH:MM` or `-HH:MM`, in minutes.
+fn parse_offset(cx: &Ctx<'_>, s: &Spanned<String>) -> Result<i32, PolicyError> {
+    let off = s.get_ref();
+    let bad_off = || cx.err(s.span(), format!("bad utc_offset {off:?}: write +HH:MM or -HH:MM"));
+    let sign = match off.chars().next() {
+        Some('+') => 1,
+        Some('-') => -1,
+        _ => return Err(bad_off()),
+    };
+    let (oh, om) = off[1..].split_once(':').ok_or_else(bad_off)?;
+    let (oh, om): (i32, i32) = (oh.parse().map_err(|_| bad_off())?, om.parse().map_err(|_| bad_off())?);
+    if oh > 14 || om > 59 {
+        return Err(bad_off());
+    }
+    Ok(sign * (oh * 60 + om))
 }
 
 fn parse_rules(
@@ -1234,12 +1315,60 @@ mod tests {
             parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Mon\", \"Fri\"]\n")
                 .unwrap();
         let b = p.business_hours.unwrap();
-        assert_eq!((b.start_minute, b.end_minute, b.utc_offset_minutes, b.weekdays), (420, 1080, 60, vec![1, 5]));
+        assert_eq!((b.start_minute, b.end_minute, b.zone, b.weekdays), (420, 1080, HoursZone::Offset(60), vec![1, 5]));
         assert!(parse_hours_src("start = \"7\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = []\n").is_err());
         assert!(parse_hours_src("start = \"07:00\"\nend = \"06:00\"\nutc_offset = \"+01:00\"\ndays = []\n").is_err());
         assert!(parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"01:00\"\ndays = []\n").is_err());
         assert!(parse_hours_src("start = \"07:00\"\nend = \"18:00\"\nutc_offset = \"+01:00\"\ndays = [\"Funday\"]\n")
             .is_err());
+    }
+
+    #[test]
+    fn business_hours_in_a_named_time_zone() {
+        let p = parse_hours_src("start = \"07:00\"\nend = \"18:00\"\ntimezone = \"Europe/Oslo\"\ndays = [\"Mon\"]\n")
+            .expect("valid");
+        let b = p.business_hours.expect("hours");
+        assert_eq!(b.zone, HoursZone::Named(chrono_tz::Europe::Oslo));
+        assert_eq!(b.zone.to_string(), "Europe/Oslo");
+        assert_eq!(serde_json::to_value(&b).expect("json")["zone"], "Europe/Oslo");
+        // Daylight saving time: 2026-07-01 16:30Z is 18:30 in Oslo; 2026-01-07 16:30Z is 17:30.
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&chrono::Utc);
+        assert_eq!(b.zone.local_weekday_minute(at("2026-07-01T16:30:00Z")), Some((3, 18 * 60 + 30)));
+        assert_eq!(b.zone.local_weekday_minute(at("2026-01-07T16:30:00Z")), Some((3, 17 * 60 + 30)));
+        assert_eq!(HoursZone::Offset(60).local_weekday_minute(at("2026-07-01T16:30:00Z")), Some((3, 17 * 60 + 30)));
+        assert_eq!(HoursZone::Offset(-330).to_string(), "UTC-05:30");
+        // The default policy keeps Oslo's hours in its zone, not at a fixed offset.
+        let d = Policy::default_policy().expect("default");
+        assert_eq!(d.business_hours.expect("hours").zone, HoursZone::Named(chrono_tz::Europe::Oslo));
+    }
+
+    #[test]
+    fn business_hours_need_exactly_one_known_zone() {
+        let e =
+            parse_hours_src("start = \"07:00\"\nend = \"18:00\"\ntimezone = \"Europe/Olso\"\ndays = []\n").unwrap_err();
+        assert_eq!((e.line, e.column), (6, 12), "{e}");
+        assert!(e.message.contains("unknown time zone \"Europe/Olso\""), "{e}");
+        assert!(e.message.contains("IANA"), "{e}");
+        let e =
+            parse_hours_src("start = \"07:00\"\nend = \"18:00\"\ntimezone = \"europe/oslo\"\ndays = []\n").unwrap_err();
+        assert!(e.message.contains("did you mean \"Europe/Oslo\""), "{e}");
+        for bad in ["+01:00", "", "CET+1", "Oslo"] {
+            let body = format!("start = \"07:00\"\nend = \"18:00\"\ntimezone = {bad:?}\ndays = []\n");
+            let e = parse_hours_src(&body).unwrap_err();
+            assert!(e.message.contains("unknown time zone"), "{bad}: {e}");
+        }
+        let e = parse_hours_src(
+            "start = \"07:00\"\nend = \"18:00\"\ntimezone = \"Europe/Oslo\"\nutc_offset = \"+01:00\"\ndays = []\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (7, 14), "{e}");
+        assert!(e.message.contains("not both"), "{e}");
+        let e = parse_hours_src("start = \"07:00\"\nend = \"18:00\"\ndays = []\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("needs `timezone`"), "{e}");
+        let line = e.to_string();
+        assert_eq!(line.lines().count(), 1, "one line: {line}");
+        assert!(line.starts_with("p.toml:3:"), "{line}");
     }
 
     fn parse_hours_src(body: &str) -> Result<Policy, PolicyError> {

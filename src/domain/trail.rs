@@ -18,27 +18,45 @@ use serde::{Deserialize, Serialize};
 /// to three; the cap only keeps a hostile record from costing the detector).
 pub const MAX_KEY_REFS: usize = 32;
 
-/// What kind of identity made the call (CloudTrail `userIdentity.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What kind of identity made the call (CloudTrail `userIdentity.type`, as the CloudTrail
+/// user guide lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrincipalKind {
     IamUser,
     AssumedRole,
+    /// A persistent IAM role (`Role`).
+    Role,
     Root,
+    /// `GetFederationToken` credentials (`arn:aws:sts::A:federated-user/NAME`).
+    FederatedUser,
+    /// An AWS service, or AWS itself (`AWSService`; no type with only `invokedBy`).
     AwsService,
+    /// Another AWS account (`AWSAccount`): `principalId` in `accountId`.
     AwsAccount,
-    /// FederatedUser, SAMLUser, WebIdentityUser, IdentityCenterUser, missing, ...: the
-    /// raw type is in `Principal::identity_type`.
+    /// An IAM Identity Center user (`onBehalfOf`: `userId` in `identityStoreArn`).
+    IdentityCenterUser,
+    /// `AssumeRoleWithSAML` (`SAMLUser`): `principalId` is the IdP qualifier and subject.
+    SamlUser,
+    /// `AssumeRoleWithWebIdentity` (`WebIdentityUser`): `principalId` names the provider,
+    /// the application and the user.
+    WebIdentityUser,
+    /// A directory service (`Directory`).
+    Directory,
+    /// `Unknown`, a missing type or one CloudTrail adds later: the raw type is in
+    /// `Principal::identity_type`.
+    #[default]
     Unknown,
 }
 
 /// Who made the call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     pub kind: PrincipalKind,
     pub arn: String,
-    /// The user name (IAM user, root's account alias), the role session name (assumed
-    /// role) or the service (`invokedBy`); `""` if unknown.
+    /// The user name (IAM user, root's account alias, SAML subject, web identity user),
+    /// the role session name (assumed role), the federated user, the Identity Center
+    /// user id or the service (`invokedBy`); `""` if unknown.
     pub name: String,
     pub account: String,
     pub access_key_id: String,
@@ -48,12 +66,27 @@ pub struct Principal {
     pub identity_type: String,
     /// `userIdentity.invokedBy`: the AWS service that called on the principal's behalf.
     pub invoked_by: String,
+    /// `userIdentity.principalId`.
+    #[serde(default)]
+    pub principal_id: String,
+    /// One name per identity, for baselines and dedupe: the ARN where there is one, else
+    /// `account:ACCOUNT:PRINCIPAL-ID`, `identity-center:STORE:USER-ID`, `saml:PRINCIPAL-ID`,
+    /// `web-identity:PRINCIPAL-ID`, `directory:...`, the service, or `unknown:...`.
+    #[serde(default)]
+    pub id: String,
+    /// The principal belongs to another account than the one that recorded the event
+    /// (`recipientAccountId`).
+    #[serde(default)]
+    pub other_account: bool,
 }
 
 impl Principal {
-    /// A short label: the ARN when known, else the name, else `"unknown"`.
+    /// A short label, unique per identity: `id` (the ARN where there is one), else the
+    /// name, else `"unknown"`.
     pub fn label(&self) -> &str {
-        if !self.arn.is_empty() {
+        if !self.id.is_empty() {
+            &self.id
+        } else if !self.arn.is_empty() {
             &self.arn
         } else if !self.name.is_empty() {
             &self.name
@@ -63,27 +96,54 @@ impl Principal {
     }
 
     /// The name an operator knows: `role/session` for assumed roles, else the name, else
-    /// the ARN.
+    /// the label; with `(account A)` when the principal is another account's.
     pub fn short_name(&self) -> Cow<'_, str> {
-        match self.kind {
+        let base: Cow<'_, str> = match self.kind {
             PrincipalKind::AssumedRole if !self.role.is_empty() && !self.name.is_empty() => {
                 Cow::Owned(format!("{}/{}", self.role, self.name))
             }
+            PrincipalKind::IdentityCenterUser if !self.name.is_empty() => {
+                Cow::Owned(format!("identity-center user {}", self.name))
+            }
             _ if !self.name.is_empty() => Cow::Borrowed(&self.name),
             _ => Cow::Borrowed(self.label()),
+        };
+        if self.other_account && !self.account.is_empty() {
+            Cow::Owned(format!("{base} (account {})", self.account))
+        } else {
+            base
         }
     }
 
+    /// AWS itself: an AWS service principal (`AWSService`, or only `invokedBy`), or an
+    /// identity AWS records as "AWS Internal" (KMS's automatic rotation and the deletion
+    /// at the end of the waiting period). A user or role calling through a service (its
+    /// own ARN with `invokedBy`) is that user or role, not AWS.
+    pub fn is_aws(&self) -> bool {
+        const INTERNAL: &str = "AWS Internal";
+        self.kind == PrincipalKind::AwsService
+            || (self.arn.is_empty()
+                && [&self.identity_type, &self.invoked_by, &self.principal_id, &self.account, &self.name]
+                    .iter()
+                    .any(|s| s.as_str() == INTERNAL))
+    }
+
     /// Whether a policy entry (`allowed_principals`, `except`) names this principal. An
-    /// entry is an ARN or an IAM name. An ARN matches the principal's ARN exactly, and a
-    /// role ARN (`arn:aws:iam::A:role/[path/]ROLE`) also matches sessions of that role in
-    /// that account. A name matches the user name, the role name of an assumed role or
-    /// the role session name (ASCII case-insensitively, as IAM names are unique that way).
+    /// entry is an ARN, a principal's `id` (`identity-center:STORE:USER-ID`, ...) or an IAM
+    /// name. An ARN matches the principal's ARN exactly, and a role ARN
+    /// (`arn:aws:iam::A:role/[path/]ROLE`) also matches sessions of that role in that
+    /// account. A name matches the user name, the role name of an assumed role or the role
+    /// session name, or a federated user's name (ASCII case-insensitively, as IAM names are
+    /// unique that way); SAML, web identity, Identity Center, directory and other accounts'
+    /// principals match by their `id` only, as their names are chosen outside IAM.
     /// Beware: a session name is chosen by whoever assumes the role.
     pub fn matches(&self, entry: &str) -> bool {
         let entry = entry.trim();
         if entry.is_empty() {
             return false;
+        }
+        if !self.id.is_empty() && entry == self.id {
+            return true;
         }
         if entry.starts_with("arn:") {
             if entry == self.arn {
@@ -106,7 +166,12 @@ impl Principal {
         let eq = |s: &str| !s.is_empty() && s.eq_ignore_ascii_case(entry);
         match self.kind {
             PrincipalKind::AssumedRole => eq(&self.role) || eq(&self.name),
-            _ => eq(&self.name),
+            PrincipalKind::IamUser
+            | PrincipalKind::Role
+            | PrincipalKind::Root
+            | PrincipalKind::FederatedUser
+            | PrincipalKind::AwsService => eq(&self.name),
+            _ => false,
         }
     }
 }
@@ -124,7 +189,10 @@ pub struct TrailEvent {
     pub source_ip: String,
     pub user_agent: String,
     pub read_only: Option<bool>,
-    /// `None` when the call succeeded (an empty `errorCode` reads as `None`).
+    /// `None` when the call succeeded (an empty `errorCode` reads as `None`). A record that
+    /// says it failed without an `errorCode` (Secrets Manager's `RotationFailed`, which
+    /// has only an `errorMessage`; any record with an `errorMessage`) has its event name
+    /// here, so it reads as failed.
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     /// Key references found in the record, distinct, in this order: `resources[].ARN`,
@@ -132,8 +200,13 @@ pub struct TrailEvent {
     /// sourceKeyId, `responseElements.keyMetadata.arn` / `.keyId`, `responseElements.keyId`.
     pub key_refs: Vec<String>,
     /// `requestParameters.secretId` (or `.name`), else a secret ARN in `resources`, else
-    /// `responseElements.arn`, else `additionalEventData.SecretId`.
+    /// `responseElements.arn`, else `additionalEventData`'s `SecretId`, `ARN` or `Name`
+    /// (Secrets Manager's own events: rotation, Start/Cancel/EndSecretVersionDelete).
     pub secret_ref: Option<String>,
+    /// `eventType`: `AwsApiCall`, `AwsServiceEvent` (AWS's own, e.g. KMS's automatic
+    /// rotation), ...
+    #[serde(default)]
+    pub event_type: String,
     /// The record as received (pretty-printing is the UI's business).
     pub raw: String,
 }
@@ -156,9 +229,15 @@ impl TrailEvent {
         ["userName", "roleName", "groupName"].iter().find_map(|k| p.get(*k)?.as_str().map(str::to_owned))
     }
 
-    /// The call succeeded (no `errorCode`).
+    /// The call succeeded (no `errorCode`, see `error_code`).
     pub fn succeeded(&self) -> bool {
         self.error_code.is_none()
+    }
+
+    /// AWS's own activity, not an operator's: a service event (`AwsServiceEvent`), or a
+    /// call by AWS itself (`Principal::is_aws`).
+    pub fn by_aws(&self) -> bool {
+        self.event_type == "AwsServiceEvent" || self.principal.is_aws()
     }
 
     /// The call was refused by IAM or a key policy (`AccessDenied`, `AccessDeniedException`,
@@ -275,16 +354,36 @@ pub fn parse_event(record_json: &str) -> Result<TrailEvent, TrailParseError> {
     let is_secrets = event_source == SECRETS_SOURCE;
     if !is_secrets {
         push_key(response.key_id.0);
+        push_key(raw.service_event_details.0.and_then(|d| d.key_id.0));
     }
-    let secret_ref = params
-        .secret_id
-        .0
-        .or(if is_secrets { params.name.0 } else { None })
-        .or(secret_from_resources)
-        .or(if is_secrets { response.arn.0 } else { None })
-        .or(raw.additional_event_data.0.and_then(|a| a.secret_id.0))
-        .filter(|s| !s.is_empty())
-        .map(Cow::into_owned);
+    let additional = raw.additional_event_data.0.unwrap_or_default();
+    let non_empty = |s: &Option<Cow<'_, str>>| s.as_deref().is_some_and(|s| !s.is_empty());
+    let secret_ref = [
+        params.secret_id.0,
+        if is_secrets { params.name.0 } else { None },
+        secret_from_resources,
+        if is_secrets { response.arn.0 } else { None },
+        additional.secret_id.0,
+        if is_secrets { additional.arn.0.or(additional.arn_lower.0).or(additional.arn_mixed.0) } else { None },
+        if is_secrets { additional.name.0.or(additional.name_lower.0) } else { None },
+    ]
+    .into_iter()
+    .find(non_empty)
+    .flatten()
+    .map(Cow::into_owned);
+    let event_type = own(raw.event_type);
+    let error_message = raw.error_message.0.map(Cow::into_owned);
+    let error_code = match raw.error_code.0.filter(|s| !s.is_empty()) {
+        Some(c) => Some(c.into_owned()),
+        // RotationFailed, TestRotationFailed: an errorMessage and no errorCode.
+        None if error_message.as_deref().is_some_and(|m| !m.is_empty())
+            || (event_type == "AwsServiceEvent" && event_name.ends_with("Failed")) =>
+        {
+            Some(event_name.clone().into_owned())
+        }
+        None => None,
+    };
+    let recipient = own(raw.recipient_account_id);
 
     Ok(TrailEvent {
         event_id: event_id.into_owned(),
@@ -292,14 +391,15 @@ pub fn parse_event(record_json: &str) -> Result<TrailEvent, TrailParseError> {
         event_name: event_name.into_owned(),
         event_source,
         region: own(raw.aws_region),
-        principal: principal(raw.user_identity.0.unwrap_or_default()),
+        principal: principal(raw.user_identity.0.unwrap_or_default(), &recipient),
         source_ip: own(raw.source_ip),
         user_agent: own(raw.user_agent),
         read_only: raw.read_only.0,
-        error_code: raw.error_code.0.filter(|s| !s.is_empty()).map(Cow::into_owned),
-        error_message: raw.error_message.0.map(Cow::into_owned),
+        error_code,
+        error_message,
         key_refs,
         secret_ref,
+        event_type,
         raw: record_json.to_owned(),
     })
 }
@@ -330,7 +430,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
-fn principal(id: RawIdentity<'_>) -> Principal {
+fn principal(id: RawIdentity<'_>, recipient_account: &str) -> Principal {
     let identity_type = own(id.kind);
     let arn = own(id.arn);
     let invoked_by = own(id.invoked_by);
@@ -339,18 +439,29 @@ fn principal(id: RawIdentity<'_>) -> Principal {
     let kind = match identity_type.as_str() {
         "IAMUser" => PrincipalKind::IamUser,
         "AssumedRole" => PrincipalKind::AssumedRole,
+        "Role" => PrincipalKind::Role,
         "Root" => PrincipalKind::Root,
+        "FederatedUser" => PrincipalKind::FederatedUser,
         "AWSService" => PrincipalKind::AwsService,
         "AWSAccount" => PrincipalKind::AwsAccount,
+        "IdentityCenterUser" => PrincipalKind::IdentityCenterUser,
+        "SAMLUser" => PrincipalKind::SamlUser,
+        "WebIdentityUser" => PrincipalKind::WebIdentityUser,
+        "Directory" => PrincipalKind::Directory,
         "" if !invoked_by.is_empty() && arn.is_empty() => PrincipalKind::AwsService,
         _ => PrincipalKind::Unknown,
     };
+    let (on_behalf_user, identity_store) =
+        id.on_behalf_of.0.map(|o| (own(o.user_id), own(o.identity_store_arn))).unwrap_or_default();
+    let identity_provider = own(id.identity_provider);
     // arn:aws:iam::A:user/path/NAME, arn:aws:sts::A:assumed-role/ROLE/SESSION, arn:aws:iam::A:root
     let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
     let last_segment = resource.rsplit('/').next().unwrap_or("");
     let mut role = String::new();
     let name = match kind {
-        PrincipalKind::IamUser => first_non_empty(&[&user_name, last_segment]),
+        PrincipalKind::IamUser | PrincipalKind::Role | PrincipalKind::FederatedUser => {
+            first_non_empty(&[&user_name, last_segment, &principal_id])
+        }
         PrincipalKind::AssumedRole => {
             let mut parts = resource.split('/');
             if parts.next() == Some("assumed-role") {
@@ -374,15 +485,62 @@ fn principal(id: RawIdentity<'_>) -> Principal {
             first_non_empty(&[session, from_principal_id, &user_name])
         }
         PrincipalKind::Root => first_non_empty(&[&user_name, "root"]),
-        PrincipalKind::AwsService => first_non_empty(&[&invoked_by, &user_name]),
+        PrincipalKind::AwsService => first_non_empty(&[&invoked_by, &user_name, &principal_id]),
         PrincipalKind::AwsAccount => first_non_empty(&[&user_name, &principal_id, &own_ref(&id.account_id)]),
+        PrincipalKind::IdentityCenterUser => first_non_empty(&[&on_behalf_user, &user_name, &principal_id]),
+        PrincipalKind::SamlUser | PrincipalKind::WebIdentityUser | PrincipalKind::Directory => {
+            first_non_empty(&[&user_name, &principal_id])
+        }
         PrincipalKind::Unknown => first_non_empty(&[&user_name, last_segment, &invoked_by, &principal_id]),
     };
+    // The account: accountId, else the ARN's, else (web identity) the provider ARN's.
     let account = id.account_id.0.map(Cow::into_owned).filter(|a| !a.is_empty()).unwrap_or_else(|| {
-        let a = arn.split(':').nth(4).unwrap_or("");
-        a.to_owned()
+        [arn.as_str(), identity_provider.as_str(), identity_store.as_str()]
+            .iter()
+            .find_map(|a| a.strip_prefix("arn:").and_then(|r| r.split(':').nth(3)).filter(|a| !a.is_empty()))
+            .unwrap_or("")
+            .to_owned()
     });
-    Principal { kind, arn, name, account, access_key_id: own(id.access_key_id), role, identity_type, invoked_by }
+    let id_key = if !arn.is_empty() {
+        arn.clone()
+    } else {
+        let or = |a: &str, b: &str| if a.is_empty() { b.to_owned() } else { a.to_owned() };
+        match kind {
+            PrincipalKind::AwsService => first_non_empty(&[&invoked_by, &principal_id, "aws"]),
+            PrincipalKind::AwsAccount => format!("account:{account}:{}", or(&principal_id, &user_name)),
+            PrincipalKind::IdentityCenterUser => {
+                let store = identity_store.rsplit('/').next().unwrap_or("");
+                format!("identity-center:{}:{}", or(store, &account), or(&on_behalf_user, &principal_id))
+            }
+            PrincipalKind::SamlUser => format!("saml:{}", or(&principal_id, &user_name)),
+            PrincipalKind::WebIdentityUser => format!("web-identity:{}", or(&principal_id, &user_name)),
+            PrincipalKind::Directory => format!("directory:{}", or(&principal_id, &user_name)),
+            PrincipalKind::Root => format!("root:{account}"),
+            _ if !principal_id.is_empty() || !user_name.is_empty() || !account.is_empty() => {
+                let who = or(&principal_id, &user_name);
+                if account.is_empty() || who.is_empty() {
+                    format!("unknown:{}", or(&who, &account))
+                } else {
+                    format!("unknown:{account}:{who}")
+                }
+            }
+            _ => String::new(),
+        }
+    };
+    let other_account = !account.is_empty() && !recipient_account.is_empty() && account != recipient_account;
+    Principal {
+        kind,
+        arn,
+        name,
+        account,
+        access_key_id: own(id.access_key_id),
+        role,
+        identity_type,
+        invoked_by,
+        principal_id,
+        id: id_key,
+        other_account,
+    }
 }
 
 fn own_ref(s: &Str<'_>) -> String {
@@ -427,6 +585,18 @@ struct RawRecord<'a> {
     additional_event_data: Obj<RawAdditional<'a>>,
     #[serde(default, borrow)]
     resources: Arns<'a>,
+    #[serde(rename = "eventType", default, borrow)]
+    event_type: Str<'a>,
+    #[serde(rename = "recipientAccountId", default, borrow)]
+    recipient_account_id: Str<'a>,
+    #[serde(rename = "serviceEventDetails", default, borrow)]
+    service_event_details: Obj<RawServiceEventDetails<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawServiceEventDetails<'a> {
+    #[serde(rename = "keyId", default, borrow)]
+    key_id: Str<'a>,
 }
 
 #[derive(Deserialize, Default)]
@@ -447,6 +617,18 @@ struct RawIdentity<'a> {
     invoked_by: Str<'a>,
     #[serde(rename = "sessionContext", default, borrow)]
     session_context: Obj<RawSessionContext<'a>>,
+    #[serde(rename = "onBehalfOf", default, borrow)]
+    on_behalf_of: Obj<RawOnBehalfOf<'a>>,
+    #[serde(rename = "identityProvider", default, borrow)]
+    identity_provider: Str<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawOnBehalfOf<'a> {
+    #[serde(rename = "userId", default, borrow)]
+    user_id: Str<'a>,
+    #[serde(rename = "identityStoreArn", default, borrow)]
+    identity_store_arn: Str<'a>,
 }
 
 #[derive(Deserialize, Default)]
@@ -501,6 +683,17 @@ struct RawKeyMetadata<'a> {
 struct RawAdditional<'a> {
     #[serde(rename = "SecretId", default, borrow)]
     secret_id: Str<'a>,
+    #[serde(rename = "ARN", default, borrow)]
+    arn: Str<'a>,
+    #[serde(rename = "arn", default, borrow)]
+    arn_lower: Str<'a>,
+    /// Before February 2024 some Secrets Manager events spelled it `aRN`.
+    #[serde(rename = "aRN", default, borrow)]
+    arn_mixed: Str<'a>,
+    #[serde(rename = "Name", default, borrow)]
+    name: Str<'a>,
+    #[serde(rename = "name", default, borrow)]
+    name_lower: Str<'a>,
 }
 
 /// The `Visitor` methods of a lenient reader for the JSON types it does not read: each
@@ -1002,7 +1195,16 @@ mod tests {
         assert_eq!(e.principal.name, "AWS Internal");
         assert_eq!(e.principal.label(), "AWS Internal");
         assert_eq!(e.principal.account, "111122223333");
-        assert_eq!(e.key_refs, vec!["arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"]);
+        // resources, then serviceEventDetails.keyId.
+        assert_eq!(
+            e.key_refs,
+            vec![
+                "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                "1234abcd-12ab-34cd-56ef-1234567890ab"
+            ]
+        );
+        assert!(e.principal.is_aws() && e.by_aws());
+        assert_eq!(e.event_type, "AwsServiceEvent");
     }
 
     #[test]
@@ -1035,12 +1237,13 @@ mod tests {
         assert_eq!((root.kind, root.name.as_str()), (PrincipalKind::Root, "root"));
         let acct = with_identity(r#"{"type":"AWSAccount","principalId":"AIDAX","accountId":"999988887777"}"#);
         assert_eq!((acct.kind, acct.name.as_str()), (PrincipalKind::AwsAccount, "AIDAX"));
+        assert_eq!(acct.label(), "account:999988887777:AIDAX");
         let fed = with_identity(
             r#"{"type":"FederatedUser","arn":"arn:aws:sts::123456789012:federated-user/bob","accountId":"123456789012"}"#,
         );
         assert_eq!(
             (fed.kind, fed.name.as_str(), fed.identity_type.as_str()),
-            (PrincipalKind::Unknown, "bob", "FederatedUser")
+            (PrincipalKind::FederatedUser, "bob", "FederatedUser")
         );
         let svc = with_identity(r#"{"type":"AWSService","invokedBy":"cloudtrail.amazonaws.com"}"#);
         assert_eq!((svc.kind, svc.name.as_str()), (PrincipalKind::AwsService, "cloudtrail.amazonaws.com"));
@@ -1221,5 +1424,316 @@ mod tests {
         for s in ["2023-02-29T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T01:29:6xZ", "+026-11-23T01:29:27Z"] {
             assert_eq!(parse_time(s), None, "{s}");
         }
+    }
+
+    // ---- every userIdentity type AWS documents ----------------------------------------
+
+    /// A KMS Decrypt in account 123456789012 by `ident` (a `userIdentity` element as the
+    /// CloudTrail and IAM user guides show it).
+    fn decrypt_by(ident: &str) -> TrailEvent {
+        ok(&format!(
+            r#"{{"eventVersion":"1.08","userIdentity":{ident},"eventTime":"2026-07-01T10:00:00Z","eventSource":"kms.amazonaws.com","eventName":"Decrypt","awsRegion":"eu-north-1","requestParameters":{{"keyId":"alias/drop-national-id-key"}},"eventID":"id-{}","eventType":"AwsApiCall","recipientAccountId":"123456789012"}}"#,
+            ident.len()
+        ))
+    }
+
+    /// CloudTrail user guide, "CloudTrail userIdentity element": the IAM Identity Center
+    /// example.
+    const UI_IDENTITY_CENTER: &str = r#"{
+        "type": "IdentityCenterUser",
+        "accountId": "123456789012",
+        "onBehalfOf": {
+            "userId": "544894e8-80c1-707f-60e3-3ba6510dfac1",
+            "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-9067642ac7"
+        },
+        "credentialId": "EXAMPLEVHULjJdTUdPJfofVa1sufHDoj7aYcOYcxFVllWR_Whr1fEXAMPLE"
+    }"#;
+
+    #[test]
+    fn identity_center_users_each_get_a_name() {
+        let e = decrypt_by(UI_IDENTITY_CENTER);
+        let p = &e.principal;
+        assert_eq!(p.kind, PrincipalKind::IdentityCenterUser);
+        assert_eq!(p.name, "544894e8-80c1-707f-60e3-3ba6510dfac1");
+        assert_eq!(p.label(), "identity-center:d-9067642ac7:544894e8-80c1-707f-60e3-3ba6510dfac1");
+        assert_eq!(p.short_name(), "identity-center user 544894e8-80c1-707f-60e3-3ba6510dfac1");
+        assert!(!p.other_account && !p.is_aws());
+        // Another user of the same identity store is another principal.
+        let other = decrypt_by(&UI_IDENTITY_CENTER.replace("544894e8-80c1-707f-60e3-3ba6510dfac1", "94d00cd8-e9e6"));
+        assert_ne!(other.principal.label(), p.label());
+        assert_ne!(other.principal.label(), "unknown");
+        // Matched by its id, never by a bare name.
+        assert!(p.matches("identity-center:d-9067642ac7:544894e8-80c1-707f-60e3-3ba6510dfac1"));
+        assert!(!p.matches("544894e8-80c1-707f-60e3-3ba6510dfac1"));
+    }
+
+    #[test]
+    fn every_documented_identity_type_gets_a_name() {
+        // (userIdentity from AWS's guides, kind, label, short name)
+        let cases: &[(&str, PrincipalKind, &str, &str)] = &[
+            (
+                r#"{"type":"IAMUser","principalId":"AIDAJ45Q7YFFAREXAMPLE","arn":"arn:aws:iam::123456789012:user/Alice","accountId":"123456789012","accessKeyId":"","userName":"Alice"}"#,
+                PrincipalKind::IamUser,
+                "arn:aws:iam::123456789012:user/Alice",
+                "Alice",
+            ),
+            (
+                r#"{"type":"AssumedRole","principalId":"AROAIDPPEZS35WEXAMPLE:AssumedRoleSessionName","arn":"arn:aws:sts::123456789012:assumed-role/RoleToBeAssumed/MySessionName","accountId":"123456789012","accessKeyId":"","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROAIDPPEZS35WEXAMPLE","arn":"arn:aws:iam::123456789012:role/RoleToBeAssumed","accountId":"123456789012","userName":"RoleToBeAssumed"},"attributes":{"mfaAuthenticated":"false","creationDate":"20131102T010628Z"}}}"#,
+                PrincipalKind::AssumedRole,
+                "arn:aws:sts::123456789012:assumed-role/RoleToBeAssumed/MySessionName",
+                "RoleToBeAssumed/MySessionName",
+            ),
+            (
+                r#"{"type":"Root","principalId":"123456789012","arn":"arn:aws:iam::123456789012:root","accountId":"123456789012","userName":"my-account-alias"}"#,
+                PrincipalKind::Root,
+                "arn:aws:iam::123456789012:root",
+                "my-account-alias",
+            ),
+            (
+                r#"{"type":"FederatedUser","principalId":"123456789012:bob","arn":"arn:aws:sts::123456789012:federated-user/bob","accountId":"123456789012","sessionContext":{"sessionIssuer":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/Alice","userName":"Alice"}}}"#,
+                PrincipalKind::FederatedUser,
+                "arn:aws:sts::123456789012:federated-user/bob",
+                "bob",
+            ),
+            (
+                // IAM user guide, the cross-account AssumeRole as the role's account logs it.
+                r#"{"type":"AWSAccount","principalId":"AIDAQRSTUVWXYZEXAMPLE","accountId":"777788889999"}"#,
+                PrincipalKind::AwsAccount,
+                "account:777788889999:AIDAQRSTUVWXYZEXAMPLE",
+                "AIDAQRSTUVWXYZEXAMPLE (account 777788889999)",
+            ),
+            (
+                r#"{"type":"AWSService","invokedBy":"cloudtrail.amazonaws.com"}"#,
+                PrincipalKind::AwsService,
+                "cloudtrail.amazonaws.com",
+                "cloudtrail.amazonaws.com",
+            ),
+            (
+                r#"{"accountId":"123456789012","invokedBy":"AWS Internal"}"#,
+                PrincipalKind::AwsService,
+                "AWS Internal",
+                "AWS Internal",
+            ),
+            (
+                UI_IDENTITY_CENTER,
+                PrincipalKind::IdentityCenterUser,
+                "identity-center:d-9067642ac7:544894e8-80c1-707f-60e3-3ba6510dfac1",
+                "identity-center user 544894e8-80c1-707f-60e3-3ba6510dfac1",
+            ),
+            (
+                // IAM user guide, the AssumeRoleWithSAML example.
+                r#"{"type":"SAMLUser","principalId":"SampleUkh1i4+ExamplexL/jEvs=:SamlExample","userName":"SamlExample","identityProvider":"bdGOnTesti4+ExamplexL/jEvs="}"#,
+                PrincipalKind::SamlUser,
+                "saml:SampleUkh1i4+ExamplexL/jEvs=:SamlExample",
+                "SamlExample",
+            ),
+            (
+                // IAM user guide, the AssumeRoleWithWebIdentity example.
+                r#"{"type":"WebIdentityUser","principalId":"arn:aws:iam::444455556666:oidc-provider/<issuer url of OIDC provider>:<id of application>:<id of user>","userName":"<id of user>","identityProvider":"arn:aws:iam::444455556666:oidc-provider/<issuer url of OIDC provider>"}"#,
+                PrincipalKind::WebIdentityUser,
+                "web-identity:arn:aws:iam::444455556666:oidc-provider/<issuer url of OIDC provider>:<id of application>:<id of user>",
+                "<id of user> (account 444455556666)",
+            ),
+            (
+                // CloudTrail user guide: userIdentity of AssumeRoleWithWebIdentity.
+                r#"{"type":"WebIdentityUser","principalId":"accounts.google.com:{{application-id}}.apps.googleusercontent.com:{{user-id}}","userName":"{{user-id}}","identityProvider":"accounts.google.com"}"#,
+                PrincipalKind::WebIdentityUser,
+                "web-identity:accounts.google.com:{{application-id}}.apps.googleusercontent.com:{{user-id}}",
+                "{{user-id}}",
+            ),
+            (
+                r#"{"type":"Directory","principalId":"S-1-5-21-EXAMPLE","userName":"jdoe","accountId":"123456789012"}"#,
+                PrincipalKind::Directory,
+                "directory:S-1-5-21-EXAMPLE",
+                "jdoe",
+            ),
+            (
+                r#"{"type":"Role","principalId":"AROAIDPPEZS35WEXAMPLE","arn":"arn:aws:iam::123456789012:role/RoleToBeAssumed","accountId":"123456789012","userName":"RoleToBeAssumed"}"#,
+                PrincipalKind::Role,
+                "arn:aws:iam::123456789012:role/RoleToBeAssumed",
+                "RoleToBeAssumed",
+            ),
+            (
+                r#"{"type":"Unknown","principalId":"Anonymous"}"#,
+                PrincipalKind::Unknown,
+                "unknown:Anonymous",
+                "Anonymous",
+            ),
+            (
+                r#"{"type":"Unknown","principalId":"","accountId":"123456789012","userName":""}"#,
+                PrincipalKind::Unknown,
+                "unknown:123456789012",
+                "unknown:123456789012",
+            ),
+        ];
+        let mut labels = std::collections::HashSet::new();
+        for (ident, kind, label, short) in cases {
+            let p = decrypt_by(ident).principal;
+            assert_eq!(p.kind, *kind, "{ident}");
+            assert_eq!(p.label(), *label, "{ident}");
+            assert_eq!(p.short_name(), *short, "{ident}");
+            assert!(labels.insert(p.label().to_owned()), "labels are distinct: {label}");
+        }
+        // Another account's IAM user names its account.
+        let john = decrypt_by(
+            r#"{"type":"IAMUser","principalId":"AIDAQRSTUVWXYZEXAMPLE","arn":"arn:aws:iam::777788889999:user/John","accountId":"777788889999","userName":"John"}"#,
+        );
+        assert!(john.principal.other_account);
+        assert_eq!(john.principal.short_name(), "John (account 777788889999)");
+        // A SAML subject named like an allowed IAM user is not that user.
+        let saml = decrypt_by(r#"{"type":"SAMLUser","principalId":"Q=:app-runner","userName":"app-runner"}"#);
+        assert!(!saml.principal.matches("app-runner"));
+        assert!(saml.principal.matches("saml:Q=:app-runner"));
+    }
+
+    #[test]
+    fn aws_own_calls_are_told_apart() {
+        // KMS's automatic rotation (CloudTrail user guide, "AWS service events").
+        let rotate = ok(
+            r#"{"eventVersion":"1.08","userIdentity":{"accountId":"111122223333","invokedBy":"AWS Internal"},"eventTime":"2021-01-14T01:41:59Z","eventSource":"kms.amazonaws.com","eventName":"RotateKey","awsRegion":"us-west-2","sourceIPAddress":"AWS Internal","userAgent":"AWS Internal","requestParameters":null,"responseElements":null,"eventID":"a24b3967-ddad-417f-9b22-2332b918db06","readOnly":false,"resources":[{"accountId":"111122223333","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],"eventType":"AwsServiceEvent","recipientAccountId":"111122223333","serviceEventDetails":{"rotationType":"AUTOMATIC","keyId":"1234abcd-12ab-34cd-56ef-1234567890ab"},"eventCategory":"Management"}"#,
+        );
+        assert!(rotate.by_aws() && rotate.principal.is_aws() && rotate.succeeded());
+        assert_eq!(rotate.key_refs[0], "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+        // A service principal; an "AWS Internal" principal id; a service event with a type.
+        for ident in [
+            r#"{"type":"AWSService","invokedBy":"kms.amazonaws.com","accountId":"123456789012"}"#,
+            r#"{"type":"Unknown","principalId":"AWS Internal","accountId":"123456789012"}"#,
+        ] {
+            assert!(decrypt_by(ident).by_aws(), "{ident}");
+        }
+        // A user calling through a service (forward access) is that user.
+        let fas = decrypt_by(
+            r#"{"type":"AssumedRole","principalId":"AROAEXAMPLE:app","arn":"arn:aws:sts::123456789012:assumed-role/app-runner/app","accountId":"123456789012","invokedBy":"secretsmanager.amazonaws.com"}"#,
+        );
+        assert!(!fas.by_aws() && !fas.principal.is_aws());
+        for ident in [
+            UI_IDENTITY_CENTER,
+            r#"{"type":"IAMUser","arn":"arn:aws:iam::1:user/AWS Internal","userName":"AWS Internal"}"#,
+        ] {
+            assert!(!decrypt_by(ident).by_aws(), "{ident}");
+        }
+    }
+
+    // ---- Secrets Manager's own events ---------------------------------------------------
+
+    /// Secrets Manager user guide, "Logging AWS Secrets Manager events with AWS CloudTrail":
+    /// the example RotationFailed entry.
+    const AWS_ROTATION_FAILED: &str = r#"{
+        "eventVersion": "1.08",
+        "userIdentity": { "accountId": "123456789012", "invokedBy": "secretsmanager.amazonaws.com" },
+        "eventTime": "2022-09-13T02:17:48Z",
+        "eventSource": "secretsmanager.amazonaws.com",
+        "eventName": "RotationFailed",
+        "awsRegion": "us-east-2",
+        "sourceIPAddress": "secretsmanager.amazonaws.com",
+        "userAgent": "secretsmanager.amazonaws.com",
+        "errorMessage": "Error when executing lambda arn:aws:lambda:us-east-2:123456789012:function:SecretsManagertest-alternating-users-rotation2 during setSecret step",
+        "requestParameters": null,
+        "responseElements": null,
+        "additionalEventData": { "SecretId": "arn:aws:secretsmanager:us-east-2:123456789012:secret:MyDatabaseSecret-a1b2c3" },
+        "requestID": "Rotation-arn:aws:secretsmanager:us-east-2:123456789012:secret:MyDatabaseSecret-a1b2c3-eeb681b1-a07d-4aeb-9b61-1ee6590ec295",
+        "eventID": "EXAMPLE3-90ab-cdef-fedc-ba987EXAMPLE",
+        "readOnly": false,
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "recipientAccountId": "123456789012",
+        "eventCategory": "Management"
+    }"#;
+
+    #[test]
+    fn rotation_failed_reads_as_failed() {
+        let e = ok(AWS_ROTATION_FAILED);
+        assert!(!e.succeeded(), "RotationFailed has an errorMessage and no errorCode");
+        assert_eq!(e.error_code.as_deref(), Some("RotationFailed"));
+        assert_eq!(e.outcome(), "RotationFailed");
+        assert!(!e.is_denied() && !e.is_access_failure());
+        assert_eq!(
+            e.secret_ref.as_deref(),
+            Some("arn:aws:secretsmanager:us-east-2:123456789012:secret:MyDatabaseSecret-a1b2c3")
+        );
+        assert!(e.by_aws());
+        assert_eq!(e.principal.short_name(), "secretsmanager.amazonaws.com");
+        // Siblings: a failure named only by the event (TestRotationFailed, no message), and
+        // a service event that succeeded.
+        let bare =
+            AWS_ROTATION_FAILED.replace("\"errorMessage\"", "\"x\"").replace("RotationFailed", "TestRotationFailed");
+        assert_eq!(ok(&bare).error_code.as_deref(), Some("TestRotationFailed"));
+        let fine =
+            AWS_ROTATION_FAILED.replace("\"errorMessage\"", "\"x\"").replace("RotationFailed", "RotationSucceeded");
+        assert!(ok(&fine).succeeded());
+        // An errorCode still wins.
+        let coded =
+            AWS_ROTATION_FAILED.replace("\"errorMessage\"", "\"errorCode\": \"AccessDenied\", \"errorMessage\"");
+        assert!(ok(&coded).is_denied());
+    }
+
+    #[test]
+    fn secret_version_deletion_names_its_secret() {
+        // The envelope of AWS's RotationFailed example with the secret where the deletion
+        // events keep it: additionalEventData's SecretId, ARN (or the older aRN), or Name.
+        let arn = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf";
+        let with = |name: &str, additional: &str| {
+            let r = AWS_ROTATION_FAILED.replace("RotationFailed", name).replace("\"errorMessage\"", "\"x\"").replace(
+                r#"{ "SecretId": "arn:aws:secretsmanager:us-east-2:123456789012:secret:MyDatabaseSecret-a1b2c3" }"#,
+                additional,
+            );
+            ok(&r)
+        };
+        for name in ["StartSecretVersionDelete", "CancelSecretVersionDelete", "EndSecretVersionDelete"] {
+            for (additional, want) in [
+                (format!(r#"{{"SecretId":"{arn}"}}"#), arn),
+                (format!(r#"{{"ARN":"{arn}","Name":"JWT_SECRET"}}"#), arn),
+                (format!(r#"{{"aRN":"{arn}"}}"#), arn),
+                (format!(r#"{{"arn":"{arn}"}}"#), arn),
+                (r#"{"Name":"JWT_SECRET"}"#.to_owned(), "JWT_SECRET"),
+                (r#"{"name":"JWT_SECRET"}"#.to_owned(), "JWT_SECRET"),
+            ] {
+                let e = with(name, &additional);
+                assert_eq!(e.secret_ref.as_deref(), Some(want), "{name} {additional}");
+                assert!(e.succeeded() && e.by_aws() && e.key_refs.is_empty(), "{name}");
+            }
+        }
+        // A KMS record's additionalEventData names no secret.
+        let k = ok(
+            r#"{"eventID":"k","eventTime":"2026-01-01T00:00:00Z","eventName":"Decrypt","eventSource":"kms.amazonaws.com","additionalEventData":{"ARN":"arn:aws:secretsmanager:x","Name":"n"}}"#,
+        );
+        assert_eq!(k.secret_ref, None);
+    }
+
+    // ---- every KMS and Secrets Manager record in AWS's guides ---------------------------
+
+    /// One line per record of the KMS developer guide's "Examples of AWS KMS log entries"
+    /// (ct-*.md) and the Secrets Manager user guide's examples, verbatim but for three
+    /// documentation typos (trailing commas, a missing comma): `doc`, the expected
+    /// `principal` (short name), `key` or `secret` (the subject), and the `record`.
+    const AWS_EXAMPLES: &str = include_str!("testdata/aws_cloudtrail_examples.jsonl");
+
+    #[test]
+    fn every_record_in_aws_guides_parses_with_principal_and_subject() {
+        let mut n = 0;
+        for line in AWS_EXAMPLES.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).expect("fixture line");
+            let doc = v["doc"].as_str().unwrap_or("?");
+            let record = v["record"].to_string();
+            let e = match parse_event(&record) {
+                Ok(e) => e,
+                Err(err) => panic!("{doc}: {err}"),
+            };
+            assert_eq!(e.principal.short_name(), v["principal"].as_str().unwrap_or("?"), "{doc}");
+            assert_ne!(e.principal.label(), "unknown", "{doc}");
+            if let Some(key) = v.get("key") {
+                assert_eq!(e.key_refs.first().map(String::as_str), key.as_str(), "{doc}: {:?}", e.key_refs);
+            }
+            if let Some(secret) = v.get("secret") {
+                assert_eq!(e.secret_ref.as_deref(), secret.as_str(), "{doc}");
+            }
+            let aws_own = matches!(
+                e.event_name.as_str(),
+                "RotateKey" | "DeleteKey" | "DeleteExpiredKeyMaterial" | "SynchronizeMultiRegionKey" | "RotationFailed"
+            );
+            assert_eq!(e.by_aws(), aws_own, "{doc}: {}", e.event_name);
+            n += 1;
+        }
+        assert!(n >= 60, "{n} records");
     }
 }

@@ -9,6 +9,10 @@ use crate::domain::feed::parse_records;
 use crate::domain::inventory::{KeyItem, SecretItem};
 use crate::domain::trail::TrailEvent;
 
+/// The part of the first poll's window (up to its end) that the new-reader rule judges;
+/// the rest before it is the rule's baseline.
+pub const BACKFILL_JUDGED_MINUTES: i64 = 60;
+
 /// Apply one poll: dedupe, detect, and say which keys and secrets changed.
 pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
     let (parsed, unreadable) = parse_records(r.records.iter().map(|(_, raw)| raw.as_str()), &state.policy);
@@ -27,7 +31,10 @@ pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
     let new = state.feed.events.insert(parsed);
     let mut raised = Vec::new();
     if state.feed.backfilled.insert(r.region.clone()) {
-        raised = state.feed.detector.observe_backfill(&new, &state.feed.keys);
+        // The first poll (two hours): the new-reader rule learns from its older part and
+        // judges its last hour, so the events judged never vouch for themselves.
+        let judge_from = r.until - chrono::Duration::minutes(BACKFILL_JUDGED_MINUTES);
+        raised = state.feed.detector.observe_backfill(&new, judge_from, &state.feed.keys);
     } else {
         for ev in &new {
             raised.extend(state.feed.detector.observe(ev, &state.feed.keys));
@@ -278,6 +285,44 @@ pub(crate) mod tests {
         assert_eq!(open[0].severity, Severity::Critical);
         assert_eq!(open[0].key.as_deref(), Some("drop-kyc-key"));
         assert_eq!(s.feed.severity_of("d1"), Some(Severity::Critical));
+    }
+
+    fn secret_read(id: &str, secs: i64, user: &str, secret: &str) -> (String, String) {
+        let t = (now() + chrono::Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let r = record(
+            id,
+            &t,
+            "GetSecretValue",
+            "secretsmanager.amazonaws.com",
+            "eu-north-1",
+            user,
+            None,
+            None,
+            Some(secret),
+        );
+        (id.to_owned(), r)
+    }
+
+    #[test]
+    fn the_first_backfill_learns_readers_from_before_the_part_it_judges() {
+        let mut s = state();
+        // The first poll ends at now(): its last hour is judged against the part before.
+        update(
+            &mut s,
+            poll(vec![
+                secret_read("r0", -90 * 60, "reporting", "SOME_SECRET"),
+                secret_read("r1", -10 * 60, "reporting", "SOME_SECRET"),
+                secret_read("r2", -5 * 60, "newcomer", "SOME_SECRET"),
+                // JWT_SECRET allows app-runner only: an outsider alerts, baseline or not.
+                secret_read("r3", -80 * 60, "outsider", "JWT_SECRET"),
+            ]),
+        );
+        let mut fired: Vec<&str> = s.feed.alerts.iter().map(|a| a.event_ids[0].as_str()).collect();
+        fired.sort_unstable();
+        assert_eq!(fired, ["r2", "r3"]);
+        // Live: the outsider is still not a known reader.
+        update(&mut s, poll(vec![secret_read("r4", 30 * 60, "outsider", "JWT_SECRET")]));
+        assert!(s.feed.alerts.iter().any(|a| a.event_ids[0] == "r4"));
     }
 
     #[test]

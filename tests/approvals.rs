@@ -374,6 +374,7 @@ async fn two_approvers_racing_execute_exactly_once_per_request() {
         assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "round {round}: one winner: {codes:?} {errs:?}");
         let loser = if codes[0] == Some(0) { &errs[1] } else { &errs[0] };
         assert!(loser.contains("already approved by"), "round {round}: {loser}");
+        assert!(loser.contains(&op_arn("security-lead")), "round {round}: names the attested winner: {loser}");
         assert_eq!(on_demand_rotations(&arn).await, round + 1, "round {round}: exactly one execution");
     }
     let calls = trail_calls("RotateKeyOnDemand", &arn).await;

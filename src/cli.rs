@@ -21,8 +21,12 @@ pub mod exit {
     /// The sandbox could not start (moto missing, port in use, seeding failed).
     pub const SANDBOX: u8 = 6;
     /// An incident step was carried out and AWS refused it (or its result was not what
-    /// the runbook expects): the message says which call, which key, what to do.
+    /// the runbook expects): the message says which call, which key, what to do. Also an
+    /// approved request whose operation AWS refused.
     pub const STEP_FAILED: u8 = 7;
+    /// Not yet: CloudTrail has not delivered the record keydeck needs (who proposed a
+    /// request); try again in a few minutes.
+    pub const NOT_YET: u8 = 8;
     /// Anything else (a bug: see the log).
     pub const INTERNAL: u8 = 70;
 }
@@ -36,7 +40,8 @@ pub mod exit {
 against a key-management policy, and a live CloudTrail feed with the policy's detection rules.\n\n\
 Without a subcommand it opens the console. It is read-only unless --allow-write is given.",
     after_help = "Exit codes: 0 ok, 1 check failed, 2 usage, 3 configuration, 4 credentials/permission, \
-5 endpoint unreachable, 6 sandbox failed, 7 incident step failed, 70 internal error."
+5 endpoint unreachable, 6 sandbox failed, 7 incident step or approved operation failed, 8 not attested by CloudTrail yet, \
+70 internal error."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -105,6 +110,58 @@ pub enum Command {
     /// tamper-evident log (`<data-dir>/incidents/ID.jsonl`). Changing AWS needs --allow-write.
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Dual-approval key operations (004 §6): one principal proposes, a different one
+    /// approves, and the operation runs under the approver's credentials. Requests live in
+    /// AWS (Secrets Manager, `keydeck/approvals/<id>`, metadata only); who proposed and who
+    /// approved is what CloudTrail attests. Changing a request needs --allow-write.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Propose a key operation (prints the request id).
+    Propose {
+        /// rotate-key, schedule-deletion, create-key or cancel-deletion.
+        operation: String,
+        /// The key: alias (with or without alias/), key id or ARN (create-key: the key it replaces).
+        #[arg(long)]
+        key: String,
+        /// schedule-deletion's waiting period (the policy's min_window_days..=max_window_days).
+        #[arg(long)]
+        window_days: Option<u32>,
+        /// Why, in your words.
+        #[arg(long)]
+        reason: String,
+    },
+    /// The requests: waiting for me, mine, other open ones, history, and malformed entries.
+    List {
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// One request: what it does, its state, who proposed and who acted (as CloudTrail attests).
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Approve a request and carry it out under your own credentials.
+    Approve {
+        id: String,
+        /// The target key's alias, typed to confirm (with or without alias/).
+        #[arg(long)]
+        confirm: String,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Reject a request (not your own), with the reason.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw your own open request.
+    Withdraw { id: String },
 }
 
 #[derive(Debug, Subcommand)]

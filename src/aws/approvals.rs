@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::context::RegionConfig;
 use super::error::{AwsError, AwsErrorKind};
 use super::kms::to_chrono;
+use crate::domain::approval::{Call, Outcome};
 
 /// Every request's secret name starts with this.
 pub const PREFIX: &str = crate::domain::inventory::APPROVALS_PREFIX;
@@ -33,6 +34,13 @@ pub const TAG_APPROVAL: &str = crate::domain::inventory::APPROVAL_TAG;
 pub const TAG_APPROVAL_VALUE: &str = "request";
 pub const TAG_OPERATION: &str = "keydeck:operation";
 pub const TAG_TARGET: &str = "keydeck:target";
+/// The request's content hash, also recorded by CloudTrail in the CreateSecret record.
+pub const TAG_CONTENT_HASH: &str = "keydeck:content-hash";
+/// What a final state adds (a rejection's reason, an execution's outcome): a claim by
+/// whoever made the transition, shown with the attested actor, never trusted for a decision.
+pub const TAG_NOTE: &str = "keydeck:note";
+/// Secrets Manager's tag value limit.
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
 /// The SecretString of every version: not a secret, never read back.
 pub const MARKER: &str = "keydeck approval state marker";
 /// The staging label a new state's version carries until it is made current.
@@ -129,6 +137,9 @@ pub struct Attestation {
     pub identity_type: String,
     pub event_id: String,
     pub event_time: String,
+    /// The call's `requestParameters` as CloudTrail recorded them (for CreateSecret: the
+    /// name, the description as proposed, the tags).
+    pub request_parameters: Value,
 }
 
 /// The secret name of request `id`.
@@ -321,6 +332,127 @@ pub async fn transition(rc: &RegionConfig, id: &str, from_token: &str, to_token:
     }
 }
 
+/// Tag request `id`'s secret (TagResource): the note of a final state.
+pub async fn tag(rc: &RegionConfig, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
+    let name = secret_name(id);
+    let value: String = value.chars().take(MAX_TAG_VALUE_CHARS).collect();
+    sm(rc)
+        .tag_resource()
+        .secret_id(&name)
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("secretsmanager:TagResource", &rc.region, Some(&name), e))?;
+    Ok(())
+}
+
+/// A request's target key as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetKey {
+    pub arn: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, ...
+    pub state: String,
+    /// Alias names without `alias/`, sorted.
+    pub aliases: Vec<String>,
+}
+
+/// The key `arn` (DescribeKey, ListAliases); `None` when KMS no longer knows it.
+pub async fn target_key(rc: &RegionConfig, arn: &str) -> Result<Option<TargetKey>, AwsError> {
+    let kms = aws_sdk_kms::Client::new(&rc.config);
+    let d = match kms.describe_key().key_id(arn).send().await {
+        Ok(d) => d,
+        Err(e) => {
+            let err = AwsError::from_sdk("kms:DescribeKey", &rc.region, Some(arn), e);
+            return if err.kind == AwsErrorKind::NotFound { Ok(None) } else { Err(err) };
+        }
+    };
+    let Some(m) = d.key_metadata() else { return Ok(None) };
+    let mut aliases = Vec::new();
+    let mut pages = kms.list_aliases().key_id(m.key_id()).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let p = page.map_err(|e| AwsError::from_sdk("kms:ListAliases", &rc.region, Some(arn), e))?;
+        aliases.extend(
+            p.aliases().iter().filter_map(|a| a.alias_name()).map(|n| n.trim_start_matches("alias/").to_owned()),
+        );
+    }
+    aliases.sort();
+    Ok(Some(TargetKey {
+        arn: m.arn().unwrap_or(arn).to_owned(),
+        state: m.key_state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        aliases,
+    }))
+}
+
+/// Make an approved request's one call as the caller (the approver): IAM decides,
+/// CloudTrail attributes it. The outcome carries AWS's request id.
+pub async fn execute(rc: &RegionConfig, call: &Call) -> Outcome {
+    use aws_sdk_kms::operation::RequestId;
+    let kms = aws_sdk_kms::Client::new(&rc.config);
+    let p = &call.parameters;
+    let key = p.get("KeyId").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let fail = |e: AwsError| Outcome::Failed { call: call.action.clone(), error: e.to_string() };
+    let r = rc.region.as_str();
+    match call.action.as_str() {
+        "kms:RotateKeyOnDemand" => match kms.rotate_key_on_demand().key_id(&key).send().await {
+            Ok(o) => Outcome::Succeeded {
+                aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
+                summary: format!("on-demand rotation of {} started", o.key_id().unwrap_or(&key)),
+            },
+            Err(e) => fail(AwsError::from_sdk("kms:RotateKeyOnDemand", r, Some(&key), e)),
+        },
+        "kms:ScheduleKeyDeletion" => {
+            let days = p.get("PendingWindowInDays").and_then(Value::as_i64).and_then(|d| i32::try_from(d).ok());
+            match kms.schedule_key_deletion().key_id(&key).set_pending_window_in_days(days).send().await {
+                Ok(o) => Outcome::Succeeded {
+                    aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
+                    summary: format!(
+                        "{} deletion scheduled for {}",
+                        o.key_id().unwrap_or(&key),
+                        o.deletion_date().and_then(to_chrono).map(|d| d.to_rfc3339()).unwrap_or_default()
+                    ),
+                },
+                Err(e) => fail(AwsError::from_sdk("kms:ScheduleKeyDeletion", r, Some(&key), e)),
+            }
+        }
+        "kms:CancelKeyDeletion" => match kms.cancel_key_deletion().key_id(&key).send().await {
+            Ok(o) => Outcome::Succeeded {
+                aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
+                summary: format!("deletion of {} cancelled (the key is Disabled)", o.key_id().unwrap_or(&key)),
+            },
+            Err(e) => fail(AwsError::from_sdk("kms:CancelKeyDeletion", r, Some(&key), e)),
+        },
+        "kms:CreateKey" => {
+            use aws_sdk_kms::types::{KeySpec, KeyUsageType, Tag as KmsTag};
+            let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
+            let mut req = kms
+                .create_key()
+                .set_description(s("Description"))
+                .set_key_spec(s("KeySpec").map(|v| KeySpec::from(v.as_str())))
+                .set_key_usage(s("KeyUsage").map(|v| KeyUsageType::from(v.as_str())))
+                .set_policy(s("Policy"))
+                .set_multi_region(p.get("MultiRegion").and_then(Value::as_bool));
+            for t in p.get("Tags").and_then(Value::as_array).into_iter().flatten() {
+                let (Some(k), Some(v)) =
+                    (t.get("TagKey").and_then(Value::as_str), t.get("TagValue").and_then(Value::as_str))
+                else {
+                    continue;
+                };
+                if let Ok(tag) = KmsTag::builder().tag_key(k).tag_value(v).build() {
+                    req = req.tags(tag);
+                }
+            }
+            match req.send().await {
+                Ok(o) => Outcome::Succeeded {
+                    aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
+                    summary: format!("created {}", o.key_metadata().and_then(|m| m.arn()).unwrap_or("a key")),
+                },
+                Err(e) => fail(AwsError::from_sdk("kms:CreateKey", r, None, e)),
+            }
+        }
+        other => Outcome::Failed { call: other.to_owned(), error: format!("{other} is not an approval operation") },
+    }
+}
+
 /// Who made the call `what` on the request secret `secret_arn`, as CloudTrail recorded it
 /// (LookupEvents by EventName in the secret's region, from `since`, every page, paced
 /// under 2 requests/s and backing off when throttled). `None`: not delivered yet
@@ -430,6 +562,7 @@ fn attestation(rec: &Value, secret_arn: &str, what: &Attest<'_>) -> Option<Attes
         identity_type: s("/userIdentity/type").unwrap_or_default().to_owned(),
         event_id: s("/eventID").unwrap_or_default().to_owned(),
         event_time: s("/eventTime").unwrap_or_default().to_owned(),
+        request_parameters: rec.get("requestParameters").cloned().unwrap_or(Value::Null),
     })
 }
 

@@ -3,6 +3,7 @@
 //! line on stderr and a documented exit code ([`crate::cli::exit`]).
 
 pub mod alerts;
+pub mod approvals;
 pub mod completions;
 pub mod console;
 pub mod demo;
@@ -30,6 +31,7 @@ pub async fn run(command: Option<Command>, env: Env) -> Result<u8, Failure> {
         Some(Command::Sandbox(SandboxCommand::Up(opts))) => sandbox::up(&env, &opts).await,
         Some(Command::Sandbox(SandboxCommand::Env { operator })) => sandbox::env(&env, &operator).await,
         Some(Command::Incident(cmd)) => incident::run(&env, &cmd).await,
+        Some(Command::Approvals(cmd)) => approvals::run(&env, &cmd).await,
         Some(Command::Completions { .. } | Command::Man) => local(command.as_ref()).unwrap_or(Ok(exit::OK)),
     }
 }

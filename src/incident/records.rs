@@ -1,6 +1,7 @@
 //! The local records keydeck keeps besides incidents, each kind in its own journal per
 //! account: daily reviews (`reviews-<account>.jsonl`) and alert acknowledgements
-//! (`alerts-<account>.jsonl`), with their readers.
+//! (`alerts-<account>.jsonl`), dual-approval transitions (`approvals-<account>.jsonl`),
+//! with their readers.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,22 @@ pub fn append_one(
 pub fn review_journal_path(data_dir: &Path, account: &str) -> PathBuf {
     data_dir.join("journal").join(format!("reviews-{account}.jsonl"))
 }
+
+/// Dual-approval transitions this operator made or saw, of one account, in one
+/// hash-chained journal (kinds [`APPROVAL_KINDS`]).
+pub fn approvals_journal_path(data_dir: &Path, account: &str) -> PathBuf {
+    data_dir.join("journal").join(format!("approvals-{account}.jsonl"))
+}
+
+/// The journal entry kinds of a request's transitions.
+pub const APPROVAL_KINDS: [&str; 6] = [
+    "approval.proposed",
+    "approval.approved",
+    "approval.rejected",
+    "approval.withdrawn",
+    "approval.executed",
+    "approval.expired",
+];
 
 /// Alert acknowledgements of one account live in one hash-chained journal.
 pub fn alerts_journal_path(data_dir: &Path, account: &str) -> PathBuf {

@@ -2,6 +2,7 @@
 //! the CloudTrail pollers, the inventory cache, and the tokio tasks that carry out
 //! [`crate::app::Action`]s (AWS calls, journal writes) and answer with messages.
 
+pub mod approvals;
 pub mod cache;
 pub mod console;
 pub mod incident;

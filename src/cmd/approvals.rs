@@ -1,0 +1,166 @@
+//! `keydeck approvals …`: dual-approval key operations from the command line (issue 11).
+//! The flow and what it trusts are `runtime::approvals`'; here the arguments, the
+//! read-only guard, the output and the exit codes.
+
+use chrono::Utc;
+
+use super::env::{connect_checked, json, Env, Failure};
+use crate::cli::{exit, ApprovalsCommand, TableFormat};
+use crate::runtime::approvals::{self as flow, ApprovalError, Listing, Proposal, View};
+
+pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
+    let matrix = &env.policy.approvals;
+    let data = env.data_dir.as_path();
+    match cmd {
+        ApprovalsCommand::Propose { operation, key, window_days, reason } => {
+            write_allowed(env, "propose")?;
+            if reason.trim().is_empty() {
+                return Err(Failure::new(exit::USAGE, "--reason: say why"));
+            }
+            let (ctx, me) = connect_checked(&env.chain_options()).await?;
+            let p = Proposal { operation, window_days: *window_days, key, reason };
+            let r = flow::propose(&ctx, data, matrix, &me, &p, Utc::now()).await.map_err(failure)?;
+            println!("{}", r.id);
+            Ok(exit::OK)
+        }
+        ApprovalsCommand::List { format } => {
+            let (ctx, me) = connect_checked(&env.chain_options()).await?;
+            let l = flow::list(&ctx, matrix, &me).await.map_err(failure)?;
+            match format {
+                TableFormat::Json => println!("{}", json(&l)?),
+                TableFormat::Table => print!("{}", listing(&l)),
+            }
+            Ok(exit::OK)
+        }
+        ApprovalsCommand::Show { id, format } => {
+            let (ctx, _) = connect_checked(&env.chain_options()).await?;
+            let v = flow::show(&ctx, id).await.map_err(failure)?;
+            match format {
+                TableFormat::Json => println!("{}", json(&v)?),
+                TableFormat::Table => print!("{}", detail(&v)),
+            }
+            Ok(exit::OK)
+        }
+        ApprovalsCommand::Approve { id, confirm, format } => {
+            write_allowed(env, "approve")?;
+            let (ctx, me) = connect_checked(&env.chain_options()).await?;
+            let done = flow::approve(&ctx, data, matrix, &me, id, confirm).await.map_err(failure)?;
+            match format {
+                TableFormat::Json => println!("{}", json(&done)?),
+                TableFormat::Table => {
+                    let what = match &done.outcome {
+                        crate::domain::approval::Outcome::Succeeded { aws_request_ids, summary } => {
+                            format!("{summary} (request ids: {})", aws_request_ids.join(" "))
+                        }
+                        crate::domain::approval::Outcome::Failed { call, error } => format!("{call} failed: {error}"),
+                    };
+                    println!("request {} approved by {} and executed: {what}", done.id, done.approver);
+                }
+            }
+            Ok(exit::OK)
+        }
+        ApprovalsCommand::Reject { id, reason } => {
+            write_allowed(env, "reject")?;
+            let (ctx, me) = connect_checked(&env.chain_options()).await?;
+            flow::reject(&ctx, data, matrix, &me, id, reason).await.map_err(failure)?;
+            println!("request {id} rejected");
+            Ok(exit::OK)
+        }
+        ApprovalsCommand::Withdraw { id } => {
+            write_allowed(env, "withdraw")?;
+            let (ctx, me) = connect_checked(&env.chain_options()).await?;
+            flow::withdraw(&ctx, data, matrix, &me, id).await.map_err(failure)?;
+            println!("request {id} withdrawn");
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn write_allowed(env: &Env, what: &str) -> Result<(), Failure> {
+    if env.global.allow_write {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            exit::USAGE,
+            format!("keydeck is read-only: pass --allow-write to {what} (it changes the request store in AWS)"),
+        ))
+    }
+}
+
+/// An approval failure as one line and an exit code.
+fn failure(e: ApprovalError) -> Failure {
+    match e {
+        ApprovalError::Aws(a) => a.into(),
+        ApprovalError::Usage(m) => Failure::new(exit::USAGE, m),
+        e @ ApprovalError::Refused(_) => Failure::new(exit::USAGE, e.to_string()),
+        ApprovalError::Config(m) => Failure::new(exit::CONFIG, m),
+        ApprovalError::NotYet(m) => Failure::new(exit::NOT_YET, m),
+        ApprovalError::Failed(m) => Failure::new(exit::STEP_FAILED, m),
+    }
+}
+
+fn line(v: &View) -> String {
+    let r = &v.request;
+    let op = match r.operation {
+        crate::domain::approval::Operation::ScheduleDeletion { window_days } => {
+            format!("schedule-deletion ({window_days} days)")
+        }
+        o => o.name().to_owned(),
+    };
+    let who = v.proposer.as_deref().unwrap_or("(proposer not attested yet)");
+    format!(
+        "{}  {:<9}  {op}  {}  by {who}  expires {}  {}",
+        v.id,
+        v.state,
+        r.target_arn,
+        r.expires.to_rfc3339(),
+        r.reason
+    )
+}
+
+fn listing(l: &Listing) -> String {
+    let mut out = String::new();
+    let mut section = |title: &str, views: &[View]| {
+        out.push_str(&format!("{title} ({})\n", views.len()));
+        for v in views {
+            out.push_str(&format!("  {}\n", line(v)));
+        }
+    };
+    section("Waiting for me", &l.waiting_for_me);
+    section("Mine", &l.mine);
+    section("Open, for others", &l.open);
+    section("History", &l.history);
+    if !l.malformed.is_empty() {
+        out.push_str(&format!("Malformed entries ({})\n", l.malformed.len()));
+        for m in &l.malformed {
+            out.push_str(&format!("  {}  {}\n", m.id, m.problem));
+        }
+    }
+    out
+}
+
+fn detail(v: &View) -> String {
+    let r = &v.request;
+    let calls: Vec<String> =
+        r.calls().iter().map(|c| format!("{} {}", c.action, serde_json::Value::Object(c.parameters.clone()))).collect();
+    let mut out = format!(
+        "request   {}\noperation {}\ntarget    {}\ncalls     {}\nreason    {}\ncreated   {}\nexpires   {}\nhash      {}\nstate     {}\nproposer  {}\n",
+        v.id,
+        r.operation.name(),
+        r.target_arn,
+        calls.join("; "),
+        r.reason,
+        r.created.to_rfc3339(),
+        r.expires.to_rfc3339(),
+        r.content_hash,
+        v.state,
+        v.proposer.as_deref().unwrap_or("(not attested by CloudTrail yet)"),
+    );
+    if let Some(by) = &v.by {
+        out.push_str(&format!("by        {by}\n"));
+    }
+    if let Some(n) = &v.note {
+        out.push_str(&format!("note      {n}\n"));
+    }
+    out
+}

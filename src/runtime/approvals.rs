@@ -1,0 +1,612 @@
+//! Dual-approval requests end to end (issue 11): propose, approve (and carry out under
+//! the approver's own credentials), reject, withdraw, read. Each transition checks the
+//! matrix (`domain::approval`) against what AWS attests, moves the request in the store
+//! (`aws::approvals`, a compare-and-swap of `AWSCURRENT`) and goes to the acting
+//! operator's local journal (`approvals-<account>.jsonl`).
+//!
+//! What is trusted, and what is not:
+//! * the proposer is the principal of the CreateSecret record CloudTrail delivered for the
+//!   request's secret (ARN-matched), never the request's own words; until CloudTrail has
+//!   delivered it (minutes in AWS, seconds in the sandbox) nobody approves, rejects or
+//!   withdraws: [`ApprovalError::NotYet`], try again (no wait loop here);
+//! * the content approved is the content proposed: the request's Description must be
+//!   byte-for-byte the `description` CloudTrail recorded in that CreateSecret record's
+//!   `requestParameters` (the sandbox records it; AWS's CreateSecret records carry the
+//!   request parameters but the secret value). When a record has no description, the
+//!   `keydeck:content-hash` tag *as recorded in the same CreateSecret call* is compared
+//!   instead (a tag changed later with TagResource is not trusted); when it has neither,
+//!   the request is refused as unverifiable. Trade-off: the Description check catches any
+//!   rewrite (UpdateSecret) and needs nothing but CloudTrail; the recorded tag alone would
+//!   only bind the hash, which the request also checks against its own content;
+//! * the approver is STS GetCallerIdentity of whoever runs `approve`; the state tokens'
+//!   suffixes are random nonces (a claim of nothing): who moved `AWSCURRENT` comes from
+//!   CloudTrail (`UpdateSecretVersionStage`), and a reason or an outcome in the
+//!   `keydeck:note` tag is shown as the note of that attested actor.
+//!
+//! Exactly once: the approval is the CAS Proposed → Approved; only its winner carries the
+//! operation out, then moves Approved → Executed with the outcome. Each attempt has its own
+//! token, so two `approve` runs by the same principal also race and one loses. AWS documents
+//! that UpdateSecretVersionStage checks RemoveFromVersionId, not that the check and the
+//! move are atomic under concurrency (the sandbox serialises them).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::aws::approvals::{self as store, Attest, StoredRequest, TargetKey, TransitionError};
+use crate::aws::context::RegionConfig;
+use crate::aws::{AwsContext, AwsError};
+use crate::domain::approval::{self, NewRequest, Operation, Outcome, Refusal, Request, State};
+use crate::domain::identity::CallerIdentity;
+use crate::domain::policy::ApprovalMatrix;
+use crate::incident::records;
+
+/// Why a command on a request did not go through; the command line maps each to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// Bad input: an unknown id, a mistyped alias, an unknown operation.
+    #[error("{0}")]
+    Usage(String),
+    /// The matrix or the request's state says no (004 §6).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The store or the estate is not what keydeck needs: a malformed or foreign entry, a
+    /// region not selected, a key deleted meanwhile.
+    #[error("{0}")]
+    Config(String),
+    /// CloudTrail has not delivered the record keydeck needs yet: try again later.
+    #[error("{0}")]
+    NotYet(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The operation was carried out and AWS refused it (recorded as the outcome).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<Refusal> for ApprovalError {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r.to_string())
+    }
+}
+
+/// The message when CloudTrail has not yet attested the proposer.
+pub const WAITING_FOR_PROPOSER: &str =
+    "waiting for CloudTrail to attest the proposer (delivery takes up to a few minutes); try again";
+
+/// One request as read from the store: the request, its state, who AWS says acted.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub id: String,
+    pub secret_arn: String,
+    pub request: Request,
+    /// `proposed`, `approved`, `rejected`, `withdrawn`, `executed`, `expired`.
+    pub state: String,
+    /// The attested proposer (`None`: CloudTrail has not delivered it yet).
+    pub proposer: Option<String>,
+    /// The attested actor of the current state, when it is not `proposed`.
+    pub by: Option<String>,
+    /// The final state's note (a rejection's reason, an execution's outcome).
+    pub note: Option<String>,
+}
+
+/// An entry under the store's prefix keydeck cannot read as a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Malformed {
+    pub id: String,
+    pub problem: String,
+}
+
+/// Where the store is: the home region (the first selected region).
+pub fn store_region(ctx: &AwsContext) -> RegionConfig {
+    ctx.home().clone()
+}
+
+fn journal_path(data_dir: &Path, identity: &CallerIdentity) -> PathBuf {
+    records::approvals_journal_path(data_dir, &identity.account)
+}
+
+/// Record a transition in the acting operator's journal (blocking file I/O off the workers).
+async fn journal(
+    data_dir: &Path,
+    identity: &CallerIdentity,
+    kind: &'static str,
+    body: Value,
+) -> Result<(), ApprovalError> {
+    let path = journal_path(data_dir, identity);
+    let actor = identity.arn.clone();
+    tokio::task::spawn_blocking(move || records::append_one(Some(path), Utc::now(), kind, &actor, body))
+        .await
+        .map_err(|e| ApprovalError::Config(format!("journal: {e}")))?
+        .map_err(|e| ApprovalError::Config(format!("the approvals journal: {e}")))
+}
+
+/// 16 hex characters nobody can guess or repeat (SHA-256 of time, process, counter, `salt`).
+fn nonce(salt: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let d = Sha256::digest(format!("{t}/{}/{n}/{salt}", std::process::id()).as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new request id: `YYYYMMDD-HHMMSS-xxxxxxxx` (24 characters: sortable, typeable, and
+/// `proposed-<id>` is a valid version id).
+pub fn new_id(now: DateTime<Utc>) -> String {
+    format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &nonce("id")[..8])
+}
+
+/// The state a token names (`approved-<id>-<nonce>` → `approved`).
+fn state_word<'a>(token: &'a str, id: &str) -> Option<&'a str> {
+    if token == store::proposed_token(id) {
+        return Some("proposed");
+    }
+    let (word, rest) = token.split_once('-')?;
+    let ok = matches!(word, "approved" | "rejected" | "withdrawn" | "executed") && rest.starts_with(&format!("{id}-"));
+    ok.then_some(word)
+}
+
+fn token(word: &str, id: &str) -> String {
+    format!("{word}-{id}-{}", nonce(id))
+}
+
+/// The request an entry holds, or why it holds none.
+fn parse(stored: &StoredRequest) -> Result<Request, String> {
+    if let Some(p) = stored.problem() {
+        return Err(p);
+    }
+    let r: Request =
+        serde_json::from_str(&stored.description).map_err(|e| format!("the description is not a request ({e})"))?;
+    if r.id != stored.id {
+        return Err(format!("the request inside says id {:?}", r.id));
+    }
+    let token = stored.current_version_token.as_deref().unwrap_or_default();
+    if state_word(token, &stored.id).is_none() {
+        return Err(format!("AWSCURRENT is on {token:?}, not a state keydeck writes"));
+    }
+    Ok(r)
+}
+
+fn malformed(id: &str, region: &str, problem: &str) -> ApprovalError {
+    ApprovalError::Config(format!(
+        "request {id} in {region} is malformed or not keydeck's ({problem}): nothing was changed; remove or fix the secret {} by hand",
+        store::secret_name(id)
+    ))
+}
+
+/// Read request `id` from the store: the entry and the request in it.
+async fn read(rc: &RegionConfig, id: &str) -> Result<(StoredRequest, Request), ApprovalError> {
+    let valid = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid {
+        return Err(ApprovalError::Usage(format!("{id:?} is not a request id: see `keydeck approvals list`")));
+    }
+    let stored = match store::get(rc, id).await {
+        Ok(s) => s,
+        Err(e) if e.kind == crate::aws::AwsErrorKind::NotFound => {
+            return Err(ApprovalError::Usage(format!(
+                "no request {id} in the store ({}): see `keydeck approvals list`",
+                rc.region
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let request = parse(&stored).map_err(|p| malformed(id, &rc.region, &p))?;
+    Ok((stored, request))
+}
+
+/// The attested proposer, or `NotYet`.
+async fn proposer(rc: &RegionConfig, stored: &StoredRequest) -> Result<store::Attestation, ApprovalError> {
+    let since = stored.created.unwrap_or_else(Utc::now);
+    store::attested_actor(rc, &stored.arn, Attest::Created, since)
+        .await?
+        .ok_or_else(|| ApprovalError::NotYet(WAITING_FOR_PROPOSER.into()))
+}
+
+/// Who moved `AWSCURRENT` to `token`, as CloudTrail attests it (None: not delivered yet).
+async fn mover(rc: &RegionConfig, stored: &StoredRequest, token: &str) -> Result<Option<String>, AwsError> {
+    let since = stored.created.unwrap_or_else(Utc::now);
+    Ok(store::attested_actor(rc, &stored.arn, Attest::MovedCurrentTo(token), since).await?.map(|a| a.principal_arn))
+}
+
+/// The content approved is the content proposed: compare with CloudTrail's record of the
+/// proposal (see the module doc).
+fn check_recorded_content(stored: &StoredRequest, request: &Request, att: &store::Attestation) -> Result<(), Refusal> {
+    let params = &att.request_parameters;
+    if let Some(recorded) = params.get("description").and_then(Value::as_str) {
+        if recorded == stored.description {
+            return Ok(());
+        }
+        let recorded_hash = serde_json::from_str::<Request>(recorded)
+            .map(|r| r.content_hash)
+            .unwrap_or_else(|_| "(the recorded description is not a request)".into());
+        return Err(Refusal::ContentChanged { recorded: recorded_hash, actual: request.compute_hash() });
+    }
+    let recorded_tag = params.get("tags").and_then(Value::as_array).and_then(|tags| {
+        tags.iter()
+            .find(|t| t.get("key").and_then(Value::as_str) == Some(store::TAG_CONTENT_HASH))?
+            .get("value")?
+            .as_str()
+    });
+    match recorded_tag {
+        Some(h) if h == request.content_hash && request.hash_matches() => Ok(()),
+        Some(h) => Err(Refusal::ContentChanged { recorded: h.to_owned(), actual: request.compute_hash() }),
+        None => Err(Refusal::BadRequest(
+            "CloudTrail's record of the proposal carries neither its description nor its content hash: it cannot be verified"
+                .into(),
+        )),
+    }
+}
+
+/// The target must be in a selected region (keydeck acts only where it was told to).
+fn target_region(ctx: &AwsContext, request: &Request) -> Result<RegionConfig, ApprovalError> {
+    let region = request.target_arn.split(':').nth(3).unwrap_or_default();
+    ctx.regions().iter().find(|r| r.region == region).cloned().ok_or_else(|| {
+        let selected: Vec<&str> = ctx.regions().iter().map(|r| r.region.as_str()).collect();
+        ApprovalError::Config(format!(
+            "request {}'s key is in {region}, which is not selected ({}): add --region {}",
+            request.id,
+            selected.join(","),
+            [selected.join(","), region.to_owned()].join(",")
+        ))
+    })
+}
+
+/// The target as it is now, checked for the operation: it exists, and is in a state the
+/// operation applies to.
+async fn live_target(rc: &RegionConfig, request: &Request) -> Result<TargetKey, ApprovalError> {
+    let key = store::target_key(rc, &request.target_arn).await?.ok_or_else(|| {
+        ApprovalError::Config(format!(
+            "request {}'s key {} no longer exists in {}: withdraw or reject the request",
+            request.id, request.target_arn, rc.region
+        ))
+    })?;
+    let pending = key.state == "PendingDeletion";
+    let bad = match request.operation {
+        Operation::CancelDeletion if !pending => Some(format!("is {}, not pending deletion", key.state)),
+        Operation::RotateKey | Operation::ScheduleDeletion { .. } if pending => {
+            Some("is pending deletion (deleted meanwhile)".to_owned())
+        }
+        _ => None,
+    };
+    if let Some(b) = bad {
+        return Err(ApprovalError::Config(format!(
+            "request {}'s key {} {b}: {} cannot run; withdraw or reject the request",
+            request.id,
+            request.target_arn,
+            request.operation.name()
+        )));
+    }
+    Ok(key)
+}
+
+/// What a proposal needs.
+pub struct Proposal<'a> {
+    pub operation: &'a str,
+    pub window_days: Option<u32>,
+    /// Alias (with or without `alias/`), key id or ARN.
+    pub key: &'a str,
+    pub reason: &'a str,
+}
+
+/// Propose: the matrix allows this principal to, the request is sealed and stored
+/// (CloudTrail records who created it). Answers the new request.
+pub async fn propose(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    matrix: &ApprovalMatrix,
+    me: &CallerIdentity,
+    p: &Proposal<'_>,
+    now: DateTime<Utc>,
+) -> Result<Request, ApprovalError> {
+    let operation =
+        Operation::from_name(p.operation, p.window_days).map_err(|r| ApprovalError::Usage(r.to_string()))?;
+    approval::may_propose(&operation, &me.arn, matrix)?;
+    let target = match crate::aws::ops::describe_target(ctx, p.key, false).await {
+        Ok(crate::domain::runbook::IncidentTarget::Key(k)) => k,
+        Ok(_) => return Err(ApprovalError::Usage(format!("--key {}: not a KMS key", p.key))),
+        Err(e) if e.kind == crate::aws::AwsErrorKind::NotFound => {
+            let regions: Vec<&str> = ctx.regions().iter().map(|r| r.region.as_str()).collect();
+            return Err(ApprovalError::Usage(format!(
+                "--key {}: no such key in the selected regions ({})",
+                p.key,
+                regions.join(",")
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let request = Request::new(
+        NewRequest {
+            id: new_id(now),
+            operation,
+            target_arn: target.arn.clone(),
+            parameters: Map::new(),
+            reason: p.reason.to_owned(),
+            created: now,
+        },
+        matrix,
+    )?;
+    let tags: BTreeMap<String, String> = [
+        (store::TAG_OPERATION.to_owned(), operation.name().to_owned()),
+        (store::TAG_TARGET.to_owned(), target.arn.clone()),
+        (store::TAG_CONTENT_HASH.to_owned(), request.content_hash.clone()),
+    ]
+    .into();
+    let rc = store_region(ctx);
+    let (arn, _) = store::create(&rc, &request.id, &request.canonical_json(), &tags).await?;
+    journal(data_dir, me, "approval.proposed", json!({"id": request.id, "secret": arn, "request": request})).await?;
+    Ok(request)
+}
+
+/// What `approve` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Executed {
+    pub id: String,
+    pub approver: String,
+    pub proposer: String,
+    pub call: String,
+    pub outcome: Outcome,
+}
+
+/// Why a transition lost its race: the state that won, named with its attested actor.
+async fn lost(rc: &RegionConfig, stored: &StoredRequest, current: &str) -> ApprovalError {
+    let word = state_word(current, &stored.id).unwrap_or("changed");
+    let by = match mover(rc, stored, current).await {
+        Ok(Some(by)) => by,
+        _ => "another operator (CloudTrail has not delivered who yet: see `keydeck approvals show`)".into(),
+    };
+    let what = match word {
+        "approved" => format!("already approved by {by}"),
+        "executed" => format!("already approved by {by} and executed"),
+        w => format!("already {w} by {by}"),
+    };
+    ApprovalError::Refused(format!("request {}: {what}", stored.id))
+}
+
+/// Refuse a request that is not open, naming who (attested) put it where it is.
+async fn require_proposed(
+    rc: &RegionConfig,
+    stored: &StoredRequest,
+    request: &Request,
+    matrix: &ApprovalMatrix,
+    now: DateTime<Utc>,
+) -> Result<String, ApprovalError> {
+    let current = stored.current_version_token.clone().unwrap_or_default();
+    match state_word(&current, &stored.id) {
+        Some("proposed") if request.is_expired(now) => {
+            let secs = matrix.rule(request.operation.kind()).expires_secs;
+            Err(ApprovalError::Refused(format!(
+                "request {}: the request expired at {} (requests stay open {}m): propose it again",
+                stored.id,
+                request.expires.to_rfc3339(),
+                secs / 60
+            )))
+        }
+        Some("proposed") => Ok(current),
+        _ => Err(lost(rc, stored, &current).await),
+    }
+}
+
+/// Approve request `id` as `me` and carry it out under `me`'s credentials. `confirm`: the
+/// alias the approver typed (one of the target key's aliases).
+pub async fn approve(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    matrix: &ApprovalMatrix,
+    me: &CallerIdentity,
+    id: &str,
+    confirm: &str,
+) -> Result<Executed, ApprovalError> {
+    let rc = store_region(ctx);
+    let (stored, request) = read(&rc, id).await?;
+    let target_rc = target_region(ctx, &request)?;
+    let now = Utc::now();
+    let from = require_proposed(&rc, &stored, &request, matrix, now).await?;
+    let proposal = proposer(&rc, &stored).await?;
+    check_recorded_content(&stored, &request, &proposal)?;
+    approval::may_approve(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
+    let key = live_target(&target_rc, &request).await?;
+    let typed = confirm.trim().trim_start_matches("alias/");
+    if typed.is_empty() || !key.aliases.iter().any(|a| a == typed) {
+        let expected = key.aliases.first().cloned().unwrap_or_else(|| request.target_arn.clone());
+        return Err(ApprovalError::Usage(format!(
+            "--confirm {typed:?} is not the key's alias: type --confirm {expected} to approve {}",
+            request.operation.name()
+        )));
+    }
+    let approved = token("approved", id);
+    match store::transition(&rc, id, &from, &approved).await {
+        Ok(()) => {}
+        Err(TransitionError::Lost { current_token }) => return Err(lost(&rc, &stored, &current_token).await),
+        Err(TransitionError::Aws(e)) => return Err(e.into()),
+    }
+    journal(
+        data_dir,
+        me,
+        "approval.approved",
+        json!({"id": id, "proposer": proposal.principal_arn, "content_hash": request.content_hash, "token": approved}),
+    )
+    .await?;
+    let state = State::Approved { by: me.arn.clone() };
+    approval::may_execute(&state, &me.arn)?;
+    let call = request.calls().into_iter().next().expect("a request makes one call");
+    let outcome = store::execute(&target_rc, &call).await;
+    let executed = token("executed", id);
+    let moved = store::transition(&rc, id, &approved, &executed).await;
+    let note = match &outcome {
+        Outcome::Succeeded { aws_request_ids, summary } => {
+            format!("{summary} (request ids: {})", aws_request_ids.join(" "))
+        }
+        Outcome::Failed { call, error } => format!("{call} failed: {error}"),
+    };
+    let tagged = store::tag(&rc, id, store::TAG_NOTE, &note).await;
+    journal(data_dir, me, "approval.executed", json!({"id": id, "call": call, "outcome": outcome, "token": executed}))
+        .await?;
+    if let Err(e) = moved {
+        return Err(ApprovalError::Config(format!(
+            "{note}; but recording it as executed in the store failed ({e}): the request stays approved by you"
+        )));
+    }
+    tagged?;
+    let done = Executed {
+        id: id.to_owned(),
+        approver: me.arn.clone(),
+        proposer: proposal.principal_arn,
+        call: call.action,
+        outcome: outcome.clone(),
+    };
+    match outcome {
+        Outcome::Failed { .. } => Err(ApprovalError::Failed(format!("request {id} approved; {note}"))),
+        Outcome::Succeeded { .. } => Ok(done),
+    }
+}
+
+/// Reject request `id` as `me` with `reason`.
+pub async fn reject(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    matrix: &ApprovalMatrix,
+    me: &CallerIdentity,
+    id: &str,
+    reason: &str,
+) -> Result<(), ApprovalError> {
+    if reason.trim().is_empty() {
+        return Err(ApprovalError::Usage("--reason: say why".into()));
+    }
+    let rc = store_region(ctx);
+    let (stored, request) = read(&rc, id).await?;
+    let now = Utc::now();
+    let from = require_proposed(&rc, &stored, &request, matrix, now).await?;
+    let proposal = proposer(&rc, &stored).await?;
+    approval::may_reject(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
+    let to = token("rejected", id);
+    match store::transition(&rc, id, &from, &to).await {
+        Ok(()) => {}
+        Err(TransitionError::Lost { current_token }) => return Err(lost(&rc, &stored, &current_token).await),
+        Err(TransitionError::Aws(e)) => return Err(e.into()),
+    }
+    store::tag(&rc, id, store::TAG_NOTE, reason.trim()).await?;
+    journal(data_dir, me, "approval.rejected", json!({"id": id, "reason": reason.trim(), "token": to})).await
+}
+
+/// Withdraw request `id` (its attested proposer only).
+pub async fn withdraw(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    matrix: &ApprovalMatrix,
+    me: &CallerIdentity,
+    id: &str,
+) -> Result<(), ApprovalError> {
+    let rc = store_region(ctx);
+    let (stored, request) = read(&rc, id).await?;
+    let now = Utc::now();
+    let from = require_proposed(&rc, &stored, &request, matrix, now).await?;
+    let proposal = proposer(&rc, &stored).await?;
+    approval::may_withdraw(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
+    let to = token("withdrawn", id);
+    match store::transition(&rc, id, &from, &to).await {
+        Ok(()) => {}
+        Err(TransitionError::Lost { current_token }) => return Err(lost(&rc, &stored, &current_token).await),
+        Err(TransitionError::Aws(e)) => return Err(e.into()),
+    }
+    journal(data_dir, me, "approval.withdrawn", json!({"id": id, "token": to})).await
+}
+
+/// One request with its state and attested actors (CloudTrail lookups: a few seconds).
+pub async fn show(ctx: &AwsContext, id: &str) -> Result<View, ApprovalError> {
+    let rc = store_region(ctx);
+    let (stored, request) = read(&rc, id).await?;
+    view(&rc, &stored, request, true).await.map_err(Into::into)
+}
+
+async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actors: bool) -> Result<View, AwsError> {
+    let current = stored.current_version_token.clone().unwrap_or_default();
+    let word = state_word(&current, &stored.id).unwrap_or("malformed");
+    let expired = word == "proposed" && request.is_expired(Utc::now());
+    let since = stored.created.unwrap_or_else(Utc::now);
+    let proposer = if actors || word == "proposed" {
+        store::attested_actor(rc, &stored.arn, Attest::Created, since).await?.map(|a| a.principal_arn)
+    } else {
+        None
+    };
+    let by = if actors && word != "proposed" { mover(rc, stored, &current).await? } else { None };
+    Ok(View {
+        id: stored.id.clone(),
+        secret_arn: stored.arn.clone(),
+        request,
+        state: if expired { "expired".into() } else { word.into() },
+        proposer,
+        by,
+        note: stored.tags.get(store::TAG_NOTE).cloned(),
+    })
+}
+
+/// Every request in the store, split for `me`, and the malformed entries.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Listing {
+    /// Open, and `me` may approve them (the matrix's approver role, not the proposer).
+    pub waiting_for_me: Vec<View>,
+    /// Open, proposed by `me`.
+    pub mine: Vec<View>,
+    /// Open, for others.
+    pub open: Vec<View>,
+    /// Final (and expired).
+    pub history: Vec<View>,
+    pub malformed: Vec<Malformed>,
+}
+
+/// List the store. Open requests get their attested proposer (one CloudTrail lookup
+/// each); final ones only their state.
+pub async fn list(ctx: &AwsContext, matrix: &ApprovalMatrix, me: &CallerIdentity) -> Result<Listing, ApprovalError> {
+    let rc = store_region(ctx);
+    let mut out = Listing::default();
+    for stored in store::list(&rc).await? {
+        let request = match parse(&stored) {
+            Ok(r) => r,
+            Err(problem) => {
+                out.malformed.push(Malformed { id: stored.id.clone(), problem });
+                continue;
+            }
+        };
+        let v = view(&rc, &stored, request, false).await?;
+        if v.state != "proposed" {
+            out.history.push(v);
+            continue;
+        }
+        let mine = v.proposer.as_deref().is_some_and(|p| approval::same_principal(p, &me.arn));
+        let rule = matrix.rule(v.request.operation.kind());
+        if mine {
+            out.mine.push(v);
+        } else if approval::holds_role(matrix, &me.arn, rule.approver_role()) && v.proposer.is_some() {
+            out.waiting_for_me.push(v);
+        } else {
+            out.open.push(v);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_tokens_are_valid_version_ids() {
+        let now = DateTime::parse_from_rfc3339("2026-11-29T10:15:00Z").expect("t").with_timezone(&Utc);
+        let id = new_id(now);
+        assert_eq!(id.len(), 24);
+        assert!(id.starts_with("20261129-101500-"));
+        for t in [store::proposed_token(&id), token("approved", &id), token("withdrawn", &id)] {
+            assert!(store::TOKEN_LEN.contains(&t.len()), "{t}");
+        }
+        assert_ne!(token("approved", &id), token("approved", &id), "each attempt its own token");
+        assert_eq!(state_word(&token("executed", &id), &id), Some("executed"));
+        assert_eq!(state_word(&store::proposed_token(&id), &id), Some("proposed"));
+        assert_eq!(state_word("approved-other-id-0000", &id), None);
+        assert_eq!(state_word("garbage", &id), None);
+    }
+}

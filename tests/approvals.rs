@@ -1,0 +1,383 @@
+//! Dual approval end to end (issue 11): `keydeck approvals …` through the real binary,
+//! as the sandbox's key-admin (proposer) and security lead (the CISO, approver), against
+//! one sandbox. What keydeck claims is checked through the SDK (ListKeyRotations,
+//! DescribeKey) and CloudTrail.
+//!
+//! Each test works on its own key: drop-national-id-key (the happy path), keys it creates
+//! itself (the race, a key deleted meanwhile), drop-backup-key in eu-west-1 (region not
+//! selected), drop-kyc-key (refusals that never run anything).
+//!
+//! Not covered, and why: a second access key of the key-admin (no operator may call
+//! iam:CreateAccessKey, and moto authorises IAM on `*` only, so granting it would let the
+//! key-admin mint keys for the security lead — the very self-approval ruled out here;
+//! keydeck compares STS ARNs, the same for every access key of a user, see
+//! `domain::approval::same_principal`'s tests), and a role session of the same user (the
+//! sandbox has no roles to assume).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudtrail::types::LookupAttributeKey;
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use chrono::Utc;
+use common::*;
+use keydeck::aws::approvals as store;
+use keydeck::domain::approval::{NewRequest, Operation, Request};
+use keydeck::domain::policy::ApprovalMatrix;
+use serde_json::Value;
+
+const REGION: &str = "eu-north-1";
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    what: String,
+}
+
+impl Ran {
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "{}: exit {}\nstdout: {}\nstderr: {}", self.what, self.code, self.stdout, self.stderr);
+        self
+    }
+
+    /// A failure: its exit code and its one line on stderr.
+    fn fails(&self, code: i32, needle: &str) -> &Self {
+        assert!(!self.stderr.contains("panicked"), "{}: panic: {}", self.what, self.stderr);
+        assert_eq!(self.code, code, "{}: stdout {} stderr {}", self.what, self.stdout, self.stderr);
+        assert_eq!(self.stderr.lines().count(), 1, "{}: one line: {}", self.what, self.stderr);
+        assert!(self.stderr.contains(needle), "{}: {needle:?} not in {}", self.what, self.stderr);
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.what, self.stdout))
+    }
+}
+
+/// keydeck runs as any operator, each operator with its own data dir (two machines).
+struct Deck {
+    dir: PathBuf,
+}
+
+impl Deck {
+    fn new(tag: &str) -> Self {
+        sandbox();
+        Self { dir: temp_dir(tag) }
+    }
+
+    fn command(&self, who: &str, regions: &str, args: &[&str]) -> std::process::Command {
+        let home = self.dir.join(who);
+        std::fs::create_dir_all(&home).expect("home");
+        let mut c = keydeck_as(who, &home, regions);
+        c.arg("--allow-write").args(args);
+        c
+    }
+
+    fn run_in(&self, who: &str, regions: &str, args: &[&str]) -> Ran {
+        let out: Output = self.command(who, regions, args).output().expect("run keydeck");
+        Ran {
+            code: out.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            what: format!("{who}: keydeck {}", args.join(" ")),
+        }
+    }
+
+    fn run(&self, who: &str, args: &[&str]) -> Ran {
+        self.run_in(who, REGION, args)
+    }
+
+    fn propose(&self, op: &str, key: &str, extra: &[&str]) -> String {
+        let mut args = vec!["approvals", "propose", op, "--key", key, "--reason", "rotation is due"];
+        args.extend_from_slice(extra);
+        let id = self.run_in("key-admin", "eu-north-1,eu-west-1", &args).ok().stdout.trim().to_owned();
+        assert_eq!(id.len(), 24, "a request id: {id:?}");
+        id
+    }
+
+    /// Wait (with a deadline) until CloudTrail attests the proposer of `id`.
+    fn attested(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.run("key-auditor", &["approvals", "show", id, "--format", "json"]).ok().json();
+            if v["proposer"].is_string() {
+                assert_eq!(v["proposer"], op_arn("key-admin"));
+                return;
+            }
+            assert!(Instant::now() < deadline, "CloudTrail did not attest the proposer of {id} in 30 s");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn journal(&self, who: &str) -> Vec<Value> {
+        let p =
+            self.dir.join(who).join("data").join("journal").join(format!("approvals-{}.jsonl", sandbox().account_id));
+        std::fs::read_to_string(&p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("journal line"))
+            .collect()
+    }
+}
+
+fn op_arn(who: &str) -> String {
+    sandbox().operator(who).expect("operator").arn.clone()
+}
+
+async fn kms(who: &str, region: &str) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(&config_in(&context(who).await, region))
+}
+
+async fn on_demand_rotations(key: &str) -> usize {
+    let out = kms("key-auditor", REGION).await.list_key_rotations().key_id(key).send().await.expect("ListKeyRotations");
+    out.rotations().iter().filter(|r| r.rotation_type().map(|t| t.as_str()) == Some("ON_DEMAND")).count()
+}
+
+/// A fresh key with an alias, made by the key-admin.
+async fn fresh_key(alias: &str) -> String {
+    let k = kms("key-admin", REGION).await;
+    let arn = k
+        .create_key()
+        .description("approvals test")
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .expect("m")
+        .arn
+        .expect("arn");
+    k.create_alias().alias_name(format!("alias/{alias}")).target_key_id(&arn).send().await.expect("CreateAlias");
+    arn
+}
+
+/// Every CloudTrail record of `event` on `key` in eu-north-1.
+async fn trail_calls(event: &str, key_arn: &str) -> Vec<Value> {
+    let ct = cloudtrail_client(&context("key-auditor").await, REGION);
+    let q = ct.lookup_events().lookup_attributes(attr(LookupAttributeKey::EventName, event)).max_results(50);
+    all_events(q)
+        .await
+        .iter()
+        .map(record)
+        .filter(|r| r["errorCode"].is_null() && r.to_string().contains(key_arn))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himself() {
+    let started = Instant::now();
+    let deck = Deck::new("approve");
+    let key = "drop-national-id-key";
+    let arn = kms("key-auditor", REGION)
+        .await
+        .describe_key()
+        .key_id(format!("alias/{key}"))
+        .send()
+        .await
+        .expect("describe")
+        .key_metadata
+        .expect("m")
+        .arn
+        .expect("arn");
+    let before = on_demand_rotations(&arn).await;
+
+    // IAM denies the key-admin the call itself.
+    let direct = kms("key-admin", REGION).await.rotate_key_on_demand().key_id(&arn).send().await;
+    assert_eq!(direct.expect_err("IAM denies").code(), Some("AccessDeniedException"));
+
+    // The policy refuses a 3-day deletion window at proposal.
+    deck.run_in(
+        "key-admin",
+        REGION,
+        &["approvals", "propose", "schedule-deletion", "--key", key, "--window-days", "3", "--reason", "x"],
+    )
+    .fails(2, "3-day deletion window is shorter than the policy allows");
+    // Read-only without --allow-write.
+    let mut ro = keydeck_as("key-admin", &deck.dir.join("ro"), REGION);
+    let out = ro.args(["approvals", "withdraw", "20000101-000000-deadbeef"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+
+    let id = deck.propose("rotate-key", key, &[]);
+    deck.attested(&id);
+    // The listing as the lead: waiting for him; as the key-admin: his own.
+    let l = deck.run("security-lead", &["approvals", "list", "--format", "json"]).ok().json();
+    assert!(l["waiting_for_me"].as_array().expect("list").iter().any(|v| v["id"] == id.as_str()), "{l:#}");
+    let l = deck.run("key-admin", &["approvals", "list", "--format", "json"]).ok().json();
+    assert!(l["mine"].as_array().expect("list").iter().any(|v| v["id"] == id.as_str()), "{l:#}");
+
+    // The key-admin cannot approve his own request, nor reject it.
+    deck.run("key-admin", &["approvals", "approve", &id, "--confirm", key]).fails(2, "proposed this request");
+    deck.run("key-admin", &["approvals", "reject", &id, "--reason", "no"]).fails(2, "proposed this request");
+    // A mistyped alias approves nothing.
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", "drop-kyc-key"]).fails(2, "--confirm");
+    // The lead approves, and it runs as him.
+    let done =
+        deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key, "--format", "json"]).ok().json();
+    assert_eq!(done["approver"], op_arn("security-lead"));
+    assert_eq!(done["proposer"], op_arn("key-admin"));
+    assert_eq!(done["outcome"]["result"], "succeeded");
+    assert_eq!(on_demand_rotations(&arn).await, before + 1);
+    let calls = trail_calls("RotateKeyOnDemand", &arn).await;
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0]["userIdentity"]["arn"], op_arn("security-lead"));
+    // Approving again: already approved (and executed) by the lead, nothing runs.
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(2, "already approved by");
+    let shown = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
+    assert_eq!(shown["state"], "executed");
+    assert_eq!(shown["by"], op_arn("security-lead"));
+    assert_eq!(on_demand_rotations(&arn).await, before + 1);
+    // Each acting operator's journal has its transitions.
+    let kinds =
+        |who| deck.journal(who).iter().map(|e| e["kind"].as_str().unwrap_or("?").to_owned()).collect::<Vec<_>>();
+    assert_eq!(kinds("key-admin"), ["approval.proposed"]);
+    assert_eq!(kinds("security-lead"), ["approval.approved", "approval.executed"]);
+    eprintln!("happy path: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work() {
+    let started = Instant::now();
+    let deck = Deck::new("refuse");
+    let key = "drop-kyc-key";
+    let arn = kms("key-auditor", REGION)
+        .await
+        .describe_key()
+        .key_id(format!("alias/{key}"))
+        .send()
+        .await
+        .expect("d")
+        .key_metadata
+        .expect("m")
+        .arn
+        .expect("arn");
+
+    // Expired: written through the store as the key-admin, created two days ago.
+    let matrix = ApprovalMatrix::default();
+    let id = keydeck::runtime::approvals::new_id(Utc::now());
+    let r = Request::new(
+        NewRequest {
+            id: id.clone(),
+            operation: Operation::RotateKey,
+            target_arn: arn.clone(),
+            parameters: Default::default(),
+            reason: "old".into(),
+            created: Utc::now() - chrono::Duration::days(2),
+        },
+        &matrix,
+    )
+    .expect("request");
+    let rc = keydeck::aws::ops::region_config(&context("key-admin").await, Some(REGION));
+    let tags: BTreeMap<String, String> = [(store::TAG_CONTENT_HASH.to_owned(), r.content_hash.clone())].into();
+    store::create(&rc, &id, &r.canonical_json(), &tags).await.expect("create");
+    deck.attested(&id);
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(2, "expired");
+
+    // Changed after it was proposed: the key-admin rewrites the description (a valid
+    // request, freshly hashed, with another reason).
+    let id = deck.propose("rotate-key", key, &[]);
+    deck.attested(&id);
+    let stored = store::get(&rc, &id).await.expect("get");
+    let mut forged: Request = serde_json::from_str(&stored.description).expect("request");
+    forged.reason = "something else entirely".into();
+    forged.content_hash = forged.compute_hash();
+    aws_sdk_secretsmanager::Client::new(&rc.config)
+        .update_secret()
+        .secret_id(store::secret_name(&id))
+        .description(forged.canonical_json())
+        .send()
+        .await
+        .expect("UpdateSecret");
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key])
+        .fails(2, "changed since it was proposed");
+    // The lead rejects it instead; the key-admin cannot withdraw it any more.
+    deck.run("security-lead", &["approvals", "reject", &id, "--reason", "tampered"]).ok();
+    deck.run("key-admin", &["approvals", "withdraw", &id]).fails(2, "already rejected by");
+
+    // Withdraw: only the proposer.
+    let id = deck.propose("rotate-key", key, &[]);
+    deck.attested(&id);
+    deck.run("security-lead", &["approvals", "withdraw", &id]).fails(2, "only the proposer");
+    deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
+    let v = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
+    assert_eq!(v["state"], "withdrawn");
+    assert_eq!(trail_calls("RotateKeyOnDemand", &arn).await.len(), 0, "nothing ran on {key}");
+    eprintln!("refusals: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_one_clear_line_and_runs_nothing() {
+    let started = Instant::now();
+    let deck = Deck::new("bad");
+    deck.run("security-lead", &["approvals", "approve", "20000101-000000-deadbeef", "--confirm", "x"])
+        .fails(2, "no request 20000101-000000-deadbeef");
+    deck.run("security-lead", &["approvals", "show", "../etc"]).fails(2, "not a request id");
+
+    // A malformed entry in the store: refused, and listed as malformed.
+    let rc = keydeck::aws::ops::region_config(&context("key-admin").await, Some(REGION));
+    let bad = format!("{}-0bad", keydeck::runtime::approvals::new_id(Utc::now()));
+    store::create(&rc, &bad, "{\"not\": \"a request\"}", &BTreeMap::new()).await.expect("create");
+    deck.run("security-lead", &["approvals", "approve", &bad, "--confirm", "x"]).fails(3, "malformed");
+    let l = deck.run("security-lead", &["approvals", "list", "--format", "json"]).ok().json();
+    assert!(l["malformed"].as_array().expect("m").iter().any(|m| m["id"] == bad.as_str()), "{l:#}");
+
+    // A target in a region not selected: say which to add.
+    let id = deck.propose("rotate-key", "drop-backup-key", &[]);
+    deck.attested(&id);
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", "drop-backup-key"])
+        .fails(3, "add --region eu-north-1,eu-west-1");
+
+    // A key deleted meanwhile.
+    let arn = fresh_key("approvals-doomed").await;
+    let id = deck.propose("rotate-key", "approvals-doomed", &[]);
+    deck.attested(&id);
+    kms("security-lead", REGION)
+        .await
+        .schedule_key_deletion()
+        .key_id(&arn)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule");
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", "approvals-doomed"])
+        .fails(3, "pending deletion");
+    let v = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
+    assert_eq!(v["state"], "proposed", "the store is unchanged");
+    assert_eq!(trail_calls("RotateKeyOnDemand", &arn).await.len(), 0);
+    eprintln!("bad input: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_approvers_racing_execute_exactly_once_per_request() {
+    const ROUNDS: usize = 10;
+    let started = Instant::now();
+    let deck = Deck::new("race");
+    let alias = "approvals-race";
+    let arn = fresh_key(alias).await;
+    for round in 0..ROUNDS {
+        let id = deck.propose("rotate-key", alias, &[]);
+        deck.attested(&id);
+        // The sandbox has one CISO-capable user: the same approver races himself, from
+        // two processes started together.
+        let racer = || {
+            let mut c = deck.command("security-lead", REGION, &["approvals", "approve", &id, "--confirm", alias]);
+            c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            c.spawn().expect("spawn an approver")
+        };
+        let (a, b) = (racer(), racer());
+        let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
+        let codes = [a.status.code(), b.status.code()];
+        let errs = [String::from_utf8_lossy(&a.stderr).into_owned(), String::from_utf8_lossy(&b.stderr).into_owned()];
+        assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "round {round}: one winner: {codes:?} {errs:?}");
+        let loser = if codes[0] == Some(0) { &errs[1] } else { &errs[0] };
+        assert!(loser.contains("already approved by"), "round {round}: {loser}");
+        assert!(loser.contains(&op_arn("security-lead")), "round {round}: names the attested winner: {loser}");
+        assert_eq!(on_demand_rotations(&arn).await, round + 1, "round {round}: exactly one execution");
+    }
+    let calls = trail_calls("RotateKeyOnDemand", &arn).await;
+    assert_eq!(calls.len(), ROUNDS);
+    eprintln!("race, {ROUNDS} rounds: {:?}", started.elapsed());
+}

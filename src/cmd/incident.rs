@@ -208,6 +208,9 @@ fn finish(r: &StepReport, format: TableFormat) -> Result<u8, Failure> {
     }
     match &r.error {
         None => Ok(exit::OK),
+        Some(e) if r.result == "outcome_unknown" => {
+            Err(Failure::new(exit::UNREACHABLE, format!("step {}: {e}", r.step)))
+        }
         Some(e) => {
             let denied = r.results.iter().any(|c| {
                 c.error_code

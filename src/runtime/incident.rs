@@ -28,6 +28,9 @@ use crate::domain::runbook::{
 use crate::domain::trail::parse_event;
 use crate::incident::log::{random_suffix, Access, Holder, IncidentId, IncidentLog, LogError, SigningAlgorithm};
 
+/// The error code a call gets when the endpoint could not be reached (no AWS code).
+pub const UNREACHABLE_CODE: &str = "Unreachable";
+
 /// ReEncrypt calls in flight at once over a file of ciphertexts.
 pub const REENCRYPT_CONCURRENCY: usize = 32;
 /// Time between LookupEvents pages: just under CloudTrail's 2 requests/s per region.
@@ -289,6 +292,20 @@ impl Runner {
                 }
                 failpoint(step, "after-calls");
                 let error = results.iter().find_map(|r| r.error.clone());
+                // The endpoint stopped answering during a call: whether it took effect is
+                // unknown, exactly as after a crash. No outcome is written; the next run
+                // settles the step by reading AWS instead of repeating the calls blindly.
+                if results.last().is_some_and(|r| r.error_code.as_deref() == Some(UNREACHABLE_CODE)) {
+                    return Ok(StepReport {
+                        step: step.to_owned(),
+                        result: "outcome_unknown".into(),
+                        results,
+                        error: error.map(|e| {
+                            format!("{e} — the outcome is unknown: run the step again to settle it by reading AWS")
+                        }),
+                        anchor_problem: None,
+                    });
+                }
                 let outcome = StepRecord::Outcome { step: step.to_owned(), attempt, ok, results: results.clone() };
                 self.append(clock(), &outcome)?;
                 StepReport {

@@ -140,6 +140,7 @@ mod tests {
                 due: None,
                 last_rotated: None,
             },
+            check_failure: None,
         }
     }
 

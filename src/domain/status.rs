@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::inventory::{Fetched, KeyItem, KeyManager, KeyState, SecretItem};
+use super::inventory::{Fetched, KeyItem, KeyManager, KeyState, ReadFailure, SecretItem};
 use super::policy::{ExternalItem, ItemRule, Policy, Selector};
 
 /// A rotation status, most severe first (the inventory sorts by this).
@@ -99,7 +99,81 @@ fn not_applicable_reason(k: &KeyItem) -> Option<String> {
     None
 }
 
+/// Which rule governs an item, when a read the answer depends on may have failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleMatch<'a> {
+    /// A rule selects it.
+    Rule(&'a ItemRule),
+    /// No rule selects it, and every read the rules depend on succeeded.
+    NoRule,
+    /// A rule might select it, but a read that rule depends on failed: not a verdict.
+    Undetermined(Undetermined),
+}
+
+/// Why the rule of an item cannot be determined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Undetermined {
+    /// What could not be read ("tags", "aliases").
+    pub what: &'static str,
+    /// The call that failed, `service:Action`.
+    pub call: String,
+    pub failure: ReadFailure,
+}
+
+impl Undetermined {
+    pub fn judgement(&self) -> Judgement {
+        let what = match &self.failure {
+            ReadFailure::Failed(_) => "unreadable",
+            ReadFailure::Denied => "denied",
+            ReadFailure::Throttled => "throttled",
+        };
+        Judgement::unknown(format!("rule cannot be determined ({} {what})", self.what), self.failure.advice(&self.call))
+    }
+}
+
+impl<'a> RuleMatch<'a> {
+    pub fn rule(&self) -> Option<&'a ItemRule> {
+        match self {
+            RuleMatch::Rule(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 impl Policy {
+    /// The rule for a key, saying when it cannot be known: a tag rule cannot be ruled
+    /// out when the key's tags were not read, nor a name rule when the region's aliases
+    /// (`aliases_failed`: kms:ListAliases failed there) were not.
+    pub fn key_rule(&self, k: &KeyItem, aliases_failed: Option<&ReadFailure>) -> RuleMatch<'_> {
+        if let Some(r) = self.rule_for_key(k) {
+            return RuleMatch::Rule(r);
+        }
+        if let Some(f) = aliases_failed {
+            if self.keys.iter().any(|r| matches!(r.selector, Selector::Name(_))) {
+                return RuleMatch::Undetermined(Undetermined {
+                    what: "aliases",
+                    call: "kms:ListAliases".into(),
+                    failure: f.clone(),
+                });
+            }
+        }
+        if self.keys.iter().any(|r| matches!(r.selector, Selector::Tag(..))) {
+            let failure = match &k.tags {
+                Fetched::Ok(_) | Fetched::NotApplicable => None,
+                Fetched::NotFetched => Some(ReadFailure::Failed("tags not read yet".into())),
+                other => other.failure(),
+            };
+            if let Some(failure) = failure {
+                return RuleMatch::Undetermined(Undetermined {
+                    what: "tags",
+                    call: "kms:ListResourceTags".into(),
+                    failure,
+                });
+            }
+        }
+        RuleMatch::NoRule
+    }
+
     /// The rule for a key: by ARN, else by any alias, else by tag.
     pub fn rule_for_key(&self, k: &KeyItem) -> Option<&ItemRule> {
         let tags = k.tags.ok();
@@ -165,6 +239,12 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
         }
         Fetched::Failed(e) => {
             return Judgement::unknown(format!("rotation status unavailable: {e}"), "retry the refresh")
+        }
+        Fetched::Throttled => {
+            return Judgement::unknown(
+                "rotation status throttled",
+                ReadFailure::Throttled.advice("kms:GetKeyRotationStatus"),
+            )
         }
         Fetched::NotFetched => return Judgement::unknown("rotation status not read yet", "refresh"),
         Fetched::NotApplicable => return Judgement::na("rotation does not apply"),

@@ -82,22 +82,24 @@ pub fn rotation_applies(k: &KeyItem) -> bool {
     k.spec == "SYMMETRIC_DEFAULT" && k.origin == "AWS_KMS" && k.custom_key_store.is_none()
 }
 
-fn not_applicable_reason(k: &KeyItem) -> Option<String> {
-    if k.manager == KeyManager::Aws {
-        return Some("AWS-managed key: AWS rotates it every year".into());
-    }
+/// Why KMS cannot rotate this key's material by itself, when it cannot: the policy's
+/// period still binds, and the rotation is manual (a new key, the alias moved to it).
+pub fn manual_rotation_reason(k: &KeyItem) -> Option<String> {
     if k.custom_key_store.is_some() || matches!(k.origin.as_str(), "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE") {
-        return Some("custom key store: KMS cannot rotate it".into());
+        return Some("custom key store: KMS cannot rotate it automatically".into());
     }
     if k.origin == "EXTERNAL" {
-        return Some("imported key material: rotate by creating a new key".into());
+        return Some("imported key material: KMS cannot rotate it automatically".into());
     }
     if k.spec != "SYMMETRIC_DEFAULT" && !k.spec.is_empty() {
         let what = if k.spec.starts_with("HMAC") { "HMAC" } else { "asymmetric" };
-        return Some(format!("{what} key ({}): KMS cannot rotate it; rotate by creating a new key", k.spec));
+        return Some(format!("{what} key ({}): KMS cannot rotate it automatically", k.spec));
     }
     None
 }
+
+/// The action for a key KMS cannot rotate by itself.
+pub const MANUAL_ROTATION: &str = "rotate manually: create a new key and move the alias";
 
 /// Which rule governs an item, when a read the answer depends on may have failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,8 +216,11 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
         let when = k.deletion_date.map(|d| format!(" on {}", d.format("%Y-%m-%d"))).unwrap_or_default();
         return Judgement::na(format!("pending deletion: key material is destroyed{when}"));
     }
-    if let Some(why) = not_applicable_reason(k) {
-        return Judgement::na(why);
+    if k.state == KeyState::PendingReplicaDeletion {
+        return Judgement::na("replica pending deletion");
+    }
+    if k.manager == KeyManager::Aws {
+        return Judgement::na("AWS-managed key: AWS rotates it every year");
     }
     let Some(rule) = rule else {
         return Judgement::unknown(
@@ -228,6 +233,15 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
     };
     if k.state == KeyState::Disabled {
         return Judgement::na("disabled: not usable, so not rotated");
+    }
+    if let Some(why) = manual_rotation_reason(k) {
+        // The policy's period binds even where KMS cannot rotate: judged from the newest
+        // rotation KMS lists (on-demand rotation of imported material), else creation.
+        let last = k.rotation.ok().and_then(|r| r.last()).map(|r| r.at).or(k.created);
+        let Some(last) = last else {
+            return Judgement::unknown("no creation or rotation date", "check DescribeKey permissions");
+        };
+        return judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, vec![why], MANUAL_ROTATION);
     }
     let rotation = match &k.rotation {
         Fetched::Ok(r) => r,
@@ -452,23 +466,62 @@ mod tests {
     }
 
     #[test]
-    fn not_applicable_is_never_a_failure() {
+    fn a_rotation_period_binds_where_kms_cannot_rotate() {
         let r = rule(Some(365), 7);
-        let mut hmac = key_created(900, false, &[]);
-        hmac.spec = "HMAC_256".into();
         let mut rsa = key_created(900, false, &[]);
         rsa.spec = "RSA_2048".into();
+        rsa.usage = "SIGN_VERIFY".into();
+        rsa.rotation = Fetched::NotApplicable;
+        let mut hmac = key_created(900, false, &[]);
+        hmac.spec = "HMAC_256".into();
+        hmac.rotation = Fetched::NotApplicable;
         let mut imported = key_created(900, false, &[]);
         imported.origin = "EXTERNAL".into();
+        imported.rotation = Fetched::NotApplicable;
         let mut store = key_created(900, false, &[]);
         store.custom_key_store = Some("cks-1".into());
+        store.origin = "AWS_CLOUDHSM".into();
+        store.rotation = Fetched::NotApplicable;
+        let mut xks = key_created(900, false, &[]);
+        xks.origin = "EXTERNAL_KEY_STORE".into();
+        xks.rotation = Fetched::NotApplicable;
+        for k in [rsa, hmac, imported, store, xks] {
+            let j = judge_key(&k, Some(&r), now());
+            assert_eq!(j.status, Status::Alert, "{}", j.reason);
+            assert!(j.reason.contains("KMS cannot rotate it automatically"), "{}", j.reason);
+            assert!(j.action.starts_with(MANUAL_ROTATION), "{}", j.action);
+            assert!(j.status.fails_check());
+            // 368 days: Overdue; 100 days: OK.
+            let mut young = k.clone();
+            young.created = Some(now() - Duration::days(368));
+            assert_eq!(judge_key(&young, Some(&r), now()).status, Status::Overdue);
+            young.created = Some(now() - Duration::days(100));
+            assert_eq!(judge_key(&young, Some(&r), now()).status, Status::Ok);
+            // n/a only where the rule sets no period, or the key is disabled or being deleted.
+            assert_eq!(judge_key(&k, Some(&rule(None, 7)), now()).status, Status::NotApplicable);
+            let mut off = k.clone();
+            off.state = KeyState::Disabled;
+            assert_eq!(judge_key(&off, Some(&r), now()).status, Status::NotApplicable);
+            let mut going = k.clone();
+            going.state = KeyState::PendingDeletion;
+            assert_eq!(judge_key(&going, Some(&r), now()).status, Status::NotApplicable);
+        }
+    }
+
+    #[test]
+    fn not_applicable_is_never_a_failure() {
+        let r = rule(Some(365), 7);
         let mut pending = key_created(900, false, &[]);
         pending.state = KeyState::PendingDeletion;
         pending.deletion_date = Some(now() + Duration::days(18));
         let mut aws = key_created(900, false, &[]);
         aws.manager = KeyManager::Aws;
-        for k in [hmac, rsa, imported, store, pending, aws] {
-            let j = judge_key(&k, Some(&r), now());
+        let mut disabled = key_created(900, false, &[]);
+        disabled.state = KeyState::Disabled;
+        let mut rsa = key_created(900, false, &[]);
+        rsa.spec = "RSA_2048".into();
+        for (k, r) in [(pending, &r), (aws, &r), (disabled, &r), (rsa, &rule(None, 7))] {
+            let j = judge_key(&k, Some(r), now());
             assert_eq!(j.status, Status::NotApplicable, "{}", j.reason);
             assert!(!j.status.fails_check());
         }

@@ -233,6 +233,7 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
         let judgement = match &found {
             // A failed DescribeKey says more than the rule it hides.
             RuleMatch::Undetermined(u) if k.state != KeyState::Unknown => u.judgement(),
+            RuleMatch::Default(d) => by_default(judge_key(k, Some(d), now)),
             _ => judge_key(k, rule, now),
         };
         let undetermined = matches!(found, RuleMatch::Undetermined(_));
@@ -270,8 +271,8 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             aliases: k.aliases.clone(),
             region: k.region.clone(),
             state: k.state.label().to_owned(),
-            owner: rule.map(|r| r.owner.clone()),
-            classification: rule.map(|r| r.classification),
+            owner: found.judged_by().map(|r| r.owner.clone()),
+            classification: found.judged_by().map(|r| r.classification),
             managed: rule.is_some(),
             aws_managed,
             deletion_date: k.deletion_date,
@@ -281,8 +282,12 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
         });
     }
     for s in inv.secrets() {
-        let rule = policy.rule_for_secret(s);
-        let judgement = judge_secret(s, rule, now);
+        let found = policy.secret_rule(s);
+        let rule = found.rule();
+        let judgement = match &found {
+            RuleMatch::Default(d) => by_default(judge_secret(s, Some(d), now)),
+            _ => judge_secret(s, rule, now),
+        };
         match rule {
             None => drift.push(Drift::Unmanaged {
                 kind: ItemKind::Secret,
@@ -306,8 +311,8 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             aliases: vec![],
             region: s.region.clone(),
             state: if s.deleted.is_some() { "PendingDeletion".into() } else { "Active".into() },
-            owner: rule.map(|r| r.owner.clone()),
-            classification: rule.map(|r| r.classification),
+            owner: found.judged_by().map(|r| r.owner.clone()),
+            classification: found.judged_by().map(|r| r.classification),
             managed: rule.is_some(),
             aws_managed: false,
             deletion_date: s.deleted,
@@ -352,6 +357,15 @@ fn item_check_failure(j: &Judgement, governed: bool) -> Option<String> {
     None
 }
 
+/// An unmanaged item judged by the policy's default rule says so.
+fn by_default(mut j: Judgement) -> Judgement {
+    j.reason = format!("not in the policy (unmanaged), judged by its default rule: {}", j.reason);
+    if j.status.needs_attention() && !j.action.is_empty() {
+        j.action = format!("{}; or add a rule for it", j.action);
+    }
+    j
+}
+
 fn governed_deletion(r: &ItemRule) -> String {
     let every = r.rotation.map(|d| format!(" every {} d", d.0)).unwrap_or_default();
     format!("scheduled for deletion though its rule requires rotation{every} (Security Hub KMS.3): cancel the deletion, or change the rule")
@@ -361,12 +375,14 @@ fn missing(policy: &Policy, inv: &Inventory, selected: &[String], drift: &mut Ve
     let key_found = |sel: &Selector| match sel {
         Selector::Name(n) => inv.keys().any(|k| k.aliases.iter().any(|a| a == n)),
         Selector::Arn(a) => inv.keys().any(|k| &k.arn == a),
-        Selector::Tag(..) => true, // a tag rule covers whatever carries the tag; nothing can be "missing"
+        // a tag rule covers whatever carries the tag, a default rule whatever no other
+        // rule selects: nothing can be "missing"
+        Selector::Tag(..) | Selector::Default => true,
     };
     let secret_found = |sel: &Selector| match sel {
         Selector::Name(n) => inv.secrets().any(|s| &s.name == n),
         Selector::Arn(a) => inv.secrets().any(|s| &s.arn == a),
-        Selector::Tag(..) => true,
+        Selector::Tag(..) | Selector::Default => true,
     };
     let rules = policy
         .keys
@@ -379,7 +395,7 @@ fn missing(policy: &Policy, inv: &Inventory, selected: &[String], drift: &mut Ve
         }
         let name = match &rule.selector {
             Selector::Name(n) | Selector::Arn(n) => n.clone(),
-            Selector::Tag(..) => continue,
+            Selector::Tag(..) | Selector::Default => continue,
         };
         let checked = rule.regions.is_empty() || rule.regions.iter().any(|r| selected.contains(r));
         // Where it may live: a region that could not be listed says nothing about it.
@@ -468,7 +484,8 @@ mod tests {
         let mut sorted = statuses.clone();
         sorted.sort();
         assert_eq!(statuses, sorted);
-        assert!(a.items.iter().any(|i| i.name == "scratch" && !i.managed && i.judgement.status == Status::Unknown));
+        // An unmanaged key is judged by the default rule (000: yearly): ~690 days old.
+        assert!(a.items.iter().any(|i| i.name == "scratch" && !i.managed && i.judgement.status == Status::Alert));
     }
 
     fn regions() -> Vec<String> {
@@ -637,6 +654,47 @@ mod tests {
         // ...but not when its rule sets no rotation.
         p.keys[0].rotation = None;
         assert!(!assess(&i, &p, now(), &one).fails_check());
+    }
+
+    #[test]
+    fn keys_in_no_rule_are_drift_judged_by_the_default_rule() {
+        let p = Policy::default_policy().expect("policy");
+        let d = p.keys.iter().find(|r| r.selector == Selector::Default).expect("000: a default rule");
+        assert_eq!(d.rotation.map(|d| d.0), Some(365));
+        for (age, want) in [(40, Status::Ok), (350, Status::DueSoon), (368, Status::Overdue), (500, Status::Alert)] {
+            let mut i = inv();
+            i.regions[0].keys[0].created = Some(now() - chrono::Duration::days(age));
+            let a = assess(&i, &p, now(), &regions());
+            let it = a.items.iter().find(|i| i.name == "scratch").expect("scratch");
+            assert_eq!(it.judgement.status, want, "{age}: {}", it.judgement.reason);
+            assert!(!it.managed);
+            assert!(it.judgement.reason.starts_with("not in the policy (unmanaged), judged by its default rule"));
+            assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "scratch")));
+        }
+        // Asymmetric: judged by the default's period too, rotated by hand.
+        let mut i = inv();
+        i.regions[0].keys[0].spec = "ECC_NIST_P256".into();
+        i.regions[0].keys[0].created = Some(now() - chrono::Duration::days(400));
+        let a = assess(&i, &p, now(), &regions());
+        let it = a.items.iter().find(|i| i.name == "scratch").expect("scratch");
+        assert_eq!(it.judgement.status, Status::Alert);
+        assert!(it.judgement.action.contains("rotate manually"), "{}", it.judgement.action);
+        // Without a default rule: Unknown, as before.
+        let mut p = p.clone();
+        p.keys.retain(|r| r.selector != Selector::Default);
+        let a = assess(&inv(), &p, now(), &regions());
+        assert!(a.items.iter().any(|i| i.name == "scratch" && i.judgement.status == Status::Unknown));
+        // A default for secrets works the same way.
+        let mut by_default = p.secrets[0].clone();
+        by_default.selector = Selector::Default;
+        by_default.rotation = Some(crate::domain::policy::Days(30));
+        p.secrets.push(by_default);
+        let mut i = inv();
+        i.regions[0].secrets[1].created = Some(now() - chrono::Duration::days(100));
+        let a = assess(&i, &p, now(), &regions());
+        let stray = a.items.iter().find(|i| i.name == "STRAY").expect("stray");
+        assert_eq!(stray.judgement.status, Status::Alert, "{}", stray.judgement.reason);
+        assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "STRAY")));
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub const MANUAL_ROTATION: &str = "rotate manually: create a new key and move th
 pub enum RuleMatch<'a> {
     /// A rule selects it.
     Rule(&'a ItemRule),
+    /// No rule selects it; the policy's default rule judges it (still unmanaged drift).
+    Default(&'a ItemRule),
     /// No rule selects it, and every read the rules depend on succeeded.
     NoRule,
     /// A rule might select it, but a read that rule depends on failed: not a verdict.
@@ -134,9 +136,18 @@ impl Undetermined {
 }
 
 impl<'a> RuleMatch<'a> {
+    /// The rule that governs it (not the default).
     pub fn rule(&self) -> Option<&'a ItemRule> {
         match self {
             RuleMatch::Rule(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The rule it is judged by: its own, else the policy's default.
+    pub fn judged_by(&self) -> Option<&'a ItemRule> {
+        match self {
+            RuleMatch::Rule(r) | RuleMatch::Default(r) => Some(r),
             _ => None,
         }
     }
@@ -173,7 +184,15 @@ impl Policy {
                 });
             }
         }
-        RuleMatch::NoRule
+        default_of(&self.keys)
+    }
+
+    /// The rule for a secret, else the policy's default for secrets.
+    pub fn secret_rule(&self, s: &SecretItem) -> RuleMatch<'_> {
+        match self.rule_for_secret(s) {
+            Some(r) => RuleMatch::Rule(r),
+            None => default_of(&self.secrets),
+        }
     }
 
     /// The rule for a key: by ARN, else by any alias, else by tag.
@@ -191,6 +210,10 @@ impl Policy {
     pub fn rule_for_secret(&self, s: &SecretItem) -> Option<&ItemRule> {
         find_rule(&self.secrets, &s.arn, |n| n == s.name, |key, v| s.tags.get(key).is_some_and(|x| x == v))
     }
+}
+
+fn default_of(rules: &[ItemRule]) -> RuleMatch<'_> {
+    rules.iter().find(|r| r.selector == Selector::Default).map(RuleMatch::Default).unwrap_or(RuleMatch::NoRule)
 }
 
 fn find_rule<'a>(

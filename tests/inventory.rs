@@ -51,6 +51,14 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
     // A key KMS cannot rotate is still judged by its rule's period, and says why.
     let hmac = item(&v, "drop-field-hmac-key");
     assert!(hmac["reason"].as_str().unwrap_or("").contains("HMAC"), "{}", hmac["reason"]);
+    // A value replaced by hand 10 days ago counts, not the creation 400 days ago.
+    let webhook = item(&v, "SUMSUB_WEBHOOK_SECRET");
+    assert!(
+        webhook["reason"].as_str().unwrap_or("").contains("value replaced outside rotation"),
+        "{}",
+        webhook["reason"]
+    );
+    assert!(webhook["reason"].as_str().unwrap_or("").contains("(10 d ago)"), "{}", webhook["reason"]);
     // A secret whose rotation is off says so.
     let bankid = item(&v, "BANKID_CLIENT_SECRET");
     assert!(bankid["reason"].as_str().unwrap_or("").contains("rotation off"), "{}", bankid["reason"]);

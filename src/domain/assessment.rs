@@ -33,6 +33,10 @@ pub struct AssessedItem {
     /// Why `inventory --check` fails on this item, when it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_failure: Option<String>,
+    /// The Regions its replicas live in (a replicated secret is one finding, judged and
+    /// acted on in its primary Region).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
 }
 
 impl AssessedItem {
@@ -279,15 +283,35 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             tags: k.tags.ok().cloned().unwrap_or_default(),
             judgement,
             check_failure,
+            replicas: vec![],
         });
     }
+    // Replicas whose primary is in the inventory are shown beside it, not judged twice.
+    let mut replicas: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for s in inv.secrets() {
+        if let Some(p) = s.replica_of() {
+            if inv.secrets().any(|x| x.region == p && x.name == s.name && x.replica_of().is_none()) {
+                replicas.entry((p.to_owned(), s.name.clone())).or_default().push(s.region.clone());
+            }
+        }
+    }
+    for s in inv.secrets() {
+        if s.replica_of().is_some_and(|p| replicas.contains_key(&(p.to_owned(), s.name.clone()))) {
+            continue;
+        }
         let found = policy.secret_rule(s);
         let rule = found.rule();
-        let judgement = match &found {
+        let mut judgement = match &found {
             RuleMatch::Default(d) => by_default(judge_secret(s, Some(d), now)),
             _ => judge_secret(s, rule, now),
         };
+        if let Some(p) = s.replica_of() {
+            // Its primary was not listed here: judged from the replica, acted on there.
+            judgement.reason = format!("replica of the secret in {p} (not in this inventory): {}", judgement.reason);
+            if !judgement.action.is_empty() {
+                judgement.action = format!("in its primary Region {p}: {}", judgement.action);
+            }
+        }
         match rule {
             None => drift.push(Drift::Unmanaged {
                 kind: ItemKind::Secret,
@@ -319,6 +343,7 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             tags: s.tags.clone(),
             check_failure: item_check_failure(&judgement, rule.is_some()),
             judgement,
+            replicas: replicas.get(&(s.region.clone(), s.name.clone())).cloned().unwrap_or_default(),
         });
     }
     missing(policy, inv, selected, &mut drift);
@@ -695,6 +720,34 @@ mod tests {
         let stray = a.items.iter().find(|i| i.name == "STRAY").expect("stray");
         assert_eq!(stray.judgement.status, Status::Alert, "{}", stray.judgement.reason);
         assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "STRAY")));
+    }
+
+    #[test]
+    fn a_replicated_secret_is_one_finding_in_its_primary_region() {
+        let p = Policy::default_policy().expect("policy");
+        let mut i = inv();
+        i.regions[0].secrets[0].primary_region = Some("eu-north-1".into());
+        let mut replica = secret("eu-west-1", "JWT_SECRET", Some(90));
+        replica.primary_region = Some("eu-north-1".into());
+        i.regions[1].secrets.push(replica.clone());
+        let a = assess(&i, &p, now(), &regions());
+        let jwt: Vec<&AssessedItem> = a.items.iter().filter(|i| i.name == "JWT_SECRET").collect();
+        assert_eq!(jwt.len(), 1, "{jwt:#?}");
+        assert_eq!(jwt[0].region, "eu-north-1");
+        assert_eq!(jwt[0].replicas, ["eu-west-1"]);
+        assert!(!a.drift.iter().any(|d| matches!(d, Drift::UnexpectedRegion { name, .. } if name == "JWT_SECRET")));
+        // Only the replica's Region selected: judged from it, acted on in the primary.
+        let mut only = inv();
+        only.regions[0].secrets.retain(|s| s.name != "JWT_SECRET");
+        only.regions[1].secrets.push(replica);
+        let a = assess(&only, &p, now(), &regions());
+        let it = a.items.iter().find(|i| i.name == "JWT_SECRET").expect("replica");
+        assert!(it.judgement.reason.starts_with("replica of the secret in eu-north-1"), "{}", it.judgement.reason);
+        assert!(
+            it.judgement.action.is_empty() || it.judgement.action.starts_with("in its primary Region eu-north-1"),
+            "{}",
+            it.judgement.action
+        );
     }
 
     #[test]

@@ -282,6 +282,19 @@ pub struct SecretItem {
     /// The KMS key protecting it, as AWS reports it (id, ARN or alias); `None`: aws/secretsmanager.
     pub kms_key: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Any change to the secret (value, tags, description, rotation) — LastChangedDate.
+    #[serde(default)]
+    pub last_changed: Option<DateTime<Utc>>,
+    /// RotationRules.ScheduleExpression (`rate(10 days)`, `cron(0 16 1,15 * ? *)`).
+    #[serde(default)]
+    pub rotation_schedule: Option<String>,
+    /// When the AWSCURRENT version was created (ListSecretVersionIds): a value replaced by
+    /// hand is a change too. Read only when LastChangedDate is newer than the last rotation.
+    #[serde(default)]
+    pub current_version_created: Fetched<DateTime<Utc>>,
+    /// The secret's primary Region when it is a replica (PrimaryRegion differs from `region`).
+    #[serde(default)]
+    pub primary_region: Option<String>,
 }
 
 /// Where keydeck's dual-approval requests live: one secret each, `keydeck/approvals/<id>`,
@@ -297,6 +310,21 @@ impl SecretItem {
     /// malformed).
     pub fn is_approval_request(&self) -> bool {
         self.name.starts_with(APPROVALS_PREFIX) && self.tags.contains_key(APPROVAL_TAG)
+    }
+
+    /// Is this a replica of a secret whose primary lives in another Region?
+    pub fn replica_of(&self) -> Option<&str> {
+        self.primary_region.as_deref().filter(|p| *p != self.region)
+    }
+
+    /// Should the AWSCURRENT version's date be read? Only when something changed after
+    /// the last rotation (or creation): a value put by hand moves LastChangedDate.
+    pub fn needs_current_version(&self) -> bool {
+        match (self.last_changed, self.last_rotated.or(self.created)) {
+            (Some(changed), Some(base)) => changed > base + chrono::Duration::minutes(1),
+            (Some(_), None) => true,
+            _ => false,
+        }
     }
 }
 
@@ -402,6 +430,10 @@ pub(crate) mod fixtures {
             deleted: None,
             kms_key: None,
             tags: BTreeMap::new(),
+            last_changed: None,
+            rotation_schedule: None,
+            current_version_created: Fetched::NotFetched,
+            primary_region: None,
         }
     }
 }

@@ -141,6 +141,7 @@ mod tests {
                 last_rotated: None,
             },
             check_failure: None,
+            replicas: vec![],
         }
     }
 

@@ -19,7 +19,9 @@ macro_rules! secret_item {
             arn: $s.arn().unwrap_or_default().to_owned(),
             description: $s.description().unwrap_or_default().to_owned(),
             rotation_enabled: $s.rotation_enabled().unwrap_or(false),
-            rotation_days: $s.rotation_rules().and_then(|r| r.automatically_after_days()),
+            // A schedule set by ScheduleExpression may come back with no (or a zero)
+            // AutomaticallyAfterDays: then the expression decides.
+            rotation_days: $s.rotation_rules().and_then(|r| r.automatically_after_days()).filter(|d| *d > 0),
             last_rotated: $s.last_rotated_date().and_then(to_chrono),
             last_accessed: $s.last_accessed_date().and_then(to_chrono),
             next_rotation: $s.next_rotation_date().and_then(to_chrono),

@@ -717,6 +717,9 @@ mod tests {
         assert!(!judge_secret(&s, Some(&r), now()).reason.contains("rotates every"));
         s.rotation_schedule = Some("cron(bogus)".into());
         assert!(judge_secret(&s, Some(&r), now()).reason.contains("not understood"));
+        // AutomaticallyAfterDays, when reported, is the period Secrets Manager keeps.
+        s.rotation_days = Some(120);
+        assert!(judge_secret(&s, Some(&r), now()).reason.contains("rotates every 120 d"));
     }
 
     #[test]

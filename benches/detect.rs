@@ -334,6 +334,10 @@ fn index() -> KeyIndex {
                 deleted: None,
                 kms_key: None,
                 tags: BTreeMap::new(),
+                last_changed: None,
+                rotation_schedule: None,
+                current_version_created: Fetched::NotFetched,
+                primary_region: None,
             });
         }
     }

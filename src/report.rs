@@ -27,6 +27,21 @@ pub struct InventoryReport<'a> {
     pub problems: Vec<String>,
     /// Would `--check` fail?
     pub check_failed: bool,
+    /// Why it would fail: one entry per item, rule, region or service (empty when it passes).
+    pub check_failures: Vec<crate::domain::assessment::CheckFailure>,
+    /// Regions and services that could not be listed, with what to do about it.
+    pub unlisted: Vec<UnlistedOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnlistedOut<'a> {
+    #[serde(flatten)]
+    pub unlisted: &'a crate::domain::inventory::ListingFailure,
+    pub action: String,
+}
+
+pub fn unlisted_out(a: &Assessment) -> Vec<UnlistedOut<'_>> {
+    a.unlisted.iter().map(|u| UnlistedOut { unlisted: u, action: u.action() }).collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -34,7 +49,7 @@ pub struct DriftOut<'a> {
     #[serde(flatten)]
     pub drift: &'a Drift,
     pub description: String,
-    pub action: &'static str,
+    pub action: String,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -339,12 +354,14 @@ mod tests {
                     ],
                     secrets: vec![jwt, bankid],
                     problems: vec![],
+                    unlisted: vec![],
                 },
                 RegionInventory {
                     region: "eu-west-1".into(),
                     keys: vec![aged("drop-backup-key", "eu-west-1", 100, true)],
                     secrets: vec![],
                     problems: vec![],
+                    unlisted: vec![],
                 },
             ],
             fetched_at: Some(now()),

@@ -48,9 +48,17 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
     let when: chrono::DateTime<Utc> = serde_json::from_value(pending["deletion_date"].clone()).expect("deletion date");
     assert!((when - (Utc::now() + Duration::days(18))).num_hours().abs() <= 25, "{when}");
     assert!(pending["reason"].as_str().unwrap_or("").contains("pending deletion"));
-    // Not applicable is not a failure and says why.
+    // A key KMS cannot rotate is still judged by its rule's period, and says why.
     let hmac = item(&v, "drop-field-hmac-key");
     assert!(hmac["reason"].as_str().unwrap_or("").contains("HMAC"), "{}", hmac["reason"]);
+    // A value replaced by hand 10 days ago counts, not the creation 400 days ago.
+    let webhook = item(&v, "SUMSUB_WEBHOOK_SECRET");
+    assert!(
+        webhook["reason"].as_str().unwrap_or("").contains("value replaced outside rotation"),
+        "{}",
+        webhook["reason"]
+    );
+    assert!(webhook["reason"].as_str().unwrap_or("").contains("(10 d ago)"), "{}", webhook["reason"]);
     // A secret whose rotation is off says so.
     let bankid = item(&v, "BANKID_CLIENT_SECRET");
     assert!(bankid["reason"].as_str().unwrap_or("").contains("rotation off"), "{}", bankid["reason"]);
@@ -122,7 +130,7 @@ fn partial_permissions_mark_cells_not_rows() {
     assert_eq!(k["status"], "unknown");
     assert!(k["reason"].as_str().unwrap_or("").contains("denied"), "{}", k["reason"]);
     // Items that need no denied call are still judged.
-    assert_eq!(item(&v, "drop-field-hmac-key")["status"], "not_applicable");
+    assert_eq!(item(&v, "drop-field-hmac-key")["status"], "ok");
     assert_eq!(item(&v, "JWT_SECRET")["status"], "alert");
 }
 
@@ -150,4 +158,38 @@ fn review_lists_what_is_not_ok_with_rule_and_action() {
     assert!(findings
         .iter()
         .any(|f| f["name"] == "JWT_SECRET" && f["action"].as_str().unwrap_or("").contains("rotate")));
+}
+
+#[test]
+fn a_rotation_period_binds_where_kms_cannot_rotate() {
+    // The asymmetric anchor key (60 d old) and the HMAC key (300 d old) under rules that
+    // set a period: overdue past it, with the manual rotation; n/a where the rule sets none.
+    let d = temp_dir("inv");
+    let policy = d.join("manual.toml");
+    std::fs::write(
+        &policy,
+        "[policy]\nname = \"manual\"\n\
+         [[keys]]\nname = \"keydeck-incident-anchor\"\nowner = \"sec\"\nclassification = \"L3\"\nrotation = \"30d\"\n\
+         [[keys]]\nname = \"drop-field-hmac-key\"\nowner = \"sec\"\nclassification = \"L4\"\nrotation = \"90d\"\n\
+         [[keys]]\nname = \"drop-jwt-private-key\"\nowner = \"sec\"\nclassification = \"L4\"\n",
+    )
+    .expect("write");
+    let out = keydeck_as("key-auditor", &d)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["inventory", "--format", "json"])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for name in ["keydeck-incident-anchor", "drop-field-hmac-key"] {
+        let k = item(&v, name);
+        assert_eq!(k["status"], "alert", "{name}: {}", k["reason"]);
+        assert!(k["reason"].as_str().unwrap_or("").contains("KMS cannot rotate it automatically"), "{}", k["reason"]);
+        assert!(
+            k["action"].as_str().unwrap_or("").starts_with("rotate manually: create a new key and move the alias"),
+            "{}",
+            k["action"]
+        );
+    }
+    assert_eq!(item(&v, "drop-jwt-private-key")["status"], "not_applicable");
 }

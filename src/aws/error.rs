@@ -49,6 +49,25 @@ pub struct AwsError {
 }
 
 impl AwsError {
+    /// The failure as the domain judges it (the advice follows the failure).
+    pub fn read_failure(&self) -> crate::domain::inventory::ReadFailure {
+        use crate::domain::inventory::ReadFailure;
+        match self.kind {
+            AwsErrorKind::AccessDenied => ReadFailure::Denied,
+            AwsErrorKind::Throttled => ReadFailure::Throttled,
+            _ => ReadFailure::Failed(self.to_string()),
+        }
+    }
+
+    /// A listing call that failed for its whole region.
+    pub fn listing_failure(&self) -> crate::domain::inventory::ListingFailure {
+        crate::domain::inventory::ListingFailure {
+            region: self.region.clone(),
+            call: self.call.to_owned(),
+            failure: self.read_failure(),
+        }
+    }
+
     /// What the operator can do next.
     pub fn hint(&self) -> String {
         match self.kind {

@@ -13,14 +13,23 @@ pub async fn fetch_inventory(ctx: &AwsContext) -> crate::domain::inventory::Inve
         match keys {
             Ok((keys, problems)) => {
                 ri.keys = keys;
-                ri.problems.extend(problems);
+                for e in problems {
+                    ri.problems.push(e.to_string());
+                    ri.unlisted.push(e.listing_failure());
+                }
             }
-            Err(e) => ri.problems.push(e.to_string()),
+            Err(e) => {
+                ri.problems.push(e.to_string());
+                ri.unlisted.push(e.listing_failure());
+            }
         }
         match secrets {
             // keydeck's approval requests are not inventory (see SecretItem::is_approval_request).
             Ok(s) => ri.secrets = s.into_iter().filter(|s| !s.is_approval_request()).collect(),
-            Err(e) => ri.problems.push(e.to_string()),
+            Err(e) => {
+                ri.problems.push(e.to_string());
+                ri.unlisted.push(e.listing_failure());
+            }
         }
         ri
     });

@@ -21,7 +21,7 @@ pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>>
 
 /// Every key of one region with its aliases. A failed DescribeKey for one key leaves
 /// that key's state `Unknown` with the reason; a failed ListKeys fails the region.
-pub async fn list_keys(rc: &RegionConfig) -> Result<(Vec<KeyItem>, Vec<String>), AwsError> {
+pub async fn list_keys(rc: &RegionConfig) -> Result<(Vec<KeyItem>, Vec<AwsError>), AwsError> {
     let client = aws_sdk_kms::Client::new(&rc.config);
     let region = rc.region.as_str();
     let mut ids: Vec<(String, String)> = Vec::new();
@@ -50,7 +50,7 @@ pub async fn list_keys(rc: &RegionConfig) -> Result<(Vec<KeyItem>, Vec<String>),
                 }
             }
             Err(e) => {
-                problems.push(AwsError::from_sdk("kms:ListAliases", region, None, e).to_string());
+                problems.push(AwsError::from_sdk("kms:ListAliases", region, None, e));
                 break;
             }
         }
@@ -209,6 +209,7 @@ async fn list_rotations(
 fn fetched_error<T>(e: AwsError) -> Fetched<T> {
     match e.kind {
         AwsErrorKind::AccessDenied => Fetched::Denied,
+        AwsErrorKind::Throttled => Fetched::Throttled,
         _ => Fetched::Failed(e.to_string()),
     }
 }

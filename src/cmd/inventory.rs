@@ -33,6 +33,8 @@ pub async fn run(env: &Env, args: &InventoryArgs) -> Result<u8, Failure> {
                 external: &a.external,
                 problems,
                 check_failed: a.fails_check(),
+                check_failures: a.check_failures(),
+                unlisted: report::unlisted_out(&a),
             };
             println!("{}", json(&out)?);
         }

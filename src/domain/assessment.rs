@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::inventory::{Inventory, ItemKind, KeyManager};
-use super::policy::{Classification, Policy, Selector};
-use super::status::{judge_external, judge_key, judge_secret, Judgement, Status};
+use super::inventory::{Inventory, ItemKind, KeyManager, KeyState, ListingFailure};
+use super::policy::{Classification, ItemRule, Policy, Selector};
+use super::status::{judge_external, judge_key, judge_secret, Judgement, RuleMatch, Status};
 
 /// One judged item of the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +30,13 @@ pub struct AssessedItem {
     pub tags: BTreeMap<String, String>,
     #[serde(flatten)]
     pub judgement: Judgement,
+    /// Why `inventory --check` fails on this item, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_failure: Option<String>,
+    /// The Regions its replicas live in (a replicated secret is one finding, judged and
+    /// acted on in its primary Region).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
 }
 
 impl AssessedItem {
@@ -73,6 +80,9 @@ pub enum Drift {
     UnexpectedRegion { kind: ItemKind, name: String, region: String, expected_regions: Vec<String>, id: String },
     /// The policy expects it only in regions that were not selected: not checked.
     RegionNotSelected { kind: ItemKind, name: String, expected_regions: Vec<String> },
+    /// Not found, but a region where it may live could not be listed (throttled, denied):
+    /// not checked, never "missing".
+    NotChecked { kind: ItemKind, name: String, expected_regions: Vec<String>, unlisted: Vec<ListingFailure> },
 }
 
 impl Drift {
@@ -96,15 +106,25 @@ impl Drift {
                 kind_word(*kind),
                 expected_regions.join(", ")
             ),
+            Drift::NotChecked { kind, name, unlisted, .. } => format!(
+                "{} {name} not checked: {}",
+                kind_word(*kind),
+                unlisted.iter().map(ListingFailure::describe).collect::<Vec<_>>().join("; ")
+            ),
         }
     }
 
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> String {
         match self {
-            Drift::Unmanaged { .. } => "add a rule to the policy, or retire the item",
-            Drift::Missing { .. } => "create it, or remove the rule from the policy",
-            Drift::UnexpectedRegion { .. } => "move it, or add the region to the rule",
-            Drift::RegionNotSelected { .. } => "run with --region for that region",
+            Drift::Unmanaged { .. } => "add a rule to the policy, or retire the item".into(),
+            Drift::Missing { .. } => "create it, or remove the rule from the policy".into(),
+            Drift::UnexpectedRegion { .. } => "move it, or add the region to the rule".into(),
+            Drift::RegionNotSelected { .. } => "run with --region for that region".into(),
+            Drift::NotChecked { unlisted, .. } => {
+                let mut advice: Vec<String> = unlisted.iter().map(ListingFailure::action).collect();
+                advice.dedup();
+                advice.join("; ")
+            }
         }
     }
 
@@ -116,9 +136,10 @@ impl Drift {
         }
     }
 
-    /// Does `--check` fail on it? (Missing items do; the rest need a look.)
+    /// Does `--check` fail on it? (Missing items do, and rules that could not be
+    /// checked because their region could not be listed; the rest need a look.)
     pub fn fails_check(&self) -> bool {
-        matches!(self, Drift::Missing { .. })
+        matches!(self, Drift::Missing { .. } | Drift::NotChecked { .. })
     }
 }
 
@@ -137,6 +158,16 @@ pub struct Assessment {
     pub items: Vec<AssessedItem>,
     pub drift: Vec<Drift>,
     pub external: Vec<AssessedExternal>,
+    /// Regions and services that could not be listed: what is absent there is unknown.
+    pub unlisted: Vec<ListingFailure>,
+}
+
+/// One reason `inventory --check` fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckFailure {
+    /// The item, rule, region or service it is about.
+    pub subject: String,
+    pub reason: String,
 }
 
 impl Assessment {
@@ -148,11 +179,41 @@ impl Assessment {
         self.drift.iter().filter(move |d| d.item_id() == Some(id))
     }
 
-    /// Does anything fail `--check` (Overdue, Alert, missing)?
+    /// Does anything fail `--check`? It fails closed: Overdue, Alert, missing, a governed
+    /// item that cannot be judged, a governed key scheduled for deletion, a region or
+    /// service that could not be listed.
     pub fn fails_check(&self) -> bool {
-        self.items.iter().any(|i| i.judgement.status.fails_check())
-            || self.external.iter().any(|x| x.judgement.status.fails_check())
-            || self.drift.iter().any(Drift::fails_check)
+        !self.check_failures().is_empty()
+    }
+
+    /// Every reason `--check` fails, one per item, rule, region or service.
+    pub fn check_failures(&self) -> Vec<CheckFailure> {
+        let mut out: Vec<CheckFailure> = self
+            .items
+            .iter()
+            .filter_map(|i| {
+                let reason = i.check_failure.clone()?;
+                Some(CheckFailure { subject: format!("{} {} ({})", kind_word(i.kind), i.name, i.region), reason })
+            })
+            .collect();
+        out.extend(self.external.iter().filter(|x| x.judgement.status.fails_check()).map(|x| CheckFailure {
+            subject: format!("external {}", x.name),
+            reason: format!("{}: {}", x.judgement.status.label(), x.judgement.reason),
+        }));
+        out.extend(self.drift.iter().filter(|d| d.fails_check()).map(|d| CheckFailure {
+            subject: match d {
+                Drift::Missing { kind, name, .. } | Drift::NotChecked { kind, name, .. } => {
+                    format!("{} {name}", kind_word(*kind))
+                }
+                _ => String::new(),
+            },
+            reason: d.describe(),
+        }));
+        out.extend(self.unlisted.iter().map(|u| CheckFailure {
+            subject: format!("{} in {}", u.call, u.region),
+            reason: format!("could not be listed ({}): what it holds there is not checked", u.failure.label()),
+        }));
+        out
     }
 
     /// Count of items per status (items and external).
@@ -167,12 +228,28 @@ impl Assessment {
 pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[String]) -> Assessment {
     let mut items = Vec::new();
     let mut drift = Vec::new();
+    let aliases_failed =
+        |region: &str| inv.unlisted().find(|f| f.region == region && f.hides_key_names()).map(|f| &f.failure);
     for k in inv.keys() {
         let aws_managed = k.manager == KeyManager::Aws;
-        let rule = if aws_managed { None } else { policy.rule_for_key(k) };
-        let judgement = judge_key(k, rule, now);
+        let found = if aws_managed { RuleMatch::NoRule } else { policy.key_rule(k, aliases_failed(&k.region)) };
+        let rule = found.rule();
+        let judgement = match &found {
+            // A failed DescribeKey says more than the rule it hides.
+            RuleMatch::Undetermined(u) if k.state != KeyState::Unknown => u.judgement(),
+            RuleMatch::Default(d) => by_default(judge_key(k, Some(d), now)),
+            _ => judge_key(k, rule, now),
+        };
+        let undetermined = matches!(found, RuleMatch::Undetermined(_));
+        let mut check_failure = item_check_failure(&judgement, rule.is_some() || undetermined);
+        if let Some(r) = rule.filter(|r| r.rotation.is_some()) {
+            if matches!(k.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
+                check_failure.get_or_insert_with(|| governed_deletion(r));
+            }
+        }
         if !aws_managed {
             match rule {
+                None if undetermined => {}
                 None => drift.push(Drift::Unmanaged {
                     kind: ItemKind::Key,
                     name: k.display_name().to_owned(),
@@ -198,17 +275,43 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             aliases: k.aliases.clone(),
             region: k.region.clone(),
             state: k.state.label().to_owned(),
-            owner: rule.map(|r| r.owner.clone()),
-            classification: rule.map(|r| r.classification),
+            owner: found.judged_by().map(|r| r.owner.clone()),
+            classification: found.judged_by().map(|r| r.classification),
             managed: rule.is_some(),
             aws_managed,
             deletion_date: k.deletion_date,
             tags: k.tags.ok().cloned().unwrap_or_default(),
             judgement,
+            check_failure,
+            replicas: vec![],
         });
     }
+    // Replicas whose primary is in the inventory are shown beside it, not judged twice.
+    let mut replicas: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for s in inv.secrets() {
-        let rule = policy.rule_for_secret(s);
+        if let Some(p) = s.replica_of() {
+            if inv.secrets().any(|x| x.region == p && x.name == s.name && x.replica_of().is_none()) {
+                replicas.entry((p.to_owned(), s.name.clone())).or_default().push(s.region.clone());
+            }
+        }
+    }
+    for s in inv.secrets() {
+        if s.replica_of().is_some_and(|p| replicas.contains_key(&(p.to_owned(), s.name.clone()))) {
+            continue;
+        }
+        let found = policy.secret_rule(s);
+        let rule = found.rule();
+        let mut judgement = match &found {
+            RuleMatch::Default(d) => by_default(judge_secret(s, Some(d), now)),
+            _ => judge_secret(s, rule, now),
+        };
+        if let Some(p) = s.replica_of() {
+            // Its primary was not listed here: judged from the replica, acted on there.
+            judgement.reason = format!("replica of the secret in {p} (not in this inventory): {}", judgement.reason);
+            if !judgement.action.is_empty() {
+                judgement.action = format!("in its primary Region {p}: {}", judgement.action);
+            }
+        }
         match rule {
             None => drift.push(Drift::Unmanaged {
                 kind: ItemKind::Secret,
@@ -232,13 +335,15 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             aliases: vec![],
             region: s.region.clone(),
             state: if s.deleted.is_some() { "PendingDeletion".into() } else { "Active".into() },
-            owner: rule.map(|r| r.owner.clone()),
-            classification: rule.map(|r| r.classification),
+            owner: found.judged_by().map(|r| r.owner.clone()),
+            classification: found.judged_by().map(|r| r.classification),
             managed: rule.is_some(),
             aws_managed: false,
             deletion_date: s.deleted,
             tags: s.tags.clone(),
-            judgement: judge_secret(s, rule, now),
+            check_failure: item_check_failure(&judgement, rule.is_some()),
+            judgement,
+            replicas: replicas.get(&(s.region.clone(), s.name.clone())).cloned().unwrap_or_default(),
         });
     }
     missing(policy, inv, selected, &mut drift);
@@ -262,19 +367,47 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
         })
         .collect();
     external.sort_by(|a, b| a.judgement.status.cmp(&b.judgement.status).then_with(|| a.name.cmp(&b.name)));
-    Assessment { at: Some(now), items, drift, external }
+    Assessment { at: Some(now), items, drift, external, unlisted: inv.unlisted().cloned().collect() }
+}
+
+/// Why `--check` fails on one item: Overdue or ALERT, or governed (or possibly governed)
+/// and not judged.
+fn item_check_failure(j: &Judgement, governed: bool) -> Option<String> {
+    if j.status.fails_check() {
+        return Some(format!("{}: {}", j.status.label(), j.reason));
+    }
+    if governed && j.status == Status::Unknown {
+        return Some(format!("cannot be judged: {}", j.reason));
+    }
+    None
+}
+
+/// An unmanaged item judged by the policy's default rule says so.
+fn by_default(mut j: Judgement) -> Judgement {
+    j.reason = format!("not in the policy (unmanaged), judged by its default rule: {}", j.reason);
+    if j.status.needs_attention() && !j.action.is_empty() {
+        j.action = format!("{}; or add a rule for it", j.action);
+    }
+    j
+}
+
+fn governed_deletion(r: &ItemRule) -> String {
+    let every = r.rotation.map(|d| format!(" every {} d", d.0)).unwrap_or_default();
+    format!("scheduled for deletion though its rule requires rotation{every} (Security Hub KMS.3): cancel the deletion, or change the rule")
 }
 
 fn missing(policy: &Policy, inv: &Inventory, selected: &[String], drift: &mut Vec<Drift>) {
     let key_found = |sel: &Selector| match sel {
         Selector::Name(n) => inv.keys().any(|k| k.aliases.iter().any(|a| a == n)),
         Selector::Arn(a) => inv.keys().any(|k| &k.arn == a),
-        Selector::Tag(..) => true, // a tag rule covers whatever carries the tag; nothing can be "missing"
+        // a tag rule covers whatever carries the tag, a default rule whatever no other
+        // rule selects: nothing can be "missing"
+        Selector::Tag(..) | Selector::Default => true,
     };
     let secret_found = |sel: &Selector| match sel {
         Selector::Name(n) => inv.secrets().any(|s| &s.name == n),
         Selector::Arn(a) => inv.secrets().any(|s| &s.arn == a),
-        Selector::Tag(..) => true,
+        Selector::Tag(..) | Selector::Default => true,
     };
     let rules = policy
         .keys
@@ -287,10 +420,22 @@ fn missing(policy: &Policy, inv: &Inventory, selected: &[String], drift: &mut Ve
         }
         let name = match &rule.selector {
             Selector::Name(n) | Selector::Arn(n) => n.clone(),
-            Selector::Tag(..) => continue,
+            Selector::Tag(..) | Selector::Default => continue,
         };
         let checked = rule.regions.is_empty() || rule.regions.iter().any(|r| selected.contains(r));
-        if checked {
+        // Where it may live: a region that could not be listed says nothing about it.
+        let may_live = |region: &str| rule.regions.is_empty() || rule.regions.iter().any(|r| r == region);
+        let name_rule = matches!(rule.selector, Selector::Name(_));
+        let unlisted: Vec<ListingFailure> = inv
+            .unlisted()
+            .filter(|f| {
+                may_live(&f.region) && (f.hides(kind) || (kind == ItemKind::Key && name_rule && f.hides_key_names()))
+            })
+            .cloned()
+            .collect();
+        if checked && !unlisted.is_empty() {
+            drift.push(Drift::NotChecked { kind, name, expected_regions: rule.regions.clone(), unlisted });
+        } else if checked {
             drift.push(Drift::Missing { kind, name, expected_regions: rule.regions.clone() });
         } else {
             drift.push(Drift::RegionNotSelected { kind, name, expected_regions: rule.regions.clone() });
@@ -302,7 +447,7 @@ fn missing(policy: &Policy, inv: &Inventory, selected: &[String], drift: &mut Ve
 mod tests {
     use super::*;
     use crate::domain::inventory::fixtures::{key, secret};
-    use crate::domain::inventory::{KeyState, RegionInventory};
+    use crate::domain::inventory::{Fetched, KeyState, ReadFailure, RegionInventory};
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -322,12 +467,14 @@ mod tests {
                     ],
                     secrets: vec![secret("eu-north-1", "JWT_SECRET", Some(90)), secret("eu-north-1", "STRAY", None)],
                     problems: vec![],
+                    unlisted: vec![],
                 },
                 RegionInventory {
                     region: "eu-west-1".into(),
                     keys: vec![wrong_region],
                     secrets: vec![],
                     problems: vec![],
+                    unlisted: vec![],
                 },
             ],
             fetched_at: Some(now()),
@@ -362,7 +509,245 @@ mod tests {
         let mut sorted = statuses.clone();
         sorted.sort();
         assert_eq!(statuses, sorted);
-        assert!(a.items.iter().any(|i| i.name == "scratch" && !i.managed && i.judgement.status == Status::Unknown));
+        // An unmanaged key is judged by the default rule (000: yearly): ~690 days old.
+        assert!(a.items.iter().any(|i| i.name == "scratch" && !i.managed && i.judgement.status == Status::Alert));
+    }
+
+    fn regions() -> Vec<String> {
+        vec!["eu-north-1".to_owned(), "eu-west-1".to_owned()]
+    }
+
+    /// The default policy plus a tag rule: classification=L4 keys, yearly.
+    fn with_tag_rule() -> Policy {
+        let mut p = Policy::default_policy().expect("policy");
+        let mut r = p.keys[0].clone();
+        r.selector = Selector::Tag("classification".into(), "L4".into());
+        r.owner = "by-tag".into();
+        r.regions = vec![];
+        p.keys.push(r);
+        p
+    }
+
+    fn unlisted(region: &str, call: &str, failure: ReadFailure) -> ListingFailure {
+        ListingFailure { region: region.into(), call: call.into(), failure }
+    }
+
+    #[test]
+    fn a_failed_tag_read_never_makes_a_tag_governed_key_unmanaged() {
+        let p = with_tag_rule();
+        for (tags, word, advice) in [
+            (Fetched::Denied, "tags denied", "grant kms:ListResourceTags"),
+            (Fetched::Throttled, "tags throttled", "retry later, or lower the concurrency"),
+            (Fetched::Failed("boom".into()), "tags unreadable", "retry the refresh"),
+        ] {
+            let mut i = inv();
+            let mut k = key("eu-north-1", "l4-by-tag", KeyState::Enabled);
+            k.tags = tags;
+            i.regions[0].keys.push(k);
+            let a = assess(&i, &p, now(), &regions());
+            let it = a.items.iter().find(|i| i.name == "l4-by-tag").expect("item");
+            assert_eq!(it.judgement.status, Status::Unknown);
+            assert_eq!(it.judgement.reason, format!("rule cannot be determined ({word})"));
+            assert!(it.judgement.action.contains(advice), "{}", it.judgement.action);
+            assert!(!it.judgement.action.contains("deletion"), "{}", it.judgement.action);
+            assert!(!a.drift.iter().any(|d| d.item_id() == Some(it.id.as_str())), "{:?}", a.drift);
+            assert!(it.check_failure.as_deref().is_some_and(|c| c.contains("cannot be judged")));
+            assert!(a.fails_check());
+        }
+        // Without a tag rule, unread tags decide nothing: still unmanaged.
+        let mut i = inv();
+        i.regions[0].keys[0].tags = Fetched::Denied;
+        let a = assess(&i, &Policy::default_policy().expect("policy"), now(), &regions());
+        assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "scratch")));
+        // Aliases unread in a region: name rules cannot be ruled out there.
+        let mut i = inv();
+        let mut k = key("eu-north-1", "x", KeyState::Enabled);
+        k.aliases.clear();
+        i.regions[0].keys = vec![k];
+        i.regions[0].unlisted.push(unlisted("eu-north-1", "kms:ListAliases", ReadFailure::Denied));
+        let a = assess(&i, &Policy::default_policy().expect("policy"), now(), &regions());
+        let it = a.items.iter().find(|i| i.name == "id-x").expect("item");
+        assert_eq!(it.judgement.reason, "rule cannot be determined (aliases denied)");
+        assert!(it.judgement.action.contains("grant kms:ListAliases"), "{}", it.judgement.action);
+        assert!(!a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { .. } if d.item_id() == Some(it.id.as_str()))));
+        assert!(
+            a.drift.iter().any(|d| matches!(d, Drift::NotChecked { name, .. } if name == "drop-national-id-key")),
+            "{:?}",
+            a.drift
+        );
+    }
+
+    #[test]
+    fn a_region_that_could_not_be_listed_makes_its_rules_not_checked_never_missing() {
+        let p = Policy::default_policy().expect("policy");
+        for (call, failure, advice) in [
+            ("kms:ListKeys", ReadFailure::Throttled, "retry later, or lower the concurrency"),
+            ("kms:ListKeys", ReadFailure::Denied, "grant kms:ListKeys"),
+            ("secretsmanager:ListSecrets", ReadFailure::Denied, "grant secretsmanager:ListSecrets"),
+            ("secretsmanager:ListSecrets", ReadFailure::Throttled, "retry later"),
+        ] {
+            let mut i = inv();
+            // eu-west-1 could not be listed: what it holds is not known.
+            i.regions[1].keys.clear();
+            i.regions[1].unlisted.push(unlisted("eu-west-1", call, failure.clone()));
+            if call.starts_with("secretsmanager") {
+                i.regions[0].secrets.clear();
+                i.regions[0].unlisted.push(unlisted("eu-north-1", call, failure.clone()));
+            }
+            let a = assess(&i, &p, now(), &regions());
+            let kind = if call.starts_with("kms") { ItemKind::Key } else { ItemKind::Secret };
+            // Rules of that kind that could live in an unlisted region are never "missing".
+            let unlisted_regions: Vec<&str> = i.unlisted().map(|u| u.region.as_str()).collect();
+            let missing: Vec<&Drift> = a
+                .drift
+                .iter()
+                .filter(|d| {
+                    matches!(d, Drift::Missing { kind: k, expected_regions: r, .. }
+                    if *k == kind && (r.is_empty() || r.iter().any(|x| unlisted_regions.contains(&x.as_str()))))
+                })
+                .collect();
+            assert!(missing.is_empty(), "{call}: {missing:?}");
+            let name = if kind == ItemKind::Key { "drop-backup-key" } else { "JWT_SECRET" };
+            let d = a
+                .drift
+                .iter()
+                .find(|d| matches!(d, Drift::NotChecked { name: n, .. } if n == name))
+                .unwrap_or_else(|| panic!("{call}: {:?}", a.drift));
+            assert!(d.describe().contains("not checked"), "{}", d.describe());
+            assert!(!d.action().contains("create"), "{}", d.action());
+            assert!(d.action().contains(advice), "{call}: {}", d.action());
+            assert!(a.fails_check());
+            assert!(a.check_failures().iter().any(|c| c.subject.starts_with(call)), "{:?}", a.check_failures());
+        }
+        // A rule pinned to a region that was listed is still missing when absent.
+        let mut i = inv();
+        i.regions[1].unlisted.push(unlisted("eu-west-1", "kms:ListKeys", ReadFailure::Throttled));
+        let a = assess(&i, &p, now(), &regions());
+        assert!(
+            a.drift.iter().any(|d| matches!(d, Drift::NotChecked { name, .. } if name == "drop-backup-key")),
+            "eu-west-1-only rule: {:?}",
+            a.drift
+        );
+    }
+
+    #[test]
+    fn check_fails_closed() {
+        // Only an item that is in order, in a policy that governs only it: passes.
+        let mut p = Policy::default_policy().expect("policy");
+        p.keys.retain(|r| matches!(&r.selector, Selector::Name(n) if n == "drop-national-id-key"));
+        p.secrets.clear();
+        p.external.clear();
+        let mut k = key("eu-north-1", "drop-national-id-key", KeyState::Enabled);
+        k.created = Some(now() - chrono::Duration::days(10));
+        let clean = Inventory {
+            regions: vec![RegionInventory {
+                region: "eu-north-1".into(),
+                keys: vec![k.clone()],
+                secrets: vec![],
+                problems: vec![],
+                unlisted: vec![],
+            }],
+            fetched_at: Some(now()),
+        };
+        let one = ["eu-north-1".to_owned()];
+        let a = assess(&clean, &p, now(), &one);
+        assert!(!a.fails_check(), "{:?}", a.check_failures());
+        // A governed item that cannot be judged.
+        let mut i = clean.clone();
+        i.regions[0].keys[0].rotation = Fetched::Denied;
+        let a = assess(&i, &p, now(), &one);
+        let why = a.check_failures();
+        assert!(why.iter().any(|c| c.reason.contains("cannot be judged: rotation status denied")), "{why:?}");
+        // An unmanaged item that cannot be judged does not (it is drift, and governed by nothing).
+        let mut i = clean.clone();
+        let mut stray = key("eu-north-1", "stray", KeyState::Enabled);
+        stray.rotation = Fetched::Denied;
+        i.regions[0].keys.push(stray);
+        assert!(!assess(&i, &p, now(), &one).fails_check());
+        // A region or service that could not be listed.
+        let mut i = clean.clone();
+        i.regions[0].unlisted.push(unlisted("eu-north-1", "secretsmanager:ListSecrets", ReadFailure::Throttled));
+        let a = assess(&i, &p, now(), &one);
+        assert!(a.check_failures().iter().any(|c| c.subject == "secretsmanager:ListSecrets in eu-north-1"));
+        // A governed key scheduled for deletion (Security Hub KMS.3), also when disabled first.
+        let mut i = clean.clone();
+        i.regions[0].keys[0].state = KeyState::PendingDeletion;
+        i.regions[0].keys[0].deletion_date = Some(now() + chrono::Duration::days(7));
+        let a = assess(&i, &p, now(), &one);
+        assert_eq!(a.items[0].judgement.status, Status::NotApplicable);
+        assert!(a.items[0].check_failure.as_deref().is_some_and(|c| c.contains("KMS.3")), "{:?}", a.items[0]);
+        // ...but not when its rule sets no rotation.
+        p.keys[0].rotation = None;
+        assert!(!assess(&i, &p, now(), &one).fails_check());
+    }
+
+    #[test]
+    fn keys_in_no_rule_are_drift_judged_by_the_default_rule() {
+        let p = Policy::default_policy().expect("policy");
+        let d = p.keys.iter().find(|r| r.selector == Selector::Default).expect("000: a default rule");
+        assert_eq!(d.rotation.map(|d| d.0), Some(365));
+        for (age, want) in [(40, Status::Ok), (350, Status::DueSoon), (368, Status::Overdue), (500, Status::Alert)] {
+            let mut i = inv();
+            i.regions[0].keys[0].created = Some(now() - chrono::Duration::days(age));
+            let a = assess(&i, &p, now(), &regions());
+            let it = a.items.iter().find(|i| i.name == "scratch").expect("scratch");
+            assert_eq!(it.judgement.status, want, "{age}: {}", it.judgement.reason);
+            assert!(!it.managed);
+            assert!(it.judgement.reason.starts_with("not in the policy (unmanaged), judged by its default rule"));
+            assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "scratch")));
+        }
+        // Asymmetric: judged by the default's period too, rotated by hand.
+        let mut i = inv();
+        i.regions[0].keys[0].spec = "ECC_NIST_P256".into();
+        i.regions[0].keys[0].created = Some(now() - chrono::Duration::days(400));
+        let a = assess(&i, &p, now(), &regions());
+        let it = a.items.iter().find(|i| i.name == "scratch").expect("scratch");
+        assert_eq!(it.judgement.status, Status::Alert);
+        assert!(it.judgement.action.contains("rotate manually"), "{}", it.judgement.action);
+        // Without a default rule: Unknown, as before.
+        let mut p = p.clone();
+        p.keys.retain(|r| r.selector != Selector::Default);
+        let a = assess(&inv(), &p, now(), &regions());
+        assert!(a.items.iter().any(|i| i.name == "scratch" && i.judgement.status == Status::Unknown));
+        // A default for secrets works the same way.
+        let mut by_default = p.secrets[0].clone();
+        by_default.selector = Selector::Default;
+        by_default.rotation = Some(crate::domain::policy::Days(30));
+        p.secrets.push(by_default);
+        let mut i = inv();
+        i.regions[0].secrets[1].created = Some(now() - chrono::Duration::days(100));
+        let a = assess(&i, &p, now(), &regions());
+        let stray = a.items.iter().find(|i| i.name == "STRAY").expect("stray");
+        assert_eq!(stray.judgement.status, Status::Alert, "{}", stray.judgement.reason);
+        assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "STRAY")));
+    }
+
+    #[test]
+    fn a_replicated_secret_is_one_finding_in_its_primary_region() {
+        let p = Policy::default_policy().expect("policy");
+        let mut i = inv();
+        i.regions[0].secrets[0].primary_region = Some("eu-north-1".into());
+        let mut replica = secret("eu-west-1", "JWT_SECRET", Some(90));
+        replica.primary_region = Some("eu-north-1".into());
+        i.regions[1].secrets.push(replica.clone());
+        let a = assess(&i, &p, now(), &regions());
+        let jwt: Vec<&AssessedItem> = a.items.iter().filter(|i| i.name == "JWT_SECRET").collect();
+        assert_eq!(jwt.len(), 1, "{jwt:#?}");
+        assert_eq!(jwt[0].region, "eu-north-1");
+        assert_eq!(jwt[0].replicas, ["eu-west-1"]);
+        assert!(!a.drift.iter().any(|d| matches!(d, Drift::UnexpectedRegion { name, .. } if name == "JWT_SECRET")));
+        // Only the replica's Region selected: judged from it, acted on in the primary.
+        let mut only = inv();
+        only.regions[0].secrets.retain(|s| s.name != "JWT_SECRET");
+        only.regions[1].secrets.push(replica);
+        let a = assess(&only, &p, now(), &regions());
+        let it = a.items.iter().find(|i| i.name == "JWT_SECRET").expect("replica");
+        assert!(it.judgement.reason.starts_with("replica of the secret in eu-north-1"), "{}", it.judgement.reason);
+        assert!(
+            it.judgement.action.is_empty() || it.judgement.action.starts_with("in its primary Region eu-north-1"),
+            "{}",
+            it.judgement.action
+        );
     }
 
     #[test]

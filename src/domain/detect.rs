@@ -1437,6 +1437,7 @@ mod tests {
                 keys: vec![kyc, aws, key("eu-north-1", "mystery", KeyState::Enabled)],
                 secrets: vec![secret("eu-north-1", "JWT_SECRET", Some(90))],
                 problems: vec![],
+                unlisted: vec![],
             }],
             fetched_at: None,
         };

@@ -73,6 +73,8 @@ pub enum Fetched<T> {
     /// Not read (yet): fetched on demand, or a cache from before it existed.
     #[default]
     NotFetched,
+    /// The service throttled the call (after the SDK's retries).
+    Throttled,
     /// The call failed for another reason (the message says which call and why).
     Failed(String),
 }
@@ -92,8 +94,89 @@ impl<T> Fetched<T> {
             Fetched::Denied => "denied",
             Fetched::NotApplicable => "n/a",
             Fetched::NotFetched => "…",
+            Fetched::Throttled => "throttled",
             Fetched::Failed(_) => "error",
         }
+    }
+
+    /// Why the value is missing when a read failed (denied, throttled, failed); `None`
+    /// when it was read, does not apply, or was not read yet.
+    pub fn failure(&self) -> Option<ReadFailure> {
+        match self {
+            Fetched::Denied => Some(ReadFailure::Denied),
+            Fetched::Throttled => Some(ReadFailure::Throttled),
+            Fetched::Failed(e) => Some(ReadFailure::Failed(e.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// Why a read failed, as far as the advice is concerned: the advice follows the failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "failure", content = "message", rename_all = "snake_case")]
+pub enum ReadFailure {
+    /// The caller may not make the call: grant the permission.
+    Denied,
+    /// AWS throttled the call (after the SDK's retries): retry later, or lower concurrency.
+    Throttled,
+    /// Anything else (the message says which call and why).
+    Failed(String),
+}
+
+impl ReadFailure {
+    /// "denied", "throttled", "failed (…)".
+    pub fn label(&self) -> String {
+        match self {
+            ReadFailure::Denied => "denied".into(),
+            ReadFailure::Throttled => "throttled".into(),
+            ReadFailure::Failed(m) => format!("failed ({m})"),
+        }
+    }
+
+    /// What to do about a failed `call` (`service:Action`).
+    pub fn advice(&self, call: &str) -> String {
+        match self {
+            ReadFailure::Denied => format!("grant {call} to the reviewing role, then refresh"),
+            ReadFailure::Throttled => format!(
+                "{call} was throttled: retry later, or lower the concurrency (fewer regions per run, not alongside other bulk readers)"
+            ),
+            ReadFailure::Failed(_) => format!("retry the refresh; if {call} keeps failing, see the message"),
+        }
+    }
+}
+
+/// A listing call (ListKeys, ListAliases, ListSecrets) that failed for a whole region:
+/// what it would have listed there is not known, so nothing may be concluded from its
+/// absence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingFailure {
+    pub region: String,
+    /// `service:Action`, e.g. `kms:ListKeys`.
+    pub call: String,
+    #[serde(flatten)]
+    pub failure: ReadFailure,
+}
+
+impl ListingFailure {
+    /// Does this failure hide items of `kind` (keys: ListKeys; secrets: ListSecrets)?
+    pub fn hides(&self, kind: ItemKind) -> bool {
+        match kind {
+            ItemKind::Key => self.call == "kms:ListKeys",
+            ItemKind::Secret => self.call == "secretsmanager:ListSecrets",
+        }
+    }
+
+    /// Does it hide the names of keys (ListAliases), so name rules cannot be matched?
+    pub fn hides_key_names(&self) -> bool {
+        self.call == "kms:ListAliases"
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} in {} {}", self.call, self.region, self.failure.label())
+    }
+
+    pub fn action(&self) -> String {
+        self.failure.advice(&self.call)
     }
 }
 
@@ -199,6 +282,19 @@ pub struct SecretItem {
     /// The KMS key protecting it, as AWS reports it (id, ARN or alias); `None`: aws/secretsmanager.
     pub kms_key: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Any change to the secret (value, tags, description, rotation) — LastChangedDate.
+    #[serde(default)]
+    pub last_changed: Option<DateTime<Utc>>,
+    /// RotationRules.ScheduleExpression (`rate(10 days)`, `cron(0 16 1,15 * ? *)`).
+    #[serde(default)]
+    pub rotation_schedule: Option<String>,
+    /// When the AWSCURRENT version was created (ListSecretVersionIds): a value replaced by
+    /// hand is a change too. Read only when LastChangedDate is newer than the last rotation.
+    #[serde(default)]
+    pub current_version_created: Fetched<DateTime<Utc>>,
+    /// The secret's primary Region when it is a replica (PrimaryRegion differs from `region`).
+    #[serde(default)]
+    pub primary_region: Option<String>,
 }
 
 /// Where keydeck's dual-approval requests live: one secret each, `keydeck/approvals/<id>`,
@@ -215,6 +311,21 @@ impl SecretItem {
     pub fn is_approval_request(&self) -> bool {
         self.name.starts_with(APPROVALS_PREFIX) && self.tags.contains_key(APPROVAL_TAG)
     }
+
+    /// Is this a replica of a secret whose primary lives in another Region?
+    pub fn replica_of(&self) -> Option<&str> {
+        self.primary_region.as_deref().filter(|p| *p != self.region)
+    }
+
+    /// Should the AWSCURRENT version's date be read? Only when something changed after
+    /// the last rotation (or creation): a value put by hand moves LastChangedDate.
+    pub fn needs_current_version(&self) -> bool {
+        match (self.last_changed, self.last_rotated.or(self.created)) {
+            (Some(changed), Some(base)) => changed > base + chrono::Duration::minutes(1),
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
 }
 
 /// What one region's inventory fetch produced. A failed call leaves a problem and an
@@ -225,6 +336,9 @@ pub struct RegionInventory {
     pub keys: Vec<KeyItem>,
     pub secrets: Vec<SecretItem>,
     pub problems: Vec<String>,
+    /// Listing calls that failed in this region (also in `problems`, as text).
+    #[serde(default)]
+    pub unlisted: Vec<ListingFailure>,
 }
 
 /// The kind of an inventory row.
@@ -252,6 +366,10 @@ impl Inventory {
 
     pub fn problems(&self) -> impl Iterator<Item = &String> {
         self.regions.iter().flat_map(|r| r.problems.iter())
+    }
+
+    pub fn unlisted(&self) -> impl Iterator<Item = &ListingFailure> {
+        self.regions.iter().flat_map(|r| r.unlisted.iter())
     }
 
     /// The key in `region` that a reference names: key id, key ARN, `alias/NAME` or alias ARN.
@@ -312,6 +430,10 @@ pub(crate) mod fixtures {
             deleted: None,
             kms_key: None,
             tags: BTreeMap::new(),
+            last_changed: None,
+            rotation_schedule: None,
+            current_version_created: Fetched::NotFetched,
+            primary_region: None,
         }
     }
 }

@@ -85,6 +85,9 @@ pub enum Selector {
     Name(String),
     Arn(String),
     Tag(String, String),
+    /// `default = true`: the items no other rule of its table selects. They are still
+    /// reported as unmanaged drift, but judged by this rule.
+    Default,
 }
 
 /// Business hours for the restricted-key rule (004 §8: off-hours access alert).
@@ -681,6 +684,8 @@ struct RawBusinessHours {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
+    #[serde(default)]
+    default: Option<Spanned<bool>>,
     name: Option<Spanned<String>>,
     arn: Option<Spanned<String>>,
     tag: Option<Spanned<BTreeMap<String, String>>>,
@@ -1146,7 +1151,15 @@ fn parse_rules(
         let class_span = r.classification.span();
         let selector_count =
             usize::from(r.name.is_some()) + usize::from(r.arn.is_some()) + usize::from(r.tag.is_some());
+        let is_default = r.default.as_ref().is_some_and(|d| *d.get_ref());
+        if let Some(d) = r.default.as_ref().filter(|_| is_default && selector_count > 0) {
+            return Err(cx.err(
+                d.span(),
+                format!("a default [[{table}]] rule selects the items no other rule does: drop `name`, `arn` and `tag` from it"),
+            ));
+        }
         let selector = match (&r.name, &r.arn, &r.tag) {
+            (None, None, None) if is_default => Selector::Default,
             (Some(n), None, None) => Selector::Name(n.get_ref().trim_start_matches("alias/").to_owned()),
             (None, Some(a), None) => Selector::Arn(a.get_ref().clone()),
             (None, None, Some(t)) => {
@@ -1178,7 +1191,11 @@ fn parse_rules(
             .map(|s| s.span())
             .or(r.arn.as_ref().map(|s| s.span()))
             .or(r.tag.as_ref().map(|s| s.span()))
+            .or(r.default.as_ref().map(|s| s.span()))
             .unwrap_or(class_span.clone());
+        if selector == Selector::Default && out.iter().any(|o| o.selector == selector) {
+            return Err(cx.err(span, format!("a second default [[{table}]] rule: there can be only one")));
+        }
         if out.iter().any(|o| o.selector == selector) {
             return Err(cx.err(span, format!("duplicate [[{table}]] rule for {selector:?}")));
         }
@@ -1220,6 +1237,21 @@ mod tests {
 
     fn parse(body: &str) -> Result<Policy, PolicyError> {
         Policy::parse("p.toml", &format!("{HEAD}{body}"))
+    }
+
+    #[test]
+    fn a_default_rule_takes_no_selector_and_is_one_per_table() {
+        let rule = "owner = \"o\"\nclassification = \"L3\"\nrotation = \"1y\"\n";
+        let p = parse(&format!("[[keys]]\ndefault = true\n{rule}[[secrets]]\ndefault = true\n{rule}")).expect("parses");
+        assert_eq!(p.keys[0].selector, Selector::Default);
+        assert_eq!(p.secrets[0].selector, Selector::Default);
+        let e = parse(&format!("[[keys]]\ndefault = true\nname = \"x\"\n{rule}")).expect_err("selector");
+        assert!(e.message.contains("drop `name`, `arn` and `tag`"), "{e:?}");
+        assert_eq!(e.line, 4);
+        let e = parse(&format!("[[keys]]\ndefault = true\n{rule}[[keys]]\ndefault = true\n{rule}")).expect_err("two");
+        assert!(e.message.contains("second default"), "{e:?}");
+        let e = parse(&format!("[[keys]]\ndefault = false\n{rule}")).expect_err("false is no selector");
+        assert!(e.message.contains("needs one of"), "{e:?}");
     }
 
     #[test]

@@ -140,6 +140,8 @@ mod tests {
                 due: None,
                 last_rotated: None,
             },
+            check_failure: None,
+            replicas: vec![],
         }
     }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::inventory::{Fetched, KeyItem, KeyManager, KeyState, SecretItem};
+use super::inventory::{Fetched, KeyItem, KeyManager, KeyState, ReadFailure, SecretItem};
 use super::policy::{ExternalItem, ItemRule, Policy, Selector};
 
 /// A rotation status, most severe first (the inventory sorts by this).
@@ -82,24 +82,119 @@ pub fn rotation_applies(k: &KeyItem) -> bool {
     k.spec == "SYMMETRIC_DEFAULT" && k.origin == "AWS_KMS" && k.custom_key_store.is_none()
 }
 
-fn not_applicable_reason(k: &KeyItem) -> Option<String> {
-    if k.manager == KeyManager::Aws {
-        return Some("AWS-managed key: AWS rotates it every year".into());
-    }
+/// Why KMS cannot rotate this key's material by itself, when it cannot: the policy's
+/// period still binds, and the rotation is manual (a new key, the alias moved to it).
+pub fn manual_rotation_reason(k: &KeyItem) -> Option<String> {
     if k.custom_key_store.is_some() || matches!(k.origin.as_str(), "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE") {
-        return Some("custom key store: KMS cannot rotate it".into());
+        return Some("custom key store: KMS cannot rotate it automatically".into());
     }
     if k.origin == "EXTERNAL" {
-        return Some("imported key material: rotate by creating a new key".into());
+        return Some("imported key material: KMS cannot rotate it automatically".into());
     }
     if k.spec != "SYMMETRIC_DEFAULT" && !k.spec.is_empty() {
         let what = if k.spec.starts_with("HMAC") { "HMAC" } else { "asymmetric" };
-        return Some(format!("{what} key ({}): KMS cannot rotate it; rotate by creating a new key", k.spec));
+        return Some(format!("{what} key ({}): KMS cannot rotate it automatically", k.spec));
     }
     None
 }
 
+/// The action for a key KMS cannot rotate by itself.
+pub const MANUAL_ROTATION: &str = "rotate manually: create a new key and move the alias";
+
+/// Which rule governs an item, when a read the answer depends on may have failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleMatch<'a> {
+    /// A rule selects it.
+    Rule(&'a ItemRule),
+    /// No rule selects it; the policy's default rule judges it (still unmanaged drift).
+    Default(&'a ItemRule),
+    /// No rule selects it, and every read the rules depend on succeeded.
+    NoRule,
+    /// A rule might select it, but a read that rule depends on failed: not a verdict.
+    Undetermined(Undetermined),
+}
+
+/// Why the rule of an item cannot be determined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Undetermined {
+    /// What could not be read ("tags", "aliases").
+    pub what: &'static str,
+    /// The call that failed, `service:Action`.
+    pub call: String,
+    pub failure: ReadFailure,
+}
+
+impl Undetermined {
+    pub fn judgement(&self) -> Judgement {
+        let what = match &self.failure {
+            ReadFailure::Failed(_) => "unreadable",
+            ReadFailure::Denied => "denied",
+            ReadFailure::Throttled => "throttled",
+        };
+        Judgement::unknown(format!("rule cannot be determined ({} {what})", self.what), self.failure.advice(&self.call))
+    }
+}
+
+impl<'a> RuleMatch<'a> {
+    /// The rule that governs it (not the default).
+    pub fn rule(&self) -> Option<&'a ItemRule> {
+        match self {
+            RuleMatch::Rule(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The rule it is judged by: its own, else the policy's default.
+    pub fn judged_by(&self) -> Option<&'a ItemRule> {
+        match self {
+            RuleMatch::Rule(r) | RuleMatch::Default(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 impl Policy {
+    /// The rule for a key, saying when it cannot be known: a tag rule cannot be ruled
+    /// out when the key's tags were not read, nor a name rule when the region's aliases
+    /// (`aliases_failed`: kms:ListAliases failed there) were not.
+    pub fn key_rule(&self, k: &KeyItem, aliases_failed: Option<&ReadFailure>) -> RuleMatch<'_> {
+        if let Some(r) = self.rule_for_key(k) {
+            return RuleMatch::Rule(r);
+        }
+        if let Some(f) = aliases_failed {
+            if self.keys.iter().any(|r| matches!(r.selector, Selector::Name(_))) {
+                return RuleMatch::Undetermined(Undetermined {
+                    what: "aliases",
+                    call: "kms:ListAliases".into(),
+                    failure: f.clone(),
+                });
+            }
+        }
+        if self.keys.iter().any(|r| matches!(r.selector, Selector::Tag(..))) {
+            let failure = match &k.tags {
+                Fetched::Ok(_) | Fetched::NotApplicable => None,
+                Fetched::NotFetched => Some(ReadFailure::Failed("tags not read yet".into())),
+                other => other.failure(),
+            };
+            if let Some(failure) = failure {
+                return RuleMatch::Undetermined(Undetermined {
+                    what: "tags",
+                    call: "kms:ListResourceTags".into(),
+                    failure,
+                });
+            }
+        }
+        default_of(&self.keys)
+    }
+
+    /// The rule for a secret, else the policy's default for secrets.
+    pub fn secret_rule(&self, s: &SecretItem) -> RuleMatch<'_> {
+        match self.rule_for_secret(s) {
+            Some(r) => RuleMatch::Rule(r),
+            None => default_of(&self.secrets),
+        }
+    }
+
     /// The rule for a key: by ARN, else by any alias, else by tag.
     pub fn rule_for_key(&self, k: &KeyItem) -> Option<&ItemRule> {
         let tags = k.tags.ok();
@@ -115,6 +210,10 @@ impl Policy {
     pub fn rule_for_secret(&self, s: &SecretItem) -> Option<&ItemRule> {
         find_rule(&self.secrets, &s.arn, |n| n == s.name, |key, v| s.tags.get(key).is_some_and(|x| x == v))
     }
+}
+
+fn default_of(rules: &[ItemRule]) -> RuleMatch<'_> {
+    rules.iter().find(|r| r.selector == Selector::Default).map(RuleMatch::Default).unwrap_or(RuleMatch::NoRule)
 }
 
 fn find_rule<'a>(
@@ -140,8 +239,11 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
         let when = k.deletion_date.map(|d| format!(" on {}", d.format("%Y-%m-%d"))).unwrap_or_default();
         return Judgement::na(format!("pending deletion: key material is destroyed{when}"));
     }
-    if let Some(why) = not_applicable_reason(k) {
-        return Judgement::na(why);
+    if k.state == KeyState::PendingReplicaDeletion {
+        return Judgement::na("replica pending deletion");
+    }
+    if k.manager == KeyManager::Aws {
+        return Judgement::na("AWS-managed key: AWS rotates it every year");
     }
     let Some(rule) = rule else {
         return Judgement::unknown(
@@ -155,6 +257,15 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
     if k.state == KeyState::Disabled {
         return Judgement::na("disabled: not usable, so not rotated");
     }
+    if let Some(why) = manual_rotation_reason(k) {
+        // The policy's period binds even where KMS cannot rotate: judged from the newest
+        // rotation KMS lists (on-demand rotation of imported material), else creation.
+        let last = k.rotation.ok().and_then(|r| r.last()).map(|r| r.at).or(k.created);
+        let Some(last) = last else {
+            return Judgement::unknown("no creation or rotation date", "check DescribeKey permissions");
+        };
+        return judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, vec![why], MANUAL_ROTATION);
+    }
     let rotation = match &k.rotation {
         Fetched::Ok(r) => r,
         Fetched::Denied => {
@@ -165,6 +276,12 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
         }
         Fetched::Failed(e) => {
             return Judgement::unknown(format!("rotation status unavailable: {e}"), "retry the refresh")
+        }
+        Fetched::Throttled => {
+            return Judgement::unknown(
+                "rotation status throttled",
+                ReadFailure::Throttled.advice("kms:GetKeyRotationStatus"),
+            )
         }
         Fetched::NotFetched => return Judgement::unknown("rotation status not read yet", "refresh"),
         Fetched::NotApplicable => return Judgement::na("rotation does not apply"),
@@ -189,7 +306,8 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
     judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, notes, fix)
 }
 
-/// Judge a Secrets Manager secret.
+/// Judge a Secrets Manager secret. Its last change is the newest of its last rotation and
+/// the creation of its AWSCURRENT version (a value replaced by hand), else its creation.
 pub fn judge_secret(s: &SecretItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Judgement {
     if let Some(d) = s.deleted {
         return Judgement::na(format!("scheduled for deletion ({})", d.format("%Y-%m-%d")));
@@ -200,23 +318,127 @@ pub fn judge_secret(s: &SecretItem, rule: Option<&ItemRule>, now: DateTime<Utc>)
     let Some(period) = rule.rotation else {
         return Judgement::na("policy: rotated on compromise only");
     };
-    let Some(last) = s.last_rotated.or(s.created) else {
+    let rotated = s.last_rotated.or(s.created);
+    let current = s.current_version_created.ok().copied();
+    let mut notes = Vec::new();
+    let last = match (rotated, current) {
+        (Some(r), Some(c)) if c > r => {
+            notes.push(format!("value replaced outside rotation on {} (AWSCURRENT version)", c.format("%Y-%m-%d")));
+            Some(c)
+        }
+        (r, c) => r.or(c),
+    };
+    let Some(last) = last else {
         return Judgement::unknown("no creation or rotation date", "check secretsmanager:DescribeSecret permissions");
     };
-    let mut notes = Vec::new();
+    if let Some(f) = s.current_version_created.failure() {
+        notes.push(format!("its AWSCURRENT version's date could not be read ({})", f.label()));
+    }
+    let sm_period = s.rotation_days.or_else(|| s.rotation_schedule.as_deref().and_then(schedule_period_days));
     if !s.rotation_enabled {
         notes.push("rotation off in Secrets Manager".to_owned());
-    } else if let Some(d) = s.rotation_days {
+    } else if let Some(d) = sm_period {
         if d > period.0 {
             notes.push(format!("Secrets Manager rotates every {d} d but the policy requires {} d", period.0));
         }
+    } else if let Some(expr) = &s.rotation_schedule {
+        notes.push(format!("rotation schedule {expr:?} not understood: compare it with the policy by hand"));
+    }
+    // Rotation on, and its next date passed a day ago: the rotation is failing.
+    let failing = s.rotation_enabled && s.next_rotation.is_some_and(|n| now > n + Duration::days(1));
+    if let (true, Some(n)) = (failing, s.next_rotation) {
+        notes.push(format!(
+            "rotation failing: Secrets Manager's next rotation was due {} ({} d ago)",
+            n.format("%Y-%m-%d"),
+            (now - n).num_days()
+        ));
     }
     let fix = if s.rotation_enabled {
         "rotate now (secretsmanager:RotateSecret), then roll the consumers"
     } else {
         "rotate now and turn on a rotation schedule (secretsmanager:RotateSecret)"
     };
-    judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, notes, fix)
+    let mut j = judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, notes, fix);
+    if failing {
+        if j.status > Status::Overdue {
+            j.status = Status::Overdue;
+        }
+        j.action = format!(
+            "the rotation is failing: read the rotation function's logs, fix it, then rotate (secretsmanager:RotateSecret){}",
+            if j.action.is_empty() { String::new() } else { format!("; {}", j.action) }
+        );
+    }
+    j
+}
+
+/// The longest interval between two runs of a Secrets Manager rotation schedule, in days
+/// (an upper bound): `rate(N days)`, `rate(N hours)`, or a six-field `cron(...)`.
+/// `None` when the expression is not understood.
+pub fn schedule_period_days(expr: &str) -> Option<i64> {
+    let expr = expr.trim();
+    if let Some(inner) = expr.strip_prefix("rate(").and_then(|e| e.strip_suffix(')')) {
+        let (n, unit) = inner.trim().split_once(' ')?;
+        let n: i64 = n.trim().parse().ok().filter(|n| *n > 0)?;
+        return match unit.trim() {
+            "day" | "days" => Some(n),
+            "hour" | "hours" => Some((n + 23) / 24),
+            _ => None,
+        };
+    }
+    let inner = expr.strip_prefix("cron(").and_then(|e| e.strip_suffix(')'))?;
+    let f: Vec<&str> = inner.split_whitespace().collect();
+    let [_min, _hour, dom, month, dow, _year] = f.as_slice() else { return None };
+    // Months between runs: every month, every N months, a list (largest gap), or one month.
+    let months = match *month {
+        "*" => 1,
+        m if m.contains('/') => m.split_once('/')?.1.parse::<i64>().ok().filter(|n| *n > 0)?,
+        m => {
+            let mut ms: Vec<i64> = m.split(',').map(month_number).collect::<Option<_>>()?;
+            ms.sort_unstable();
+            largest_gap(&ms, 12)
+        }
+    };
+    let within_month = match (*dom, *dow) {
+        ("*", "?") | ("?", "*") | ("*", "*") => 1,
+        ("?", w) if w.contains('#') || w.contains('L') => 35,
+        ("?", w) => {
+            if w.contains('/') || w.contains('-') {
+                7
+            } else {
+                let mut ds: Vec<i64> = w.split(',').map(weekday_number).collect::<Option<_>>()?;
+                ds.sort_unstable();
+                largest_gap(&ds, 7)
+            }
+        }
+        (d, "?") if d.contains('/') => d.split_once('/')?.1.parse::<i64>().ok().filter(|n| *n > 0)?,
+        (d, "?") if d.contains('L') || d.contains('W') || d.contains('-') => 31,
+        (d, "?") => {
+            let mut ds: Vec<i64> = d.split(',').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+            ds.sort_unstable();
+            largest_gap(&ds, 31)
+        }
+        _ => return None,
+    };
+    // Once a month or rarer: the month gap dominates; more often: the gap inside a month.
+    // (A weekday of the month can drift a few days further than 31.)
+    Some(if months > 1 || within_month >= 28 { months * 31 + (within_month - 31).max(0) } else { within_month })
+}
+
+/// The largest gap between sorted values of a cycle of `len` (one value: the whole cycle).
+fn largest_gap(v: &[i64], len: i64) -> i64 {
+    let (Some(first), Some(last)) = (v.first(), v.last()) else { return len };
+    let wrap = len - last + first;
+    v.windows(2).map(|w| w[1] - w[0]).fold(wrap, i64::max).max(1)
+}
+
+fn month_number(m: &str) -> Option<i64> {
+    const NAMES: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    m.parse().ok().or_else(|| NAMES.iter().position(|n| n.eq_ignore_ascii_case(m)).map(|i| i as i64 + 1))
+}
+
+fn weekday_number(d: &str) -> Option<i64> {
+    const NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    d.parse().ok().or_else(|| NAMES.iter().position(|n| n.eq_ignore_ascii_case(d)).map(|i| i as i64 + 1))
 }
 
 fn judge_dates(
@@ -372,23 +594,148 @@ mod tests {
     }
 
     #[test]
-    fn not_applicable_is_never_a_failure() {
+    fn a_rotation_period_binds_where_kms_cannot_rotate() {
         let r = rule(Some(365), 7);
-        let mut hmac = key_created(900, false, &[]);
-        hmac.spec = "HMAC_256".into();
         let mut rsa = key_created(900, false, &[]);
         rsa.spec = "RSA_2048".into();
+        rsa.usage = "SIGN_VERIFY".into();
+        rsa.rotation = Fetched::NotApplicable;
+        let mut hmac = key_created(900, false, &[]);
+        hmac.spec = "HMAC_256".into();
+        hmac.rotation = Fetched::NotApplicable;
         let mut imported = key_created(900, false, &[]);
         imported.origin = "EXTERNAL".into();
+        imported.rotation = Fetched::NotApplicable;
         let mut store = key_created(900, false, &[]);
         store.custom_key_store = Some("cks-1".into());
+        store.origin = "AWS_CLOUDHSM".into();
+        store.rotation = Fetched::NotApplicable;
+        let mut xks = key_created(900, false, &[]);
+        xks.origin = "EXTERNAL_KEY_STORE".into();
+        xks.rotation = Fetched::NotApplicable;
+        for k in [rsa, hmac, imported, store, xks] {
+            let j = judge_key(&k, Some(&r), now());
+            assert_eq!(j.status, Status::Alert, "{}", j.reason);
+            assert!(j.reason.contains("KMS cannot rotate it automatically"), "{}", j.reason);
+            assert!(j.action.starts_with(MANUAL_ROTATION), "{}", j.action);
+            assert!(j.status.fails_check());
+            // 368 days: Overdue; 100 days: OK.
+            let mut young = k.clone();
+            young.created = Some(now() - Duration::days(368));
+            assert_eq!(judge_key(&young, Some(&r), now()).status, Status::Overdue);
+            young.created = Some(now() - Duration::days(100));
+            assert_eq!(judge_key(&young, Some(&r), now()).status, Status::Ok);
+            // n/a only where the rule sets no period, or the key is disabled or being deleted.
+            assert_eq!(judge_key(&k, Some(&rule(None, 7)), now()).status, Status::NotApplicable);
+            let mut off = k.clone();
+            off.state = KeyState::Disabled;
+            assert_eq!(judge_key(&off, Some(&r), now()).status, Status::NotApplicable);
+            let mut going = k.clone();
+            going.state = KeyState::PendingDeletion;
+            assert_eq!(judge_key(&going, Some(&r), now()).status, Status::NotApplicable);
+        }
+    }
+
+    #[test]
+    fn a_secret_replaced_by_hand_counts_from_its_current_version() {
+        let r = rule(Some(90), 3);
+        let mut s = secret("eu-north-1", "JWT_SECRET", Some(90));
+        s.last_rotated = Some(now() - Duration::days(400));
+        s.next_rotation = Some(now() + Duration::days(20));
+        s.current_version_created = Fetched::Ok(now() - Duration::days(10));
+        let j = judge_secret(&s, Some(&r), now());
+        assert_eq!(j.status, Status::Ok, "{}", j.reason);
+        assert!(
+            j.reason.contains("(10 d ago)") && j.reason.contains("value replaced outside rotation"),
+            "{}",
+            j.reason
+        );
+        // The rotation is newer than the version: the rotation counts.
+        s.last_rotated = Some(now() - Duration::days(5));
+        assert!(judge_secret(&s, Some(&r), now()).reason.contains("(5 d ago)"));
+        // Never rotated, value put by hand 95 days ago after creation 200 days ago: Alert.
+        s.last_rotated = None;
+        s.created = Some(now() - Duration::days(200));
+        s.current_version_created = Fetched::Ok(now() - Duration::days(95));
+        assert_eq!(judge_secret(&s, Some(&r), now()).status, Status::Alert);
+        // The version's date unread: judged from the rotation, and it says so.
+        s.current_version_created = Fetched::Denied;
+        let j = judge_secret(&s, Some(&r), now());
+        assert!(j.reason.contains("could not be read (denied)"), "{}", j.reason);
+    }
+
+    #[test]
+    fn a_rotation_whose_next_date_passed_is_failing() {
+        let r = rule(Some(90), 3);
+        let mut s = secret("eu-north-1", "JWT_SECRET", Some(30));
+        s.last_rotated = Some(now() - Duration::days(40));
+        s.next_rotation = Some(now() - Duration::days(10));
+        let j = judge_secret(&s, Some(&r), now());
+        assert_eq!(j.status, Status::Overdue, "{}", j.reason);
+        assert!(j.reason.contains("rotation failing"), "{}", j.reason);
+        assert!(j.action.starts_with("the rotation is failing"), "{}", j.action);
+        // Inside the day of grace, or rotation off: not failing.
+        s.next_rotation = Some(now() - Duration::hours(12));
+        assert_eq!(judge_secret(&s, Some(&r), now()).status, Status::Ok);
+        s.next_rotation = Some(now() - Duration::days(10));
+        s.rotation_enabled = false;
+        assert!(!judge_secret(&s, Some(&r), now()).reason.contains("failing"));
+        // Failing and past the policy's threshold: stays ALERT.
+        s.rotation_enabled = true;
+        s.last_rotated = Some(now() - Duration::days(100));
+        assert_eq!(judge_secret(&s, Some(&r), now()).status, Status::Alert);
+    }
+
+    #[test]
+    fn schedule_expressions_are_compared_with_the_policy() {
+        for (expr, want) in [
+            ("rate(10 days)", Some(10)),
+            ("rate(1 day)", Some(1)),
+            ("rate(4 hours)", Some(1)),
+            ("rate(120 days)", Some(120)),
+            ("cron(0 16 1,15 * ? *)", Some(17)),
+            ("cron(0 8 ? * MON *)", Some(7)),
+            ("cron(0 8 ? * MON,THU *)", Some(4)),
+            ("cron(0 0 1 * ? *)", Some(31)),
+            ("cron(0 0 1 */3 ? *)", Some(93)),
+            ("cron(0 0 1 JAN,JUL ? *)", Some(186)),
+            ("cron(0 4 ? * 2#1 *)", Some(35)),
+            ("cron(0 4 * * ? *)", Some(1)),
+            ("rate(soon)", None),
+            ("at(2026-01-01T00:00:00)", None),
+        ] {
+            assert_eq!(schedule_period_days(expr), want, "{expr}");
+        }
+        let r = rule(Some(90), 3);
+        let mut s = secret("eu-north-1", "JWT_SECRET", None);
+        s.rotation_enabled = true;
+        s.last_rotated = Some(now() - Duration::days(10));
+        s.rotation_schedule = Some("cron(0 0 1 */6 ? *)".into());
+        let j = judge_secret(&s, Some(&r), now());
+        assert!(j.reason.contains("rotates every 186 d but the policy requires 90 d"), "{}", j.reason);
+        s.rotation_schedule = Some("rate(30 days)".into());
+        assert!(!judge_secret(&s, Some(&r), now()).reason.contains("rotates every"));
+        s.rotation_schedule = Some("cron(bogus)".into());
+        assert!(judge_secret(&s, Some(&r), now()).reason.contains("not understood"));
+        // AutomaticallyAfterDays, when reported, is the period Secrets Manager keeps.
+        s.rotation_days = Some(120);
+        assert!(judge_secret(&s, Some(&r), now()).reason.contains("rotates every 120 d"));
+    }
+
+    #[test]
+    fn not_applicable_is_never_a_failure() {
+        let r = rule(Some(365), 7);
         let mut pending = key_created(900, false, &[]);
         pending.state = KeyState::PendingDeletion;
         pending.deletion_date = Some(now() + Duration::days(18));
         let mut aws = key_created(900, false, &[]);
         aws.manager = KeyManager::Aws;
-        for k in [hmac, rsa, imported, store, pending, aws] {
-            let j = judge_key(&k, Some(&r), now());
+        let mut disabled = key_created(900, false, &[]);
+        disabled.state = KeyState::Disabled;
+        let mut rsa = key_created(900, false, &[]);
+        rsa.spec = "RSA_2048".into();
+        for (k, r) in [(pending, &r), (aws, &r), (disabled, &r), (rsa, &rule(None, 7))] {
+            let j = judge_key(&k, Some(r), now());
             assert_eq!(j.status, Status::NotApplicable, "{}", j.reason);
             assert!(!j.status.fails_check());
         }

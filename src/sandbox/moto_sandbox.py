@@ -448,6 +448,10 @@ class Seeder:
                 self._fresh_current_value(s["region"], name)
             else:
                 sm.put_secret_value(SecretId=name, SecretString=secrets.token_hex(32))
+        if s.get("value_replaced_days_ago") is not None:
+            # A value put by hand, outside rotation: a new AWSCURRENT version.
+            clock.move_to(self.ago(float(s["value_replaced_days_ago"])))
+            sm.put_secret_value(SecretId=name, SecretString=secrets.token_hex(32))
         LOG.info("secret %s (%s) seeded", name, s["region"])
 
     def _fresh_current_value(self, region: str, name: str) -> None:
@@ -2191,7 +2195,8 @@ class SecretsFixer:
     * **Deprecated versions** (no staging label) are not in DescribeSecret's
       VersionIdsToStages nor ListSecrets' SecretVersionsToStages, and ListSecretVersionIds
       lists them only with IncludeDeprecated; moto lists them everywhere (as ``[]``).
-      ListSecretVersionIds' ARN is the secret's ARN (moto answers its name).
+      ListSecretVersionIds' ARN is the secret's ARN (moto answers its name), and each
+      version's CreatedDate is when it was created (moto answers the time of the call).
     * **Resource-scoped permissions.** moto authorises Secrets Manager against ``*`` only,
       so an estate operator's ``scoped_secrets`` entries (actions allowed only on secrets
       whose names match, as an IAM statement with ``Resource:
@@ -2312,6 +2317,11 @@ class SecretsFixer:
                 secret = self._secret(self._region(req_headers, path), str(request.get("SecretId") or ""))
                 if secret is not None:
                     answer["ARN"] = secret.arn
+                    # Each version's CreatedDate is when it was created (moto answers now).
+                    for v in answer.get("Versions") or []:
+                        made = (secret.versions.get(v.get("VersionId")) or {}).get("createdate")
+                        if isinstance(v, dict) and made is not None:
+                            v["CreatedDate"] = made
                 if not answer.get("NextToken"):
                     answer.pop("NextToken", None)
         except Exception:

@@ -53,6 +53,7 @@ fn state(write: bool) -> State {
                     secret("eu-north-1", "BANKID_CLIENT_SECRET", None),
                 ],
                 problems: vec![],
+                unlisted: vec![],
             },
             RegionInventory {
                 region: "eu-west-1".into(),
@@ -62,6 +63,7 @@ fn state(write: bool) -> State {
                 ],
                 secrets: vec![],
                 problems: vec![],
+                unlisted: vec![],
             },
         ],
         fetched_at: Some(now() - chrono::Duration::seconds(12)),
@@ -162,6 +164,8 @@ fn detail_pane_80x24() {
 fn inventory_and_detail_200x50() {
     let mut s = state(false);
     insta::assert_snapshot!("inventory_200x50", render(&mut s, 200, 50));
+    // drop-kyc-key: third, after the unmanaged scratch key that the default rule judges ALERT.
+    press(&mut s, KeyCode::Down);
     press(&mut s, KeyCode::Down);
     let actions = update(&mut s, Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
     assert!(
@@ -236,8 +240,20 @@ fn big_state(n: usize) -> State {
     let (north, west): (Vec<_>, Vec<_>) = keys.partition(|k| k.region == "eu-north-1");
     let inv = Inventory {
         regions: vec![
-            RegionInventory { region: "eu-north-1".into(), keys: north, secrets: vec![], problems: vec![] },
-            RegionInventory { region: "eu-west-1".into(), keys: west, secrets: vec![], problems: vec![] },
+            RegionInventory {
+                region: "eu-north-1".into(),
+                keys: north,
+                secrets: vec![],
+                problems: vec![],
+                unlisted: vec![],
+            },
+            RegionInventory {
+                region: "eu-west-1".into(),
+                keys: west,
+                secrets: vec![],
+                problems: vec![],
+                unlisted: vec![],
+            },
         ],
         fetched_at: Some(now()),
     };
@@ -292,6 +308,7 @@ fn hostile_metadata_is_shown_inert_and_never_panics() {
             keys: vec![k],
             secrets: vec![],
             problems: vec![],
+            unlisted: vec![],
         }],
         fetched_at: Some(now()),
     };
@@ -403,6 +420,7 @@ fn inventory_paging_with_the_filter_line_and_the_detail_pane() {
             keys: (0..60).map(|i| key("eu-north-1", &format!("page-key-{i:03}"), KeyState::Enabled)).collect(),
             secrets: vec![],
             problems: vec![],
+            unlisted: vec![],
         }],
         fetched_at: Some(now()),
     };

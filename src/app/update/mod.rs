@@ -554,6 +554,7 @@ mod tests {
                 keys: names.iter().map(|n| key("eu-north-1", n, KeyState::Enabled)).collect(),
                 secrets: vec![secret("eu-north-1", "JWT_SECRET", Some(90))],
                 problems: vec![],
+                unlisted: vec![],
             }],
             fetched_at: Some(t0()),
         }

@@ -575,16 +575,14 @@ async fn re_encrypt_file(
         Ok(w) => w,
         Err(e) => return fail("keydeck.Io", format!("{ids_file}: {e}")),
     };
-    let rc = region_config(ctx, source.split(':').nth(3));
+    let kms = ops::ReEncrypter::new(&region_config(ctx, source.split(':').nth(3)));
+    let kms = &kms;
     let lines = BufReader::new(file).lines().enumerate().skip(done_before);
     let mut results = stream::iter(lines)
-        .map(|(i, line)| {
-            let rc = rc.clone();
-            async move {
-                match line {
-                    Ok(l) => (i, ops::re_encrypt_one(&rc, source, destination, &l).await),
-                    Err(e) => (i, Err(fail_io(call, &format!("{input} line {}: {e}", i + 1)))),
-                }
+        .map(|(i, line)| async move {
+            match line {
+                Ok(l) => (i, kms.re_encrypt_one(source, destination, &l).await),
+                Err(e) => (i, Err(fail_io(call, &format!("{input} line {}: {e}", i + 1)))),
             }
         })
         .buffered(REENCRYPT_CONCURRENCY);

@@ -570,6 +570,9 @@ pub fn incident_timeline(p: &Plan, records: &[IncidentRecord]) -> serde_json::Va
                     if let Some(n) = c.fields.get("ReEncrypted").and_then(|v| v.as_u64()) {
                         what.push_str(&format!("; {n} ciphertexts re-encrypted"));
                     }
+                    if let Some(f) = c.fields.get("RequestIdsFile").and_then(|v| v.as_str()) {
+                        what.push_str(&format!(" (their request ids line for line in {f})"));
+                    }
                     let scope =
                         c.fields.get("Scope").cloned().map(serde_json::from_value::<crate::domain::scope::Scope>);
                     if let Some(Ok(sc)) = scope {
@@ -706,7 +709,7 @@ mod incident_tests {
         let reenc = CallResult {
             call: "kms:ReEncrypt".into(),
             request_id: None,
-            fields: serde_json::json!({"ReEncrypted": 5, "RequestIds": ["r1", "r2", "r3", "r4", "r5"]}),
+            fields: serde_json::json!({"ReEncrypted": 5, "RequestIdsFile": "/tmp/blobs.txt.reencrypted.requestids"}),
             error_code: None,
             error: None,
         };
@@ -728,6 +731,6 @@ mod incident_tests {
             warnings: vec![],
         };
         let md = incident_markdown(&plan, &records);
-        assert!(md.contains("5 ciphertexts re-encrypted") && md.contains("r1 r2 r3 r4 r5"), "{md}");
+        assert!(md.contains("5 ciphertexts re-encrypted") && md.contains("blobs.txt.reencrypted.requestids"), "{md}");
     }
 }

@@ -328,27 +328,41 @@ pub async fn generate_and_put(
     }
 }
 
-/// ReEncrypt one base64 CiphertextBlob from `source` to `destination`. Answers the new
-/// blob (base64) and the request id, or the failure as a [`CallResult`].
-pub async fn re_encrypt_one(
-    rc: &RegionConfig,
-    source: &str,
-    destination: &str,
-    blob_b64: &str,
-) -> Result<(String, Option<String>), CallResult> {
-    let blob = aws_smithy_types::base64::decode(blob_b64.trim())
-        .map_err(|e| client_error("kms:ReEncrypt", &format!("not base64: {e}")))?;
-    let out = aws_sdk_kms::Client::new(&rc.config)
-        .re_encrypt()
-        .ciphertext_blob(Blob::new(blob))
-        .source_key_id(source)
-        .destination_key_id(destination)
-        .send()
-        .await
-        .map_err(|e| failed("kms:ReEncrypt", &rc.region, source, e))?;
-    let rid = out.request_id().map(str::to_owned);
-    let new = out.ciphertext_blob().map(|b| aws_smithy_types::base64::encode(b.as_ref())).unwrap_or_default();
-    Ok((new, rid))
+/// One KMS client for the many ReEncrypt calls of a file. Every `aws_sdk_kms::Client::new`
+/// builds a new HTTP client (the shared config carries none), so a client per call opened
+/// a new connection — against AWS a new TLS session — for every line.
+#[derive(Clone, Debug)]
+pub struct ReEncrypter {
+    kms: aws_sdk_kms::Client,
+    region: String,
+}
+
+impl ReEncrypter {
+    pub fn new(rc: &RegionConfig) -> Self {
+        Self { kms: aws_sdk_kms::Client::new(&rc.config), region: rc.region.clone() }
+    }
+
+    /// ReEncrypt one base64 CiphertextBlob from `source` to `destination`. Answers the new
+    /// blob (base64) and the request id, or the failure as a [`CallResult`].
+    pub async fn re_encrypt_one(
+        &self,
+        source: &str,
+        destination: &str,
+        blob_b64: &str,
+    ) -> Result<(String, Option<String>), CallResult> {
+        let blob = aws_smithy_types::base64::decode(blob_b64.trim())
+            .map_err(|e| client_error("kms:ReEncrypt", &format!("not base64: {e}")))?;
+        let out = (self.kms.re_encrypt())
+            .ciphertext_blob(Blob::new(blob))
+            .source_key_id(source)
+            .destination_key_id(destination)
+            .send()
+            .await
+            .map_err(|e| failed("kms:ReEncrypt", &self.region, source, e))?;
+        let rid = out.request_id().map(str::to_owned);
+        let new = out.ciphertext_blob().map(|b| aws_smithy_types::base64::encode(b.as_ref())).unwrap_or_default();
+        Ok((new, rid))
+    }
 }
 
 /// Every page of LookupEvents for events naming `resource_name` in [start, end], paced

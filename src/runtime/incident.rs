@@ -521,24 +521,56 @@ fn failpoint(step: &str, at: &str) {
 
 /// Complete lines already in `path` (a crash can leave a partial last line: it is cut).
 fn complete_lines(path: &Path) -> std::io::Result<usize> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
+    keep_lines(path, usize::MAX)
+}
+
+/// Keep at most `max` complete lines of `path` (cutting a partial last line, or the lines
+/// after the `max`-th) and answer how many it holds. Reads the file in blocks, so memory
+/// does not grow with the file.
+fn keep_lines(path: &Path, max: usize) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut f = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
-    let complete = text.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
-    if complete < text.len() {
-        let f = std::fs::OpenOptions::new().write(true).open(path)?;
-        f.set_len(complete as u64)?;
+    let (mut lines, mut pos, mut keep) = (0usize, 0u64, 0u64);
+    let mut buf = vec![0u8; 64 * 1024];
+    'read: loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                if lines == max {
+                    break 'read;
+                }
+                lines += 1;
+                keep = pos + i as u64 + 1;
+            }
+        }
+        pos += n as u64;
+    }
+    if keep < f.metadata()?.len() {
+        f.set_len(keep)?;
         f.sync_all()?;
     }
-    Ok(text[..complete].iter().filter(|b| **b == b'\n').count())
+    Ok(lines)
+}
+
+/// `OUTPUT.requestids` beside a re-encryption's output: line i is the request id of the
+/// ReEncrypt that wrote output line i (`-` where a crash lost it).
+fn request_ids_path(output: &str) -> String {
+    format!("{output}.requestids")
 }
 
 /// Re-encrypt every line (one base64 CiphertextBlob each) of `input` from `source` to
 /// `destination`, writing the new blobs line for line to `output` (never over the input).
-/// Resumes after the lines a crashed attempt already wrote. The result lists each item's
-/// request id (or error) by line; the first failure stops the file.
+/// Resumes after the lines a crashed attempt already wrote. Each item's request id goes
+/// line for line to `OUTPUT.requestids` (not into the result: memory and the log record
+/// stay the same size whatever the file's length); the first failure stops the file and
+/// names its line.
 async fn re_encrypt_file(
     ctx: &AwsContext,
     source: &str,
@@ -577,20 +609,37 @@ async fn re_encrypt_file(
         Ok(f) => BufWriter::new(f),
         Err(e) => return fail("keydeck.Io", format!("{output}: {e}")),
     };
-    let rc = region_config(ctx, source.split(':').nth(3));
+    // The request ids file holds exactly `done_before` lines before this attempt adds any.
+    let ids_file = request_ids_path(output);
+    let ids = (|| {
+        let have = if done_before > 0 { keep_lines(Path::new(&ids_file), done_before)? } else { 0 };
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(have > 0)
+            .truncate(have == 0)
+            .open(&ids_file)?;
+        let mut w = BufWriter::new(f);
+        for _ in have..done_before {
+            w.write_all(b"-\n")?;
+        }
+        Ok::<_, std::io::Error>(w)
+    })();
+    let mut ids = match ids {
+        Ok(w) => w,
+        Err(e) => return fail("keydeck.Io", format!("{ids_file}: {e}")),
+    };
+    let kms = ops::ReEncrypter::new(&region_config(ctx, source.split(':').nth(3)));
+    let kms = &kms;
     let lines = BufReader::new(file).lines().enumerate().skip(done_before);
     let mut results = stream::iter(lines)
-        .map(|(i, line)| {
-            let rc = rc.clone();
-            async move {
-                match line {
-                    Ok(l) => (i, ops::re_encrypt_one(&rc, source, destination, &l).await),
-                    Err(e) => (i, Err(fail_io(call, &format!("{input} line {}: {e}", i + 1)))),
-                }
+        .map(|(i, line)| async move {
+            match line {
+                Ok(l) => (i, kms.re_encrypt_one(source, destination, &l).await),
+                Err(e) => (i, Err(fail_io(call, &format!("{input} line {}: {e}", i + 1)))),
             }
         })
         .buffered(REENCRYPT_CONCURRENCY);
-    let mut request_ids: Vec<Option<String>> = Vec::new();
     let mut written = done_before;
     let mut failure: Option<(usize, CallResult)> = None;
     while let Some((i, r)) = results.next().await {
@@ -601,8 +650,10 @@ async fn re_encrypt_file(
                     break;
                 }
                 written += 1;
-                request_ids.push(rid);
+                // A lost request id is not worth stopping the file for: the output stands.
+                let _ = writeln!(ids, "{}", rid.as_deref().unwrap_or("-"));
                 if written % 1000 == 0 {
+                    let _ = ids.flush();
                     let _ = out.flush();
                 }
             }
@@ -613,13 +664,14 @@ async fn re_encrypt_file(
         }
     }
     drop(results);
+    let _ = ids.flush().and_then(|()| ids.get_ref().sync_all());
     let synced = out.flush().and_then(|()| out.get_ref().sync_all());
     let mut fields = json!({
         "InputFile": input,
         "OutputFile": output,
+        "RequestIdsFile": ids_file,
         "ResumedAfterLine": done_before,
         "ReEncrypted": written,
-        "RequestIds": request_ids,
     });
     if let Err(e) = synced {
         return fail("keydeck.Io", format!("{output}: {e}"));
@@ -676,6 +728,18 @@ mod tests {
         assert_eq!(complete_lines(&p).expect("count"), 2);
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "AAA\nBBB\n");
         assert_eq!(complete_lines(&dir.path().join("missing")).expect("count"), 0);
+    }
+
+    #[test]
+    fn lines_past_the_output_are_cut_from_the_request_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("ids");
+        std::fs::write(&p, "r1\nr2\nr3\nr4").expect("write");
+        assert_eq!(keep_lines(&p, 2).expect("keep"), 2);
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "r1\nr2\n");
+        assert_eq!(keep_lines(&p, 5).expect("keep"), 2, "fewer lines than asked: all kept");
+        assert_eq!(keep_lines(&p, 0).expect("keep"), 0);
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "");
     }
 }
 

@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -465,61 +464,22 @@ pub async fn attested_actor(
     what: Attest<'_>,
     since: DateTime<Utc>,
 ) -> Result<Option<Attestation>, AwsError> {
-    const CALL: &str = "cloudtrail:LookupEvents";
-    let conf = aws_sdk_cloudtrail::config::Builder::from(&rc.config)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .build();
-    let client = aws_sdk_cloudtrail::Client::from_conf(conf);
-    let attr = LookupAttribute::builder()
-        .attribute_key(LookupAttributeKey::EventName)
-        .attribute_value(what.event_name())
-        .build()
-        .map_err(|e| client_error(CALL, rc, secret_arn, e.to_string()))?;
-    let smithy = |t: DateTime<Utc>| aws_smithy_types::DateTime::from_secs(t.timestamp());
     let (start, end) = (since - chrono::Duration::minutes(5), Utc::now() + chrono::Duration::minutes(1));
-    let gap = Duration::from_millis(550);
-    let mut backoff = gap;
-    let mut throttled = 0;
-    let mut token: Option<String> = None;
-    let mut found: Option<Attestation> = None;
-    loop {
-        let mut req = client
-            .lookup_events()
-            .lookup_attributes(attr.clone())
-            .start_time(smithy(start))
-            .end_time(smithy(end))
-            .max_results(50);
-        if let Some(t) = &token {
-            req = req.next_token(t);
-        }
-        match req.send().await {
-            Ok(out) => {
-                backoff = gap;
-                for e in out.events() {
-                    let Some(rec) = e.cloud_trail_event().and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
-                        continue;
-                    };
-                    if let Some(a) = attestation(&rec, secret_arn, &what) {
-                        found = Some(a); // newest first: the last one kept is the oldest
-                    }
-                }
-                token = out.next_token().map(str::to_owned);
-                if token.is_none() {
-                    return Ok(found);
-                }
-                tokio::time::sleep(gap).await;
-            }
-            Err(e) => {
-                let err = AwsError::from_sdk(CALL, &rc.region, Some(secret_arn), e);
-                if err.kind != AwsErrorKind::Throttled || throttled >= 50 {
-                    return Err(err);
-                }
-                throttled += 1;
-                backoff = (backoff * 2).min(Duration::from_secs(8));
-                tokio::time::sleep(backoff).await;
-            }
-        }
-    }
+    let (records, _, _) = super::ops::lookup_all_by(
+        rc,
+        super::ops::LookupBy::EventName,
+        what.event_name(),
+        start,
+        end,
+        Duration::from_millis(550),
+    )
+    .await?;
+    // Newest first: the last match is the oldest, the call that made the state.
+    Ok(records
+        .iter()
+        .rev()
+        .filter_map(|t| serde_json::from_str::<Value>(t).ok())
+        .find_map(|rec| attestation(&rec, secret_arn, &what)))
 }
 
 /// The attestation in one CloudTrail record, when it is the call `what` on `secret_arn`.

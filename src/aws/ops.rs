@@ -376,13 +376,36 @@ pub async fn lookup_all(
     end: chrono::DateTime<chrono::Utc>,
     gap: Duration,
 ) -> Result<(Vec<String>, usize, usize), AwsError> {
+    lookup_all_by(rc, LookupBy::ResourceName, resource_name, start, end, gap).await
+}
+
+/// Which one LookupEvents attribute a lookup filters on (CloudTrail allows one per call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupBy {
+    ResourceName,
+    EventName,
+}
+
+/// As [`lookup_all`], filtering on `by` = `value`.
+pub async fn lookup_all_by(
+    rc: &RegionConfig,
+    by: LookupBy,
+    resource_name: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    gap: Duration,
+) -> Result<(Vec<String>, usize, usize), AwsError> {
     use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+    let key = match by {
+        LookupBy::ResourceName => LookupAttributeKey::ResourceName,
+        LookupBy::EventName => LookupAttributeKey::EventName,
+    };
     let conf = aws_sdk_cloudtrail::config::Builder::from(&rc.config)
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
     let client = aws_sdk_cloudtrail::Client::from_conf(conf);
     let attr = LookupAttribute::builder()
-        .attribute_key(LookupAttributeKey::ResourceName)
+        .attribute_key(key)
         .attribute_value(resource_name)
         .build()
         .map_err(|e| AwsError {

@@ -418,12 +418,14 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
             let call = r["call"].as_str().expect("call");
             let name = call.trim_start_matches("kms:").to_owned();
             let ids: Vec<String> = match call {
-                "kms:ReEncrypt" => r["fields"]["RequestIds"]
-                    .as_array()
-                    .expect("RequestIds")
-                    .iter()
-                    .map(|i| i.as_str().expect("a request id").to_owned())
-                    .collect(),
+                // The items' request ids stand line for line beside the output.
+                "kms:ReEncrypt" => {
+                    std::fs::read_to_string(r["fields"]["RequestIdsFile"].as_str().expect("RequestIdsFile"))
+                        .expect("the request ids file")
+                        .lines()
+                        .map(str::to_owned)
+                        .collect()
+                }
                 "kms:DisableKey"
                 | "kms:EnableKey"
                 | "kms:CreateKey"

@@ -404,11 +404,8 @@ pub async fn lookup_all_by(
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
     let client = aws_sdk_cloudtrail::Client::from_conf(conf);
-    let attr = LookupAttribute::builder()
-        .attribute_key(key)
-        .attribute_value(resource_name)
-        .build()
-        .map_err(|e| AwsError {
+    let attr =
+        LookupAttribute::builder().attribute_key(key).attribute_value(resource_name).build().map_err(|e| AwsError {
             call: "cloudtrail:LookupEvents",
             region: rc.region.clone(),
             resource: Some(resource_name.to_owned()),

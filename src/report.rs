@@ -9,7 +9,7 @@ use crate::domain::identity::CallerIdentity;
 use crate::domain::review::{Change, ReviewRecord};
 use crate::domain::runbook::{CallResult, IncidentRecord, Plan, StepRecord, StepState, Work};
 use crate::domain::status::Status;
-use crate::domain::text::inert;
+use crate::domain::text::{hms, inert};
 use crate::domain::trail::TrailEvent;
 
 /// Everything `keydeck inventory --format json` prints.
@@ -408,11 +408,6 @@ pub fn step_state_text(s: &StepState) -> String {
         }
         StepState::Skipped { reason } => format!("skipped: {}", inert(reason)),
     }
-}
-
-fn hms(secs: i64) -> String {
-    let (sign, s) = if secs < 0 { ("-", -secs) } else { ("", secs) };
-    format!("{sign}{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
 }
 
 /// One line of `keydeck incident list`.

@@ -155,11 +155,7 @@ fn list(env: &Env, format: TableFormat) -> Result<u8, Failure> {
 /// The plan of a log read without the lock (status, list, export work while a console
 /// holds the incident).
 fn read_plan(path: &Path, now: chrono::DateTime<Utc>) -> Result<Plan, String> {
-    let view = log::read(path).map_err(|e| e.to_string())?;
-    let records = view.replay.incident_records();
-    let runbook_id = view.replay.opened().map(|o| o.runbook.clone()).ok_or("no incident.opened record")?;
-    let rb = crate::runtime::incident::runbook(&runbook_id).map_err(|e| e.to_string())?;
-    crate::domain::runbook::plan(&rb, &records, now).map_err(|e| e.to_string())
+    crate::runtime::incident::read_incident(path, now).map(|r| r.plan)
 }
 
 fn status(env: &Env, id: &str, format: TableFormat) -> Result<u8, Failure> {

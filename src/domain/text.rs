@@ -28,6 +28,12 @@ fn is_dangerous(c: char) -> bool {
     c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Seconds as `H:MM:SS` (negative with a leading `-`), for elapsed times and deadlines.
+pub fn hms(secs: i64) -> String {
+    let (sign, s) = if secs < 0 { ("-", -secs) } else { ("", secs) };
+    format!("{sign}{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -699,13 +699,6 @@ fn fail_io(call: &str, msg: &str) -> CallResult {
     }
 }
 
-/// `FILE.reencrypted` beside the input (the runbook's output naming).
-pub fn reencrypted_path(input: &Path) -> PathBuf {
-    let mut s = input.as_os_str().to_owned();
-    s.push(".reencrypted");
-    PathBuf::from(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -914,19 +907,33 @@ pub async fn worker(
     }
 }
 
+/// An incident log read without the lock, replayed against its runbook.
+pub struct ReadIncident {
+    pub records: Vec<crate::domain::runbook::IncidentRecord>,
+    pub opened: Opened,
+    pub runbook: Runbook,
+    pub plan: Plan,
+}
+
+/// Read and verify the log at `path` (no lock: status, list, export and watching consoles
+/// work while another process holds it) and plan it at `now`.
+pub fn read_incident(path: &Path, now: DateTime<Utc>) -> Result<ReadIncident, String> {
+    let view = crate::incident::log::read(path).map_err(|e| e.to_string())?;
+    let records = view.replay.incident_records();
+    let opened = view.replay.opened().cloned().ok_or("no incident.opened record")?;
+    let runbook = runbook(&opened.runbook).map_err(|e| e.to_string())?;
+    let plan = crate::domain::runbook::plan(&runbook, &records, now).map_err(|e| e.to_string())?;
+    Ok(ReadIncident { records, opened, runbook, plan })
+}
+
 /// The incident's records when there are more than `seen` (another process wrote).
 fn reload(data_dir: &Path, id: &str, seen: usize) -> Option<crate::app::Msg> {
     let iid: IncidentId = id.parse().ok()?;
-    let view = crate::incident::log::read(&crate::incident::log::log_path(data_dir, &iid)).ok()?;
-    let records = view.replay.incident_records();
-    if records.len() == seen {
-        return None;
-    }
-    let rb = runbook(&view.replay.opened()?.runbook).ok()?;
-    Some(crate::app::Msg::IncidentLoaded {
+    let read = read_incident(&crate::incident::log::log_path(data_dir, &iid), Utc::now()).ok()?;
+    (read.records.len() != seen).then(|| crate::app::Msg::IncidentLoaded {
         id: id.to_owned(),
-        runbook: std::sync::Arc::new(rb),
-        records,
+        runbook: std::sync::Arc::new(read.runbook),
+        records: read.records,
         held_by: None,
     })
 }
@@ -968,14 +975,8 @@ fn describe(r: &StepReport) -> Result<String, String> {
 pub fn open_incident_on(data_dir: &Path, arn: &str, now: DateTime<Utc>) -> Option<String> {
     let ids = crate::incident::log::list(data_dir).ok()?;
     ids.iter().rev().find_map(|id| {
-        let view = crate::incident::log::read(&crate::incident::log::log_path(data_dir, id)).ok()?;
-        let opened = view.replay.opened()?;
-        if opened.target.arn() != arn {
-            return None;
-        }
-        let rb = runbook(&opened.runbook).ok()?;
-        let plan = crate::domain::runbook::plan(&rb, &view.replay.incident_records(), now).ok()?;
-        plan.next.is_some().then(|| id.as_str().to_owned())
+        let read = read_incident(&crate::incident::log::log_path(data_dir, id), now).ok()?;
+        (read.opened.target.arn() == arn && read.plan.next.is_some()).then(|| id.as_str().to_owned())
     })
 }
 
@@ -984,19 +985,14 @@ pub fn open_incident_on(data_dir: &Path, arn: &str, now: DateTime<Utc>) -> Optio
 async fn latest_unfinished(ctx: &AwsContext, data_dir: &Path) -> Option<crate::app::Msg> {
     let ids = crate::incident::log::list(data_dir).ok()?;
     for id in ids.iter().rev() {
-        let path = crate::incident::log::log_path(data_dir, id);
-        let Ok(view) = crate::incident::log::read(&path) else { continue };
-        let records = view.replay.incident_records();
-        let Some(opened) = view.replay.opened() else { continue };
-        let Ok(rb) = runbook(&opened.runbook) else { continue };
-        let Ok(plan) = crate::domain::runbook::plan(&rb, &records, Utc::now()) else { continue };
-        if plan.next.is_none() || !ops::target_exists(ctx, &opened.target).await.unwrap_or(true) {
+        let Ok(read) = read_incident(&crate::incident::log::log_path(data_dir, id), Utc::now()) else { continue };
+        if read.plan.next.is_none() || !ops::target_exists(ctx, &read.opened.target).await.unwrap_or(true) {
             continue;
         }
         return Some(crate::app::Msg::IncidentLoaded {
             id: id.as_str().to_owned(),
-            runbook: std::sync::Arc::new(rb),
-            records,
+            runbook: std::sync::Arc::new(read.runbook),
+            records: read.records,
             held_by: None,
         });
     }

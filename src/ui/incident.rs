@@ -24,12 +24,7 @@ use super::theme::Theme;
 use super::widgets::short_principal;
 use crate::app::state::{IncidentState, State};
 use crate::domain::runbook::{StepRecord, StepState, Work};
-use crate::domain::text::inert;
-
-fn hms(secs: i64) -> String {
-    let (sign, s) = if secs < 0 { ("-", -secs) } else { ("", secs) };
-    format!("{sign}{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
-}
+use crate::domain::text::{hms, inert};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let Some(inc) = &state.incident else {

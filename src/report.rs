@@ -196,13 +196,14 @@ pub fn alerts_table(alerts: &[Alert], events: usize) -> String {
     out
 }
 
-/// One line of `keydeck feed`: time, region, call, principal, subject, outcome, source IP.
+/// One line of `keydeck feed`: time, region, call (an approval-store record: its label, see
+/// `domain::approval_event`), principal, subject, outcome, source IP.
 pub fn event_line(e: &TrailEvent, subject: &str) -> String {
     format!(
         "{}  {:<10}  {:<24}  {:<28}  {:<28}  {:<12}  {}",
         e.event_time.format("%Y-%m-%d %H:%M:%S"),
         e.region,
-        inert(&e.event_name),
+        inert(&crate::domain::approval_event::event_label(e)),
         inert(&e.principal.short_name()),
         inert(subject),
         inert(e.outcome()),
@@ -210,11 +211,15 @@ pub fn event_line(e: &TrailEvent, subject: &str) -> String {
     )
 }
 
-/// One event of `keydeck feed --format json`: the parsed event plus its `subject`.
+/// One event of `keydeck feed --format json`: the parsed event plus its `subject` (and its
+/// `label`, for an approval-store record).
 pub fn event_json(e: &TrailEvent, subject: &str) -> Result<String, serde_json::Error> {
     let mut v = serde_json::to_value(e)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("subject".into(), serde_json::Value::String(subject.to_owned()));
+        if let Some(label) = crate::domain::approval_event::label(e) {
+            o.insert("label".into(), serde_json::Value::String(label));
+        }
     }
     serde_json::to_string(&v)
 }

@@ -231,10 +231,40 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
     assert_eq!(shown["by"], op_arn("security-lead"));
     assert_eq!(on_demand_rotations(&arn).await, before + 1);
     // Each acting operator's journal has its transitions.
-    let kinds =
-        |who| deck.journal(who).iter().map(|e| e["kind"].as_str().unwrap_or("?").to_owned()).collect::<Vec<_>>();
+    // (Other tests' requests may show up as `approval.expired` in a listing: this one's only.)
+    let kinds = |who| {
+        deck.journal(who)
+            .iter()
+            .filter(|e| e["body"]["id"] == id.as_str())
+            .map(|e| e["kind"].as_str().unwrap_or("?").to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(kinds("key-admin"), ["approval.proposed"]);
     assert_eq!(kinds("security-lead"), ["approval.approved", "approval.executed"]);
+
+    // The feed labels each transition of this request (subject `approval:<id>`), as the
+    // lead's CloudTrail reader sees them: proposed by the key-admin, approved and executed
+    // by the lead, and the key-admin's refused attempts are not labelled as moves.
+    let want = [
+        ("approval proposed", "key-admin"),
+        ("approval approved", "security-lead"),
+        ("approval executed", "security-lead"),
+    ];
+    let labels = eventually("the feed's approval labels", Duration::from_secs(30), || async {
+        let out = deck.run("security-lead", &["feed", "--since", "1h", "--format", "json"]).ok();
+        let seen: Vec<(String, String)> = out
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["subject"] == format!("approval:{id}").as_str())
+            .filter_map(|v| {
+                Some((v["label"].as_str()?.to_owned(), v["principal"]["name"].as_str().unwrap_or("?").to_owned()))
+            })
+            .collect();
+        want.iter().all(|(l, who)| seen.iter().any(|(sl, sw)| sl == l && sw == who)).then_some(seen)
+    })
+    .await;
+    assert!(!labels.iter().any(|(l, _)| l == "approval rejected" || l == "approval withdrawn"), "{labels:?}");
     eprintln!("happy path: {:?}", started.elapsed());
 }
 
@@ -275,6 +305,24 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
     store::create(&rc, &id, &r.canonical_json(), &tags).await.expect("create");
     deck.attested(&id);
     deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(2, "expired");
+    // Expiry moves nothing in the store; each operator who meets it records it, once: the
+    // lead (refused approval, then a listing) and the key-admin (its proposer, listing).
+    let expired_of = |who| {
+        deck.journal(who).iter().filter(|e| e["kind"] == "approval.expired" && e["body"]["id"] == id.as_str()).count()
+    };
+    assert_eq!(expired_of("security-lead"), 1);
+    let l = deck.run("security-lead", &["approvals", "list", "--format", "json"]).ok().json();
+    assert!(l["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .any(|v| v["id"] == id.as_str() && v["state"] == "expired"));
+    assert_eq!(expired_of("security-lead"), 1, "recorded once");
+    assert_eq!(expired_of("key-admin"), 0);
+    deck.run("key-admin", &["approvals", "list"]).ok();
+    assert_eq!(expired_of("key-admin"), 1, "its proposer records it when it lists");
+    deck.run("key-auditor", &["approvals", "list"]).ok();
+    assert_eq!(expired_of("key-auditor"), 0, "not a party to it");
 
     // Changed after it was proposed: the key-admin rewrites the description (a valid
     // request, freshly hashed, with another reason).

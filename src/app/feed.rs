@@ -103,8 +103,10 @@ impl FeedState {
             return true;
         }
         let subject = self.subject(e);
+        let label = crate::domain::approval_event::event_label(e);
         let fields = [
             e.event_name.as_str(),
+            label.as_ref(),
             e.principal.name.as_str(),
             e.principal.arn.as_str(),
             subject.as_str(),

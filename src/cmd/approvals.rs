@@ -26,6 +26,7 @@ pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
         ApprovalsCommand::List { format } => {
             let (ctx, me) = connect_checked(&env.chain_options()).await?;
             let l = flow::list(&ctx, matrix, &me).await.map_err(failure)?;
+            flow::note_expired(data, &me, &flow::expired_for_me(&l, matrix, &me)).await.map_err(failure)?;
             match format {
                 TableFormat::Json => println!("{}", json(&l)?),
                 TableFormat::Table => print!("{}", listing(&l)),

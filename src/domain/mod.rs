@@ -2,6 +2,7 @@
 //! Everything here is testable with plain values.
 
 pub mod approval;
+pub mod approval_event;
 pub mod assessment;
 pub mod detect;
 pub mod feed;

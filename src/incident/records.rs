@@ -31,6 +31,19 @@ pub fn last_review(path: &Path) -> Result<Option<ReviewRecord>, String> {
         .find_map(|e| serde_json::from_value::<ReviewRecord>(e.body.clone()).ok()))
 }
 
+/// The request ids an approvals journal already records as expired (`approval.expired`).
+pub fn expired_requests(path: &Path) -> Result<std::collections::HashSet<String>, String> {
+    let entries = read(path).map_err(|e| e.to_string())?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.kind == EXPIRED_KIND)
+        .filter_map(|e| Some(e.body.get("id")?.as_str()?.to_owned()))
+        .collect())
+}
+
+/// The journal entry kind of a request found expired, unapproved.
+pub const EXPIRED_KIND: &str = "approval.expired";
+
 /// The journal entry kind of a saved review.
 pub const REVIEW_KIND: &str = "review";
 
@@ -66,7 +79,7 @@ pub const APPROVAL_KINDS: [&str; 6] = [
     "approval.rejected",
     "approval.withdrawn",
     "approval.executed",
-    "approval.expired",
+    EXPIRED_KIND,
 ];
 
 /// Alert acknowledgements of one account live in one hash-chained journal.

@@ -41,6 +41,7 @@ use crate::aws::approvals::{self as store, Attest, StoredRequest, TargetKey, Tra
 use crate::aws::context::RegionConfig;
 use crate::aws::{AwsContext, AwsError};
 use crate::domain::approval::{self, NewRequest, Operation, Outcome, Refusal, Request, State};
+use crate::domain::approval_event::state_word;
 use crate::domain::identity::CallerIdentity;
 use crate::domain::policy::ApprovalMatrix;
 use crate::incident::records;
@@ -139,16 +140,6 @@ fn nonce(salt: &str) -> String {
 /// `proposed-<id>` is a valid version id).
 pub fn new_id(now: DateTime<Utc>) -> String {
     format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &nonce("id")[..8])
-}
-
-/// The state a token names (`approved-<id>-<nonce>` → `approved`).
-fn state_word<'a>(token: &'a str, id: &str) -> Option<&'a str> {
-    if token == store::proposed_token(id) {
-        return Some("proposed");
-    }
-    let (word, rest) = token.split_once('-')?;
-    let ok = matches!(word, "approved" | "rejected" | "withdrawn" | "executed") && rest.starts_with(&format!("{id}-"));
-    ok.then_some(word)
 }
 
 fn token(word: &str, id: &str) -> String {
@@ -367,9 +358,54 @@ async fn lost(rc: &RegionConfig, stored: &StoredRequest, current: &str) -> Appro
     ApprovalError::Refused(format!("request {}: {what}", stored.id))
 }
 
-/// Refuse a request that is not open, naming who (attested) put it where it is.
+/// Record in `me`'s journal, once per request, each of `expired` (requests still
+/// `proposed` past their `expires`) not recorded there yet: expiry moves nothing in the
+/// store (it is a fact of the clock), so each operator who meets it records it
+/// (`approval.expired`, issue 11: every transition goes to the acting operator's journal).
+pub async fn note_expired(data_dir: &Path, me: &CallerIdentity, expired: &[&Request]) -> Result<(), ApprovalError> {
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let path = journal_path(data_dir, me);
+    let noted = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            if path.exists() {
+                records::expired_requests(&path)
+            } else {
+                Ok(Default::default())
+            }
+        })
+        .await
+        .map_err(|e| ApprovalError::Config(format!("journal: {e}")))?
+        .map_err(|e| ApprovalError::Config(format!("the approvals journal: {e}")))?
+    };
+    for r in expired.iter().filter(|r| !noted.contains(&r.id)) {
+        let body = json!({"id": r.id, "operation": r.operation.name(), "target": r.target_arn, "expires": r.expires});
+        journal(data_dir, me, records::EXPIRED_KIND, body).await?;
+    }
+    Ok(())
+}
+
+/// The expired requests of a listing that concern `me`: proposed by me, or mine to approve.
+pub fn expired_for_me<'l>(listing: &'l Listing, matrix: &ApprovalMatrix, me: &CallerIdentity) -> Vec<&'l Request> {
+    listing
+        .history
+        .iter()
+        .filter(|v| v.state == "expired")
+        .filter(|v| {
+            let mine = v.proposer.as_deref().is_some_and(|p| approval::same_principal(p, &me.arn));
+            mine || approval::holds_role(matrix, &me.arn, matrix.rule(v.request.operation.kind()).approver_role())
+        })
+        .map(|v| &v.request)
+        .collect()
+}
+
+/// Refuse a request that is not open, naming who (attested) put it where it is; an
+/// expired one is also recorded in `me`'s journal ([`note_expired`]).
 async fn require_proposed(
     rc: &RegionConfig,
+    (data_dir, me): (&Path, &CallerIdentity),
     stored: &StoredRequest,
     request: &Request,
     matrix: &ApprovalMatrix,
@@ -378,6 +414,7 @@ async fn require_proposed(
     let current = stored.current_version_token.clone().unwrap_or_default();
     match state_word(&current, &stored.id) {
         Some("proposed") if request.is_expired(now) => {
+            note_expired(data_dir, me, &[request]).await?;
             let secs = matrix.rule(request.operation.kind()).expires_secs;
             Err(ApprovalError::Refused(format!(
                 "request {}: the request expired at {} (requests stay open {}m): propose it again",
@@ -405,7 +442,7 @@ pub async fn approve(
     let (stored, request) = read(&rc, id).await?;
     let target_rc = target_region(ctx, &request)?;
     let now = Utc::now();
-    let from = require_proposed(&rc, &stored, &request, matrix, now).await?;
+    let from = require_proposed(&rc, (data_dir, me), &stored, &request, matrix, now).await?;
     let proposal = proposer(&rc, &stored).await?;
     check_recorded_content(&stored, &request, &proposal)?;
     approval::may_approve(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
@@ -480,7 +517,7 @@ pub async fn reject(
     let rc = store_region(ctx);
     let (stored, request) = read(&rc, id).await?;
     let now = Utc::now();
-    let from = require_proposed(&rc, &stored, &request, matrix, now).await?;
+    let from = require_proposed(&rc, (data_dir, me), &stored, &request, matrix, now).await?;
     let proposal = proposer(&rc, &stored).await?;
     approval::may_reject(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
     let to = token("rejected", id);
@@ -504,7 +541,7 @@ pub async fn withdraw(
     let rc = store_region(ctx);
     let (stored, request) = read(&rc, id).await?;
     let now = Utc::now();
-    let from = require_proposed(&rc, &stored, &request, matrix, now).await?;
+    let from = require_proposed(&rc, (data_dir, me), &stored, &request, matrix, now).await?;
     let proposal = proposer(&rc, &stored).await?;
     approval::may_withdraw(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
     let to = token("withdrawn", id);

@@ -98,7 +98,7 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
             };
             let mut cells = vec![
                 Cell::from(e.event_time.format("%H:%M:%S").to_string()),
-                Cell::from(inert(&e.event_name)),
+                Cell::from(inert(&crate::domain::approval_event::event_label(e))),
                 Cell::from(inert(&e.principal.short_name())),
                 Cell::from(inert(&f.subject(e))),
                 Cell::from(inert(outcome)),

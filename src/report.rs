@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::domain::assessment::{kind_word, Assessment, Drift};
 use crate::domain::detect::Alert;
 use crate::domain::identity::CallerIdentity;
-use crate::domain::review::{Change, ReviewRecord};
+use crate::domain::review::{Change, OpenRequest, ReviewRecord};
 use crate::domain::runbook::{CallResult, IncidentRecord, Plan, StepRecord, StepState, Work};
 use crate::domain::status::Status;
 use crate::domain::text::{hms, inert};
@@ -159,6 +159,7 @@ pub fn review_json(
     problems: &[String],
     last: Option<&ReviewRecord>,
     changes: &[Change],
+    requests: &[OpenRequest],
 ) -> serde_json::Value {
     let findings: Vec<_> = a.items.iter().filter(|i| i.judgement.status.needs_attention()).collect();
     let external: Vec<_> = a.external.iter().filter(|x| x.judgement.status.needs_attention()).collect();
@@ -176,6 +177,7 @@ pub fn review_json(
         "problems": problems,
         "last_review": last.map(|r| serde_json::json!({"at": r.at, "reviewer": r.reviewer})),
         "changes_since_last_review": changes,
+        "open_approval_requests": requests,
     })
 }
 
@@ -233,6 +235,7 @@ pub fn review_markdown(
     policy: &str,
     problems: &[String],
     changes: &[String],
+    requests: &[OpenRequest],
 ) -> String {
     let at = a.at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
     let s = Summary::of(a);
@@ -288,6 +291,21 @@ pub fn review_markdown(
                 md(&i.name),
                 i.region,
                 date(i.deletion_date)
+            ));
+        }
+    }
+    if !requests.is_empty() {
+        out.push_str("\n## Open approval requests\n\n| request | operation | key | proposer | expires | reason |\n|---|---|---|---|---|---|\n");
+        for r in requests {
+            out.push_str(&format!(
+                "| {}{} | {} | {} | {} | {} | {} |\n",
+                md(&r.id),
+                if r.for_reviewer { " (waiting for you)" } else { "" },
+                md(&r.operation),
+                md(&r.target),
+                md(r.proposer.as_deref().unwrap_or("not yet attested")),
+                r.expires.format("%Y-%m-%d %H:%M UTC"),
+                md(&r.reason)
             ));
         }
     }
@@ -388,6 +406,16 @@ mod tests {
                 "last review 2026-11-22 09:00 UTC by arn:aws:iam::123456789012:user/key-auditor".into(),
                 "drop-kyc-key: Due soon → Overdue".into(),
             ],
+            &[OpenRequest {
+                id: "20261123-081500-ab12cd34".into(),
+                operation: "rotate-key".into(),
+                target: "drop-kyc-key".into(),
+                target_arn: "arn:aws:kms:eu-north-1:123456789012:key/k".into(),
+                proposer: Some("arn:aws:iam::123456789012:user/key-admin".into()),
+                reason: "12 days | overdue".into(),
+                expires: now() + Duration::hours(23),
+                for_reviewer: true,
+            }],
         );
         insta::assert_snapshot!(md);
     }

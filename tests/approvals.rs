@@ -209,6 +209,14 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
     let l = deck.run("key-admin", &["approvals", "list", "--format", "json"]).ok().json();
     assert!(l["mine"].as_array().expect("list").iter().any(|v| v["id"] == id.as_str()), "{l:#}");
 
+    // The daily review lists it: for the lead as waiting for him, with the key by alias.
+    let review = deck.run("security-lead", &["review", "--format", "json"]).ok().json();
+    let open = review["open_approval_requests"].as_array().expect("open requests");
+    let r = open.iter().find(|r| r["id"] == id.as_str()).unwrap_or_else(|| panic!("{id} not in {open:#?}"));
+    assert_eq!((r["operation"].as_str(), r["target"].as_str()), (Some("rotate-key"), Some(key)));
+    assert_eq!((r["target_arn"].as_str(), r["for_reviewer"].as_bool()), (Some(arn.as_str()), Some(true)));
+    assert_eq!(r["proposer"], op_arn("key-admin"));
+
     // The key-admin cannot approve his own request, nor reject it.
     deck.run("key-admin", &["approvals", "approve", &id, "--confirm", key]).fails(2, "proposed this request");
     deck.run("key-admin", &["approvals", "reject", &id, "--reason", "no"]).fails(2, "proposed this request");
@@ -228,6 +236,9 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
     deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(2, "already approved by");
     let shown = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
     assert_eq!(shown["state"], "executed");
+    let review = deck.run("key-admin", &["review", "--format", "json"]).ok().json();
+    let open = review["open_approval_requests"].as_array().expect("open requests");
+    assert!(!open.iter().any(|r| r["id"] == id.as_str()), "executed, so no longer open: {open:#?}");
     assert_eq!(shown["by"], op_arn("security-lead"));
     assert_eq!(on_demand_rotations(&arn).await, before + 1);
     // Each acting operator's journal has its transitions.

@@ -5,16 +5,26 @@ use super::env::{connect_checked, json, Env, Failure};
 use crate::aws;
 use crate::cli::{exit, ReviewArgs, ReviewFormat};
 use crate::domain::assessment::assess;
-use crate::domain::review::changes_since;
+use crate::domain::review::{changes_since, OpenRequest};
 use crate::incident::records::{last_review, review_journal_path};
 use crate::report;
+use crate::runtime::approvals as flow;
 
 pub async fn run(env: &Env, args: &ReviewArgs) -> Result<u8, Failure> {
     let (ctx, identity) = connect_checked(&env.chain_options()).await?;
     let inv = aws::fetch_inventory(&ctx).await;
     let regions = ctx.region_names();
     let a = assess(&inv, &env.policy, chrono::Utc::now(), &regions);
-    let problems: Vec<String> = inv.problems().cloned().collect();
+    let mut problems: Vec<String> = inv.problems().cloned().collect();
+    // Open dual-approval requests (issue 11): a failure to list them is a problem of the
+    // review, never a reason not to give it.
+    let requests = match flow::list(&ctx, &env.policy.approvals, &identity).await {
+        Ok(l) => open_requests(&a, &l),
+        Err(e) => {
+            problems.push(format!("approval requests could not be listed: {e}"));
+            vec![]
+        }
+    };
     let journal = review_journal_path(&env.data_dir, &identity.account);
     let last = last_review(&journal).map_err(|e| Failure::new(exit::CONFIG, e))?;
     let changes = last.as_ref().map(|r| changes_since(r, &a)).unwrap_or_default();
@@ -24,13 +34,42 @@ pub async fn run(env: &Env, args: &ReviewArgs) -> Result<u8, Failure> {
             if let Some(r) = &last {
                 change_text.insert(0, format!("last review {} by {}", r.at.format("%Y-%m-%d %H:%M UTC"), r.reviewer));
             }
-            print!("{}", report::review_markdown(&a, &identity, &regions, &env.policy_name, &problems, &change_text))
+            print!(
+                "{}",
+                report::review_markdown(&a, &identity, &regions, &env.policy_name, &problems, &change_text, &requests)
+            )
         }
         ReviewFormat::Json => {
-            let out =
-                report::review_json(&a, &identity, &regions, &env.policy_name, &problems, last.as_ref(), &changes);
+            let out = report::review_json(
+                &a,
+                &identity,
+                &regions,
+                &env.policy_name,
+                &problems,
+                last.as_ref(),
+                &changes,
+                &requests,
+            );
             println!("{}", json(&out)?);
         }
     }
     Ok(exit::OK)
+}
+
+/// The listing's open requests (waiting for the reviewer first, then the reviewer's own,
+/// then the rest), each named as the assessment names its key.
+fn open_requests(a: &crate::domain::assessment::Assessment, l: &flow::Listing) -> Vec<OpenRequest> {
+    let tagged = l.waiting_for_me.iter().map(|v| (v, true)).chain(l.mine.iter().chain(&l.open).map(|v| (v, false)));
+    tagged
+        .map(|(v, for_reviewer)| OpenRequest {
+            id: v.id.clone(),
+            operation: v.request.operation.name().to_owned(),
+            target: OpenRequest::target_name(a, &v.request.target_arn),
+            target_arn: v.request.target_arn.clone(),
+            proposer: v.proposer.clone(),
+            reason: v.request.reason.clone(),
+            expires: v.request.expires,
+            for_reviewer,
+        })
+        .collect()
 }

@@ -9,6 +9,32 @@ use super::assessment::{kind_word, Assessment};
 use super::inventory::ItemKind;
 use super::status::Status;
 
+/// A dual-approval request still open (proposed, not expired) when the review ran (issue
+/// 11: "the review lists open requests"), so a rotation already proposed is not proposed
+/// twice and an approver sees what waits for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenRequest {
+    pub id: String,
+    /// As named in the policy's matrix: `rotate-key`, `schedule-deletion`, ...
+    pub operation: String,
+    /// The key's name in the assessment (its alias) when the review sees it, else its ARN.
+    pub target: String,
+    pub target_arn: String,
+    /// As CloudTrail attests it (`None`: not delivered yet).
+    pub proposer: Option<String>,
+    pub reason: String,
+    pub expires: DateTime<Utc>,
+    /// The reviewer may approve it (holds the approver role, did not propose it).
+    pub for_reviewer: bool,
+}
+
+impl OpenRequest {
+    /// `target` from the assessment: the item whose ARN is `target_arn`, by name.
+    pub fn target_name(a: &Assessment, target_arn: &str) -> String {
+        a.items.iter().find(|i| i.id == target_arn).map(|i| i.name.clone()).unwrap_or_else(|| target_arn.to_owned())
+    }
+}
+
 /// One item as it stood when reviewed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewedItem {

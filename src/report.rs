@@ -148,19 +148,25 @@ pub fn table(a: &Assessment, problems: &[String]) -> String {
     out
 }
 
+/// What a daily review reports, whatever its format.
+#[derive(Clone, Copy)]
+pub struct Review<'a> {
+    pub assessment: &'a Assessment,
+    /// The reviewer (STS GetCallerIdentity).
+    pub identity: &'a CallerIdentity,
+    pub regions: &'a [String],
+    /// The policy file's name, as shown.
+    pub policy: &'a str,
+    /// What could not be read, one line each.
+    pub problems: &'a [String],
+    pub requests: &'a [OpenRequest],
+}
+
 /// The daily review as JSON (`keydeck review --format json`): the findings (items that
 /// need attention), external items due, pending deletions, drift, problems, and the
 /// changes since the last saved review.
-pub fn review_json(
-    a: &Assessment,
-    identity: &CallerIdentity,
-    regions: &[String],
-    policy: &str,
-    problems: &[String],
-    last: Option<&ReviewRecord>,
-    changes: &[Change],
-    requests: &[OpenRequest],
-) -> serde_json::Value {
+pub fn review_json(r: &Review<'_>, last: Option<&ReviewRecord>, changes: &[Change]) -> serde_json::Value {
+    let Review { assessment: a, identity, regions, policy, problems, requests } = *r;
     let findings: Vec<_> = a.items.iter().filter(|i| i.judgement.status.needs_attention()).collect();
     let external: Vec<_> = a.external.iter().filter(|x| x.judgement.status.needs_attention()).collect();
     let pending: Vec<_> = a.items.iter().filter(|i| i.deletion_date.is_some()).collect();
@@ -228,15 +234,8 @@ pub fn event_json(e: &TrailEvent, subject: &str) -> Result<String, serde_json::E
 
 /// The daily review in Markdown: every item that is not OK, the rule it breaks, and
 /// the action the policy prescribes.
-pub fn review_markdown(
-    a: &Assessment,
-    identity: &CallerIdentity,
-    regions: &[String],
-    policy: &str,
-    problems: &[String],
-    changes: &[String],
-    requests: &[OpenRequest],
-) -> String {
+pub fn review_markdown(r: &Review<'_>, changes: &[String]) -> String {
+    let Review { assessment: a, identity, regions, policy, problems, requests } = *r;
     let at = a.at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
     let s = Summary::of(a);
     let mut out = format!(
@@ -396,26 +395,31 @@ mod tests {
     #[test]
     fn review_markdown_snapshot() {
         let id = CallerIdentity { arn: "arn:aws:iam::123456789012:user/key-auditor".into(), ..Default::default() };
+        let a = fixture();
+        let requests = [OpenRequest {
+            id: "20261123-081500-ab12cd34".into(),
+            operation: "rotate-key".into(),
+            target: "drop-kyc-key".into(),
+            target_arn: "arn:aws:kms:eu-north-1:123456789012:key/k".into(),
+            proposer: Some("arn:aws:iam::123456789012:user/key-admin".into()),
+            reason: "12 days | overdue".into(),
+            expires: now() + Duration::hours(23),
+            for_reviewer: true,
+        }];
+        let review = Review {
+            assessment: &a,
+            identity: &id,
+            regions: &["eu-north-1".into(), "eu-west-1".into()],
+            policy: "<embedded assets/policy.toml>",
+            problems: &["kms:ListKeys in eu-central-1 failed: access denied".into()],
+            requests: &requests,
+        };
         let md = review_markdown(
-            &fixture(),
-            &id,
-            &["eu-north-1".into(), "eu-west-1".into()],
-            "<embedded assets/policy.toml>",
-            &["kms:ListKeys in eu-central-1 failed: access denied".into()],
+            &review,
             &[
                 "last review 2026-11-22 09:00 UTC by arn:aws:iam::123456789012:user/key-auditor".into(),
                 "drop-kyc-key: Due soon → Overdue".into(),
             ],
-            &[OpenRequest {
-                id: "20261123-081500-ab12cd34".into(),
-                operation: "rotate-key".into(),
-                target: "drop-kyc-key".into(),
-                target_arn: "arn:aws:kms:eu-north-1:123456789012:key/k".into(),
-                proposer: Some("arn:aws:iam::123456789012:user/key-admin".into()),
-                reason: "12 days | overdue".into(),
-                expires: now() + Duration::hours(23),
-                for_reviewer: true,
-            }],
         );
         insta::assert_snapshot!(md);
     }

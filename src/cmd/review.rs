@@ -28,30 +28,23 @@ pub async fn run(env: &Env, args: &ReviewArgs) -> Result<u8, Failure> {
     let journal = review_journal_path(&env.data_dir, &identity.account);
     let last = last_review(&journal).map_err(|e| Failure::new(exit::CONFIG, e))?;
     let changes = last.as_ref().map(|r| changes_since(r, &a)).unwrap_or_default();
+    let review = report::Review {
+        assessment: &a,
+        identity: &identity,
+        regions: &regions,
+        policy: &env.policy_name,
+        problems: &problems,
+        requests: &requests,
+    };
     match args.format {
         ReviewFormat::Markdown => {
             let mut change_text: Vec<String> = changes.iter().map(|c| c.describe()).collect();
             if let Some(r) = &last {
                 change_text.insert(0, format!("last review {} by {}", r.at.format("%Y-%m-%d %H:%M UTC"), r.reviewer));
             }
-            print!(
-                "{}",
-                report::review_markdown(&a, &identity, &regions, &env.policy_name, &problems, &change_text, &requests)
-            )
+            print!("{}", report::review_markdown(&review, &change_text))
         }
-        ReviewFormat::Json => {
-            let out = report::review_json(
-                &a,
-                &identity,
-                &regions,
-                &env.policy_name,
-                &problems,
-                last.as_ref(),
-                &changes,
-                &requests,
-            );
-            println!("{}", json(&out)?);
-        }
+        ReviewFormat::Json => println!("{}", json(&report::review_json(&review, last.as_ref(), &changes))?),
     }
     Ok(exit::OK)
 }

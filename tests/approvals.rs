@@ -7,12 +7,9 @@
 //! itself (the race, a key deleted meanwhile), drop-backup-key in eu-west-1 (region not
 //! selected), drop-kyc-key (refusals that never run anything).
 //!
-//! Not covered, and why: a second access key of the key-admin (no operator may call
-//! iam:CreateAccessKey, and moto authorises IAM on `*` only, so granting it would let the
-//! key-admin mint keys for the security lead — the very self-approval ruled out here;
-//! keydeck compares STS ARNs, the same for every access key of a user, see
-//! `domain::approval::same_principal`'s tests), and a role session of the same user (the
-//! sandbox has no roles to assume).
+//! The key-admin's second access key and sessions of his role drop-key-admin are seeded by
+//! the sandbox (estate: `second_access_key`, `assumable_role`; no operator may mint keys or
+//! roles itself), so the same-principal refusals run end to end too (drop-kyc-key).
 
 mod common;
 
@@ -439,4 +436,122 @@ async fn two_approvers_racing_execute_exactly_once_per_request() {
     let calls = trail_calls("RotateKeyOnDemand", &arn).await;
     assert_eq!(calls.len(), ROUNDS);
     eprintln!("race, {ROUNDS} rounds: {:?}", started.elapsed());
+}
+
+/// Credentials of one principal besides the seeded operators' first keys: a user's second
+/// access key, or a session of a role (with its session token).
+struct Keys {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl Deck {
+    /// keydeck (with `--allow-write`) under `keys`, with `who`'s data dir.
+    fn run_as(&self, who: &str, keys: &Keys, args: &[&str]) -> Ran {
+        let mut c = self.command(who, REGION, args);
+        c.env("AWS_ACCESS_KEY_ID", &keys.access_key_id).env("AWS_SECRET_ACCESS_KEY", &keys.secret_access_key);
+        if let Some(t) = &keys.session_token {
+            c.env("AWS_SESSION_TOKEN", t);
+        }
+        let out = c.output().expect("run keydeck");
+        Ran {
+            code: out.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            what: format!("{who} ({}): keydeck {}", keys.access_key_id, args.join(" ")),
+        }
+    }
+
+    /// Wait (with a deadline) until CloudTrail attests `who` as the proposer of `id`.
+    fn attested_as(&self, id: &str, who: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.run("key-auditor", &["approvals", "show", id, "--format", "json"]).ok().json();
+            if let Some(p) = v["proposer"].as_str() {
+                assert_eq!(p, who);
+                return;
+            }
+            assert!(Instant::now() < deadline, "CloudTrail did not attest the proposer of {id} in 30 s");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// A session of the key-admin's role drop-key-admin, assumed by the key-admin user.
+async fn role_session(name: &str) -> (Keys, String) {
+    let op = sandbox().operator("key-admin").expect("key-admin");
+    let role = op.role_arn.clone().expect("the sandbox seeds the key-admin's role (estate: assumable_role)");
+    let sts = aws_sdk_sts::Client::new(&config_in(&context("key-admin").await, REGION));
+    let out = sts.assume_role().role_arn(&role).role_session_name(name).send().await.expect("sts:AssumeRole");
+    let c = out.credentials.expect("credentials");
+    let arn = out.assumed_role_user.expect("assumed role user").arn;
+    let keys = Keys {
+        access_key_id: c.access_key_id,
+        secret_access_key: c.secret_access_key,
+        session_token: Some(c.session_token),
+    };
+    (keys, arn)
+}
+
+/// 004 §6 "a second person": the key-admin cannot approve his own request through his
+/// second access key, nor through a session of his role named as he is; and two sessions
+/// of one role are one principal, whatever their names. Each refusal is keydeck comparing
+/// what AWS attests: GetCallerIdentity of the approver, the CloudTrail record (IAMUser or
+/// AssumedRole) of the proposal. Nothing runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_access_key_or_a_role_session_of_the_proposer_cannot_approve() {
+    let deck = Deck::new("same-principal");
+    let key = "drop-kyc-key";
+    let arn = kms("key-auditor", REGION)
+        .await
+        .describe_key()
+        .key_id(format!("alias/{key}"))
+        .send()
+        .await
+        .expect("describe")
+        .key_metadata
+        .expect("m")
+        .arn
+        .expect("arn");
+    let before = on_demand_rotations(&arn).await;
+    let op = sandbox().operator("key-admin").expect("key-admin");
+    let second = Keys {
+        access_key_id: op.second_access_key_id.clone().expect("estate: second_access_key"),
+        secret_access_key: op.second_secret_access_key.clone().expect("its secret"),
+        session_token: None,
+    };
+    assert_ne!(second.access_key_id, op.access_key_id);
+
+    // The user proposes; his second access key is the same principal.
+    let id = deck.propose("rotate-key", key, &[]);
+    deck.attested(&id);
+    deck.run_as("key-admin", &second, &["approvals", "approve", &id, "--confirm", key])
+        .fails(2, "proposed this request");
+    // A session of his role named as he is: the same person in another role.
+    let (same_name, session_arn) = role_session("key-admin").await;
+    assert!(session_arn.ends_with(":assumed-role/drop-key-admin/key-admin"), "{session_arn}");
+    deck.run_as("key-admin", &same_name, &["approvals", "approve", &id, "--confirm", key])
+        .fails(2, "same person in another role");
+
+    // A session of the role proposes (attested as AssumedRole); another session of the
+    // same role, with another name, is the same principal.
+    let (alice, alice_arn) = role_session("alice").await;
+    let out =
+        deck.run_as("key-admin", &alice, &["approvals", "propose", "rotate-key", "--key", key, "--reason", "due"]).ok();
+    let id2 = out.stdout.trim().to_owned();
+    deck.attested_as(&id2, &alice_arn);
+    let (bob, _) = role_session("bob").await;
+    deck.run_as("key-admin", &bob, &["approvals", "approve", &id2, "--confirm", key])
+        .fails(2, "a different session of the same user or role is the same principal");
+
+    // Nothing ran; both requests are still open for the CISO.
+    assert_eq!(on_demand_rotations(&arn).await, before);
+    for r in [&id, &id2] {
+        let v = deck.run("key-auditor", &["approvals", "show", r, "--format", "json"]).ok().json();
+        assert_eq!(v["state"], "proposed", "{r}");
+    }
+    // Leave the key as found for the other tests: withdraw both.
+    deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
+    deck.run_as("key-admin", &alice, &["approvals", "withdraw", &id2]).ok();
 }

@@ -34,6 +34,14 @@ pub struct Operator {
     pub arn: String,
     #[serde(default)]
     pub role: String,
+    /// The user's second access key (estate `second_access_key = true`).
+    #[serde(default)]
+    pub second_access_key_id: Option<String>,
+    #[serde(default)]
+    pub second_secret_access_key: Option<String>,
+    /// The IAM role `role`, which the user may assume (estate `assumable_role = true`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
 }
 
 impl fmt::Debug for Operator {
@@ -43,6 +51,8 @@ impl fmt::Debug for Operator {
             .field("secret_access_key", &"** redacted **")
             .field("arn", &self.arn)
             .field("role", &self.role)
+            .field("second_access_key_id", &self.second_access_key_id)
+            .field("role_arn", &self.role_arn)
             .finish()
     }
 }

@@ -325,6 +325,24 @@ class Seeder:
                 "arn": user["Arn"],
                 "role": role,
             }
+            if op.get("second_access_key"):  # IAM allows two access keys per user
+                second = iam.create_access_key(UserName=name)["AccessKey"]
+                self.operators[name]["second_access_key_id"] = second["AccessKeyId"]
+                self.operators[name]["second_secret_access_key"] = second["SecretAccessKey"]
+            if op.get("assumable_role") and actions:
+                # The IAM role the operator plays (004 §4.5), which the user may assume:
+                # the same permissions; the user may call sts:AssumeRole on it alone.
+                trust = {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "sts:AssumeRole"}]}
+                arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
+                                      Tags=[{"Key": "keydeck-operator", "Value": name}])["Role"]["Arn"]
+                iam.put_role_policy(RoleName=role, PolicyName=f"keydeck-{role}",
+                                    PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                        {"Effect": "Allow", "Action": moto_actions(actions), "Resource": "*"}]}))
+                iam.put_user_policy(UserName=name, PolicyName=f"keydeck-assume-{role}",
+                                    PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}]}))
+                self.operators[name]["role_arn"] = arn
             LOG.info("operator %s (%s): %d allowed actions", user["Arn"], role, len(actions))
 
     # ---- SNS topics (not dated: moto keeps no creation date for topics)
@@ -1018,9 +1036,26 @@ class Scope:
 
 @dataclasses.dataclass(frozen=True)
 class Principal:
+    """Who signed a request. ``user_name``: the IAM user, or for a role session the
+    operator whose role it is (the key of the secrets scopes); ``role``: for a session of
+    an IAM role, (role name, role id, role ARN)."""
     user_name: str
     user_id: str
     arn: str
+    role: tuple[str, str, str] | None = None
+
+    def identity(self, account_id: str, access_key_id: str) -> dict[str, Any]:
+        """CloudTrail's ``userIdentity`` for this principal (AWS's CloudTrail userIdentity
+        element: IAMUser, or AssumedRole with its sessionContext.sessionIssuer)."""
+        if self.role is None:
+            return {"type": "IAMUser", "principalId": self.user_id, "arn": self.arn,
+                    "accountId": account_id, "accessKeyId": access_key_id, "userName": self.user_name}
+        name, role_id, role_arn = self.role
+        return {"type": "AssumedRole", "principalId": self.user_id, "arn": self.arn,
+                "accountId": account_id, "accessKeyId": access_key_id,
+                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": role_id, "arn": role_arn,
+                                                     "accountId": account_id, "userName": name},
+                                   "attributes": {"mfaAuthenticated": "false"}}}
 
 
 def credential_scope(headers: list[tuple[str, str]], path: str) -> Scope | None:
@@ -1428,6 +1463,19 @@ class CloudTrailRecorder:
             for user in list(backend.users.values()):
                 for key in list(user.access_keys):
                     fresh[key.access_key_id] = Principal(user.name, user.id, user.arn)
+            # Sessions of IAM roles (sts:AssumeRole): the temporary access key's principal.
+            from moto.sts.models import sts_backends
+
+            for session in list(sts_backends[self.account_id]["aws"].assumed_roles):
+                role_name = session.role_arn.split("/")[-1]
+                try:
+                    role = backend.get_role(role_name)
+                except Exception:
+                    continue
+                operator = str((role.tags or {}).get("keydeck-operator", {}).get("Value", role_name)) \
+                    if isinstance(role.tags, dict) else role_name
+                fresh[session.access_key_id] = Principal(operator, f"{role.id}:{session.session_name}",
+                                                         session.arn, (role.name, role.id, role.arn))
             self._principals.update(fresh)
         except Exception:  # moto internals moved or changed mid-iteration: unknown caller
             LOG.debug("recorder: IAM lookup failed", exc_info=True)
@@ -1520,9 +1568,7 @@ class CloudTrailRecorder:
         ident: dict[str, Any]
         principal = self.principal(scope.access_key_id) if scope else None
         if principal is not None and scope is not None:
-            ident = {"type": "IAMUser", "principalId": principal.user_id, "arn": principal.arn,
-                     "accountId": self.account_id, "accessKeyId": scope.access_key_id,
-                     "userName": principal.user_name}
+            ident = principal.identity(self.account_id, scope.access_key_id)
         elif scope is not None:
             ident = {"type": "Unknown", "accessKeyId": scope.access_key_id}
         else:

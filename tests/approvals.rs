@@ -37,6 +37,16 @@ struct Ran {
 }
 
 impl Ran {
+    fn of(mut c: std::process::Command, what: String) -> Self {
+        let out: Output = c.output().expect("run keydeck");
+        Ran {
+            code: out.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            what,
+        }
+    }
+
     fn ok(self) -> Self {
         assert_eq!(self.code, 0, "{}: exit {}\nstdout: {}\nstderr: {}", self.what, self.code, self.stdout, self.stderr);
         self
@@ -76,13 +86,7 @@ impl Deck {
     }
 
     fn run_in(&self, who: &str, regions: &str, args: &[&str]) -> Ran {
-        let out: Output = self.command(who, regions, args).output().expect("run keydeck");
-        Ran {
-            code: out.status.code().expect("exit code"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            what: format!("{who}: keydeck {}", args.join(" ")),
-        }
+        Ran::of(self.command(who, regions, args), format!("{who}: keydeck {}", args.join(" ")))
     }
 
     fn run(&self, who: &str, args: &[&str]) -> Ran {
@@ -97,18 +101,9 @@ impl Deck {
         id
     }
 
-    /// Wait (with a deadline) until CloudTrail attests the proposer of `id`.
+    /// Wait (with a deadline) until CloudTrail attests the key-admin as the proposer of `id`.
     fn attested(&self, id: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = self.run("key-auditor", &["approvals", "show", id, "--format", "json"]).ok().json();
-            if v["proposer"].is_string() {
-                assert_eq!(v["proposer"], op_arn("key-admin"));
-                return;
-            }
-            assert!(Instant::now() < deadline, "CloudTrail did not attest the proposer of {id} in 30 s");
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        self.attested_as(id, &op_arn("key-admin"))
     }
 
     fn journal(&self, who: &str) -> Vec<Value> {
@@ -128,6 +123,12 @@ fn op_arn(who: &str) -> String {
 
 async fn kms(who: &str, region: &str) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::new(&config_in(&context(who).await, region))
+}
+
+/// The ARN of the key `alias/<alias>` in REGION.
+async fn key_arn(alias: &str) -> String {
+    let d = kms("key-auditor", REGION).await.describe_key().key_id(format!("alias/{alias}")).send().await;
+    d.expect("DescribeKey").key_metadata.and_then(|m| m.arn).expect("the key's ARN")
 }
 
 async fn on_demand_rotations(key: &str) -> usize {
@@ -169,17 +170,7 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
     let started = Instant::now();
     let deck = Deck::new("approve");
     let key = "drop-national-id-key";
-    let arn = kms("key-auditor", REGION)
-        .await
-        .describe_key()
-        .key_id(format!("alias/{key}"))
-        .send()
-        .await
-        .expect("describe")
-        .key_metadata
-        .expect("m")
-        .arn
-        .expect("arn");
+    let arn = key_arn(key).await;
     let before = on_demand_rotations(&arn).await;
 
     // IAM denies the key-admin the call itself.
@@ -281,17 +272,7 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
     let started = Instant::now();
     let deck = Deck::new("refuse");
     let key = "drop-kyc-key";
-    let arn = kms("key-auditor", REGION)
-        .await
-        .describe_key()
-        .key_id(format!("alias/{key}"))
-        .send()
-        .await
-        .expect("d")
-        .key_metadata
-        .expect("m")
-        .arn
-        .expect("arn");
+    let arn = key_arn(key).await;
 
     // Expired: written through the store as the key-admin, created two days ago.
     let matrix = ApprovalMatrix::default();
@@ -454,13 +435,7 @@ impl Deck {
         if let Some(t) = &keys.session_token {
             c.env("AWS_SESSION_TOKEN", t);
         }
-        let out = c.output().expect("run keydeck");
-        Ran {
-            code: out.status.code().expect("exit code"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            what: format!("{who} ({}): keydeck {}", keys.access_key_id, args.join(" ")),
-        }
+        Ran::of(c, format!("{who} ({}): keydeck {}", keys.access_key_id, args.join(" ")))
     }
 
     /// Wait (with a deadline) until CloudTrail attests `who` as the proposer of `id`.
@@ -503,17 +478,7 @@ async fn role_session(name: &str) -> (Keys, String) {
 async fn a_second_access_key_or_a_role_session_of_the_proposer_cannot_approve() {
     let deck = Deck::new("same-principal");
     let key = "drop-kyc-key";
-    let arn = kms("key-auditor", REGION)
-        .await
-        .describe_key()
-        .key_id(format!("alias/{key}"))
-        .send()
-        .await
-        .expect("describe")
-        .key_metadata
-        .expect("m")
-        .arn
-        .expect("arn");
+    let arn = key_arn(key).await;
     let before = on_demand_rotations(&arn).await;
     let op = sandbox().operator("key-admin").expect("key-admin");
     let second = Keys {

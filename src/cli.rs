@@ -55,8 +55,9 @@ pub struct GlobalOpts {
     /// AWS profile from ~/.aws/config (SSO, assume-role and credential_process work).
     #[arg(long, global = true, env = "AWS_PROFILE")]
     pub profile: Option<String>,
-    /// Region to work in; repeat or comma-separate for several (default: the profile's).
-    #[arg(long = "region", global = true, value_delimiter = ',')]
+    /// Region to work in; repeat or comma-separate for several (default: KEYDECK_REGIONS,
+    /// else the profile's).
+    #[arg(long = "region", global = true, value_delimiter = ',', env = "KEYDECK_REGIONS")]
     pub regions: Vec<String>,
     /// Endpoint override, e.g. an emulator (also read from AWS_ENDPOINT_URL).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]

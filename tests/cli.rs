@@ -15,7 +15,7 @@ fn keydeck(data_dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars() {
         // KEYDECK_PYTHON stays: the sandbox's interpreter (scripts/test exports its .venv's).
-        if k.starts_with("AWS_") || k == "KEYDECK_DATA_DIR" {
+        if k.starts_with("AWS_") || k == "KEYDECK_DATA_DIR" || k == "KEYDECK_REGIONS" {
             c.env_remove(k);
         }
     }
@@ -116,6 +116,14 @@ fn unknown_region() {
     let (code, line) = run(keydeck(&d).args(["--region", "eu-nowhere"]));
     assert_eq!(code, 3);
     assert!(line.contains("unknown region \"eu-nowhere\""), "{line}");
+}
+
+#[test]
+fn regions_from_keydeck_regions() {
+    let d = temp_dir("cli");
+    let (code, line) = run(keydeck(&d).env("KEYDECK_REGIONS", "eu-north-1,eu-nowhere"));
+    assert_eq!(code, 3);
+    assert!(line.contains("unknown region \"eu-nowhere\""), "read from KEYDECK_REGIONS: {line}");
 }
 
 #[test]

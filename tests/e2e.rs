@@ -265,6 +265,14 @@ fn sandbox_up_env_and_the_aws_cli() {
     assert!(out.status.success(), "aws cli failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(":user/security-lead"), "{stdout}");
     assert!(stdout.contains("alias/drop-national-id-key"), "{stdout}");
+    // keydeck in that terminal reads every region of the sandbox (KEYDECK_REGIONS).
+    let script = format!("{exports}\n'{BIN}' --data-dir '{}' inventory --format json", data.display());
+    let out = Command::new("sh").arg("-c").arg(&script).env("HOME", &d).output().expect("sh");
+    assert!(out.status.success(), "keydeck inventory: {}", String::from_utf8_lossy(&out.stderr));
+    let inv = String::from_utf8_lossy(&out.stdout);
+    for region in ["\"eu-north-1\"", "\"eu-west-1\""] {
+        assert!(inv.contains(region), "{region} not in the inventory: {inv}");
+    }
 
     let bad =
         Command::new(BIN).arg("--data-dir").arg(&data).args(["sandbox", "env", "--as", "root"]).output().expect("env");

@@ -132,7 +132,7 @@ fn keydeck_on(info: &SandboxInfo, operator: &str, dir: &Path, regions: &str) -> 
     let op = info.operator(operator).expect("seeded operator");
     let mut c = Command::new(env!("CARGO_BIN_EXE_keydeck"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
+        if k.starts_with("AWS_") || k == "KEYDECK_REGIONS" {
             c.env_remove(k);
         }
     }

@@ -98,9 +98,11 @@ impl SandboxInfo {
         let region = self.regions.first().map(String::as_str).unwrap_or("eu-north-1");
         Ok(format!(
             "export AWS_ENDPOINT_URL={}\nexport AWS_REGION={region}\nexport AWS_DEFAULT_REGION={region}\n\
+             export KEYDECK_REGIONS={}\n\
              export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\nunset AWS_SESSION_TOKEN AWS_PROFILE\n\
              # acting as {} ({}) against the keydeck sandbox\n",
             shell_quote(&self.endpoint),
+            shell_quote(&self.regions.join(",")),
             shell_quote(&op.access_key_id),
             shell_quote(&op.secret_access_key),
             op.arn,
@@ -110,7 +112,7 @@ impl SandboxInfo {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c)) {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:,".contains(c)) {
         s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -396,6 +398,7 @@ mod tests {
         assert!(s.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:4566\n"));
         assert!(s.contains("export AWS_REGION=eu-north-1\n"));
         assert!(s.contains("export AWS_DEFAULT_REGION=eu-north-1\n"));
+        assert!(s.contains("export KEYDECK_REGIONS=eu-north-1,eu-west-1\n"), "keydeck reads every region: {s}");
         assert!(s.contains("export AWS_SECRET_ACCESS_KEY='s3cr3t/x+y'\n"));
     }
 

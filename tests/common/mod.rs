@@ -240,7 +240,7 @@ pub fn keydeck_as(operator: &str, data_dir: &std::path::Path, regions: &str) -> 
     let op = info.operator(operator).expect("seeded operator");
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_keydeck"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
+        if k.starts_with("AWS_") || k == "KEYDECK_REGIONS" {
             c.env_remove(k);
         }
     }

@@ -266,3 +266,73 @@ async fn operators_can_do_exactly_what_their_role_allows() {
         sm.get_secret_value().secret_id("JWT_SECRET").send().await.expect_err("key-admin never reads secret values");
     assert_eq!(e.code(), Some("AccessDeniedException"));
 }
+
+/// KMS's list calls page as AWS documents (moto answers everything in one page): Limit
+/// within its bounds (ListKeys 1..1000, ListAliases 1..100, ListResourceTags 1..50), pages
+/// of at most Limit items with Truncated and NextMarker, every item exactly once; a Limit
+/// out of bounds is a ValidationException, a Marker not returned by the same call an
+/// InvalidMarkerException.
+#[tokio::test]
+async fn kms_lists_page_as_aws_does() {
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+    let ctx = context("key-auditor").await;
+    let kms = aws_sdk_kms::Client::new(&ctx.regions()[0].config);
+
+    let all = kms.list_keys().limit(1000).send().await.expect("ListKeys");
+    assert!(!all.truncated, "one page of 1000 holds the sandbox");
+    let every: Vec<String> = all.keys().iter().filter_map(|k| k.key_id().map(str::to_owned)).collect();
+    assert!(every.len() > 5, "{} keys", every.len());
+    let mut paged = Vec::new();
+    let mut marker: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = kms.list_keys().limit(3).set_marker(marker.clone()).send().await.expect("ListKeys page");
+        pages += 1;
+        assert!(page.keys().len() <= 3);
+        paged.extend(page.keys().iter().filter_map(|k| k.key_id().map(str::to_owned)));
+        assert_eq!(page.truncated, page.next_marker().is_some());
+        match page.next_marker() {
+            Some(m) => marker = Some(m.to_owned()),
+            None => break,
+        }
+    }
+    // Other tests create keys meanwhile (appended): every key seen before, each once.
+    let distinct: std::collections::BTreeSet<&String> = paged.iter().collect();
+    assert_eq!(distinct.len(), paged.len(), "no key twice: {paged:?}");
+    assert!(every.iter().all(|k| distinct.contains(k)), "every key: {every:?} in {paged:?}");
+    assert_eq!(pages, paged.len().div_ceil(3).max(1));
+    // The SDK's paginator, at AWS's default page size, sees the same keys.
+    let mut via: Vec<String> = Vec::new();
+    let mut p = kms.list_aliases().into_paginator().page_size(4).send();
+    let mut alias_pages = 0;
+    while let Some(page) = p.next().await {
+        let page = page.expect("ListAliases page");
+        alias_pages += 1;
+        assert!(page.aliases().len() <= 4);
+        via.extend(page.aliases().iter().filter_map(|a| a.alias_name().map(str::to_owned)));
+    }
+    let one = kms.list_aliases().limit(100).send().await.expect("ListAliases");
+    let mut whole: Vec<String> = one.aliases().iter().filter_map(|a| a.alias_name().map(str::to_owned)).collect();
+    assert!(alias_pages > 1, "{alias_pages} pages");
+    via.sort();
+    whole.sort();
+    let (seen, now): (std::collections::BTreeSet<_>, std::collections::BTreeSet<_>) =
+        (via.iter().collect(), whole.iter().collect());
+    assert_eq!(seen.len(), via.len(), "no alias twice");
+    // Aliases created by other tests meanwhile may be in the later list only.
+    assert!(seen.is_subset(&now), "{via:?} vs {whole:?}");
+
+    for (limit, bound) in [(0, "greater than or equal to 1"), (1001, "less than or equal to 1000")] {
+        let e = kms.list_keys().limit(limit).send().await.expect_err("out of bounds");
+        assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
+        assert!(e.message().unwrap_or_default().contains(bound), "{:?}", e.message());
+    }
+    let e = kms.list_aliases().limit(101).send().await.expect_err("ListAliases allows 100");
+    assert_eq!(e.code(), Some("ValidationException"));
+    let e = kms.list_keys().marker("not-a-marker").send().await.expect_err("foreign marker");
+    assert_eq!(e.code(), Some("InvalidMarkerException"), "{e:?}");
+    // A ListKeys marker is not a ListAliases one.
+    let m = kms.list_keys().limit(1).send().await.expect("page").next_marker.expect("truncated");
+    let e = kms.list_aliases().marker(m).send().await.expect_err("another call's marker");
+    assert_eq!(e.code(), Some("InvalidMarkerException"));
+}

@@ -2397,6 +2397,102 @@ class SecretsFixer:
         return json_error(headers, "InvalidParameterException", text)
 
 
+# --------------------------------------------------------------------------- KMS page sizes
+
+# KMS list calls moto answers in one page whatever Limit and Marker say, with their AWS
+# bounds (API reference, each call's Limit): item field, default page size, maximum.
+KMS_PAGED: dict[str, tuple[str, int, int]] = {
+    "ListKeys": ("Keys", 100, 1000),
+    "ListAliases": ("Aliases", 50, 100),
+    "ListResourceTags": ("Tags", 50, 50),
+    "ListGrants": ("Grants", 50, 100),
+    "ListRetirableGrants": ("Grants", 50, 100),
+}
+MARKER_PREFIX = "kdpage1."
+
+
+def _kms_paged(req_headers: list[tuple[str, str]], body: bytes) -> tuple[str, dict[str, Any]] | None:
+    target = header(req_headers, "X-Amz-Target") or ""
+    action = target.partition(".")[2] if target.startswith("TrentService.") else ""
+    if action not in KMS_PAGED:
+        return None
+    return action, json_object(body) or {}
+
+
+def _marker(action: str, request: dict[str, Any], offset: int) -> str:
+    scope = f"{action}|{request.get('KeyId') or ''}|{request.get('RetiringPrincipal') or ''}|{offset}"
+    return MARKER_PREFIX + base64.urlsafe_b64encode(scope.encode()).decode().rstrip("=")
+
+
+def _offset(action: str, request: dict[str, Any], marker: Any) -> int | None:
+    """The offset a NextMarker of ours names, for this call and key; None if it is not one."""
+    if not isinstance(marker, str) or not marker.startswith(MARKER_PREFIX):
+        return None
+    raw = marker[len(MARKER_PREFIX):]
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        offset = int(text.rsplit("|", 1)[1])
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+    return offset if offset > 0 and _marker(action, request, offset) == marker else None
+
+
+def kms_page_refusal(req_headers: list[tuple[str, str]], body: bytes
+                     ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """AWS's answer to a Limit out of its bounds (ValidationException) or a Marker that is
+    not a NextMarker of the same call (InvalidMarkerException); None when both are fine."""
+    paged = _kms_paged(req_headers, body)
+    if paged is None:
+        return None
+    action, request = paged
+    _field, _default, most = KMS_PAGED[action]
+    limit = request.get("Limit")
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            return json_error([], "ValidationException", "1 validation error detected: Value at 'limit' "
+                              "failed to satisfy constraint: Member must be an integer")
+        if not 1 <= limit <= most:
+            bound = "greater than or equal to 1" if limit < 1 else f"less than or equal to {most}"
+            return json_error([], "ValidationException", f"1 validation error detected: Value '{limit}' at "
+                              f"'limit' failed to satisfy constraint: Member must have value {bound}")
+    marker = request.get("Marker")
+    if marker is not None and _offset(action, request, marker) is None:
+        return json_error([], "InvalidMarkerException", "Invalid marker: it was not returned by a previous "
+                          f"{action} request with the same parameters")
+    return None
+
+
+def kms_page(req_headers: list[tuple[str, str]], body: bytes, status: int, headers: list[tuple[str, str]],
+             resp_body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Cut moto's one-page answer to the page AWS would give: at most Limit items (default
+    per call) from the Marker's offset, with Truncated and NextMarker. Never raises."""
+    if status != 200:
+        return status, headers, resp_body
+    try:
+        paged = _kms_paged(req_headers, body)
+        if paged is None:
+            return status, headers, resp_body
+        action, request = paged
+        field, default, _most = KMS_PAGED[action]
+        answer = json_object(resp_body)
+        items = answer.get(field) if answer is not None else None
+        if answer is None or not isinstance(items, list):
+            return status, headers, resp_body
+        limit = request.get("Limit") or default
+        start = _offset(action, request, request.get("Marker")) or 0
+        page = items[start:start + limit]
+        answer[field] = page
+        answer["Truncated"] = start + limit < len(items)
+        answer.pop("NextMarker", None)
+        if answer["Truncated"]:
+            answer["NextMarker"] = _marker(action, request, start + limit)
+        keep = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-amz-crc32")]
+        return status, keep, json.dumps(answer).encode()
+    except Exception:
+        LOG.exception("kms paging: could not page a %s answer", header(req_headers, "X-Amz-Target"))
+        return status, headers, resp_body
+
+
 # --------------------------------------------------------------------------- signatures
 
 # The digest length KMS requires with MessageType DIGEST, by signing algorithm's hash.
@@ -2632,6 +2728,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
                                                           observer.trail.authenticate)
             if refused is None and secrets_fix is not None:
                 refused = secrets_fix.refusal(self.path, req_headers, body)
+            if refused is None:
+                refused = kms_page_refusal(req_headers, body)
             if refused is not None:
                 status, resp_headers, resp_body = refused
             else:
@@ -2642,6 +2740,7 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             status, resp_headers, resp_body = rewrite_query_error(req_headers, status, resp_headers, resp_body)
             status, resp_headers, resp_body = normalize_json_response(req_headers, status,
                                                                       resp_headers, resp_body)
+            status, resp_headers, resp_body = kms_page(req_headers, body, status, resp_headers, resp_body)
             if secrets_fix is not None:
                 status, resp_headers, resp_body = secrets_fix.enforce(
                     self.path, req_headers, body, status, resp_headers, resp_body)

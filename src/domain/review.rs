@@ -142,6 +142,7 @@ mod tests {
             },
             check_failure: None,
             replicas: vec![],
+            replica_of: None,
         }
     }
 

@@ -328,7 +328,8 @@ fn material_expiry(k: &KeyItem, due_soon_days: i64, now: DateTime<Utc>) -> Optio
         return None;
     }
     let at = imported.expiry()?;
-    let left = (at - now).num_days();
+    // Whole days left, counting a part day as one: material expiring in 4 d 23 h is "in 5 d".
+    let left = ((at - now).num_seconds().max(0) + 86_399) / 86_400;
     let when = at.format("%Y-%m-%d");
     let reimport = format!(
         "reimport the key material before {when} with a later ValidTo, or with KEY_MATERIAL_DOES_NOT_EXPIRE (kms:ImportKeyMaterial): when it expires the key becomes unusable"

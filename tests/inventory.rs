@@ -28,6 +28,15 @@ fn item<'a>(v: &'a Value, name: &str) -> &'a Value {
     v["items"].as_array().expect("items").iter().find(|i| i["name"] == name).unwrap_or_else(|| panic!("{name} missing"))
 }
 
+/// An estate entry's `replica_regions`.
+fn regions_of(entry: &toml::Value) -> Vec<&str> {
+    entry
+        .get("replica_regions")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default()
+}
+
 #[test]
 fn every_seeded_item_has_the_status_the_estate_expects() {
     let raw: toml::Value = toml::from_str(keydeck::sandbox::ESTATE).expect("estate");
@@ -60,11 +69,7 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
         }
         // A multi-Region key's replicas: rows of their own, judged by the primary's rule,
         // labelled with it, never unmanaged drift of their own.
-        let replica_regions: Vec<&str> = k
-            .get("replica_regions")
-            .and_then(|r| r.as_array())
-            .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
-            .unwrap_or_default();
+        let replica_regions = regions_of(k);
         assert_eq!(
             item(&v, alias)["replicas"]
                 .as_array()
@@ -89,11 +94,7 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
     // A replicated secret is one finding, in its primary Region, listing its replicas.
     for sec in raw["secrets"].as_array().expect("secrets") {
         let name = sec["name"].as_str().expect("name");
-        let replicas: Vec<&str> = sec
-            .get("replica_regions")
-            .and_then(|r| r.as_array())
-            .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
-            .unwrap_or_default();
+        let replicas = regions_of(sec);
         let rows: Vec<&Value> = all.iter().filter(|i| i["name"] == name).collect();
         assert_eq!(rows.len(), 1, "{name}: {rows:?}");
         assert_eq!(rows[0]["region"], sec["region"].as_str().expect("region"));

@@ -103,8 +103,8 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
         assert_eq!(listed, replicas, "{name}");
     }
     // Rotation on, NextRotationDate passed: the rotation is failing.
-    let sumsub = item(&v, "SUMSUB_SECRET_KEY");
-    assert!(sumsub["reason"].as_str().unwrap_or("").contains("rotation failing"), "{}", sumsub["reason"]);
+    let jwt = item(&v, "JWT_SECRET");
+    assert!(jwt["reason"].as_str().unwrap_or("").contains("rotation failing"), "{}", jwt["reason"]);
     // A ScheduleExpression is compared with the rule.
     let db = item(&v, "DATABASE_URL");
     assert!(

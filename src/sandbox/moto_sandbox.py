@@ -9,7 +9,9 @@ Usage::
 What it does, in order:
 
 1. starts moto's server in-process on an internal 127.0.0.1 port, checking SigV4 over
-   the request body as received (:class:`RawBodyApp`; moto re-encodes form bodies);
+   the request body as received (:class:`RawBodyApp`; moto re-encodes form bodies), with
+   moto's models taught what KMS and Secrets Manager document and moto lacks (imported
+   key material, multi-Region replicas, rotation schedules: :func:`patch_moto_models`);
 2. seeds the estate (KMS keys, aliases, rotations, deletions, Secrets Manager
    secrets, IAM operators) through boto3, back-dating moto's own records by running
    each step under a frozen clock (freezegun), then checks the dates took; then the

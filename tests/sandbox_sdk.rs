@@ -515,3 +515,35 @@ async fn secrets_answer_schedule_expressions_next_rotation_dates_and_replicas() 
         .expect_err("both rules");
     assert_eq!(err.code(), Some("InvalidParameterException"), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_cron_schedule_expression_sets_the_next_rotation_date() {
+    use chrono::{Datelike, TimeZone};
+    // The security lead may create secrets only under the approval store's prefix: a probe there.
+    let lead = aws_sdk_secretsmanager::Client::new(region_config(&context("security-lead").await, "eu-north-1"));
+    let name = format!("keydeck/approvals/schedule-probe-{}", std::process::id());
+    lead.create_secret().name(&name).secret_string("probe").send().await.expect("create");
+    let expr = "cron(0 16 1,15 * ? *)";
+    lead.rotate_secret()
+        .secret_id(&name)
+        .rotation_rules(aws_sdk_secretsmanager::types::RotationRulesType::builder().schedule_expression(expr).build())
+        .rotate_immediately(false)
+        .send()
+        .await
+        .expect("rotate with a cron schedule");
+    let d = lead.describe_secret().secret_id(&name).send().await.expect("describe");
+    assert_eq!(d.rotation_enabled(), Some(true));
+    let rules = d.rotation_rules().expect("rules");
+    assert_eq!(rules.schedule_expression(), Some(expr));
+    assert_eq!(rules.automatically_after_days(), None, "a cron schedule has no fixed number of days");
+    // The next 1st or 15th of a month at 16:00 UTC after now.
+    let now = Utc::now();
+    let want = (0..62)
+        .map(|d| now.date_naive() + chrono::Days::new(d))
+        .filter(|day| day.day() == 1 || day.day() == 15)
+        .filter_map(|day| Utc.from_local_datetime(&day.and_hms_opt(16, 0, 0)?).single())
+        .find(|t| *t > now)
+        .expect("a run within two months");
+    let next = d.next_rotation_date().expect("NextRotationDate").secs();
+    assert_eq!(next, want.timestamp(), "next {next}, want {want}");
+}

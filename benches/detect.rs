@@ -316,6 +316,8 @@ fn index() -> KeyIndex {
             rotation: Fetched::Ok(KeyRotation::default()),
             tags: Fetched::Ok(BTreeMap::new()),
             key_policy: Fetched::NotFetched,
+            imported: None,
+            multi_region_keys: None,
         });
     }
     if let Some(r) = regions.get_mut("eu-north-1") {

@@ -28,6 +28,15 @@ fn item<'a>(v: &'a Value, name: &str) -> &'a Value {
     v["items"].as_array().expect("items").iter().find(|i| i["name"] == name).unwrap_or_else(|| panic!("{name} missing"))
 }
 
+/// An estate entry's `replica_regions`.
+fn regions_of(entry: &toml::Value) -> Vec<&str> {
+    entry
+        .get("replica_regions")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default()
+}
+
 #[test]
 fn every_seeded_item_has_the_status_the_estate_expects() {
     let raw: toml::Value = toml::from_str(keydeck::sandbox::ESTATE).expect("estate");
@@ -42,6 +51,67 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
             assert_eq!(got["status"], want, "{name}: {}", got["reason"]);
         }
     }
+    let all = v["items"].as_array().expect("items");
+    let drift = v["drift"].as_array().expect("drift");
+    for k in raw["keys"].as_array().expect("keys") {
+        let alias = k["alias"].as_str().expect("alias");
+        let region = k["region"].as_str().expect("region");
+        // Imported material that expires: the expiry is shown, and is the Due date.
+        if let Some(days) = k.get("material_expires_in_days").and_then(|d| d.as_integer()) {
+            let it = item(&v, alias);
+            let reason = it["reason"].as_str().unwrap_or("");
+            assert!(
+                reason.contains("imported key material expires") && reason.contains(&format!("(in {days} d")),
+                "{alias}: {reason}"
+            );
+            let due: chrono::DateTime<Utc> = serde_json::from_value(it["due"].clone()).expect("due");
+            assert!((due - (Utc::now() + Duration::days(days))).num_hours().abs() <= 25, "{alias}: due {due}");
+        }
+        // A multi-Region key's replicas: rows of their own, judged by the primary's rule,
+        // labelled with it, never unmanaged drift of their own.
+        let replica_regions = regions_of(k);
+        assert_eq!(
+            item(&v, alias)["replicas"]
+                .as_array()
+                .map(|r| r.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>())
+                .unwrap_or_default(),
+            replica_regions,
+            "{alias}"
+        );
+        for r in &replica_regions {
+            let label = format!("{alias} ({region})");
+            let replica = all
+                .iter()
+                .find(|i| i["region"] == *r && i["replica_of"] == label.as_str())
+                .unwrap_or_else(|| panic!("replica of {alias} in {r}"));
+            let want = k["expect_replica_status"].as_str().expect("expect_replica_status");
+            assert_eq!(replica["status"], want, "replica of {alias}: {}", replica["reason"]);
+            assert!(replica["reason"].as_str().unwrap_or("").starts_with(&format!("replica of {label}: ")));
+            assert!(!replica["action"].as_str().unwrap_or("").contains("deletion"), "{}", replica["action"]);
+            assert!(!drift.iter().any(|d| d["drift"] == "unmanaged" && d["id"] == replica["id"]), "{drift:?}");
+        }
+    }
+    // A replicated secret is one finding, in its primary Region, listing its replicas.
+    for sec in raw["secrets"].as_array().expect("secrets") {
+        let name = sec["name"].as_str().expect("name");
+        let replicas = regions_of(sec);
+        let rows: Vec<&Value> = all.iter().filter(|i| i["name"] == name).collect();
+        assert_eq!(rows.len(), 1, "{name}: {rows:?}");
+        assert_eq!(rows[0]["region"], sec["region"].as_str().expect("region"));
+        let listed: Vec<&str> =
+            rows[0]["replicas"].as_array().map(|r| r.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+        assert_eq!(listed, replicas, "{name}");
+    }
+    // Rotation on, NextRotationDate passed: the rotation is failing.
+    let jwt = item(&v, "JWT_SECRET");
+    assert!(jwt["reason"].as_str().unwrap_or("").contains("rotation failing"), "{}", jwt["reason"]);
+    // A ScheduleExpression is compared with the rule.
+    let db = item(&v, "DATABASE_URL");
+    assert!(
+        db["reason"].as_str().unwrap_or("").contains("rotates every 120 d but the policy requires 90 d"),
+        "{}",
+        db["reason"]
+    );
     // The pending-deletion key carries its date.
     let pending = item(&v, "drop-jwt-private-key");
     assert_eq!(pending["state"], "PendingDeletion");
@@ -63,7 +133,6 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
     let bankid = item(&v, "BANKID_CLIENT_SECRET");
     assert!(bankid["reason"].as_str().unwrap_or("").contains("rotation off"), "{}", bankid["reason"]);
     // Drift: the unmanaged scratch key and the policy's missing replica key.
-    let drift = v["drift"].as_array().expect("drift");
     assert!(drift.iter().any(|d| d["drift"] == "unmanaged" && d["name"] == "scratch-test-key"), "{drift:?}");
     assert!(drift.iter().any(|d| d["drift"] == "missing" && d["name"] == "drop-backup-key-replica"), "{drift:?}");
     assert_eq!(v["check_failed"], true);

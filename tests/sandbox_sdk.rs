@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::*;
-use keydeck::aws::{self, AwsContext, AwsErrorKind};
+use keydeck::aws::{self, AwsContext, AwsErrorKind, ConnectOptions};
 use keydeck::domain::inventory::KeyState;
 
 fn days_ago(t: chrono::DateTime<Utc>) -> i64 {
@@ -209,8 +209,11 @@ async fn the_seeded_estate_is_all_there() {
     for es in &estate.secrets {
         let s = inv.secrets().find(|s| s.name == es.name).unwrap_or_else(|| panic!("secret {} missing", es.name));
         assert_eq!(s.region, es.region);
-        assert_eq!(s.rotation_enabled, es.rotation_days.is_some(), "{}", es.name);
-        assert_eq!(s.rotation_days, es.rotation_days, "{}", es.name);
+        assert_eq!(s.rotation_enabled, es.rotation_days.is_some() || es.rotation_schedule.is_some(), "{}", es.name);
+        assert_eq!(s.rotation_schedule, es.rotation_schedule, "{}", es.name);
+        if es.rotation_days.is_some() {
+            assert_eq!(s.rotation_days, es.rotation_days, "{}", es.name);
+        }
         if let Some(ago) = es.last_rotated_days_ago {
             let lr = s.last_rotated.unwrap_or_else(|| panic!("{}: no LastRotatedDate", es.name));
             assert!((days_ago(lr) - ago).abs() <= 1, "{}: last rotated {lr}", es.name);
@@ -335,4 +338,282 @@ async fn kms_lists_page_as_aws_does() {
     let m = kms.list_keys().limit(1).send().await.expect("page").next_marker.expect("truncated");
     let e = kms.list_aliases().marker(m).send().await.expect_err("another call's marker");
     assert_eq!(e.code(), Some("InvalidMarkerException"));
+}
+
+/// Wrap `material` under a GetParametersForImport public key (DER) with RSAES_OAEP_SHA_256,
+/// as an importer does before ImportKeyMaterial (the sandbox's Python has `cryptography`).
+fn wrap_material(public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    use aws_smithy_types::base64;
+    let python = std::env::var("KEYDECK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let code = "import base64,sys\n\
+        from cryptography.hazmat.primitives import hashes, serialization\n\
+        from cryptography.hazmat.primitives.asymmetric import padding\n\
+        pub = serialization.load_der_public_key(base64.b64decode(sys.argv[1]))\n\
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)\n\
+        print(base64.b64encode(pub.encrypt(base64.b64decode(sys.argv[2]), oaep)).decode())";
+    let out = std::process::Command::new(python)
+        .args(["-c", code, &base64::encode(public_der), &base64::encode(material)])
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    base64::decode(String::from_utf8_lossy(&out.stdout).trim()).expect("base64")
+}
+
+/// GetParametersForImport + ImportKeyMaterial of `material` into `key_id`, through the SDK.
+async fn import_material(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    material: &[u8],
+    valid_to: Option<chrono::DateTime<Utc>>,
+    new: bool,
+) -> Result<(), aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError>> {
+    use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, ImportType, WrappingKeySpec};
+    let params = kms
+        .get_parameters_for_import()
+        .key_id(key_id)
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .expect("GetParametersForImport");
+    let wrapped = wrap_material(params.public_key().expect("public key").as_ref(), material);
+    let mut req = kms
+        .import_key_material()
+        .key_id(key_id)
+        .import_token(params.import_token().expect("token").clone())
+        .encrypted_key_material(aws_sdk_kms::primitives::Blob::new(wrapped));
+    req = match valid_to {
+        Some(t) => req.valid_to(aws_smithy_types::DateTime::from_secs(t.timestamp())),
+        None => req.expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire),
+    };
+    if new {
+        req = req.import_type(ImportType::NewKeyMaterial);
+    }
+    req.send().await.map(|_| ())
+}
+
+async fn describe(kms: &aws_sdk_kms::Client, key_id: &str) -> aws_sdk_kms::types::KeyMetadata {
+    kms.describe_key().key_id(key_id).send().await.expect("describe").key_metadata.expect("metadata")
+}
+
+/// ListKeyRotations with IncludeKeyMaterial ALL_KEY_MATERIAL: every key material.
+async fn all_material(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+) -> aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsOutput {
+    kms.list_key_rotations()
+        .key_id(key_id)
+        .include_key_material(aws_sdk_kms::types::IncludeKeyMaterial::AllKeyMaterial)
+        .send()
+        .await
+        .expect("ListKeyRotations ALL_KEY_MATERIAL")
+}
+
+#[tokio::test]
+async fn imported_key_material_expires_and_rotates_on_demand_as_kms_documents() {
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+    use aws_sdk_kms::types::{ImportState, KeyMaterialState, OriginType};
+    let region = "eu-central-1";
+    let admin = aws_sdk_kms::Client::new(&config_in(&context("key-admin").await, region));
+    let lead = aws_sdk_kms::Client::new(&config_in(&context("security-lead").await, region));
+    let encrypter = aws_sdk_kms::Client::new(&config_in(&context("app-encrypt").await, region));
+    // CreateKey with Origin EXTERNAL: no material yet, unusable.
+    let md = admin.create_key().origin(OriginType::External).send().await.expect("create").key_metadata.expect("md");
+    let key_id = md.key_id().to_owned();
+    assert_eq!(md.key_state().map(|s| s.as_str()), Some("PendingImport"));
+    assert!(!md.enabled());
+    let encrypt = || encrypter.encrypt().key_id(&key_id).plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()));
+    let err = encrypt().send().await.expect_err("no material: no encryption");
+    assert_eq!(err.code(), Some("KMSInvalidStateException"), "{err:?}");
+    // Import material expiring in 5 days: Enabled, and DescribeKey says when it expires.
+    let first = [7u8; 32];
+    let valid_to = Utc::now() + Duration::days(5);
+    import_material(&admin, &key_id, &first, Some(valid_to), false).await.expect("import");
+    let md = describe(&admin, &key_id).await;
+    assert_eq!(md.key_state().map(|s| s.as_str()), Some("Enabled"));
+    assert_eq!(md.expiration_model().map(|m| m.as_str()), Some("KEY_MATERIAL_EXPIRES"));
+    assert_eq!(md.valid_to().map(|t| t.secs()), Some(valid_to.timestamp()));
+    encrypt().send().await.expect("usable now");
+    // On-demand rotation needs new material in PENDING_ROTATION first.
+    let err = lead.rotate_key_on_demand().key_id(&key_id).send().await.expect_err("nothing to rotate to");
+    assert_eq!(err.code(), Some("KMSInvalidStateException"), "{err:?}");
+    // Different material as EXISTING_KEY_MATERIAL is refused.
+    let err = import_material(&admin, &key_id, &[9u8; 32], Some(valid_to), false).await.expect_err("not the same");
+    assert_eq!(err.code(), Some("IncorrectKeyMaterialException"), "{err:?}");
+    import_material(&admin, &key_id, &[8u8; 32], None, true).await.expect("new material");
+    let all = all_material(&admin, &key_id).await;
+    let states: Vec<_> = all.rotations().iter().map(|r| r.key_material_state().cloned()).collect();
+    assert_eq!(states, [Some(KeyMaterialState::Current), Some(KeyMaterialState::PendingRotation)]);
+    assert!(all.rotations().iter().all(|r| r.import_state() == Some(&ImportState::Imported)));
+    assert_eq!(all.rotations()[0].valid_to().map(|t| t.secs()), Some(valid_to.timestamp()));
+    assert!(all.rotations().iter().all(|r| r.rotation_date().is_none()), "no rotation completed yet");
+    lead.rotate_key_on_demand().key_id(&key_id).send().await.expect("rotate on demand");
+    let done = admin.list_key_rotations().key_id(&key_id).send().await.expect("rotations");
+    assert_eq!(done.rotations().len(), 1, "{done:?}");
+    let r = &done.rotations()[0];
+    assert_eq!(r.rotation_type().map(|t| t.as_str()), Some("ON_DEMAND"));
+    assert_eq!(r.key_material_state(), Some(&KeyMaterialState::Current));
+    assert!(r.rotation_date().is_some_and(|d| (Utc::now().timestamp() - d.secs()).abs() < 120));
+    // keydeck reads it: the expiry of the first (now non-current) material, the rotation.
+    let ctx = AwsContext::connect(&ConnectOptions { regions: vec![region.into()], ..as_operator("key-admin") })
+        .await
+        .expect("context");
+    let read = aws::kms::read_key(&ctx.regions()[0], &key_id).await.expect("read");
+    let imported = read.imported.clone().expect("imported material read");
+    assert_eq!(imported.valid_to.map(|t| t.timestamp()), Some(valid_to.timestamp()));
+    assert_eq!(imported.materials.len(), 2);
+    assert_eq!(read.rotation.ok().map(|r| r.history.len()), Some(1));
+}
+
+#[tokio::test]
+async fn imported_key_material_past_its_valid_to_leaves_the_key_pending_import() {
+    use aws_sdk_kms::types::{ImportState, OriginType};
+    let region = "eu-central-1";
+    let admin = aws_sdk_kms::Client::new(&config_in(&context("key-admin").await, region));
+    let key_id = admin
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .expect("create")
+        .key_metadata
+        .expect("md")
+        .key_id()
+        .to_owned();
+    let material = [5u8; 32];
+    let valid_to = Utc::now() + Duration::seconds(3);
+    import_material(&admin, &key_id, &material, Some(valid_to), false).await.expect("import");
+    // KMS deletes expired material: poll DescribeKey until the key is PendingImport.
+    let md = eventually("the key to become PendingImport", std::time::Duration::from_secs(30), || async {
+        let md = admin.describe_key().key_id(&key_id).send().await.ok()?.key_metadata?;
+        (md.key_state().map(|s| s.as_str()) == Some("PendingImport")).then_some(md)
+    })
+    .await;
+    assert!(!md.enabled());
+    assert_eq!(md.valid_to().map(|t| t.secs()), Some(valid_to.timestamp()), "ValidTo stays: the expiry is the story");
+    let all = all_material(&admin, &key_id).await;
+    assert_eq!(all.rotations().len(), 1);
+    assert_eq!(all.rotations()[0].import_state(), Some(&ImportState::PendingImport));
+    // Reimporting the same material makes it usable again.
+    import_material(&admin, &key_id, &material, None, false).await.expect("reimport");
+    let md = describe(&admin, &key_id).await;
+    assert_eq!(md.key_state().map(|s| s.as_str()), Some("Enabled"));
+    assert_eq!(md.expiration_model().map(|m| m.as_str()), Some("KEY_MATERIAL_DOES_NOT_EXPIRE"));
+    assert!(md.valid_to().is_none());
+}
+
+#[tokio::test]
+async fn a_multi_region_replica_is_described_as_a_replica_of_its_primary() {
+    let estate = estate();
+    let mr = estate.keys.iter().find(|k| k.multi_region && !k.replica_regions.is_empty()).expect("an MR key");
+    let ctx = context("key-auditor").await;
+    let home = aws_sdk_kms::Client::new(region_config(&ctx, &mr.region));
+    let primary = home.describe_key().key_id(format!("alias/{}", mr.alias)).send().await.expect("primary");
+    let primary = primary.key_metadata().expect("md");
+    for region in &mr.replica_regions {
+        let there = aws_sdk_kms::Client::new(region_config(&ctx, region));
+        let replica = there.describe_key().key_id(primary.key_id()).send().await.expect("replica");
+        let cfg = replica.key_metadata().and_then(|m| m.multi_region_configuration()).expect("MR configuration");
+        assert_eq!(cfg.multi_region_key_type().map(|t| t.as_str()), Some("REPLICA"));
+        assert_eq!(cfg.primary_key().and_then(|p| p.arn()), primary.arn());
+        assert_eq!(cfg.primary_key().and_then(|p| p.region()), Some(mr.region.as_str()));
+        assert!(cfg.replica_keys().iter().any(|r| r.region() == Some(region.as_str())));
+        // Aliases are regional: the replica has none of the primary's.
+        let aliases = there.list_aliases().key_id(primary.key_id()).send().await.expect("aliases");
+        assert!(aliases.aliases().is_empty(), "{aliases:?}");
+        // Rotation is the primary's.
+        let st = there.get_key_rotation_status().key_id(primary.key_id()).send().await.expect("rotation");
+        assert_eq!(st.key_rotation_enabled(), mr.rotation);
+    }
+    // Describing the replica does not turn the primary into one.
+    let again = home.describe_key().key_id(primary.key_id()).send().await.expect("primary again");
+    let cfg = again.key_metadata().and_then(|m| m.multi_region_configuration()).expect("MR configuration");
+    assert_eq!(cfg.multi_region_key_type().map(|t| t.as_str()), Some("PRIMARY"));
+    assert_eq!(
+        cfg.replica_keys().iter().filter_map(|r| r.region()).collect::<Vec<_>>(),
+        mr.replica_regions.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn secrets_answer_schedule_expressions_next_rotation_dates_and_replicas() {
+    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+    let estate = estate();
+    let ctx = context("key-auditor").await;
+    for es in &estate.secrets {
+        let sm = aws_sdk_secretsmanager::Client::new(region_config(&ctx, &es.region));
+        let d = sm.describe_secret().secret_id(&es.name).send().await.expect("describe");
+        assert_eq!(d.primary_region(), Some(es.region.as_str()), "{}: PrimaryRegion is its own Region", es.name);
+        let rules = d.rotation_rules();
+        if let Some(expr) = &es.rotation_schedule {
+            assert_eq!(d.rotation_enabled(), Some(true), "{}", es.name);
+            assert_eq!(rules.and_then(|r| r.schedule_expression()), Some(expr.as_str()), "{}", es.name);
+        }
+        // NextRotationDate: from the last rotation by the period, or from a value put by hand.
+        let period = es
+            .rotation_days
+            .or_else(|| es.rotation_schedule.as_deref().and_then(keydeck::domain::status::schedule_period_days));
+        if let (Some(days), Some(last)) = (period, es.last_rotated_days_ago) {
+            let from = es.value_replaced_days_ago.filter(|v| *v < last && es.rotation_days.is_some()).unwrap_or(last);
+            let next = d.next_rotation_date().map(|t| t.secs()).unwrap_or_else(|| panic!("{}: no next", es.name));
+            let want = (Utc::now() - Duration::days(from) + Duration::days(days)).timestamp();
+            assert!((next - want).abs() < 2 * 86_400, "{}: next {next}, want ~{want}", es.name);
+        }
+        // Replicas: listed by the primary, and described in their Region as replicas of it.
+        let listed: Vec<&str> = d.replication_status().iter().filter_map(|r| r.region()).collect();
+        assert_eq!(listed, es.replica_regions.iter().map(String::as_str).collect::<Vec<_>>(), "{}", es.name);
+        for r in &es.replica_regions {
+            let there = aws_sdk_secretsmanager::Client::new(region_config(&ctx, r));
+            let rd = there.describe_secret().secret_id(&es.name).send().await.expect("replica");
+            assert_eq!(rd.primary_region(), Some(es.region.as_str()));
+        }
+    }
+    // AutomaticallyAfterDays and ScheduleExpression together are refused.
+    let lead = aws_sdk_secretsmanager::Client::new(region_config(&context("security-lead").await, "eu-north-1"));
+    let err = lead
+        .rotate_secret()
+        .secret_id("BANKID_CLIENT_SECRET")
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(30)
+                .schedule_expression("rate(30 days)")
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .expect_err("both rules");
+    assert_eq!(err.code(), Some("InvalidParameterException"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_cron_schedule_expression_sets_the_next_rotation_date() {
+    use chrono::{Datelike, TimeZone};
+    // The security lead may create secrets only under the approval store's prefix: a probe there.
+    let lead = aws_sdk_secretsmanager::Client::new(region_config(&context("security-lead").await, "eu-north-1"));
+    let name = format!("keydeck/approvals/schedule-probe-{}", std::process::id());
+    lead.create_secret().name(&name).secret_string("probe").send().await.expect("create");
+    let expr = "cron(0 16 1,15 * ? *)";
+    lead.rotate_secret()
+        .secret_id(&name)
+        .rotation_rules(aws_sdk_secretsmanager::types::RotationRulesType::builder().schedule_expression(expr).build())
+        .rotate_immediately(false)
+        .send()
+        .await
+        .expect("rotate with a cron schedule");
+    let d = lead.describe_secret().secret_id(&name).send().await.expect("describe");
+    assert_eq!(d.rotation_enabled(), Some(true));
+    let rules = d.rotation_rules().expect("rules");
+    assert_eq!(rules.schedule_expression(), Some(expr));
+    assert_eq!(rules.automatically_after_days(), None, "a cron schedule has no fixed number of days");
+    // The next 1st or 15th of a month at 16:00 UTC after now.
+    let now = Utc::now();
+    let want = (0..62)
+        .map(|d| now.date_naive() + chrono::Days::new(d))
+        .filter(|day| day.day() == 1 || day.day() == 15)
+        .filter_map(|day| Utc.from_local_datetime(&day.and_hms_opt(16, 0, 0)?).single())
+        .find(|t| *t > now)
+        .expect("a run within two months");
+    let next = d.next_rotation_date().expect("NextRotationDate").secs();
+    assert_eq!(next, want.timestamp(), "next {next}, want {want}");
 }

@@ -2,11 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, RotationType};
+use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, OriginType, RotationType};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use crate::domain::inventory::{Fetched, KeyItem, KeyManager, KeyRotation, KeyState, RotationEvent, RotationKind};
+use crate::domain::inventory::{
+    Fetched, ImportedMaterial, KeyItem, KeyManager, KeyMaterial, KeyRotation, KeyState, MultiRegionKeys, RegionalKey,
+    RotationEvent, RotationKind,
+};
 
 use super::context::RegionConfig;
 use super::error::{AwsError, AwsErrorKind};
@@ -101,8 +104,10 @@ pub async fn read_key(rc: &RegionConfig, key_id: &str) -> Result<KeyItem, AwsErr
 }
 
 /// DescribeKey, then (where they apply) GetKeyRotationStatus + ListKeyRotations and
-/// ListResourceTags concurrently: at most four calls per key. A denied call marks only
-/// its own cell.
+/// ListResourceTags concurrently: at most four calls per key. A symmetric key with
+/// imported material cannot rotate automatically, so it gets one ListKeyRotations with
+/// IncludeKeyMaterial ALL_KEY_MATERIAL instead (its on-demand rotations and every key
+/// material with its ImportState and ValidTo). A denied call marks only its own cell.
 async fn read_key_with(
     client: &aws_sdk_kms::Client,
     region: &str,
@@ -138,29 +143,42 @@ async fn read_key_with(
     }
     let rotation_applies = crate::domain::status::rotation_applies(&item);
     let key_id = item.key_id.clone();
+    let on_demand_only = crate::domain::status::on_demand_rotation_only(&item);
     let rotation = async {
+        if on_demand_only {
+            return match list_rotations(client, region, &key_id, true).await {
+                Ok((history, materials)) => (Fetched::Ok(KeyRotation { history, ..Default::default() }), materials),
+                Err(e) => (fetched_error(e), Vec::new()),
+            };
+        }
         if !rotation_applies {
-            return Fetched::NotApplicable;
+            return (Fetched::NotApplicable, Vec::new());
         }
         let (status, history) = tokio::join!(
             client.get_key_rotation_status().key_id(&key_id).send(),
-            list_rotations(client, region, &key_id)
+            list_rotations(client, region, &key_id, false)
         );
         let status = match status {
             Ok(s) => s,
-            Err(e) => return fetched_error(AwsError::from_sdk("kms:GetKeyRotationStatus", region, Some(&key_id), e)),
+            Err(e) => {
+                return (
+                    fetched_error(AwsError::from_sdk("kms:GetKeyRotationStatus", region, Some(&key_id), e)),
+                    Vec::new(),
+                )
+            }
         };
         let history = match history {
-            Ok(h) => h,
-            Err(e) => return fetched_error(e),
+            Ok((h, _)) => h,
+            Err(e) => return (fetched_error(e), Vec::new()),
         };
-        Fetched::Ok(KeyRotation {
+        let rotation = Fetched::Ok(KeyRotation {
             enabled: status.key_rotation_enabled(),
             period_days: status.rotation_period_in_days().map(i64::from),
             next: status.next_rotation_date().and_then(to_chrono),
             on_demand_started: status.on_demand_rotation_start_date().and_then(to_chrono),
             history,
-        })
+        });
+        (rotation, Vec::new())
     };
     let tags = async {
         let mut out = BTreeMap::new();
@@ -177,19 +195,32 @@ async fn read_key_with(
         }
         Fetched::Ok(out)
     };
-    let (rotation, tags) = tokio::join!(rotation, tags);
+    let ((rotation, materials), tags) = tokio::join!(rotation, tags);
     item.rotation = rotation;
+    if let Some(imported) = item.imported.as_mut() {
+        imported.materials = materials;
+    }
     item.tags = tags;
     item
 }
 
+/// ListKeyRotations: completed rotations, oldest first; with `all_material`
+/// (IncludeKeyMaterial ALL_KEY_MATERIAL, keys with imported material) also every key
+/// material, the first one and any pending rotation included.
 async fn list_rotations(
     client: &aws_sdk_kms::Client,
     region: &str,
     key_id: &str,
-) -> Result<Vec<RotationEvent>, AwsError> {
+    all_material: bool,
+) -> Result<(Vec<RotationEvent>, Vec<KeyMaterial>), AwsError> {
+    use aws_sdk_kms::types::{ImportState, IncludeKeyMaterial, KeyMaterialState};
     let mut history = Vec::new();
-    let mut pages = client.list_key_rotations().key_id(key_id).into_paginator().send();
+    let mut materials = Vec::new();
+    let mut request = client.list_key_rotations().key_id(key_id);
+    if all_material {
+        request = request.include_key_material(IncludeKeyMaterial::AllKeyMaterial);
+    }
+    let mut pages = request.into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| AwsError::from_sdk("kms:ListKeyRotations", region, Some(key_id), e))?;
         for r in page.rotations() {
@@ -200,10 +231,17 @@ async fn list_rotations(
                 };
                 history.push(RotationEvent { at, kind });
             }
+            if all_material {
+                materials.push(KeyMaterial {
+                    imported: r.import_state() != Some(&ImportState::PendingImport),
+                    current: r.key_material_state() == Some(&KeyMaterialState::Current),
+                    valid_to: r.valid_to().and_then(to_chrono),
+                });
+            }
         }
     }
     history.sort_by_key(|r| r.at);
-    Ok(history)
+    Ok((history, materials))
 }
 
 fn fetched_error<T>(e: AwsError) -> Fetched<T> {
@@ -252,6 +290,21 @@ fn from_metadata(region: &str, m: &KeyMetadata, aliases: Vec<String>) -> KeyItem
         rotation: Fetched::NotFetched,
         tags: Fetched::NotFetched,
         key_policy: Fetched::NotFetched,
+        imported: (m.origin() == Some(&OriginType::External)).then(|| ImportedMaterial {
+            expiration_model: m.expiration_model().map(|e| e.as_str().to_owned()),
+            valid_to: m.valid_to().and_then(to_chrono),
+            materials: Vec::new(),
+        }),
+        multi_region_keys: m.multi_region_configuration().map(|c| {
+            let regional = |k: &aws_sdk_kms::types::MultiRegionKey| {
+                Some(RegionalKey { arn: k.arn()?.to_owned(), region: k.region()?.to_owned() })
+            };
+            MultiRegionKeys {
+                key_type: c.multi_region_key_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                primary: c.primary_key().and_then(regional),
+                replica_regions: c.replica_keys().iter().filter_map(|k| k.region().map(str::to_owned)).collect(),
+            }
+        }),
     }
 }
 
@@ -277,6 +330,8 @@ fn unknown(region: &str, id: String, arn: String, aliases: Vec<String>, why: Str
         rotation: Fetched::NotFetched,
         tags: Fetched::NotFetched,
         key_policy: Fetched::NotFetched,
+        imported: None,
+        multi_region_keys: None,
     }
 }
 

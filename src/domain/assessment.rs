@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::inventory::{Inventory, ItemKind, KeyManager, KeyState, ListingFailure};
+use super::inventory::{Inventory, ItemKind, KeyItem, KeyManager, KeyState, ListingFailure, ReadFailure};
 use super::policy::{Classification, ItemRule, Policy, Selector};
-use super::status::{judge_external, judge_key, judge_secret, Judgement, RuleMatch, Status};
+use super::status::{judge_external, judge_key, judge_secret, Judgement, RuleMatch, Status, Undetermined};
 
 /// One judged item of the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,9 +34,13 @@ pub struct AssessedItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_failure: Option<String>,
     /// The Regions its replicas live in (a replicated secret is one finding, judged and
-    /// acted on in its primary Region).
+    /// acted on in its primary Region; a multi-Region key's replicas are rows of their own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<String>,
+    /// For a multi-Region replica key: its primary, "<alias or key id> (<Region>)". It is
+    /// judged by its primary's rule and never advised for deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<String>,
 }
 
 impl AssessedItem {
@@ -232,14 +236,31 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
         |region: &str| inv.unlisted().find(|f| f.region == region && f.hides_key_names()).map(|f| &f.failure);
     for k in inv.keys() {
         let aws_managed = k.manager == KeyManager::Aws;
-        let found = if aws_managed { RuleMatch::NoRule } else { policy.key_rule(k, aliases_failed(&k.region)) };
+        let replica = if aws_managed { None } else { replica_of(inv, policy, k, &aliases_failed) };
+        let found = match &replica {
+            _ if aws_managed => RuleMatch::NoRule,
+            Some(r) => r.found.clone(),
+            None => policy.key_rule(k, aliases_failed(&k.region)),
+        };
         let rule = found.rule();
-        let judgement = match &found {
+        let mut judgement = match &found {
             // A failed DescribeKey says more than the rule it hides.
             RuleMatch::Undetermined(u) if k.state != KeyState::Unknown => u.judgement(),
             RuleMatch::Default(d) => by_default(judge_key(k, Some(d), now)),
             _ => judge_key(k, rule, now),
         };
+        if let Some(r) = &replica {
+            judgement = r.judged(judgement);
+        } else if !k.replica_regions().is_empty() {
+            let unselected: Vec<&str> =
+                k.replica_regions().iter().filter(|r| !selected.contains(r)).map(String::as_str).collect();
+            judgement
+                .reason
+                .push_str(&format!("; multi-Region primary, replicas in {}", k.replica_regions().join(", ")));
+            if !unselected.is_empty() {
+                judgement.reason.push_str(&format!(" ({} not selected: not checked)", unselected.join(", ")));
+            }
+        }
         let undetermined = matches!(found, RuleMatch::Undetermined(_));
         let mut check_failure = item_check_failure(&judgement, rule.is_some() || undetermined);
         if let Some(r) = rule.filter(|r| r.rotation.is_some()) {
@@ -249,7 +270,8 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
         }
         if !aws_managed {
             match rule {
-                None if undetermined => {}
+                // A replica is its primary's: the primary's drift covers it.
+                None if undetermined || replica.is_some() => {}
                 None => drift.push(Drift::Unmanaged {
                     kind: ItemKind::Key,
                     name: k.display_name().to_owned(),
@@ -283,7 +305,8 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             tags: k.tags.ok().cloned().unwrap_or_default(),
             judgement,
             check_failure,
-            replicas: vec![],
+            replicas: k.replica_regions().to_vec(),
+            replica_of: replica.map(|r| r.label),
         });
     }
     // Replicas whose primary is in the inventory are shown beside it, not judged twice.
@@ -344,6 +367,7 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             check_failure: item_check_failure(&judgement, rule.is_some()),
             judgement,
             replicas: replicas.get(&(s.region.clone(), s.name.clone())).cloned().unwrap_or_default(),
+            replica_of: None,
         });
     }
     missing(policy, inv, selected, &mut drift);
@@ -368,6 +392,70 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
         .collect();
     external.sort_by(|a, b| a.judgement.status.cmp(&b.judgement.status).then_with(|| a.name.cmp(&b.name)));
     Assessment { at: Some(now), items, drift, external, unlisted: inv.unlisted().cloned().collect() }
+}
+
+/// A multi-Region replica key and the rule it is judged by: its own if a rule selects it,
+/// else its primary's (MultiRegionConfiguration.PrimaryKey), found in the inventory by
+/// ARN; when the primary is not in the inventory (its Region not selected, or not listed),
+/// a rule naming the primary's ARN, else the rule cannot be determined.
+struct Replica<'a> {
+    found: RuleMatch<'a>,
+    /// "<primary alias or key id> (<Region>)".
+    label: String,
+    primary_region: String,
+}
+
+impl Replica<'_> {
+    /// The replica's verdict says whose it is, and acts on the primary: rotation is the
+    /// primary's (replicas share its key material), and a replica is never advised for
+    /// deletion for having no alias or rule of its own.
+    fn judged(&self, mut j: Judgement) -> Judgement {
+        if let RuleMatch::Undetermined(u) = &self.found {
+            if u.what == "primary key" {
+                j.reason = format!(
+                    "replica of {}: rule cannot be determined (its primary is not in this inventory)",
+                    self.label
+                );
+                j.action = format!(
+                    "run with --region {} as well: a replica is judged by its primary's rule",
+                    self.primary_region
+                );
+                return j;
+            }
+        }
+        j.reason = format!("replica of {}: {}", self.label, j.reason);
+        if j.action.contains("schedule its deletion") {
+            j.action = format!("add a [[keys]] rule for its primary {}", self.label);
+        } else if !j.action.is_empty() && !matches!(self.found, RuleMatch::Undetermined(_)) {
+            j.action = format!("on its primary {} in {}: {}", self.label, self.primary_region, j.action);
+        }
+        j
+    }
+}
+
+fn replica_of<'a>(
+    inv: &Inventory,
+    policy: &'a Policy,
+    k: &KeyItem,
+    aliases_failed: &dyn Fn(&str) -> Option<&'a ReadFailure>,
+) -> Option<Replica<'a>> {
+    let primary = k.replica_of()?;
+    let visible = inv.keys().find(|p| p.arn == primary.arn);
+    let label = format!("{} ({})", visible.map_or(primary.arn.as_str(), |p| p.display_name()), primary.region);
+    let found = if let Some(own) = policy.rule_for_key(k) {
+        RuleMatch::Rule(own)
+    } else if let Some(p) = visible {
+        policy.key_rule(p, aliases_failed(&p.region))
+    } else if let Some(r) = policy.keys.iter().find(|r| matches!(&r.selector, Selector::Arn(a) if *a == primary.arn)) {
+        RuleMatch::Rule(r)
+    } else {
+        RuleMatch::Undetermined(Undetermined {
+            what: "primary key",
+            call: format!("kms:DescribeKey in {}", primary.region),
+            failure: ReadFailure::Failed("its primary is not in this inventory".into()),
+        })
+    };
+    Some(Replica { found, label, primary_region: primary.region.clone() })
 }
 
 /// Why `--check` fails on one item: Overdue or ALERT, or governed (or possibly governed)
@@ -747,6 +835,139 @@ mod tests {
             it.judgement.action.is_empty() || it.judgement.action.starts_with("in its primary Region eu-north-1"),
             "{}",
             it.judgement.action
+        );
+    }
+
+    /// A multi-Region key: `primary` in eu-north-1 (aliases as given), its replica in eu-west-1.
+    fn multi_region(primary_alias: &str) -> (KeyItem, KeyItem) {
+        use crate::domain::inventory::{MultiRegionKeys, RegionalKey};
+        let mut p = key("eu-north-1", primary_alias, KeyState::Enabled);
+        p.key_id = "mrk-1".into();
+        p.arn = "arn:aws:kms:eu-north-1:123456789012:key/mrk-1".into();
+        p.created = Some(now() - chrono::Duration::days(100));
+        let primary = RegionalKey { arn: p.arn.clone(), region: "eu-north-1".into() };
+        p.multi_region = Some("PRIMARY".into());
+        p.multi_region_keys = Some(MultiRegionKeys {
+            key_type: "PRIMARY".into(),
+            primary: Some(primary.clone()),
+            replica_regions: vec!["eu-west-1".into()],
+        });
+        let mut r = p.clone();
+        r.region = "eu-west-1".into();
+        r.arn = "arn:aws:kms:eu-west-1:123456789012:key/mrk-1".into();
+        r.aliases.clear();
+        r.multi_region = Some("REPLICA".into());
+        r.multi_region_keys = Some(MultiRegionKeys {
+            key_type: "REPLICA".into(),
+            primary: Some(primary),
+            replica_regions: vec!["eu-west-1".into()],
+        });
+        (p, r)
+    }
+
+    #[test]
+    fn a_replica_is_judged_by_its_primarys_rule_and_never_advised_for_deletion() {
+        let p = Policy::default_policy().expect("policy");
+        let (primary, replica) = multi_region("drop-national-id-key");
+        let mut i = inv();
+        i.regions[0].keys.retain(|k| k.display_name() != "drop-national-id-key");
+        i.regions[0].keys.push(primary);
+        i.regions[1].keys.push(replica.clone());
+        let a = assess(&i, &p, now(), &regions());
+        let it = a.items.iter().find(|x| x.id == replica.arn).expect("replica row");
+        assert!(it.managed, "governed by its primary's rule: {it:?}");
+        assert_eq!(it.owner.as_deref(), Some("security-team"));
+        assert_eq!(it.judgement.status, Status::Ok, "{}", it.judgement.reason);
+        assert_eq!(it.replica_of.as_deref(), Some("drop-national-id-key (eu-north-1)"));
+        assert!(
+            it.judgement.reason.starts_with("replica of drop-national-id-key (eu-north-1): "),
+            "{}",
+            it.judgement.reason
+        );
+        assert!(
+            !a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { id, .. } if *id == replica.arn)),
+            "{:?}",
+            a.drift
+        );
+        // Its primary lists it.
+        let p_item = a.items.iter().find(|x| x.name == "drop-national-id-key").expect("primary");
+        assert_eq!(p_item.replicas, ["eu-west-1"]);
+        assert!(
+            p_item.judgement.reason.contains("multi-Region primary, replicas in eu-west-1"),
+            "{}",
+            p_item.judgement.reason
+        );
+        // Overdue primary: the replica's action is carried out on the primary.
+        let mut old = i.clone();
+        for k in old.regions.iter_mut().flat_map(|r| r.keys.iter_mut()).filter(|k| k.key_id == "mrk-1") {
+            k.created = Some(now() - chrono::Duration::days(400));
+        }
+        let a = assess(&old, &p, now(), &regions());
+        let it = a.items.iter().find(|x| x.id == replica.arn).expect("replica row");
+        assert_eq!(it.judgement.status, Status::Alert);
+        assert!(
+            it.judgement.action.starts_with("on its primary drop-national-id-key (eu-north-1) in eu-north-1: "),
+            "{}",
+            it.judgement.action
+        );
+        // A primary in no rule and a policy without a default: the replica is never told to
+        // schedule its deletion, and is not drift of its own.
+        let mut bare = p.clone();
+        bare.keys.retain(|r| r.selector != Selector::Default);
+        let (primary, replica) = multi_region("mr-stray");
+        let mut i = inv();
+        i.regions[0].keys.push(primary);
+        i.regions[1].keys.push(replica.clone());
+        let a = assess(&i, &bare, now(), &regions());
+        let it = a.items.iter().find(|x| x.id == replica.arn).expect("replica row");
+        assert!(!it.judgement.action.contains("deletion"), "{}", it.judgement.action);
+        assert_eq!(it.judgement.action, "add a [[keys]] rule for its primary mr-stray (eu-north-1)");
+        assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "mr-stray")));
+        assert!(!a.drift.iter().any(|d| d.item_id() == Some(replica.arn.as_str())), "{:?}", a.drift);
+    }
+
+    #[test]
+    fn a_replica_whose_primary_is_not_visible_and_a_primary_whose_replica_is_not_selected() {
+        let p = Policy::default_policy().expect("policy");
+        let (primary, replica) = multi_region("drop-national-id-key");
+        // Only eu-west-1 selected: the primary is not in the inventory.
+        let mut i = inv();
+        i.regions.remove(0);
+        i.regions[0].keys.push(replica.clone());
+        let west = ["eu-west-1".to_owned()];
+        let a = assess(&i, &p, now(), &west);
+        let it = a.items.iter().find(|x| x.id == replica.arn).expect("replica row");
+        assert_eq!(it.judgement.status, Status::Unknown);
+        assert_eq!(
+            it.judgement.reason,
+            "replica of arn:aws:kms:eu-north-1:123456789012:key/mrk-1 (eu-north-1): rule cannot be determined (its primary is not in this inventory)"
+        );
+        assert!(it.judgement.action.starts_with("run with --region eu-north-1 as well"), "{}", it.judgement.action);
+        assert!(!a.drift.iter().any(|d| d.item_id() == Some(replica.arn.as_str())), "{:?}", a.drift);
+        assert!(it.check_failure.as_deref().is_some_and(|c| c.contains("cannot be judged")), "{it:?}");
+        // A rule naming the primary's ARN judges it even so.
+        let mut by_arn = p.clone();
+        let mut r = by_arn.keys[0].clone();
+        r.selector = Selector::Arn(primary.arn.clone());
+        r.owner = "by-arn".into();
+        r.regions = vec![];
+        by_arn.keys.insert(0, r);
+        let a = assess(&i, &by_arn, now(), &west);
+        let it = a.items.iter().find(|x| x.id == replica.arn).expect("replica row");
+        assert_eq!(it.owner.as_deref(), Some("by-arn"));
+        assert_eq!(it.judgement.status, Status::Ok, "{}", it.judgement.reason);
+        // Only eu-north-1 selected: the primary is judged, its replica's Region not checked.
+        let mut i = inv();
+        i.regions.truncate(1);
+        i.regions[0].keys.retain(|k| k.display_name() != "drop-national-id-key");
+        i.regions[0].keys.push(primary);
+        let a = assess(&i, &p, now(), &regions()[..1]);
+        let it = a.items.iter().find(|x| x.name == "drop-national-id-key").expect("primary");
+        assert_eq!(it.judgement.status, Status::Ok);
+        assert!(
+            it.judgement.reason.contains("replicas in eu-west-1 (eu-west-1 not selected: not checked)"),
+            "{}",
+            it.judgement.reason
         );
     }
 

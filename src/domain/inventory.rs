@@ -256,12 +256,87 @@ pub struct KeyItem {
     /// Read on demand (detail pane), not on every refresh.
     #[serde(default)]
     pub key_policy: Fetched<KeyPolicySummary>,
+    /// Imported key material (Origin EXTERNAL): when it expires, and what KMS lists of it.
+    #[serde(default)]
+    pub imported: Option<ImportedMaterial>,
+    /// A multi-Region key's primary and replicas (DescribeKey's MultiRegionConfiguration).
+    #[serde(default)]
+    pub multi_region_keys: Option<MultiRegionKeys>,
+}
+
+/// A key's imported key material, as DescribeKey and ListKeyRotations report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ImportedMaterial {
+    /// KeyMetadata.ExpirationModel: `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`
+    /// (absent before the first import).
+    pub expiration_model: Option<String>,
+    /// KeyMetadata.ValidTo: when the earliest key material permanently associated with the
+    /// key expires; KMS then deletes it and the key becomes unusable (PendingImport).
+    pub valid_to: Option<DateTime<Utc>>,
+    /// Every key material KMS lists for a symmetric key (ListKeyRotations with
+    /// IncludeKeyMaterial ALL_KEY_MATERIAL); empty where that does not apply or was not read.
+    pub materials: Vec<KeyMaterial>,
+}
+
+/// One key material of a symmetric key with imported material (RotationsListEntry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMaterial {
+    /// ImportState IMPORTED (false: PENDING_IMPORT, i.e. expired or deleted, or never imported).
+    pub imported: bool,
+    /// KeyMaterialState CURRENT (used to encrypt).
+    pub current: bool,
+    /// Its ValidTo, when it expires.
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+impl ImportedMaterial {
+    /// The date the key's material expires or expired: ValidTo, else the newest ValidTo
+    /// of the materials KMS lists.
+    pub fn expiry(&self) -> Option<DateTime<Utc>> {
+        self.valid_to.or_else(|| self.materials.iter().filter_map(|m| m.valid_to).max())
+    }
+
+    /// Was material ever imported (so a PendingImport key lost it: expired or deleted)?
+    pub fn ever_imported(&self) -> bool {
+        self.valid_to.is_some() || !self.materials.is_empty()
+    }
+}
+
+/// A key in another Region (ARN + Region), as MultiRegionConfiguration names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionalKey {
+    pub arn: String,
+    pub region: String,
+}
+
+/// MultiRegionConfiguration: the primary key and the replica keys' Regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionKeys {
+    /// MultiRegionKeyType: `PRIMARY` or `REPLICA`.
+    pub key_type: String,
+    pub primary: Option<RegionalKey>,
+    /// The Regions of the replica keys (ReplicaKeys).
+    pub replica_regions: Vec<String>,
 }
 
 impl KeyItem {
     /// The name an operator knows the key by: its first alias, else its key id.
     pub fn display_name(&self) -> &str {
         self.aliases.first().map(String::as_str).unwrap_or(&self.key_id)
+    }
+
+    /// The primary key of a multi-Region replica (MultiRegionKeyType REPLICA), when it is one.
+    pub fn replica_of(&self) -> Option<&RegionalKey> {
+        let mr = self.multi_region_keys.as_ref()?;
+        mr.primary.as_ref().filter(|p| mr.key_type == "REPLICA" && p.arn != self.arn)
+    }
+
+    /// The Regions of a multi-Region primary key's replicas (empty otherwise).
+    pub fn replica_regions(&self) -> &[String] {
+        match &self.multi_region_keys {
+            Some(mr) if mr.key_type == "PRIMARY" => &mr.replica_regions,
+            _ => &[],
+        }
     }
 }
 
@@ -412,6 +487,8 @@ pub(crate) mod fixtures {
             rotation: Fetched::Ok(KeyRotation { enabled: true, ..Default::default() }),
             tags: Fetched::Ok(BTreeMap::new()),
             key_policy: Fetched::NotFetched,
+            imported: None,
+            multi_region_keys: None,
         }
     }
 

@@ -168,6 +168,7 @@ mod tests {
             },
             check_failure: None,
             replicas: vec![],
+            replica_of: None,
         }
     }
 

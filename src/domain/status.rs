@@ -82,14 +82,35 @@ pub fn rotation_applies(k: &KeyItem) -> bool {
     k.spec == "SYMMETRIC_DEFAULT" && k.origin == "AWS_KMS" && k.custom_key_store.is_none()
 }
 
+/// Is this a symmetric key with imported material (Origin EXTERNAL, not in a custom key
+/// store)? KMS cannot rotate it automatically, but it can rotate it on demand once new
+/// material is imported (RotateKeyOnDemand; ListKeyRotations lists its materials).
+pub fn on_demand_rotation_only(k: &KeyItem) -> bool {
+    k.origin == "EXTERNAL" && k.spec == "SYMMETRIC_DEFAULT" && k.custom_key_store.is_none()
+}
+
+/// How long before imported key material expires keydeck raises an ALERT: 004 §4.6 alerts
+/// "14 days before expiry" (its expiry rule, for the TLS certificate). Inside the rule's
+/// `due_soon` lead time it is Due soon.
+pub const EXPIRY_ALERT_DAYS: i64 = 14;
+
+/// The action for a symmetric key with imported material that is due a rotation.
+pub const ON_DEMAND_IMPORTED_ROTATION: &str = "rotate on demand: import new key material (kms:ImportKeyMaterial, ImportType NEW_KEY_MATERIAL), then kms:RotateKeyOnDemand (004 §6: key-admin proposes, CISO approves)";
+
 /// Why KMS cannot rotate this key's material by itself, when it cannot: the policy's
 /// period still binds, and the rotation is manual (a new key, the alias moved to it).
 pub fn manual_rotation_reason(k: &KeyItem) -> Option<String> {
     if k.custom_key_store.is_some() || matches!(k.origin.as_str(), "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE") {
         return Some("custom key store: KMS cannot rotate it automatically".into());
     }
+    if on_demand_rotation_only(k) {
+        return Some(
+            "imported key material: KMS cannot rotate it automatically, only on demand with new imported material"
+                .into(),
+        );
+    }
     if k.origin == "EXTERNAL" {
-        return Some("imported key material: KMS cannot rotate it automatically".into());
+        return Some(format!("imported key material ({}): KMS cannot rotate it automatically", k.spec));
     }
     if k.spec != "SYMMETRIC_DEFAULT" && !k.spec.is_empty() {
         let what = if k.spec.starts_with("HMAC") { "HMAC" } else { "asymmetric" };
@@ -251,6 +272,112 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
             "add a [[keys]] rule for it, or schedule its deletion",
         );
     };
+    if k.state == KeyState::PendingImport {
+        return judge_pending_import(k, now);
+    }
+    let j = judge_rotation(k, rule, now);
+    match material_expiry(k, rule.due_soon.0, now) {
+        Some(e) => with_expiry(j, e),
+        None => j,
+    }
+}
+
+/// A key without usable key material (PendingImport): it lost imported material (expired
+/// or deleted: ALERT, nothing encrypted under it decrypts until the same material is
+/// reimported), or it never had any (n/a: nothing to rotate yet).
+fn judge_pending_import(k: &KeyItem, now: DateTime<Utc>) -> Judgement {
+    let imported = k.imported.clone().unwrap_or_default();
+    let reimport = "reimport the same key material (kms:GetParametersForImport, kms:ImportKeyMaterial): until then nothing encrypted under the key can be decrypted";
+    match imported.expiry() {
+        Some(expired) if expired <= now => Judgement {
+            status: Status::Alert,
+            reason: format!(
+                "imported key material expired {} ({} d ago): the key is unusable (PendingImport)",
+                expired.format("%Y-%m-%d"),
+                (now - expired).num_days()
+            ),
+            action: reimport.into(),
+            due: Some(expired),
+            last_rotated: None,
+        },
+        _ if imported.ever_imported() => Judgement {
+            status: Status::Alert,
+            reason: "imported key material deleted: the key is unusable (PendingImport)".into(),
+            action: reimport.into(),
+            due: None,
+            last_rotated: None,
+        },
+        _ => Judgement::na(
+            "awaiting imported key material (PendingImport): unusable, nothing to rotate until kms:ImportKeyMaterial",
+        ),
+    }
+}
+
+/// When imported key material expires: a status (ALERT within [`EXPIRY_ALERT_DAYS`], Due
+/// soon within the rule's lead time, else OK), a note and an action.
+struct Expiry {
+    status: Status,
+    note: String,
+    action: String,
+    at: DateTime<Utc>,
+}
+
+fn material_expiry(k: &KeyItem, due_soon_days: i64, now: DateTime<Utc>) -> Option<Expiry> {
+    let imported = k.imported.as_ref()?;
+    if imported.expiration_model.as_deref() == Some("KEY_MATERIAL_DOES_NOT_EXPIRE") {
+        return None;
+    }
+    let at = imported.expiry()?;
+    // Whole days left, counting a part day as one: material expiring in 4 d 23 h is "in 5 d".
+    let left = ((at - now).num_seconds().max(0) + 86_399) / 86_400;
+    let when = at.format("%Y-%m-%d");
+    let reimport = format!(
+        "reimport the key material before {when} with a later ValidTo, or with KEY_MATERIAL_DOES_NOT_EXPIRE (kms:ImportKeyMaterial): when it expires the key becomes unusable"
+    );
+    let (status, note, action) = if at <= now {
+        (Status::Alert, format!("imported key material expired {when} ({} d ago)", (now - at).num_days()), reimport)
+    } else if left < EXPIRY_ALERT_DAYS {
+        (
+            Status::Alert,
+            format!(
+                "imported key material expires {when} (in {left} d; policy alerts {EXPIRY_ALERT_DAYS} d before expiry)"
+            ),
+            reimport,
+        )
+    } else if left < EXPIRY_ALERT_DAYS + due_soon_days {
+        (
+            Status::DueSoon,
+            format!("imported key material expires {when} (in {left} d)"),
+            format!("plan the reimport before {}", (at - Duration::days(EXPIRY_ALERT_DAYS)).format("%Y-%m-%d")),
+        )
+    } else {
+        (Status::Ok, format!("imported key material expires {when}"), String::new())
+    };
+    Some(Expiry { status, note, action, at })
+}
+
+/// The rotation verdict and the material's expiry together: the more severe decides the
+/// status and the action comes first; both are in the reason; Due is the earlier date.
+fn with_expiry(mut j: Judgement, e: Expiry) -> Judgement {
+    let expiry_first = e.status < j.status;
+    if expiry_first {
+        j.status = e.status;
+        j.reason = format!("{}; {}", e.note, j.reason);
+        j.action = if j.action.is_empty() { e.action } else { format!("{}; {}", e.action, j.action) };
+    } else {
+        j.reason = format!("{}; {}", j.reason, e.note);
+        if !e.action.is_empty() && e.status.needs_attention() {
+            j.action = if j.action.is_empty() { e.action } else { format!("{}; {}", j.action, e.action) };
+        }
+    }
+    if e.status.needs_attention() || j.due.is_none() {
+        j.due = Some(j.due.map_or(e.at, |d| d.min(e.at)));
+    }
+    j
+}
+
+/// A key's rotation judged against its rule's period (the key exists, usable or disabled).
+fn judge_rotation(k: &KeyItem, rule: &ItemRule, now: DateTime<Utc>) -> Judgement {
     let Some(period) = rule.rotation else {
         return Judgement::na("policy: not rotated on a schedule");
     };
@@ -260,11 +387,21 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
     if let Some(why) = manual_rotation_reason(k) {
         // The policy's period binds even where KMS cannot rotate: judged from the newest
         // rotation KMS lists (on-demand rotation of imported material), else creation.
+        let on_demand = on_demand_rotation_only(k);
+        if on_demand {
+            if let Some(f) = k.rotation.failure() {
+                return Judgement::unknown(
+                    format!("rotation history {} (kms:ListKeyRotations)", f.label()),
+                    f.advice("kms:ListKeyRotations"),
+                );
+            }
+        }
         let last = k.rotation.ok().and_then(|r| r.last()).map(|r| r.at).or(k.created);
         let Some(last) = last else {
             return Judgement::unknown("no creation or rotation date", "check DescribeKey permissions");
         };
-        return judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, vec![why], MANUAL_ROTATION);
+        let fix = if on_demand { ON_DEMAND_IMPORTED_ROTATION } else { MANUAL_ROTATION };
+        return judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, vec![why], fix);
     }
     let rotation = match &k.rotation {
         Fetched::Ok(r) => r,
@@ -514,7 +651,7 @@ pub fn judge_external(x: &ExternalItem, due_soon_days: i64, today: NaiveDate) ->
 mod tests {
     use super::*;
     use crate::domain::inventory::fixtures::{key, secret};
-    use crate::domain::inventory::{KeyRotation, RotationEvent, RotationKind};
+    use crate::domain::inventory::{ImportedMaterial, KeyMaterial, KeyRotation, RotationEvent, RotationKind};
     use crate::domain::policy::{Classification, Days};
     use chrono::TimeZone;
 
@@ -605,6 +742,7 @@ mod tests {
         hmac.rotation = Fetched::NotApplicable;
         let mut imported = key_created(900, false, &[]);
         imported.origin = "EXTERNAL".into();
+        imported.spec = "RSA_2048".into();
         imported.rotation = Fetched::NotApplicable;
         let mut store = key_created(900, false, &[]);
         store.custom_key_store = Some("cks-1".into());
@@ -634,6 +772,110 @@ mod tests {
             going.state = KeyState::PendingDeletion;
             assert_eq!(judge_key(&going, Some(&r), now()).status, Status::NotApplicable);
         }
+    }
+
+    fn imported(created_days_ago: i64, rotated_days_ago: &[i64], valid_to_in_days: Option<i64>) -> KeyItem {
+        let mut k = key_created(created_days_ago, false, rotated_days_ago);
+        k.origin = "EXTERNAL".into();
+        k.imported = Some(ImportedMaterial {
+            expiration_model: Some(
+                if valid_to_in_days.is_some() { "KEY_MATERIAL_EXPIRES" } else { "KEY_MATERIAL_DOES_NOT_EXPIRE" }.into(),
+            ),
+            valid_to: valid_to_in_days.map(|d| now() + Duration::days(d)),
+            materials: vec![],
+        });
+        k
+    }
+
+    #[test]
+    fn imported_key_material_expiry_is_shown_and_raised_inside_the_lead_time() {
+        let r = rule(Some(365), 7);
+        // Material expiring in 5 days on a key rotated on schedule: ALERT, with the date.
+        let k = imported(100, &[], Some(5));
+        let j = judge_key(&k, Some(&r), now());
+        assert_eq!(j.status, Status::Alert, "{}", j.reason);
+        assert!(j.reason.starts_with("imported key material expires 2026-11-28 (in 5 d"), "{}", j.reason);
+        assert!(j.reason.contains("policy alerts 14 d before expiry"), "{}", j.reason);
+        assert!(j.action.starts_with("reimport the key material before 2026-11-28"), "{}", j.action);
+        assert_eq!(j.due, Some(now() + Duration::days(5)), "Due shows the expiry");
+        assert!(j.status.fails_check());
+        // Siblings: 13 d ALERT; 14 d and 40 d inside the lead time (14 + 30 d): Due soon; 60 d: OK, still shown.
+        for (days, want) in [(13, Status::Alert), (14, Status::DueSoon), (40, Status::DueSoon), (60, Status::Ok)] {
+            let j = judge_key(&imported(100, &[], Some(days)), Some(&r), now());
+            assert_eq!(j.status, want, "{days} d: {}", j.reason);
+            assert!(j.reason.contains("imported key material expires"), "{}", j.reason);
+        }
+        // Material that does not expire: judged by rotation alone.
+        let j = judge_key(&imported(100, &[], None), Some(&r), now());
+        assert_eq!(j.status, Status::Ok, "{}", j.reason);
+        assert!(!j.reason.contains("expire"), "{}", j.reason);
+        // A rule without a rotation period still raises the expiry: the key becomes unusable.
+        assert_eq!(judge_key(&imported(100, &[], Some(5)), Some(&rule(None, 7)), now()).status, Status::Alert);
+        // Expiry and an overdue rotation: the worse decides, both are said.
+        let j = judge_key(&imported(800, &[], Some(20)), Some(&r), now());
+        assert_eq!(j.status, Status::Alert);
+        assert!(j.reason.contains("overdue") && j.reason.contains("expires 2026-12-13"), "{}", j.reason);
+        assert_eq!(j.due, Some(now() - Duration::days(435)), "the earlier date");
+    }
+
+    #[test]
+    fn symmetric_imported_keys_are_rotated_on_demand() {
+        let r = rule(Some(365), 7);
+        // Rotated on demand 30 days ago (ListKeyRotations): OK.
+        let j = judge_key(&imported(800, &[30], None), Some(&r), now());
+        assert_eq!(j.status, Status::Ok, "{}", j.reason);
+        assert!(j.reason.contains("(30 d ago)"), "{}", j.reason);
+        // 800 days old, never rotated, under a yearly rule: overdue past the threshold.
+        let j = judge_key(&imported(800, &[], None), Some(&r), now());
+        assert_eq!(j.status, Status::Alert, "{}", j.reason);
+        assert!(j.reason.contains("435 d overdue"), "{}", j.reason);
+        assert!(j.action.starts_with(ON_DEMAND_IMPORTED_ROTATION), "{}", j.action);
+        // 370 days: overdue inside the threshold.
+        assert_eq!(judge_key(&imported(370, &[], None), Some(&r), now()).status, Status::Overdue);
+        // The history unread: Unknown, with the permission to grant — not judged from creation.
+        let mut denied = imported(10, &[], None);
+        denied.rotation = Fetched::Denied;
+        let j = judge_key(&denied, Some(&r), now());
+        assert_eq!(j.status, Status::Unknown, "{}", j.reason);
+        assert!(j.action.contains("grant kms:ListKeyRotations"), "{}", j.action);
+        // Imported asymmetric or HMAC material cannot be rotated on demand: a new key.
+        let mut hmac = imported(800, &[], None);
+        hmac.spec = "HMAC_256".into();
+        hmac.rotation = Fetched::NotApplicable;
+        assert!(judge_key(&hmac, Some(&r), now()).action.starts_with(MANUAL_ROTATION));
+    }
+
+    #[test]
+    fn pending_import_says_whether_material_was_lost_or_never_imported() {
+        let r = rule(Some(365), 7);
+        // Material expired 3 days ago: KMS deleted it, the key is PendingImport.
+        let mut expired = imported(100, &[], Some(-3));
+        expired.state = KeyState::PendingImport;
+        let j = judge_key(&expired, Some(&r), now());
+        assert_eq!(j.status, Status::Alert, "{}", j.reason);
+        assert!(j.reason.starts_with("imported key material expired 2026-11-20 (3 d ago)"), "{}", j.reason);
+        assert!(j.action.starts_with("reimport the same key material"), "{}", j.action);
+        // Listed material no longer imported, no expiry: deleted (DeleteImportedKeyMaterial).
+        let mut deleted = imported(100, &[], None);
+        deleted.state = KeyState::PendingImport;
+        if let Some(m) = deleted.imported.as_mut() {
+            m.expiration_model = None;
+            m.materials = vec![KeyMaterial { imported: false, current: true, valid_to: None }];
+        }
+        let j = judge_key(&deleted, Some(&r), now());
+        assert_eq!(j.status, Status::Alert, "{}", j.reason);
+        assert!(j.reason.contains("deleted"), "{}", j.reason);
+        // Never imported: nothing to rotate yet, and nothing lost.
+        let mut fresh = imported(1, &[], None);
+        fresh.state = KeyState::PendingImport;
+        fresh.imported = Some(ImportedMaterial::default());
+        let j = judge_key(&fresh, Some(&r), now());
+        assert_eq!(j.status, Status::NotApplicable, "{}", j.reason);
+        assert!(j.reason.contains("awaiting imported key material"), "{}", j.reason);
+        // An expired key material on a cached Enabled key is ALERT too.
+        let j = judge_key(&imported(100, &[], Some(-1)), Some(&r), now());
+        assert_eq!(j.status, Status::Alert, "{}", j.reason);
+        assert!(j.reason.contains("expired"), "{}", j.reason);
     }
 
     #[test]

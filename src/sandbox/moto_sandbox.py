@@ -9,7 +9,9 @@ Usage::
 What it does, in order:
 
 1. starts moto's server in-process on an internal 127.0.0.1 port, checking SigV4 over
-   the request body as received (:class:`RawBodyApp`; moto re-encodes form bodies);
+   the request body as received (:class:`RawBodyApp`; moto re-encodes form bodies), with
+   moto's models taught what KMS and Secrets Manager document and moto lacks (imported
+   key material, multi-Region replicas, rotation schedules: :func:`patch_moto_models`);
 2. seeds the estate (KMS keys, aliases, rotations, deletions, Secrets Manager
    secrets, IAM operators) through boto3, back-dating moto's own records by running
    each step under a frozen clock (freezegun), then checks the dates took; then the
@@ -237,9 +239,26 @@ def load_estate(path: str) -> Estate:
             if k.get("usage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT" \
                     or k.get("spec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
                 raise ValueError(f"key {k['alias']}: stored_data needs a symmetric encryption key")
+    for k in estate.keys:
+        if k.get("origin", "AWS_KMS") not in ("AWS_KMS", "EXTERNAL"):
+            raise ValueError(f"key {k['alias']}: origin must be AWS_KMS or EXTERNAL")
+        if k.get("material_expires_in_days") is not None:
+            if k.get("origin") != "EXTERNAL":
+                raise ValueError(f"key {k['alias']}: material_expires_in_days needs origin EXTERNAL")
+            span = float(k.get("created_days_ago", 0)) + float(k["material_expires_in_days"])
+            if not (0 < float(k["material_expires_in_days"]) and span <= 365):
+                raise ValueError(f"key {k['alias']}: ValidTo must be in the future and at most 365 days after "
+                                 f"the import (created_days_ago + material_expires_in_days <= 365)")
+        if k.get("origin") == "EXTERNAL" and k.get("rotation"):
+            raise ValueError(f"key {k['alias']}: KMS cannot rotate imported key material automatically")
+        for r in k.get("replica_regions", []) or []:
+            if not k.get("multi_region") or r == k["region"]:
+                raise ValueError(f"key {k['alias']}: replica_regions needs multi_region = true and other regions")
     for s in estate.secrets:
         if "name" not in s or "region" not in s:
             raise ValueError(f"secret entry without name/region: {s.get('name')}")
+        if s.get("rotation_days") and s.get("rotation_schedule"):
+            raise ValueError(f"secret {s['name']}: rotation_days or rotation_schedule, not both")
     for t in estate.topics:
         if "name" not in t or "region" not in t:
             raise ValueError(f"topic entry without name/region: {t.get('name')}")
@@ -403,8 +422,16 @@ class Seeder:
         }
         if tags:
             args["Tags"] = tags
+        imported = k.get("origin") == "EXTERNAL"
+        if imported:
+            args["Origin"] = "EXTERNAL"
+        if k.get("multi_region"):
+            args["MultiRegion"] = True
         key_id = kms.create_key(**args)["KeyMetadata"]["KeyId"]
         self.key_ids[alias] = key_id
+        if imported:
+            expires = k.get("material_expires_in_days")
+            self._import_material(kms, key_id, None if expires is None else self.ago(-float(expires)))
         for name in [alias, *k.get("extra_aliases", [])]:
             kms.create_alias(AliasName=f"alias/{name}", TargetKeyId=key_id)
         if k.get("rotation"):
@@ -412,10 +439,15 @@ class Seeder:
         rotations = sorted((float(d) for d in k.get("rotations_days_ago", [])), reverse=True)
         for days in rotations:
             clock.move_to(self.ago(days))
+            if imported:  # on-demand rotation of imported material: new material first
+                self._import_material(kms, key_id, None, new=True)
             kms.rotate_key_on_demand(KeyId=key_id)
         self.rotation_keys[alias] = rotations
         if k.get("rotation"):
             self._record_automatic_rotations(k["region"], key_id, float(k.get("created_days_ago", 0)))
+        for replica_region in k.get("replica_regions", []) or []:
+            clock.move_to(self.ago(k.get("created_days_ago", 0)))
+            kms.replicate_key(KeyId=key_id, ReplicaRegion=replica_region)
         state = k.get("state", "Enabled")
         if state == "Disabled":
             kms.disable_key(KeyId=key_id)
@@ -424,6 +456,29 @@ class Seeder:
             kms.schedule_key_deletion(KeyId=key_id,
                                       PendingWindowInDays=int(k.get("deletion_window_days", 30)))
         LOG.info("key alias/%s (%s, %s) seeded", alias, region, state)
+
+    @staticmethod
+    def _import_material(kms: Any, key_id: str, valid_to: dt.datetime | None, new: bool = False) -> None:
+        """Import fresh random key material (GetParametersForImport, RSAES_OAEP_SHA_256,
+        ImportKeyMaterial): expiring at ``valid_to`` (naive UTC), or never; ``new`` imports
+        it as NEW_KEY_MATERIAL for an on-demand rotation. The material is dropped at once."""
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                               WrappingKeySpec="RSA_2048")
+        public = serialization.load_der_public_key(params["PublicKey"])
+        wrapped = public.encrypt(secrets.token_bytes(32), padding.OAEP(  # type: ignore[union-attr]
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+        args: dict[str, Any] = {"KeyId": key_id, "ImportToken": params["ImportToken"],
+                                "EncryptedKeyMaterial": wrapped}
+        if valid_to is None:
+            args["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+        else:
+            args["ValidTo"] = valid_to.replace(tzinfo=dt.UTC)
+        if new:
+            args["ImportType"] = "NEW_KEY_MATERIAL"
+        kms.import_key_material(**args)
 
     def _record_automatic_rotations(self, region: str, key_id: str, created_days_ago: float) -> None:
         """Record the automatic rotations KMS would have made since the key's creation.
@@ -455,14 +510,20 @@ class Seeder:
         tags = [{"Key": str(t), "Value": str(v)} for t, v in (s.get("tags") or {}).items()]
         if tags:
             args["Tags"] = tags
+        if s.get("replica_regions"):
+            args["AddReplicaRegions"] = [{"Region": r} for r in s["replica_regions"]]
         sm.create_secret(**args)
-        if s.get("rotation_days") or s.get("last_rotated_days_ago") is not None:
+        rules: dict[str, Any] | None = None
+        if s.get("rotation_days"):
+            rules = {"AutomaticallyAfterDays": int(s["rotation_days"])}
+        elif s.get("rotation_schedule"):
+            rules = {"ScheduleExpression": str(s["rotation_schedule"])}
+        if rules or s.get("last_rotated_days_ago") is not None:
             clock.move_to(self.ago(s.get("last_rotated_days_ago", created)))
-            if s.get("rotation_days"):
+            if rules:
                 # No Lambda (moto would invoke it): moto moves AWSCURRENT to a new
                 # version itself, sets the rule, LastRotatedDate and NextRotationDate.
-                sm.rotate_secret(SecretId=name, RotateImmediately=False,
-                                 RotationRules={"AutomaticallyAfterDays": int(s["rotation_days"])})
+                sm.rotate_secret(SecretId=name, RotateImmediately=False, RotationRules=rules)
                 self._fresh_current_value(s["region"], name)
             else:
                 sm.put_secret_value(SecretId=name, SecretString=secrets.token_hex(32))
@@ -515,13 +576,15 @@ class Seeder:
             created = s.get("created_days_ago", 0)
             out.append(("secret.created", s["region"], s["name"], d["CreatedDate"].timestamp(),
                         _ts(self.ago(created))))
-            if s.get("rotation_days"):
+            if s.get("rotation_days") or s.get("rotation_schedule"):
                 got = d.get("LastRotatedDate")
                 out.append(("secret.rotated", s["region"], s["name"],
                             got.timestamp() if got else 0.0,
                             _ts(self.ago(s.get("last_rotated_days_ago", created)))))
-                if not d.get("RotationEnabled") or d.get("RotationRules", {}).get(
-                        "AutomaticallyAfterDays") != int(s["rotation_days"]):
+                rules = d.get("RotationRules", {})
+                took = rules.get("AutomaticallyAfterDays") == int(s["rotation_days"]) if s.get("rotation_days") \
+                    else rules.get("ScheduleExpression") == s["rotation_schedule"]
+                if not d.get("RotationEnabled") or not took:
                     raise RuntimeError(f"secret {s['name']}: rotation rule did not take")
         return out
 
@@ -559,8 +622,11 @@ class Seeder:
                 else:
                     secret.last_rotation_date = int(want)
                     secret.last_changed_date = int(want)
-                    days = int(next(x for x in self.estate.secrets if x["name"] == ident)["rotation_days"])
-                    secret.next_rotation_date = int(want) + days * 86400
+                    entry = next(x for x in self.estate.secrets if x["name"] == ident)
+                    if entry.get("rotation_days"):
+                        secret.next_rotation_date = int(want) + int(entry["rotation_days"]) * 86400
+                    else:
+                        secret.next_rotation_date = int(next_run(entry["rotation_schedule"], want) or 0) or None
 
 
 def _ts(d: dt.datetime) -> float:
@@ -666,7 +732,465 @@ def moto_server_class() -> Any:
             self._server.serve_forever()
 
     verify_signatures_over_raw_body()
+    patch_moto_models()
     return SignedBodyMotoServer
+
+
+# --------------------------------------------------------------------------- moto's models
+
+IMPORT_PARAMETERS_VALID_S = 24 * 3600  # GetParametersForImport: the token and key live 24 hours
+MAX_VALID_TO_S = 365 * 86400  # ImportKeyMaterial: ValidTo at most 365 days from the request
+OAEP_HASHES = {"RSAES_OAEP_SHA_1": "SHA1", "RSAES_OAEP_SHA_256": "SHA256"}
+WRAPPING_KEY_BITS = {"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
+
+
+def _kms_error(code: str, message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+    return JsonRESTError(code, message)
+
+
+def _material_expired(m: dict[str, Any], now: float) -> bool:
+    return m["import_state"] == "IMPORTED" and m["state"] != "PENDING_ROTATION" \
+        and m.get("valid_to") is not None and m["valid_to"] <= now
+
+
+def patch_moto_models() -> None:
+    """Teach moto's in-process models what KMS and Secrets Manager document and moto lacks.
+
+    The seeder and the proxied calls reach the same backend objects, so both see it.
+
+    KMS, imported key material (KMS developer guide "Importing key material"; API
+    reference GetParametersForImport, ImportKeyMaterial, RotateKeyOnDemand,
+    ListKeyRotations, KeyMetadata):
+
+    * CreateKey with Origin EXTERNAL makes a key without material: KeyState PendingImport,
+      Enabled false (moto: an Enabled key with generated material).
+    * GetParametersForImport answers an RSA wrapping key (WrappingKeySpec RSA_2048..4096)
+      and an import token valid 24 hours; ImportKeyMaterial unwraps the material
+      (RSAES_OAEP_SHA_1 / _SHA_256), checks the token (InvalidImportTokenException,
+      ExpiredImportTokenException), ExpirationModel (default KEY_MATERIAL_EXPIRES, which
+      needs a future ValidTo at most 365 days away) and ImportType (the first import is
+      NEW_KEY_MATERIAL, later ones default to EXISTING_KEY_MATERIAL, which must be the
+      same material: IncorrectKeyMaterialException); the key becomes Enabled. New material
+      for a symmetric key waits in PENDING_ROTATION.
+    * When material that is permanently associated with the key passes its ValidTo, KMS
+      deletes it and the key becomes PendingImport (checked whenever the key state is read).
+      DescribeKey reports ExpirationModel and ValidTo (the earliest expiry) of EXTERNAL keys.
+    * RotateKeyOnDemand on an EXTERNAL key needs material in PENDING_ROTATION
+      (KMSInvalidStateException otherwise); it becomes CURRENT, the previous NON_CURRENT.
+      Asymmetric and HMAC keys cannot rotate (UnsupportedOperationException).
+    * ListKeyRotations lists completed rotations; with IncludeKeyMaterial ALL_KEY_MATERIAL
+      also the first material and any pending one; entries of EXTERNAL keys carry
+      KeyMaterialId, ImportState, KeyMaterialState, ExpirationModel and ValidTo.
+
+    KMS, multi-Region keys: moto's ReplicateKey copies the primary shallowly, so both share
+    one MultiRegionConfiguration, and DescribeKey of the replica rewrites its
+    MultiRegionKeyType to REPLICA for both, and lists the primary's aliases in the replica's
+    Region. Each key now answers its own type (PRIMARY where its ARN is PrimaryKey.Arn); a
+    replica gets its own CreationDate, no aliases or grants (they are regional), no imported
+    material of its own yet (PendingImport), and GetKeyRotationStatus of a replica answers
+    its primary's (rotation is set on the primary; they share key material).
+
+    Secrets Manager: RotateSecret with RotationRules.ScheduleExpression (``rate(N days)``,
+    ``rate(N hours)``, ``cron(...)``) turns rotation on, keeps the expression (DescribeSecret
+    and ListSecrets answer it, with AutomaticallyAfterDays for a rate in days) and sets
+    NextRotationDate from it; AutomaticallyAfterDays and ScheduleExpression together are
+    InvalidParameterException. A value put by hand (PutSecretValue making a new AWSCURRENT)
+    is a valid rotation for an AutomaticallyAfterDays schedule: NextRotationDate is counted
+    from it (RotationRulesType), LastRotatedDate stays. Every secret answers PrimaryRegion
+    (its own Region when it is not a replica).
+    """
+    from moto.kms import models as kms_models
+    from moto.kms.responses import KmsResponse
+    from moto.secretsmanager import models as sm_models
+
+    Key = kms_models.Key
+    if getattr(Key, "_keydeck_patched", False):
+        return
+    Key._keydeck_patched = True
+
+    # ---- key state as a property: imported material expires when the state is read
+    def get_state(self: Any) -> str:
+        state = self.__dict__.get("_key_state", "Enabled")
+        materials = self.__dict__.get("materials")
+        if materials and state in ("Enabled", "Disabled"):
+            now = time.time()
+            expired = [m for m in materials if _material_expired(m, now)]
+            for m in expired:
+                m["import_state"] = "PENDING_IMPORT"
+            if expired:
+                self.__dict__["_key_state"] = state = "PendingImport"
+                self.__dict__["enabled"] = False
+        return state
+
+    def set_state(self: Any, value: str) -> None:
+        self.__dict__["_key_state"] = value
+
+    Key.key_state = property(get_state, set_state)
+
+    original_init = Key.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        if self.origin == "EXTERNAL":
+            # No material until ImportKeyMaterial. moto's generated key_material stays as a
+            # placeholder (moto fails without one); KeyStateGuard refuses every use of a
+            # PendingImport key, so it is never used.
+            self.materials = []  # [{id, bytes, state, import_state, expiration_model, valid_to, rotation_date}]
+            self.key_state = "PendingImport"
+            self.enabled = False
+
+    Key.__init__ = init
+
+    original_to_dict = Key.to_dict
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        state = self.key_state  # expires material first
+        out = original_to_dict(self)
+        md = out["KeyMetadata"]
+        md["KeyState"] = state
+        if self.multi_region:
+            cfg = dict(self.multi_region_configuration)
+            cfg["ReplicaKeys"] = list(cfg.get("ReplicaKeys", []))
+            cfg["MultiRegionKeyType"] = "PRIMARY" if cfg["PrimaryKey"]["Arn"] == self.arn else "REPLICA"
+            md["MultiRegionConfiguration"] = cfg
+        materials = self.__dict__.get("materials")
+        if self.origin == "EXTERNAL":
+            md["Enabled"] = state == "Enabled"
+            permanent = [m for m in materials or [] if m["state"] != "PENDING_ROTATION"]
+            if permanent:
+                current = next((m for m in permanent if m["state"] == "CURRENT"), permanent[-1])
+                md["ExpirationModel"] = current["expiration_model"]
+                expiring = [m["valid_to"] for m in permanent
+                            if m["expiration_model"] == "KEY_MATERIAL_EXPIRES" and m.get("valid_to")]
+                if expiring:
+                    md["ValidTo"] = min(expiring)
+                if self.key_spec == "SYMMETRIC_DEFAULT":
+                    md["CurrentKeyMaterialId"] = current["id"]
+        return out
+
+    Key.to_dict = to_dict
+
+    Backend = kms_models.KmsBackend
+
+    original_replicate = Backend.replicate_key
+
+    def replicate_key(self: Any, key_id: str, replica_region: str) -> Any:
+        replica = original_replicate(self, key_id, replica_region)
+        # A replica is a key of its own Region: its own creation date, no aliases or grants
+        # (regional), and imported material must be imported into it separately.
+        replica.creation_date = kms_models.unix_time()
+        replica.aliases = {}
+        replica.grants = {}
+        if replica.origin == "EXTERNAL":
+            replica.materials = []
+            replica.key_state = "PendingImport"
+            replica.enabled = False
+        return replica
+
+    Backend.replicate_key = replicate_key
+
+    original_rotation_status = Backend.get_key_rotation_status
+
+    def get_key_rotation_status(self: Any, key_id: str) -> bool:
+        key = self.keys[self.get_key_id(key_id)]
+        if key.multi_region:
+            primary = key.multi_region_configuration["PrimaryKey"]
+            if primary["Arn"] != key.arn:
+                other = kms_models.kms_backends[self.account_id][primary["Region"]].keys.get(key.id)
+                if other is not None:
+                    return bool(other.key_rotation_status)
+        return original_rotation_status(self, key_id)
+
+    Backend.get_key_rotation_status = get_key_rotation_status
+
+    original_rotate = Backend.rotate_key_on_demand
+
+    def rotate_key_on_demand(self: Any, key_id: str) -> str:
+        key = self.keys[self.get_key_id(key_id)]
+        if key.key_spec != "SYMMETRIC_DEFAULT":
+            raise _kms_error("UnsupportedOperationException",
+                             f"{key.arn} key usage or key spec does not support key rotation.")
+        if key.origin != "EXTERNAL":
+            return original_rotate(self, key_id)
+        pending = next((m for m in key.materials if m["state"] == "PENDING_ROTATION"), None)
+        if pending is None or key.key_state != "Enabled":
+            raise _kms_error("KMSInvalidStateException",
+                             f"{key.arn} has no imported key material in PENDING_ROTATION: import new key "
+                             "material (ImportType NEW_KEY_MATERIAL) before rotating on demand.")
+        for m in key.materials:
+            if m["state"] == "CURRENT":
+                m["state"] = "NON_CURRENT"
+        pending["state"] = "CURRENT"
+        pending["rotation_date"] = kms_models.unix_time()
+        key.key_material = pending["bytes"]
+        key.rotations.append({"KeyId": key.id, "RotationDate": pending["rotation_date"],
+                              "RotationType": "ON_DEMAND"})
+        return key.id
+
+    Backend.rotate_key_on_demand = rotate_key_on_demand
+
+    def material_entry(key: Any, m: dict[str, Any]) -> dict[str, Any]:
+        e: dict[str, Any] = {"KeyId": key.id, "KeyMaterialId": m["id"], "ImportState": m["import_state"],
+                             "KeyMaterialState": m["state"], "ExpirationModel": m["expiration_model"]}
+        if m["expiration_model"] == "KEY_MATERIAL_EXPIRES" and m.get("valid_to") is not None:
+            e["ValidTo"] = m["valid_to"]
+        if m.get("rotation_date") is not None:
+            e["RotationDate"] = m["rotation_date"]
+            e["RotationType"] = "ON_DEMAND"
+        return e
+
+    def list_key_rotations(self: Any) -> str:
+        key_id = self._get_param("KeyId")
+        include = self._get_param("IncludeKeyMaterial") or "ROTATIONS_ONLY"
+        limit = int(self._get_param("Limit") or 100)
+        marker = self._get_param("Marker")
+        self._validate_key_id(key_id)
+        key = self.kms_backend.keys[self.kms_backend.get_key_id(key_id)]
+        if key.key_spec != "SYMMETRIC_DEFAULT":
+            raise _kms_error("UnsupportedOperationException",
+                             f"{key.arn} key usage or key spec does not support key rotation.")
+        _ = key.key_state  # expires material first
+        if key.origin == "EXTERNAL":
+            entries = [material_entry(key, m) for m in key.materials
+                       if include == "ALL_KEY_MATERIAL" or m.get("rotation_date") is not None]
+        else:
+            entries = list(key.rotations)
+        start = int(marker) if marker and str(marker).isdigit() else 0
+        page = entries[start:start + limit]
+        response: dict[str, Any] = {"Rotations": page, "Truncated": start + limit < len(entries)}
+        if response["Truncated"]:
+            response["NextMarker"] = str(start + limit)
+        return json.dumps(response)
+
+    KmsResponse.list_key_rotations = list_key_rotations
+
+    tokens: dict[str, tuple[str, Any, str, float]] = {}  # token -> (key id, private key, algorithm, valid to)
+
+    def get_parameters_for_import(self: Any) -> str:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key_id = self._get_param("KeyId")
+        algorithm = self._get_param("WrappingAlgorithm")
+        spec = self._get_param("WrappingKeySpec")
+        self._validate_key_id(key_id)
+        key = self.kms_backend.keys[self.kms_backend.get_key_id(key_id)]
+        if key.origin != "EXTERNAL":
+            raise _kms_error("UnsupportedOperationException", f"{key.arn} origin is {key.origin} which is not valid "
+                                                              "for this operation.")
+        if algorithm not in OAEP_HASHES or spec not in WRAPPING_KEY_BITS:
+            raise _kms_error("UnsupportedOperationException",
+                             f"The sandbox wraps key material with {sorted(OAEP_HASHES)} and "
+                             f"{sorted(WRAPPING_KEY_BITS)} only.")
+        private = rsa.generate_private_key(public_exponent=65537, key_size=WRAPPING_KEY_BITS[spec])
+        token = secrets.token_bytes(32)
+        valid_to = time.time() + IMPORT_PARAMETERS_VALID_S
+        tokens[base64.b64encode(token).decode()] = (key.id, private, algorithm, valid_to)
+        public = private.public_key().public_bytes(serialization.Encoding.DER,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+        return json.dumps({"KeyId": key.arn, "ImportToken": base64.b64encode(token).decode(),
+                           "PublicKey": base64.b64encode(public).decode(), "ParametersValidTo": valid_to})
+
+    KmsResponse.get_parameters_for_import = get_parameters_for_import
+
+    def import_key_material(self: Any) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        key_id = self._get_param("KeyId")
+        self._validate_key_id(key_id)
+        key = self.kms_backend.keys[self.kms_backend.get_key_id(key_id)]
+        token = self._get_param("ImportToken") or ""
+        found = tokens.get(token)
+        if found is None or found[0] != key.id:
+            raise _kms_error("InvalidImportTokenException", "Import token is invalid for this KMS key.")
+        _, private, algorithm, token_valid_to = found
+        now = time.time()
+        if now > token_valid_to:
+            raise _kms_error("ExpiredImportTokenException", "Import token expired.")
+        model = self._get_param("ExpirationModel") or "KEY_MATERIAL_EXPIRES"
+        valid_to = self._get_param("ValidTo")
+        if model == "KEY_MATERIAL_EXPIRES":
+            if valid_to is None:
+                raise _kms_error("ValidationException", "ValidTo is required when ExpirationModel is "
+                                                        "KEY_MATERIAL_EXPIRES.")
+            valid_to = float(valid_to)
+            if not now < valid_to <= now + MAX_VALID_TO_S:
+                raise _kms_error("ValidationException", "ValidTo must be a future date no more than 365 days "
+                                                        "from now.")
+        elif valid_to is not None:
+            raise _kms_error("ValidationException", "ValidTo is not valid with KEY_MATERIAL_DOES_NOT_EXPIRE.")
+        try:
+            blob = base64.b64decode(self._get_param("EncryptedKeyMaterial") or "")
+            hash_cls = getattr(hashes, OAEP_HASHES[algorithm])
+            material = private.decrypt(blob, padding.OAEP(mgf=padding.MGF1(hash_cls()), algorithm=hash_cls(),
+                                                          label=None))
+        except Exception:
+            raise _kms_error("InvalidCiphertextException", "The key material could not be unwrapped with the "
+                                                           "import parameters.")
+        state = key.key_state
+        import_type = self._get_param("ImportType") or ("EXISTING_KEY_MATERIAL" if key.materials
+                                                        else "NEW_KEY_MATERIAL")
+        same = next((m for m in key.materials if m["bytes"] == material), None)
+        if import_type == "EXISTING_KEY_MATERIAL":
+            if same is None:
+                raise _kms_error("IncorrectKeyMaterialException", "The key material is not the key material "
+                                                                  "previously imported into this KMS key.")
+            entry = same
+        else:
+            if same is not None:
+                raise _kms_error("IncorrectKeyMaterialException", "This key material was already imported into "
+                                                                  "this KMS key.")
+            if key.materials and key.key_spec != "SYMMETRIC_DEFAULT":
+                raise _kms_error("UnsupportedOperationException", "Only symmetric encryption keys accept new key "
+                                                                  "material after the first import.")
+            first = not key.materials
+            entry = {"id": hashlib.sha256(key.id.encode() + material).hexdigest(), "bytes": material,
+                     "state": "CURRENT" if first else "PENDING_ROTATION", "rotation_date": None}
+            key.materials.append(entry)
+        entry["import_state"] = "IMPORTED"
+        entry["expiration_model"] = model
+        entry["valid_to"] = valid_to if model == "KEY_MATERIAL_EXPIRES" else None
+        if entry["state"] == "CURRENT":
+            key.key_material = material
+        if state == "PendingImport" and all(m["import_state"] == "IMPORTED" for m in key.materials
+                                            if m["state"] != "PENDING_ROTATION"):
+            key.key_state = "Enabled"
+            key.enabled = True
+        return json.dumps({"KeyId": key.arn, "KeyMaterialId": entry["id"]})
+
+    KmsResponse.import_key_material = import_key_material
+
+    # ---- Secrets Manager: schedule expressions, PrimaryRegion
+    Backend = sm_models.SecretsManagerBackend
+    original_rotate_secret = Backend.rotate_secret
+
+    def rotate_secret(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> str:
+        rules = kwargs.get("rotation_rules") if "rotation_rules" in kwargs else (args[2] if len(args) > 2 else None)
+        expr = (rules or {}).get("ScheduleExpression")
+        if expr is not None and "AutomaticallyAfterDays" in (rules or {}):
+            raise sm_models.InvalidParameterException(
+                "You can't specify both AutomaticallyAfterDays and ScheduleExpression in RotationRules.")
+        if expr is not None and not (isinstance(expr, str) and expr.strip().startswith(("rate(", "cron("))
+                                     and expr.strip().endswith(")")):
+            raise sm_models.InvalidParameterException(f"Invalid ScheduleExpression: {expr}")
+        out = original_rotate_secret(self, secret_id, *args, **kwargs)
+        secret = self.secrets[secret_id]
+        if expr is not None:
+            secret.schedule_expression = expr
+            secret.rotation_enabled = True
+            when = next_run(expr, time.time())
+            if when is None:
+                LOG.warning("secret %s: schedule %s not understood by the sandbox: no NextRotationDate", secret_id, expr)
+            secret.next_rotation_date = int(when) if when is not None else None
+        elif rules and "AutomaticallyAfterDays" in rules:
+            secret.schedule_expression = None
+        return out
+
+    Backend.rotate_secret = rotate_secret
+
+    original_put = Backend.put_secret_value
+
+    def put_secret_value(self: Any, secret_id: str, *args: Any, **kwargs: Any) -> str:
+        out = original_put(self, secret_id, *args, **kwargs)
+        secret = self.secrets[secret_id]
+        days = int(getattr(secret, "auto_rotate_after_days", 0) or 0)
+        current = secret.versions.get(secret.default_version_id) if secret.versions else None
+        # A value put by hand is a valid rotation for an AutomaticallyAfterDays schedule:
+        # the next rotation is counted from it.
+        if secret.rotation_enabled and days > 0 and not getattr(secret, "schedule_expression", None) \
+                and current is not None and int(current.get("createdate", 0)) >= int(time.time()) - 1:
+            secret.next_rotation_date = int(time.time()) + days * 86400
+        return out
+
+    Backend.put_secret_value = put_secret_value
+
+    original_secret_dict = sm_models.FakeSecret.to_dict
+
+    def secret_to_dict(self: Any) -> dict[str, Any]:
+        out = original_secret_dict(self)
+        out.setdefault("PrimaryRegion", self.region)
+        expr = getattr(self, "schedule_expression", None)
+        if expr and "RotationRules" in out:
+            rules: dict[str, Any] = {"ScheduleExpression": expr}
+            days = rate_days(expr)
+            if days:
+                rules["AutomaticallyAfterDays"] = days
+            out["RotationRules"] = rules
+        return out
+
+    sm_models.FakeSecret.to_dict = secret_to_dict
+
+
+def rate_days(expr: str) -> int | None:
+    """N for ``rate(N day|days)``, else None."""
+    inner = expr.strip()
+    if not (inner.startswith("rate(") and inner.endswith(")")):
+        return None
+    parts = inner[5:-1].split()
+    if len(parts) == 2 and parts[0].isdigit() and parts[1] in ("day", "days") and int(parts[0]) > 0:
+        return int(parts[0])
+    return None
+
+
+def next_run(expr: str, after: float) -> float | None:
+    """The next time (epoch seconds, UTC) a Secrets Manager schedule runs after ``after``:
+    ``rate(N days)`` / ``rate(N hours)`` from ``after``; a six-field ``cron(min hour dom
+    month dow year)`` with numbers, ``*``, ``?``, lists, ranges and steps (day names and
+    month names too), searched minute by hour over the next 400 days. None if not understood."""
+    e = expr.strip()
+    if e.startswith("rate(") and e.endswith(")"):
+        parts = e[5:-1].split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) <= 0:
+            return None
+        n, unit = int(parts[0]), parts[1]
+        if unit in ("day", "days"):
+            return after + n * 86400
+        if unit in ("hour", "hours"):
+            return after + n * 3600
+        return None
+    if not (e.startswith("cron(") and e.endswith(")")):
+        return None
+    fields = e[5:-1].split()
+    if len(fields) != 6:
+        return None
+    names = {**{m.upper(): i + 1 for i, m in enumerate(MONTHS)},
+             **{d: i + 1 for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}}
+
+    def matcher(field: str, lo: int, hi: int) -> Any:
+        if field in ("*", "?"):
+            return lambda v: True
+        allowed: set[int] = set()
+        for part in field.split(","):
+            base, _, step = part.partition("/")
+            if base in ("*", ""):
+                a, b = lo, hi
+            elif "-" in base:
+                x, _, y = base.partition("-")
+                a, b = int(names.get(x.upper(), x)), int(names.get(y.upper(), y))
+            else:
+                a = int(names.get(base.upper(), base))
+                b = hi if step else a
+            allowed.update(range(a, b + 1, int(step) if step else 1))
+        return lambda v: v in allowed
+
+    try:
+        minute, hour, dom, month, dow = (matcher(fields[0], 0, 59), matcher(fields[1], 0, 23),
+                                         matcher(fields[2], 1, 31), matcher(fields[3], 1, 12),
+                                         matcher(fields[4], 1, 7))
+    except ValueError:
+        return None
+    start = dt.datetime.fromtimestamp(after, dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    t = start
+    end = start + dt.timedelta(days=400)
+    while t < end:
+        if month(t.month) and dom(t.day) and dow((t.isoweekday() % 7) + 1) and hour(t.hour):
+            for m in range(t.minute, 60):
+                if minute(m):
+                    return t.replace(minute=m).timestamp()
+        t = (t + dt.timedelta(hours=1)).replace(minute=0)
+    return None
 
 
 # --------------------------------------------------------------------------- proxy

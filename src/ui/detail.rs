@@ -90,8 +90,21 @@ fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>
             }
             l.push(kv("spec / usage", format!("{} / {}", inert(&k.spec), inert(&k.usage)), theme));
             l.push(kv("origin", inert(&k.origin), theme));
+            if let Some(m) = &k.imported {
+                let material = match (m.valid_to, m.expiration_model.as_deref()) {
+                    (Some(t), _) => format!("expires {}", t.format("%Y-%m-%d %H:%M UTC")),
+                    (None, Some(model)) => inert(model),
+                    (None, None) => "none imported".into(),
+                };
+                l.push(kv("key material", material, theme));
+            }
             if let Some(mr) = &k.multi_region {
-                l.push(kv("multi-Region", inert(mr), theme));
+                let text = match (&a.replica_of, a.replicas.is_empty()) {
+                    (Some(p), _) => format!("{mr}, replica of {p}"),
+                    (None, false) => format!("{mr}, replicas in {}", a.replicas.join(", ")),
+                    (None, true) => mr.clone(),
+                };
+                l.push(kv("multi-Region", inert(&text), theme));
             }
             l.push(kv("created", date(k.created), theme));
             l.push(kv("description", clip(&k.description), theme));

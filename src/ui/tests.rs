@@ -560,3 +560,64 @@ fn inventory_at_80_columns_keeps_the_due_date() {
     assert!(pos("Status") < pos("Name") && pos("Name") < pos("Region") && pos("Region") < pos("Due"), "{header}");
     assert!(out.contains("2026-"), "due dates shown: {out}");
 }
+
+/// The detail pane of the one item the filter `query` leaves, at 200×50.
+fn detail_of(mut s: State, query: &str) -> String {
+    press(&mut s, KeyCode::Char('/'));
+    for c in query.chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    press(&mut s, KeyCode::Enter);
+    render(&mut s, 200, 50)
+}
+
+#[test]
+fn detail_shows_imported_material_and_whose_replica_a_key_is() {
+    use crate::domain::inventory::{ImportedMaterial, MultiRegionKeys, RegionalKey};
+    let s = state(false);
+    let mut imported = aged(key("eu-west-1", "byok-key", KeyState::Enabled), 100, false, &[]);
+    imported.origin = "EXTERNAL".into();
+    imported.imported = Some(ImportedMaterial {
+        expiration_model: Some("KEY_MATERIAL_EXPIRES".into()),
+        valid_to: Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).single(),
+        materials: vec![],
+    });
+    let mut primary = aged(key("eu-north-1", "mr-key", KeyState::Enabled), 100, true, &[]);
+    let at = |region: &str| RegionalKey { arn: primary.arn.replace("eu-north-1", region), region: region.into() };
+    primary.multi_region = Some("PRIMARY".into());
+    primary.multi_region_keys = Some(MultiRegionKeys {
+        key_type: "PRIMARY".into(),
+        primary: Some(at("eu-north-1")),
+        replica_regions: vec!["eu-west-1".into()],
+    });
+    let mut replica = primary.clone();
+    replica.region = "eu-west-1".into();
+    replica.arn = at("eu-west-1").arn;
+    replica.aliases.clear();
+    replica.key_id = "mrk-replica".into();
+    replica.multi_region = Some("REPLICA".into());
+    replica.multi_region_keys = Some(MultiRegionKeys {
+        key_type: "REPLICA".into(),
+        primary: Some(at("eu-north-1")),
+        replica_regions: vec!["eu-west-1".into()],
+    });
+    let mut inv = s.inventory.clone().expect("inventory");
+    inv.regions[0].keys.push(primary);
+    inv.regions[1].keys.extend([imported, replica]);
+    let with = |inv: &Inventory| {
+        let mut s = state(false);
+        update(&mut s, Msg::InventoryLoaded(inv.clone()));
+        s
+    };
+    let out = detail_of(with(&inv), "byok");
+    assert!(out.contains("key material") && out.contains("expires 2026-11-28 09:00 UTC"), "{out}");
+    assert!(out.contains("(in 5 d; policy alerts 14 d before expiry)"), "{out}");
+    assert!(
+        out.contains("ALERT     key     byok-key      eu-west-1   2026-11-28"),
+        "the expiry is the Due date: {out}"
+    );
+    let out = detail_of(with(&inv), "mrk-replica");
+    assert!(out.contains("REPLICA, replica of mr-key (eu-north-1)"), "{out}");
+    assert!(out.contains("why          replica of mr-key (eu-north-1): "), "{out}");
+}

@@ -62,6 +62,13 @@ pub struct EstateKey {
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
     pub stored_data: Option<StoredData>,
+    /// `EXTERNAL`: imported key material.
+    pub origin: Option<String>,
+    pub material_expires_in_days: Option<i64>,
+    #[serde(default)]
+    pub multi_region: bool,
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -70,8 +77,13 @@ pub struct EstateSecret {
     pub region: String,
     pub created_days_ago: i64,
     pub rotation_days: Option<i64>,
+    /// RotationRules.ScheduleExpression instead of rotation_days.
+    pub rotation_schedule: Option<String>,
     pub last_rotated_days_ago: Option<i64>,
+    pub value_replaced_days_ago: Option<i64>,
     pub kms_key: Option<String>,
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]

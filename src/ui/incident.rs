@@ -169,7 +169,7 @@ fn step_detail(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme
             flags.push("needs a ciphertext file");
         }
         if m.approval.is_some() {
-            flags.push("needs a second person's approval (004 §6)");
+            flags.push("dual approval: a request in the approvals store (004 §6)");
         }
         lines.push(Line::from(Span::styled(inert(&m.explain), Style::default())));
         if !flags.is_empty() {

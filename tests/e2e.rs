@@ -426,7 +426,7 @@ fn the_security_lead_contains_a_compromised_key_from_the_console() {
         ),
     );
     assert!(approved.contains("approved by") && approved.contains("created arn:aws:kms"), "{approved}");
-    key(&mut pty, "\r");
+    // The console reads the request from the store and records the key, no key pressed.
     pty.wait_for("replacement recorded", Duration::from_secs(30), |s| s.contains("create-key: done"));
     // Move the aliases (the cursor is on enable-rotation, the next step).
     key(&mut pty, "\x1b[B");

@@ -992,6 +992,7 @@ pub async fn worker(
     // for someone else's approval): re-read every 2 s to show what others write.
     let mut watching: Option<(String, usize)> = None;
     let mut every = tokio::time::interval(Duration::from_secs(2));
+    let mut ticks: u64 = 0;
     let home = ctx.home().region.clone();
     let loaded = |r: &Runner| Msg::IncidentLoaded {
         id: r.log.id().as_str().to_owned(),
@@ -1012,6 +1013,17 @@ pub async fn worker(
                             *seen = records.len();
                         }
                         let _ = tx.send(msg);
+                    }
+                }
+                // A step waiting for its request in the approvals store (004 §6): every
+                // third tick, read the request; once the approver has carried it out (or it
+                // ended), take the log back and let the step record it.
+                ticks += 1;
+                if let (true, None, Some((id, _)), true) = (write, &runner, &watching, ticks.is_multiple_of(3)) {
+                    if let Some((r, done)) = follow_request(&ctx, &data_dir, &policy, &identity, &home, id).await {
+                        let _ = tx.send(loaded(&r));
+                        let _ = tx.send(Msg::IncidentDone(done));
+                        runner = Some(r);
                     }
                 }
                 continue;
@@ -1137,6 +1149,41 @@ pub async fn worker(
         }
         let _ = tx.send(Msg::IncidentDone(result));
     }
+}
+
+/// The watched incident `id`'s step waiting for its approvals-store request, when that
+/// request has left the open states (executed, rejected, withdrawn, expired): the incident
+/// resumed for writing and the step run, which records it (see `Runner::run`), with its
+/// status line. `None` while the request is open, or when the log or the store cannot be
+/// read or another process holds the log (the next tick tries again). The store is read
+/// before the log is taken, so a proposer's terminal is not locked out while it waits.
+async fn follow_request(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    policy: &Policy,
+    identity: &CallerIdentity,
+    home: &str,
+    id: &str,
+) -> Option<(Runner, Result<String, String>)> {
+    let iid: IncidentId = id.parse().ok()?;
+    let read = read_incident(&crate::incident::log::log_path(data_dir, &iid), Utc::now()).ok()?;
+    let (step, request_id) = read.plan.steps.iter().find_map(|s| match &s.state {
+        crate::domain::runbook::StepState::WaitingForApproval { request_id } => {
+            Some((s.id.clone(), request_id.clone()))
+        }
+        _ => None,
+    })?;
+    let view = approvals::show(ctx, &request_id).await.ok()?;
+    let open = view.state == "proposed" || (view.state == "approved" && view.result.is_none());
+    if open {
+        return None;
+    }
+    let mut r = Runner::resume(data_dir, &iid, policy, identity, home, Utc::now()).ok()?.ok()?;
+    let done = match r.run(ctx, &step, StepInput::default(), Utc::now).await {
+        Ok(rep) => describe(&rep),
+        Err(e) => Err(format!("{step}: {e}")),
+    };
+    Some((r, done))
 }
 
 /// An incident log read without the lock, replayed against its runbook.

@@ -400,10 +400,19 @@ pub async fn propose_for_step(
     store_request(ctx, data_dir, me, request, tags.into()).await
 }
 
-/// The well-formed requests proposed for `incident`'s `step` (its tags), with their state
-/// word as the store holds it (`proposed` past its expiry reads `expired`), oldest first.
-/// No CloudTrail lookups: the caller reads the one it adopts with [`show`].
-pub async fn for_step(ctx: &AwsContext, incident: &str, step: &str) -> Result<Vec<(Request, String)>, ApprovalError> {
+/// A request proposed for an incident's step, as the store lists it.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    pub request: Request,
+    /// The state word as the store holds it (`proposed` past its expiry reads `expired`).
+    pub state: String,
+    /// What an executed request made (`keydeck:result`), as claimed.
+    pub result: Option<String>,
+}
+
+/// The well-formed requests proposed for `incident`'s `step` (its tags), oldest first. No
+/// CloudTrail lookups: the caller reads the one it adopts with [`show`].
+pub async fn for_step(ctx: &AwsContext, incident: &str, step: &str) -> Result<Vec<StepRequest>, ApprovalError> {
     let rc = store_region(ctx);
     let now = Utc::now();
     let mut out = Vec::new();
@@ -416,9 +425,10 @@ pub async fn for_step(ctx: &AwsContext, incident: &str, step: &str) -> Result<Ve
         let token = stored.current_version_token.clone().unwrap_or_default();
         let word = state_word(&token, &stored.id).unwrap_or("malformed");
         let word = if word == "proposed" && request.is_expired(now) { "expired" } else { word };
-        out.push((request, word.to_owned()));
+        let result = stored.tags.get(store::TAG_RESULT).cloned();
+        out.push(StepRequest { request, state: word.to_owned(), result });
     }
-    out.sort_by_key(|(r, _)| r.created);
+    out.sort_by_key(|r| r.request.created);
     Ok(out)
 }
 

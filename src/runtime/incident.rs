@@ -485,12 +485,24 @@ impl Runner {
             approval::step_request(approval, ops).map_err(|r| IncidentError::NotAllowed(r.to_string()))?;
         let incident_id = self.log.id().as_str().to_owned();
         let target_arn = self.incident()?.opened().target.arn().to_owned();
+        // Requests this log has already seen end are not taken up again.
+        let ended: Vec<String> = (self.log.replay().incident_records().into_iter())
+            .filter_map(|r| match r.record {
+                StepRecord::ApprovalEnded { request_id, .. } => Some(request_id),
+                _ => None,
+            })
+            .collect();
         let stored = approvals::for_step(ctx, &incident_id, step).await.map_err(approval_error)?;
-        let adopt = stored.iter().rev().find(|(r, state)| {
-            matches!(state.as_str(), "proposed" | "approved" | "executed")
-                && approval::is_step_request(r, approval, ops, &target_arn)
+        let adopt = stored.iter().rev().find(|s| {
+            let open = match s.state.as_str() {
+                "proposed" | "approved" => true,
+                "executed" => s.result.is_some(),
+                _ => false,
+            };
+            open && !ended.contains(&s.request.id) && approval::is_step_request(&s.request, approval, ops, &target_arn)
         });
-        if let Some((request, _)) = adopt {
+        if let Some(found) = adopt {
+            let request = &found.request;
             let rec = StepRecord::ApprovalRequested {
                 step: step.to_owned(),
                 approval,
@@ -589,9 +601,7 @@ impl Runner {
     /// "waiting for approval: request ID (approve with …)".
     fn waiting_text(&self, request_id: &str) -> String {
         let alias = self.incident().map(|i| i.opened().target.confirm_text().to_owned()).unwrap_or_default();
-        format!(
-            "waiting for approval: request {request_id} (approve with `keydeck --allow-write approvals approve {request_id} --confirm {alias}`)"
-        )
+        crate::domain::runbook::StepState::waiting_text(request_id, &alias)
     }
 
     /// The step's request `request_id` is open in the log: read it from the store. Still
@@ -1168,7 +1178,7 @@ async fn follow_request(
     let iid: IncidentId = id.parse().ok()?;
     let read = read_incident(&crate::incident::log::log_path(data_dir, &iid), Utc::now()).ok()?;
     let (step, request_id) = read.plan.steps.iter().find_map(|s| match &s.state {
-        crate::domain::runbook::StepState::WaitingForApproval { request_id } => {
+        crate::domain::runbook::StepState::WaitingForApproval { request_id, .. } => {
             Some((s.id.clone(), request_id.clone()))
         }
         _ => None,

@@ -51,9 +51,10 @@ pub enum StepState {
         by: Vec<String>,
     },
     /// 004 §6: request `request_id` is in the approvals store, not yet carried out or
-    /// ended (`keydeck approvals approve REQUEST_ID`).
+    /// ended; `confirm` is what its approver types (the target's alias).
     WaitingForApproval {
         request_id: String,
+        confirm: String,
     },
     /// The last request ended without the operation (rejected, withdrawn, expired,
     /// failed): ready to be requested again.
@@ -85,15 +86,22 @@ pub enum StepState {
 }
 
 impl StepState {
+    /// `waiting for approval: request ID (approve with `keydeck --allow-write approvals
+    /// approve ID --confirm ALIAS`)`.
+    pub fn waiting_text(request_id: &str, confirm: &str) -> String {
+        format!(
+            "waiting for approval: request {request_id} (approve with `keydeck --allow-write approvals approve {request_id} --confirm {}`)",
+            crate::domain::text::inert(confirm)
+        )
+    }
+
     /// A dual-approval state in the operator's words, with what to do next (`None` for
     /// the other states): `waiting for approval: request ID (…)`, `request ID rejected by
     /// WHO: REASON — Enter/run requests it again`. Text from the store and AWS is made inert.
     pub fn approval_text(&self) -> Option<String> {
         use crate::domain::text::inert;
         match self {
-            Self::WaitingForApproval { request_id } => {
-                Some(format!("waiting for approval: request {request_id} (keydeck approvals approve {request_id})"))
-            }
+            Self::WaitingForApproval { request_id, confirm } => Some(Self::waiting_text(request_id, confirm)),
             Self::ApprovalEnded { request_id, outcome, by, reason } => {
                 let by = by.as_deref().map(|b| format!(" by {}", inert(b))).unwrap_or_default();
                 Some(format!("request {request_id} {outcome}{by}: {}; run it to request again", inert(reason)))
@@ -566,9 +574,10 @@ impl<'r> Incident<'r> {
                     self.runbook.steps[i].depends_on.iter().filter(|d| !self.settled(d)).cloned().collect();
                 match (by.is_empty(), &log.approval) {
                     (false, _) => StepState::Blocked { by },
-                    (true, ApprovalLog::Requested { request_id, .. }) => {
-                        StepState::WaitingForApproval { request_id: request_id.clone() }
-                    }
+                    (true, ApprovalLog::Requested { request_id, .. }) => StepState::WaitingForApproval {
+                        request_id: request_id.clone(),
+                        confirm: self.opened.target.confirm_text().to_owned(),
+                    },
                     (true, ApprovalLog::Ended { request_id, outcome, by, reason }) => StepState::ApprovalEnded {
                         request_id: request_id.clone(),
                         outcome: outcome.clone(),

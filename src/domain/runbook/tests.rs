@@ -591,7 +591,7 @@ fn create_key_is_approved_by_a_second_person_and_copies_the_target() {
         request_id: id.into(),
     };
     log.push(at(9, 15), ADMIN, requested("r-1"));
-    let waiting = StepState::WaitingForApproval { request_id: "r-1".into() };
+    let waiting = StepState::WaitingForApproval { request_id: "r-1".into(), confirm: "drop-kyc-key".into() };
     assert_eq!(log.state("create-key"), waiting);
     assert_eq!(
         log.incident().prepare("create-key", &log.input(&[])),
@@ -604,7 +604,7 @@ fn create_key_is_approved_by_a_second_person_and_copies_the_target() {
     );
     let plan = log.plan(at(9, 15));
     assert_eq!(plan.steps.iter().find(|s| s.id == "create-key").map(|s| &s.state), Some(&waiting));
-    assert!(waiting.approval_text().unwrap().contains("keydeck approvals approve r-1"));
+    assert!(waiting.approval_text().unwrap().contains("approvals approve r-1 --confirm drop-kyc-key"));
     // A second request while r-1 is open, or another request's execution, does not fit.
     log.push(at(9, 16), ADMIN, requested("r-2"));
     log.push(at(9, 16), LEAD, executed("r-2"));
@@ -672,7 +672,10 @@ fn an_ended_request_shows_who_and_why_and_is_requested_again() {
     // The old request's end again does not touch the new one.
     log.push(at(9, 17), ADMIN, requested("r-2"));
     log.push(at(9, 18), LEAD, ended("r-1"));
-    assert_eq!(log.state("create-key"), StepState::WaitingForApproval { request_id: "r-2".into() });
+    assert_eq!(
+        log.state("create-key"),
+        StepState::WaitingForApproval { request_id: "r-2".into(), confirm: "drop-kyc-key".into() }
+    );
     log.push(at(9, 19), LEAD, executed("r-2"));
     assert_eq!(log.state("create-key"), StepState::Done { at: at(9, 19) });
     let ops = calls(log.incident().prepare("enable-rotation", &StepInput::default()));

@@ -613,6 +613,18 @@ pub async fn withdraw(
     journal(data_dir, me, "approval.withdrawn", json!({"id": id, "token": to})).await
 }
 
+/// Request `id`'s state word (`proposed` past its expiry reads `expired`) and what it made
+/// (`keydeck:result`), from the store alone: one DescribeSecret, no CloudTrail lookup (for
+/// polling; [`show`] says who acted).
+pub async fn state_of(ctx: &AwsContext, id: &str) -> Result<(String, Option<String>), ApprovalError> {
+    let rc = store_region(ctx);
+    let (stored, request) = read(&rc, id).await?;
+    let token = stored.current_version_token.clone().unwrap_or_default();
+    let word = state_word(&token, &stored.id).unwrap_or("malformed");
+    let word = if word == "proposed" && request.is_expired(Utc::now()) { "expired" } else { word };
+    Ok((word.to_owned(), stored.tags.get(store::TAG_RESULT).cloned()))
+}
+
 /// One request with its state and attested actors (CloudTrail lookups: a few seconds).
 pub async fn show(ctx: &AwsContext, id: &str) -> Result<View, ApprovalError> {
     let rc = store_region(ctx);

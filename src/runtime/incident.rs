@@ -249,7 +249,9 @@ impl Runner {
     }
 
     /// Run `step` with the operator's input. An outcome left unknown by a crash is
-    /// settled first (by reading AWS) and reported instead: run again to continue.
+    /// settled first (by reading AWS) and reported instead: run again to continue. A
+    /// dual-approval step proposes its request, or follows the one it has (see
+    /// `request_approval` and `follow_approval`).
     pub async fn run(
         &mut self,
         ctx: &AwsContext,
@@ -1164,9 +1166,11 @@ pub async fn worker(
 /// The watched incident `id`'s step waiting for its approvals-store request, when that
 /// request has left the open states (executed, rejected, withdrawn, expired): the incident
 /// resumed for writing and the step run, which records it (see `Runner::run`), with its
-/// status line. `None` while the request is open, or when the log or the store cannot be
-/// read or another process holds the log (the next tick tries again). The store is read
-/// before the log is taken, so a proposer's terminal is not locked out while it waits.
+/// status line. `None` while the request is open (read from the store alone, no CloudTrail
+/// lookup), when the log or the store cannot be read, another process holds the log, or
+/// the step still waits after running (CloudTrail has not said who ended the request): the
+/// next tick tries again. The store is read before the log is taken, so a proposer's
+/// terminal is not locked out while the step waits.
 async fn follow_request(
     ctx: &AwsContext,
     data_dir: &Path,
@@ -1183,8 +1187,8 @@ async fn follow_request(
         }
         _ => None,
     })?;
-    let view = approvals::show(ctx, &request_id).await.ok()?;
-    let open = view.state == "proposed" || (view.state == "approved" && view.result.is_none());
+    let (state, result) = approvals::state_of(ctx, &request_id).await.ok()?;
+    let open = state == "proposed" || (state == "approved" && result.is_none());
     if open {
         return None;
     }
@@ -1193,7 +1197,14 @@ async fn follow_request(
         Ok(rep) => describe(&rep),
         Err(e) => Err(format!("{step}: {e}")),
     };
-    Some((r, done))
+    // Still waiting (CloudTrail has not said who ended it yet): let go again, quietly.
+    let waiting = r
+        .plan(Utc::now())
+        .ok()?
+        .steps
+        .into_iter()
+        .any(|s| s.id == step && matches!(s.state, crate::domain::runbook::StepState::WaitingForApproval { .. }));
+    (!waiting).then_some((r, done))
 }
 
 /// An incident log read without the lock, replayed against its runbook.

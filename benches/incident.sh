@@ -125,8 +125,17 @@ prepare() {
   {
     kd security-lead incident skip "$id" --step scope --reason "benchmark: scope is measured on its own (benches/incident.sh part 1)"
     kd security-lead incident run "$id" --step disable --confirm drop-kyc-key
-    kd security-lead incident run "$id" --step create-key
-    kd key-admin incident approve "$id" --step create-key
+    # The replacement through the approvals store: the key-admin proposes, the security
+    # lead (CISO) approves once CloudTrail attests the proposer (exit 8 until then), and the
+    # step records the key it made.
+    kd key-admin incident run "$id" --step create-key
+    local req
+    req=$(python3 -c 'import json,sys; print([json.loads(l)["body"]["request_id"] for l in open(sys.argv[1]) if "\"approval.requested\"" in l][-1])' "$D/kd/incidents/$id.jsonl")
+    for _ in $(seq 60); do
+      kd security-lead approvals approve "$req" --confirm drop-kyc-key && break
+      [ $? -eq 8 ] || exit 1
+      sleep 0.5
+    done
     kd security-lead incident run "$id" --step create-key
     kd security-lead incident skip "$id" --step revoke-grants --reason "benchmark: no grant review (scope skipped)"
     kd security-lead incident run "$id" --step quarantine --confirm drop-kyc-key

@@ -190,15 +190,6 @@ pub enum IncidentCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Approve the approval a step asked for (004 §6: not by whoever asked), or deny it.
-    Approve {
-        id: String,
-        #[arg(long)]
-        step: String,
-        /// Deny instead, with this reason.
-        #[arg(long)]
-        deny: Option<String>,
-    },
     /// Check an incident log's hash chain (ID or a log file); --online also checks every
     /// anchor signature with kms:Verify.
     Verify {

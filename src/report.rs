@@ -437,7 +437,7 @@ pub fn step_state_text(s: &StepState) -> String {
     match s {
         StepState::Pending => "pending".into(),
         StepState::Blocked { by } => format!("blocked by {}", by.join(", ")),
-        StepState::WaitingForApproval => "waiting for approval".into(),
+        StepState::WaitingForApproval { .. } | StepState::ApprovalEnded { .. } => s.approval_text().unwrap_or_default(),
         StepState::Unknown { attempt } => format!("OUTCOME UNKNOWN (attempt {attempt}): run it to settle"),
         StepState::Done { at } => format!("done {}", at.format("%H:%M:%S")),
         StepState::Failed { attempt, error, retryable } => {
@@ -628,12 +628,18 @@ pub fn incident_timeline(p: &Plan, records: &[IncidentRecord]) -> serde_json::Va
             ),
             StepRecord::Skipped { step, reason } => (Some(step.clone()), format!("skipped: {reason}"), vec![]),
             StepRecord::Acknowledged { step, note } => (Some(step.clone()), format!("acknowledged: {note}"), vec![]),
-            StepRecord::ApprovalRequested { step, approval, .. } => {
-                (Some(step.clone()), format!("approval requested ({approval:?})"), vec![])
+            StepRecord::ApprovalRequested { step, approval, request_id, .. } => {
+                (Some(step.clone()), format!("{} request {request_id} proposed (004 §6)", approval.name()), vec![])
             }
-            StepRecord::ApprovalGranted { step } => (Some(step.clone()), "approved".into(), vec![]),
-            StepRecord::ApprovalDenied { step, reason } => {
-                (Some(step.clone()), format!("approval denied: {reason}"), vec![])
+            StepRecord::ApprovalExecuted { step, request_id, approver, results } => {
+                let by = approver.as_deref().unwrap_or("(not yet attested)");
+                let made =
+                    results.iter().filter_map(|c| c.fields.pointer("/KeyMetadata/Arn")?.as_str()).collect::<Vec<_>>();
+                (Some(step.clone()), format!("request {request_id} executed by {by}: {}", made.join(", ")), vec![])
+            }
+            StepRecord::ApprovalEnded { step, request_id, state, by, reason } => {
+                let by = by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+                (Some(step.clone()), format!("request {request_id} {state}{by}: {reason}"), vec![])
             }
         };
         entries.push(TimelineEntry {

@@ -398,23 +398,44 @@ fn the_security_lead_contains_a_compromised_key_from_the_console() {
     pty.send("drop-kyc-key");
     key(&mut pty, "\r");
     pty.wait_for("disable done", Duration::from_secs(30), |s| s.contains("disable: done"));
-    // The replacement needs a second person (004 §6).
+    // The replacement needs two people (004 §6, [approvals.create-key]): the security lead
+    // is no key-admin, so a key-admin proposes it from a second terminal (the console lets
+    // go of the log for that), the security lead approves it as the CISO (CreateKey runs
+    // under his credentials), and the console records the key it made.
     key(&mut pty, "\r");
-    pty.wait_for("approval requested", Duration::from_secs(30), |s| s.contains("waiting for a second person"));
+    pty.wait_for("the proposer's role named", Duration::from_secs(30), |s| s.contains("proposed by a key-admin"));
     let id = std::fs::read_dir(d.join("data/incidents"))
         .expect("incidents dir")
         .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".jsonl").map(str::to_owned))
         .next()
         .expect("the incident's log");
-    let approved = second_terminal(
+    let data = d.join("data");
+    let proposed = second_terminal(
         &d,
         "key-admin",
-        &format!("{BIN} --data-dir {} --allow-write incident approve {id} --step create-key", d.join("data").display()),
+        &format!("{BIN} --data-dir {} --allow-write incident run {id} --step create-key", data.display()),
     );
-    assert!(approved.contains("approved"), "{approved}");
-    pty.wait_for("the approval seen by the console", Duration::from_secs(15), |s| s.contains("create-key approved"));
-    key(&mut pty, "\r");
-    pty.wait_for("replacement created", Duration::from_secs(30), |s| s.contains("create-key: done"));
+    let request = proposed
+        .split_whitespace()
+        .skip_while(|w| *w != "request")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a request id in: {proposed}"))
+        .to_owned();
+    pty.wait_for("the request seen by the console", Duration::from_secs(15), |s| {
+        s.contains("waiting for approval") && s.contains(&request)
+    });
+    // Asked again while CloudTrail has not attested the proposer (exit 8).
+    let approved = second_terminal(
+        &d,
+        "security-lead",
+        &format!(
+            "for i in $(seq 60); do out=$({BIN} --data-dir {data} --allow-write approvals approve {request} --confirm drop-kyc-key 2>&1); rc=$?; [ $rc -ne 8 ] && break; sleep 0.5; done; echo \"$out\"; exit $rc",
+            data = data.display()
+        ),
+    );
+    assert!(approved.contains("approved by") && approved.contains("created arn:aws:kms"), "{approved}");
+    // The console reads the request from the store and records the key, no key pressed.
+    pty.wait_for("replacement recorded", Duration::from_secs(30), |s| s.contains("create-key: done"));
     // Move the aliases (the cursor is on enable-rotation, the next step).
     key(&mut pty, "\x1b[B");
     key(&mut pty, "\r");

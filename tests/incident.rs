@@ -123,6 +123,50 @@ impl Deck {
         v
     }
 
+    /// `keydeck --allow-write ARGS` as `who`, asked again while CloudTrail has not attested
+    /// the proposer yet (exit 8), with a deadline.
+    fn attested(&self, who: &str, args: &[&str]) -> Ran {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.run(who, true, args);
+            if r.code != 8 {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "CloudTrail did not attest the proposer in 30 s: {}", r.stderr);
+            std::thread::sleep(Duration::from_millis(500)); // poll interval, not synchronisation
+        }
+    }
+
+    /// `approvals approve REQUEST --confirm ALIAS` as `who` (see [`Deck::attested`]).
+    fn approve(&self, who: &str, request: &str, alias: &str) -> Ran {
+        self.attested(who, &["approvals", "approve", request, "--confirm", alias])
+    }
+
+    /// Run an approval-gated step until it is no longer waiting for CloudTrail to attest
+    /// who ended its request (a poll with a deadline).
+    fn step_settled(&self, who: &str, id: &str, step: &str) -> Ran {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self.step(who, id, step, &[]);
+            let attesting = r.code == 0 && r.stdout.contains("waiting for CloudTrail");
+            if !attesting {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "CloudTrail did not attest who ended the request in 30 s");
+            std::thread::sleep(Duration::from_millis(500)); // poll interval, not synchronisation
+        }
+    }
+
+    /// The request id of the incident's last `approval.requested` for `step`.
+    fn request_id(&self, id: &str, step: &str) -> String {
+        entries(&self.log_path(id))
+            .iter()
+            .rev()
+            .find(|e| e.kind == "approval.requested" && e.body["step"] == step)
+            .and_then(|e| e.body["request_id"].as_str().map(str::to_owned))
+            .expect("approval.requested with a request id in the log")
+    }
+
     fn log_path(&self, id: &str) -> PathBuf {
         self.data().join("incidents").join(format!("{id}.jsonl"))
     }
@@ -332,13 +376,30 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     assert_eq!(shown["principal"]["name"], stored.principal.as_str());
     assert!(shown["key_refs"].as_array().expect("key_refs").iter().any(|k| k == before.arn.as_str()), "{shown}");
 
-    // The replacement needs a second person (004 §6): the requester cannot approve it.
-    deck.step_ok("security-lead", &id, "create-key", &[], "approval_requested");
-    let own = deck.run("security-lead", true, &["incident", "approve", &id, "--step", "create-key"]);
-    assert_eq!(own.code, 2, "the requester approving its own request is refused: {}", own.stderr);
-    assert!(own.line().contains("refused: ") && own.line().contains("cannot grant"), "{}", own.stderr);
-    assert_eq!(deck.states(&id)["create-key"], "waiting_for_approval", "{}", own.stderr);
-    deck.run("key-admin", true, &["incident", "approve", &id, "--step", "create-key"]).ok();
+    // The replacement needs two people (004 §6; the policy's [approvals.create-key]): a
+    // key-admin proposes it through the approvals store, the CISO approves it and CreateKey
+    // runs under the CISO's credentials; the incident then records what it made.
+    let r = deck.step("security-lead", &id, "create-key", &[]);
+    assert_eq!(r.code, 2, "the security lead holds no key-admin role: {}", r.stderr);
+    assert!(r.line().contains("create-key is proposed by a key-admin"), "{}", r.stderr);
+    assert!(r.line().contains(&format!("incident run {id} --step create-key")), "{}", r.stderr);
+    assert_eq!(deck.states(&id)["create-key"], "pending", "nothing requested: {}", r.stderr);
+    let asked = deck.step_ok("key-admin", &id, "create-key", &[], "approval_requested");
+    let request = deck.request_id(&id, "create-key");
+    let how = format!("keydeck --allow-write approvals approve {request} --confirm drop-kyc-key");
+    assert!(asked["detail"].as_str().is_some_and(|d| d.contains(&how)), "{asked:#}");
+    assert_eq!(deck.states(&id)["create-key"], "waiting_for_approval");
+    let status = deck.run("key-auditor", false, &["incident", "status", &id]).ok().stdout;
+    assert!(status.contains(&format!("waiting for approval: request {request}")), "{status}");
+    let shown = deck.run("key-auditor", false, &["approvals", "show", &request, "--format", "json"]).ok().json();
+    assert_eq!(shown["request"]["operation"]["name"], "create-key", "{shown:#}");
+    assert_eq!(shown["request"]["target_arn"], before.arn.as_str(), "{shown:#}");
+    assert!(shown["request"]["reason"].as_str().is_some_and(|r| r.contains(&id)), "names the incident: {shown:#}");
+    deck.step_ok("security-lead", &id, "create-key", &[], "waiting_for_approval");
+    let own = deck.approve("key-admin", &request, "drop-kyc-key");
+    assert_eq!(own.code, 2, "the proposer approving its own request is refused: {}", own.stderr);
+    assert!(own.line().contains("proposed this request"), "{}", own.stderr);
+    deck.approve("security-lead", &request, "drop-kyc-key").ok();
     let created = deck.step_ok("security-lead", &id, "create-key", &[], "done");
     let new_arn = created["results"][0]["fields"]["KeyMetadata"]["Arn"].as_str().expect("the new key's ARN").to_owned();
     assert_ne!(new_arn, before.arn);
@@ -442,7 +503,6 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     }
     let expected: BTreeMap<&str, usize> = [
         ("DisableKey", 2),
-        ("CreateKey", 1),
         ("EnableKeyRotation", 1),
         ("UpdateAlias", before.aliases.len()),
         ("PutKeyPolicy", 2),
@@ -452,26 +512,32 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     .into();
     let counted: BTreeMap<&str, usize> = writes.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     assert_eq!(counted, expected, "the write calls in the log");
-    let approval = log
-        .iter()
-        .find(|e| e.kind == "approval.granted" && e.body["step"] == "create-key")
-        .expect("approval.granted in the log");
-    assert_eq!(approval.actor, admin_arn, "the key-admin approved");
     for (name, ids) in &writes {
         for (rid, r) in trail_by_request_id(name, opened_at, ids).await {
             assert_eq!(r["eventName"], name.as_str(), "{rid}");
             assert_eq!(r["userIdentity"]["arn"], lead_arn.as_str(), "{name} {rid}: {r}");
             assert_eq!(r["errorCode"], Value::Null, "{name} {rid}: {r}");
-            if name == "CreateKey" {
-                let at: DateTime<Utc> = r["eventTime"].as_str().expect("eventTime").parse().expect("a time");
-                assert!(
-                    at.timestamp() >= approval.at.timestamp(),
-                    "CreateKey at {at} before the approval {}",
-                    approval.at
-                );
-            }
         }
     }
+    // The replacement: proposed by the key-admin (the log's approval.requested), carried
+    // out by the approver, whom CloudTrail names for the one CreateKey that made it.
+    let requested = log.iter().find(|e| e.kind == "approval.requested").expect("approval.requested in the log");
+    assert_eq!(requested.actor, admin_arn, "the key-admin proposed");
+    assert_eq!(requested.body["request_id"], request.as_str());
+    let executed = log.iter().find(|e| e.kind == "approval.executed").expect("approval.executed in the log");
+    assert_eq!(executed.body["approver"], lead_arn.as_str(), "{:?}", executed.body);
+    assert_eq!(executed.body["results"][0]["fields"]["KeyMetadata"]["Arn"], new_arn.as_str());
+    let by_name = ct.lookup_events().lookup_attributes(attr(LookupAttributeKey::EventName, "CreateKey"));
+    let creates: Vec<Value> = all_events(by_name)
+        .await
+        .iter()
+        .map(record)
+        .filter(|r| r["errorCode"].is_null() && r["responseElements"].to_string().contains(&new_arn))
+        .collect();
+    assert_eq!(creates.len(), 1, "one CreateKey made the replacement: {creates:#?}");
+    assert_eq!(creates[0]["userIdentity"]["arn"], lead_arn.as_str(), "CreateKey by the approver: {:#}", creates[0]);
+    let at: DateTime<Utc> = creates[0]["eventTime"].as_str().expect("eventTime").parse().expect("a time");
+    assert!(at.timestamp() >= requested.at.timestamp(), "CreateKey at {at} before the request {}", requested.at);
 
     // The log verifies, offline and against KMS; the export has the timeline.
     deck.run("key-auditor", false, &["incident", "verify", &id]).ok();
@@ -775,26 +841,51 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
         deck.run("security-lead", true, &["incident", "start", "--key", "drop-db-master-key", "--reason", "again"]);
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(again.line().contains("already open") && again.line().contains(&id), "{}", again.stderr);
-    // Dual control: the key-admin asks for the replacement and cannot grant it itself; the
-    // security lead can.
+    // Dual control through the approvals store: the key-admin proposes the replacement;
+    // running the step again finds that request (never a second one); nobody outside the
+    // matrix approves it; the CISO rejects it, and the step says by whom and why and can
+    // be requested again; the proposer withdraws the second request. No key is made.
     deck.step_ok("key-admin", &id, "create-key", &[], "approval_requested");
-    let own = deck.run("key-admin", true, &["incident", "approve", &id, "--step", "create-key"]);
-    assert_eq!(own.code, 2, "the key-admin approving its own request is refused: {}", own.stderr);
-    assert!(own.line().contains("refused: ") && own.line().contains("cannot grant"), "{}", own.stderr);
-    assert_eq!(deck.states(&id)["create-key"], "waiting_for_approval");
-    let r = deck.run("key-admin", false, &["incident", "approve", &id, "--step", "create-key"]);
-    assert_eq!(r.code, 2, "approving writes the log: --allow-write: {}", r.stderr);
-    // Only the other role of the operation may grant it (the policy's [approvals]: key-admin
-    // + CISO): the outsider and the app principals may not, whatever they can sign.
-    for who in ["outsider", "app-runner"] {
-        let r = deck.run(who, true, &["incident", "approve", &id, "--step", "create-key"]);
+    let first = deck.request_id(&id, "create-key");
+    deck.step_ok("key-admin", &id, "create-key", &[], "waiting_for_approval");
+    let listed = deck.run("key-auditor", false, &["approvals", "list", "--format", "json"]).ok().json();
+    let for_this = |v: &Value| {
+        ["waiting_for_me", "mine", "open", "history"]
+            .iter()
+            .flat_map(|k| v[*k].as_array().cloned().unwrap_or_default())
+            .filter(|r| r["request"]["reason"].as_str().is_some_and(|t| t.contains(&id)))
+            .count()
+    };
+    assert_eq!(for_this(&listed), 1, "one request for the step: {listed:#}");
+    for who in ["outsider", "app-runner", "key-admin"] {
+        let r = deck.approve(who, &first, key);
         assert_ne!(r.code, 0, "{who} approving: {}", r.stderr);
-        assert!(r.line().contains("may not approve") || r.code == 4, "{who}: {}", r.stderr);
     }
-    assert_eq!(deck.states(&id)["create-key"], "waiting_for_approval");
-    deck.run("security-lead", true, &["incident", "approve", &id, "--step", "create-key"]).ok();
-    assert_eq!(deck.states(&id)["create-key"], "pending", "approved: ready to run");
-    let again = deck.run("security-lead", true, &["incident", "approve", &id, "--step", "create-key"]);
-    assert_eq!(again.code, 2, "approved once: {}", again.stderr);
-    assert!(again.line().contains("already approved by"), "{}", again.stderr);
+    let why = "use the eu-west-1 backup key instead";
+    deck.attested("security-lead", &["approvals", "reject", &first, "--reason", why]).ok();
+    let r = deck.step_settled("security-lead", &id, "create-key");
+    assert_eq!(r.code, 7, "a rejected request ends the attempt: {}", r.stderr);
+    let lead = &sb().operator("security-lead").expect("seeded").arn;
+    assert!(r.line().contains(&format!("request {first} rejected by {lead}: {why}")), "{}", r.stderr);
+    assert_eq!(deck.states(&id)["create-key"], "approval_ended");
+    let status = deck.run("key-auditor", false, &["incident", "status", &id]).ok().stdout;
+    assert!(status.contains(&format!("request {first} rejected by")) && status.contains(why), "{status}");
+    deck.step_ok("key-admin", &id, "create-key", &[], "approval_requested");
+    let second = deck.request_id(&id, "create-key");
+    assert_ne!(second, first, "requested anew");
+    deck.attested("key-admin", &["approvals", "withdraw", &second]).ok();
+    let r = deck.step_settled("key-admin", &id, "create-key");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert!(r.line().contains(&format!("request {second} withdrawn")), "{}", r.stderr);
+    let listed = deck.run("key-auditor", false, &["approvals", "list", "--format", "json"]).ok().json();
+    assert_eq!(for_this(&listed), 2, "{listed:#}");
+    let mut keys = auditor.list_keys().into_paginator().items().send();
+    while let Some(k) = keys.next().await {
+        let k = k.expect("ListKeys");
+        let tags = auditor.list_resource_tags().key_id(k.key_id().expect("id")).send().await.expect("tags");
+        assert!(
+            !tags.tags().iter().any(|t| t.tag_key() == "keydeck:incident" && t.tag_value() == id),
+            "a key was made for incident {id}"
+        );
+    }
 }

@@ -125,6 +125,55 @@ impl Deck {
     fn log_path(&self, id: &str) -> PathBuf {
         self.dir.join("data").join("incidents").join(format!("{id}.jsonl"))
     }
+
+    /// The key-admin runs create-key, which proposes the replacement through the approvals
+    /// store (004 §6: a key-admin proposes): the request id the log names.
+    #[track_caller]
+    fn propose_replacement(&self, id: &str) -> String {
+        let args = ["incident", "run", id, "--step", "create-key", "--format", "json"];
+        let asked: Value = serde_json::from_str(&self.ok("key-admin", &args)).expect("a JSON step report");
+        assert_eq!(asked["result"], "approval_requested", "{asked}");
+        self.request_ids(id).pop().expect("approval.requested in the log")
+    }
+
+    /// The request ids of the log's `approval.requested` records, in order.
+    fn request_ids(&self, id: &str) -> Vec<String> {
+        std::fs::read_to_string(self.log_path(id))
+            .expect("the incident log")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["kind"] == "approval.requested")
+            .filter_map(|e| e["body"]["request_id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The security lead (the CISO) approves `request`, typing `alias`, asked again while
+    /// CloudTrail has not attested the proposer (exit 8), with a deadline: CreateKey runs
+    /// under the security lead's credentials.
+    #[track_caller]
+    fn approve(&self, request: &str, alias: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.run(LEAD, &["approvals", "approve", request, "--confirm", alias]);
+            if out.status.success() {
+                return;
+            }
+            assert_eq!(out.status.code(), Some(8), "approve {request}: {}", text(&out.stderr));
+            assert!(Instant::now() < deadline, "CloudTrail did not attest the proposer of {request} in 30 s");
+            std::thread::sleep(Duration::from_millis(500)); // poll interval, not synchronisation
+        }
+    }
+
+    /// The approvals store's requests whose reason names incident `id` (`approvals list`).
+    fn stored_requests(&self, id: &str) -> Vec<Value> {
+        let listed: Value =
+            serde_json::from_str(&self.ok(LEAD, &["approvals", "list", "--format", "json"])).expect("JSON");
+        ["waiting_for_me", "mine", "open", "history"]
+            .iter()
+            .flat_map(|k| listed[*k].as_array().cloned().unwrap_or_default())
+            .filter(|r| r["request"]["reason"].as_str().is_some_and(|t| t.contains(id)))
+            .collect()
+    }
 }
 
 /// keydeck acting as `operator` of another sandbox (as [`keydeck_as`] does for the shared one).
@@ -271,11 +320,12 @@ async fn crash_through_the_runbook(at: &str, region: &str, name: &str) {
     crash("disable", &["--confirm", name]);
     assert_eq!(calls("DisableKey", LEAD, |r| names_key(r, &old)).await, 1, "DisableKey");
 
-    let asked = deck.step(&id, "create-key", &[]);
-    assert_eq!(asked["result"], "approval_requested", "{asked}");
-    let approved = deck.ok("key-admin", &["incident", "approve", &id, "--step", "create-key"]);
-    assert!(approved.contains("approved"), "{approved}");
-    crash("create-key", &[]);
+    // The replacement is the approver's call, through the approvals store (a crash around
+    // its request: `a_crash_around_the_replacement_request_…`).
+    let request = deck.propose_replacement(&id);
+    deck.approve(&request, name);
+    let made = deck.step(&id, "create-key", &[]);
+    assert_eq!(made["result"], "done", "{made}");
     let created: Vec<Value> = trail_records()
         .await
         .into_iter()
@@ -349,6 +399,95 @@ async fn crash_through_the_runbook(at: &str, region: &str, name: &str) {
         |r: &Value| r["requestParameters"].to_string().contains(&id) && r["userIdentity"]["userName"] == LEAD;
     wait_for_event(q.clone(), "the replacement's CreateKey", |_, r| of_incident(r)).await;
     assert_eq!(all_events(q).await.iter().filter(|e| of_incident(&record(e))).count(), 1);
+}
+
+/// The replacement's request is named in the log before the store has it, and the store
+/// is searched before a new one is proposed: a crash at either point, a re-run, or a log
+/// restored from a copy older than the request never makes a second request or a second
+/// key.
+#[tokio::test]
+async fn a_crash_around_the_replacement_request_makes_one_request_and_one_key() {
+    let (region, name) = ("ap-south-1", "faults-crash-request");
+    let deck = Deck::new(name, region);
+    throwaway_key(LEAD, region, name).await;
+    let id = deck.open(LEAD, name);
+    let crash_as_admin = |at: &str| {
+        let args = ["incident", "run", id.as_str(), "--step", "create-key"];
+        let out = deck.cmd("key-admin", &args).env("KEYDECK_FAILPOINT", format!("create-key:{at}")).output();
+        let out = out.expect("run keydeck");
+        assert_eq!(out.status.signal(), Some(SIGABRT), "create-key:{at}: {:?} {}", out.status, text(&out.stderr));
+    };
+    let run_as_admin = |result: &str| {
+        let args = ["incident", "run", id.as_str(), "--step", "create-key", "--format", "json"];
+        let v: Value = serde_json::from_str(&deck.ok("key-admin", &args)).expect("a JSON step report");
+        assert_eq!(v["result"], result, "{v}");
+        v
+    };
+
+    // Killed after the log named the request, before the store had it: the step waits for
+    // that request; the next run stores it under the same id.
+    crash_as_admin("after-approval-requested");
+    let named = deck.request_ids(&id);
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(deck.state(&id, "create-key")["state"], "waiting_for_approval");
+    let r = deck.run(LEAD, &["approvals", "show", &named[0]]);
+    assert_eq!(r.status.code(), Some(2), "not in the store yet: {}", text(&r.stderr));
+    assert!(deck.stored_requests(&id).is_empty());
+    let v = run_as_admin("approval_requested");
+    assert!(v["detail"].as_str().is_some_and(|d| d.contains(&named[0]) && d.contains("stored now")), "{v}");
+    run_as_admin("waiting_for_approval");
+    let stored = deck.stored_requests(&id);
+    assert_eq!(stored.len(), 1, "{stored:#?}");
+    assert_eq!(stored[0]["id"], named[0].as_str());
+    assert_eq!(deck.request_ids(&id), named, "no second request in the log");
+
+    // The request withdrawn; the next one killed after the store had it: the re-run waits
+    // for it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !deck.run("key-admin", &["approvals", "withdraw", &named[0]]).status.success() {
+        assert!(Instant::now() < deadline, "withdraw {} refused for 30 s", named[0]);
+        std::thread::sleep(Duration::from_millis(500)); // poll interval, not synchronisation
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let args = ["incident", "run", id.as_str(), "--step", "create-key"];
+        let out = deck.run("key-admin", &args);
+        if out.status.code() == Some(7) {
+            assert!(text(&out.stderr).contains("withdrawn"), "{}", text(&out.stderr));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the withdrawal not attested in 30 s: {}", text(&out.stdout));
+        std::thread::sleep(Duration::from_millis(500)); // poll interval, not synchronisation
+    }
+    let before_request = std::fs::read(deck.log_path(&id)).expect("log");
+    let head = deck.log_path(&id).with_extension("head");
+    let before_head = std::fs::read(&head).expect("head");
+    crash_as_admin("after-propose");
+    let second = deck.request_ids(&id).pop().expect("the second request");
+    assert_ne!(second, named[0]);
+    run_as_admin("waiting_for_approval");
+    assert_eq!(deck.stored_requests(&id).len(), 2);
+
+    // The log restored from a copy taken before the second request: the store's open
+    // request for this incident and step is found and adopted, not proposed again.
+    std::fs::write(deck.log_path(&id), &before_request).expect("restore the log");
+    std::fs::write(&head, &before_head).expect("restore the head");
+    assert_eq!(deck.state(&id, "create-key")["state"], "approval_ended");
+    let v = run_as_admin("approval_requested");
+    assert!(v["detail"].as_str().is_some_and(|d| d.contains(&second) && d.contains("found in the store")), "{v}");
+    assert_eq!(deck.request_ids(&id).pop(), Some(second.clone()));
+    assert_eq!(deck.stored_requests(&id).len(), 2, "no third request");
+
+    // Approved once, recorded once: one CreateKey, by the approver.
+    deck.approve(&second, name);
+    let done = deck.step(&id, "create-key", &[]);
+    assert_eq!(done["result"], "done", "{done}");
+    let again = deck.run(LEAD, &["incident", "run", &id, "--step", "create-key"]);
+    assert_eq!(again.status.code(), Some(2), "already done: {}", text(&again.stderr));
+    let made = calls("CreateKey", LEAD, |r| r["requestParameters"].to_string().contains(&id)).await;
+    assert_eq!(made, 1, "one replacement key");
+    assert_eq!(calls("CreateKey", "key-admin", |r| r["requestParameters"].to_string().contains(&id)).await, 0);
+    deck.verifies(&id);
 }
 
 #[tokio::test]

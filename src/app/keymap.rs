@@ -38,7 +38,6 @@ pub enum Command {
     StartIncident,
     RunStep,
     SkipStep,
-    ApproveStep,
 }
 
 impl Command {
@@ -66,7 +65,6 @@ impl Command {
             Self::StartIncident => "start-incident",
             Self::RunStep => "run-step",
             Self::SkipStep => "skip-step",
-            Self::ApproveStep => "approve-step",
             Self::Review => "review",
             Self::Mark => "mark",
             Self::SaveReview => "save-review",
@@ -175,13 +173,6 @@ pub const BINDINGS: &[Binding] = &[
         "run the selected step (shows its calls; destructive ones ask for the alias)",
     ),
     b("s", KeyCode::Char('s'), C::SkipStep, INCIDENT, "skip the selected step, with a reason"),
-    b(
-        "a",
-        KeyCode::Char('a'),
-        C::ApproveStep,
-        INCIDENT,
-        "approve the selected step's request (a second person, 004 §6)",
-    ),
 ];
 
 /// The command bound to `key` in `view`, if any.

@@ -112,10 +112,6 @@ pub enum Action {
         step: String,
         reason: String,
     },
-    IncidentApprove {
-        id: String,
-        step: String,
-    },
 }
 
 /// What a poll produced.

@@ -38,6 +38,14 @@ pub const TAG_CONTENT_HASH: &str = "keydeck:content-hash";
 /// What a final state adds (a rejection's reason, an execution's outcome): a claim by
 /// whoever made the transition, shown with the attested actor, never trusted for a decision.
 pub const TAG_NOTE: &str = "keydeck:note";
+/// The ARN of what an executed request made (kms:CreateKey: the new key), tagged before
+/// the request moves to executed. A claim like the note: whoever reads it checks it in
+/// AWS (an incident reads the key with DescribeKey and its tags before using it).
+pub const TAG_RESULT: &str = "keydeck:result";
+/// The incident and runbook step a request was proposed for (an incident's
+/// replacement-key step): how a re-run finds its request instead of proposing another.
+pub const TAG_INCIDENT: &str = "keydeck:incident";
+pub const TAG_STEP: &str = "keydeck:step";
 /// Secrets Manager's tag value limit.
 pub const MAX_TAG_VALUE_CHARS: usize = 256;
 /// The SecretString of every version: not a secret, never read back.
@@ -395,6 +403,7 @@ pub async fn execute(rc: &RegionConfig, call: &Call) -> Outcome {
         "kms:RotateKeyOnDemand" => match kms.rotate_key_on_demand().key_id(&key).send().await {
             Ok(o) => Outcome::Succeeded {
                 aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
+                made: None,
                 summary: format!("on-demand rotation of {} started", o.key_id().unwrap_or(&key)),
             },
             Err(e) => fail(AwsError::from_sdk("kms:RotateKeyOnDemand", r, Some(&key), e)),
@@ -404,6 +413,7 @@ pub async fn execute(rc: &RegionConfig, call: &Call) -> Outcome {
             match kms.schedule_key_deletion().key_id(&key).set_pending_window_in_days(days).send().await {
                 Ok(o) => Outcome::Succeeded {
                     aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
+                    made: None,
                     summary: format!(
                         "{} deletion scheduled for {}",
                         o.key_id().unwrap_or(&key),
@@ -416,6 +426,7 @@ pub async fn execute(rc: &RegionConfig, call: &Call) -> Outcome {
         "kms:CancelKeyDeletion" => match kms.cancel_key_deletion().key_id(&key).send().await {
             Ok(o) => Outcome::Succeeded {
                 aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
+                made: None,
                 summary: format!("deletion of {} cancelled (the key is Disabled)", o.key_id().unwrap_or(&key)),
             },
             Err(e) => fail(AwsError::from_sdk("kms:CancelKeyDeletion", r, Some(&key), e)),
@@ -444,6 +455,7 @@ pub async fn execute(rc: &RegionConfig, call: &Call) -> Outcome {
                 Ok(o) => Outcome::Succeeded {
                     aws_request_ids: o.request_id().map(str::to_owned).into_iter().collect(),
                     summary: format!("created {}", o.key_metadata().and_then(|m| m.arn()).unwrap_or("a key")),
+                    made: o.key_metadata().and_then(|m| m.arn()).map(str::to_owned),
                 },
                 Err(e) => fail(AwsError::from_sdk("kms:CreateKey", r, None, e)),
             }

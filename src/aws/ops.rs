@@ -592,6 +592,47 @@ pub async fn observe(ctx: &AwsContext, op: &Op) -> Result<Option<Value>, AwsErro
     }
 }
 
+/// Check that the key `arn`, made by someone else's call (an approver carrying out an
+/// incident's kms:CreateKey request), is what the kms:CreateKey `op` asked for: it exists
+/// in the op's region, carries every tag the op set (`keydeck:incident` and
+/// `keydeck:replaces` among them), and has the op's KeySpec. Reads only (DescribeKey,
+/// ListResourceTags). Answers `Ok({"KeyMetadata": ...})`, or `Err(why not)` in words.
+pub async fn created_key(ctx: &AwsContext, op: &Op, arn: &str) -> Result<Result<Value, String>, AwsError> {
+    let Op::CreateKey { region, key_spec, tags, .. } = op else {
+        return Ok(Err(format!("{} is not kms:CreateKey", op.call().name())));
+    };
+    if arn_region(arn) != Some(region.as_str()) {
+        return Ok(Err(format!("{arn} is not in {region}, where the replacement was requested")));
+    }
+    let rc = region_config(ctx, Some(region));
+    let kms = aws_sdk_kms::Client::new(&rc.config);
+    let m = match kms.describe_key().key_id(arn).send().await {
+        Ok(o) => key_metadata(o.key_metadata()),
+        Err(e) => {
+            let e = AwsError::from_sdk("kms:DescribeKey", &rc.region, Some(arn), e);
+            return match e.kind {
+                super::error::AwsErrorKind::NotFound => Ok(Err(format!("kms:DescribeKey finds no key {arn}"))),
+                _ => Err(e),
+            };
+        }
+    };
+    let t = kms
+        .list_resource_tags()
+        .key_id(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("kms:ListResourceTags", &rc.region, Some(arn), e))?;
+    let have: BTreeMap<&str, &str> = t.tags().iter().map(|t| (t.tag_key(), t.tag_value())).collect();
+    if let Some((k, v)) = tags.iter().find(|(k, v)| have.get(k.as_str()) != Some(&v.as_str())) {
+        return Ok(Err(format!("{arn} does not carry the tag {k}={v} the request set")));
+    }
+    let spec = m.get("KeySpec").and_then(Value::as_str).unwrap_or_default();
+    if spec != key_spec {
+        return Ok(Err(format!("{arn} is a {spec} key, not the requested {key_spec}")));
+    }
+    Ok(Ok(json!({ "KeyMetadata": m })))
+}
+
 /// Sign a 32-byte digest (the incident log's chain head) with a KMS asymmetric key:
 /// `kms:Sign`, MessageType DIGEST, ECDSA_SHA_256. Answers the signature bytes and the
 /// key's ARN as KMS names it.

@@ -50,7 +50,7 @@ pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
                 TableFormat::Json => println!("{}", json(&done)?),
                 TableFormat::Table => {
                     let what = match &done.outcome {
-                        crate::domain::approval::Outcome::Succeeded { aws_request_ids, summary } => {
+                        crate::domain::approval::Outcome::Succeeded { aws_request_ids, summary, .. } => {
                             format!("{summary} (request ids: {})", aws_request_ids.join(" "))
                         }
                         crate::domain::approval::Outcome::Failed { call, error } => format!("{call} failed: {error}"),
@@ -92,7 +92,7 @@ fn write_allowed(env: &Env, what: &str) -> Result<(), Failure> {
 fn failure(e: ApprovalError) -> Failure {
     match e {
         ApprovalError::Aws(a) => a.into(),
-        ApprovalError::Usage(m) => Failure::new(exit::USAGE, m),
+        ApprovalError::Usage(m) | ApprovalError::NotFound(m) => Failure::new(exit::USAGE, m),
         e @ ApprovalError::Refused(_) => Failure::new(exit::USAGE, e.to_string()),
         ApprovalError::Config(m) => Failure::new(exit::CONFIG, m),
         ApprovalError::NotYet(m) => Failure::new(exit::NOT_YET, m),

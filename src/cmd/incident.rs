@@ -27,11 +27,6 @@ pub async fn run(env: &Env, cmd: &IncidentCommand) -> Result<u8, Failure> {
             let r = runner.skip(&ctx, step, reason, Utc::now()).await.map_err(refused)?;
             finish(&r, TableFormat::Table)
         }
-        IncidentCommand::Approve { id, step, deny } => {
-            let (ctx, mut runner) = writer(env, id, "approve").await?;
-            let r = runner.approve(&ctx, step, deny.as_deref(), Utc::now()).await.map_err(refused)?;
-            finish(&r, TableFormat::Table)
-        }
         IncidentCommand::Verify { target, online, format } => verify_cmd(env, target, *online, *format).await,
         IncidentCommand::Export { id, format } => export(env, id, *format),
     }
@@ -197,7 +192,12 @@ fn absolute(p: &Path) -> PathBuf {
 fn finish(r: &StepReport, format: TableFormat) -> Result<u8, Failure> {
     match format {
         TableFormat::Json => println!("{}", json(r)?),
-        TableFormat::Table => print!("{}", report::step_report(&r.step, &r.result, &r.results)),
+        TableFormat::Table => {
+            print!("{}", report::step_report(&r.step, &r.result, &r.results));
+            if let Some(d) = &r.detail {
+                println!("{d}");
+            }
+        }
     }
     if let Some(p) = &r.anchor_problem {
         eprintln!("keydeck: warning: {p}");
@@ -206,6 +206,9 @@ fn finish(r: &StepReport, format: TableFormat) -> Result<u8, Failure> {
         None => Ok(exit::OK),
         Some(e) if r.result == "outcome_unknown" => {
             Err(Failure::new(exit::UNREACHABLE, format!("step {}: {e}", r.step)))
+        }
+        Some(e) if r.result == "approval_ended" => {
+            Err(Failure::new(exit::STEP_FAILED, format!("step {}: {e}", r.step)))
         }
         Some(e) => {
             let denied = r.results.iter().any(|c| {

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::policy::{ApprovalMatrix, ApprovalOp, IdentityPattern, PatternKind};
+use super::runbook::{Approval, Op};
 
 // ---- operations ---------------------------------------------------------------------
 
@@ -102,6 +103,37 @@ const CREATE_KEY_PARAMETERS: [(&str, &str); 6] = [
     ("Tags", "array"),
     ("MultiRegion", "boolean"),
 ];
+
+/// The request a runbook step's approval asks for (issue 11 item 4): the step's one
+/// `kms:CreateKey` as the `create-key` operation with its parameters (Description,
+/// KeySpec, KeyUsage, Policy, Tags as `[{TagKey, TagValue}]`), exactly what
+/// [`Request::calls`] then makes under the approver's credentials. Refused when the ops
+/// are not the approval's one call (the runbook parser allows nothing else).
+pub fn step_request(approval: Approval, ops: &[Op]) -> Result<(Operation, Map<String, Value>), Refusal> {
+    match (approval, ops) {
+        (Approval::CreateKey, [Op::CreateKey { key_spec, key_usage, description, policy, tags, .. }]) => {
+            let tags: Vec<Value> =
+                tags.iter().map(|(k, v)| serde_json::json!({ "TagKey": k, "TagValue": v })).collect();
+            let mut p = Map::new();
+            p.insert("Description".into(), Value::from(description.clone()));
+            p.insert("KeySpec".into(), Value::from(key_spec.clone()));
+            p.insert("KeyUsage".into(), Value::from(key_usage.clone()));
+            p.insert("Policy".into(), Value::from(policy.clone()));
+            p.insert("Tags".into(), Value::Array(tags));
+            Ok((Operation::CreateKey, p))
+        }
+        (a, _) => Err(Refusal::BadRequest(format!("approval {} gates exactly one kms:CreateKey", a.name()))),
+    }
+}
+
+/// The stored `request` asks for exactly what the step's `ops` would do, on `target_arn`:
+/// an incident adopts a request it finds in the store only then (a request tagged with
+/// the incident but asking for another key policy is not this step's).
+pub fn is_step_request(request: &Request, approval: Approval, ops: &[Op], target_arn: &str) -> bool {
+    step_request(approval, ops).is_ok_and(|(operation, parameters)| {
+        request.operation == operation && request.parameters == parameters && request.target_arn == target_arn
+    })
+}
 
 // ---- requests -----------------------------------------------------------------------
 
@@ -353,8 +385,15 @@ fn write_canonical(v: &Value, out: &mut String) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Outcome {
-    /// AWS answered; its request ids and what the response said.
-    Succeeded { aws_request_ids: Vec<String>, summary: String },
+    /// AWS answered; its request ids and what the response said. `made`: the ARN of what
+    /// the call created (kms:CreateKey: the new key), which the store also keeps in its
+    /// `keydeck:result` tag for whoever asked (an incident's replacement-key step).
+    Succeeded {
+        aws_request_ids: Vec<String>,
+        summary: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        made: Option<String>,
+    },
     /// AWS refused or the call failed: which call and the error.
     Failed { call: String, error: String },
 }
@@ -812,6 +851,45 @@ mod tests {
     /// A matrix from `[approvals]` text (the rest of the policy minimal).
     fn matrix_from(approvals: &str) -> ApprovalMatrix {
         Policy::parse("p.toml", &format!("[policy]\nname = \"t\"\n{approvals}")).expect("valid policy").approvals
+    }
+
+    // ---- an incident step's request --------------------------------------------------
+
+    fn create_key_op(policy: &str) -> Op {
+        Op::CreateKey {
+            region: "eu-north-1".into(),
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
+            description: "KYC documents".into(),
+            policy: policy.into(),
+            tags: [("keydeck:incident".to_owned(), "inc-1".to_owned())].into(),
+        }
+    }
+
+    #[test]
+    fn an_incident_step_asks_for_exactly_its_create_key_call() {
+        let op = create_key_op("{\"Statement\":[]}");
+        let (operation, parameters) = step_request(Approval::CreateKey, std::slice::from_ref(&op)).unwrap();
+        let mut n = new(operation);
+        n.parameters = parameters;
+        let r = Request::new(n, &matrix()).expect("a valid create-key request");
+        let call = &r.calls()[0];
+        assert_eq!(call.action, "kms:CreateKey");
+        assert_eq!(call.parameters.get("KeyId"), None, "CreateKey names no key");
+        assert_eq!(call.parameters["Policy"], "{\"Statement\":[]}");
+        assert_eq!(call.parameters["Tags"], serde_json::json!([{"TagKey": "keydeck:incident", "TagValue": "inc-1"}]));
+        assert!(is_step_request(&r, Approval::CreateKey, std::slice::from_ref(&op), KEY));
+        // Another policy, another target, or another op is not this step's request.
+        assert!(!is_step_request(&r, Approval::CreateKey, &[create_key_op("{}")], KEY));
+        assert!(!is_step_request(
+            &r,
+            Approval::CreateKey,
+            std::slice::from_ref(&op),
+            &KEY.replace("1234abcd", "9999abcd")
+        ));
+        let disable = Op::DisableKey { key_id: KEY.into() };
+        assert!(matches!(step_request(Approval::CreateKey, &[disable]), Err(Refusal::BadRequest(_))));
+        assert!(matches!(step_request(Approval::CreateKey, &[op.clone(), op]), Err(Refusal::BadRequest(_))));
     }
 
     // ---- principals ---------------------------------------------------------------
@@ -1335,7 +1413,11 @@ mod tests {
             (
                 State::Executed {
                     by: SECURITY_LEAD.into(),
-                    outcome: Outcome::Succeeded { aws_request_ids: vec!["r-1".into()], summary: "rotated".into() },
+                    outcome: Outcome::Succeeded {
+                        aws_request_ids: vec!["r-1".into()],
+                        summary: "rotated".into(),
+                        made: None,
+                    },
                 },
                 "already executed by",
             ),
@@ -1426,7 +1508,7 @@ mod tests {
         assert!(e.to_string().contains("not approved"), "{e}");
         let done = State::Executed {
             by: SECURITY_LEAD.into(),
-            outcome: Outcome::Succeeded { aws_request_ids: vec![], summary: String::new() },
+            outcome: Outcome::Succeeded { aws_request_ids: vec![], summary: String::new(), made: None },
         };
         assert!(matches!(may_execute(&done, SECURITY_LEAD), Err(Refusal::NotApproved { .. })), "never twice");
     }

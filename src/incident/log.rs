@@ -41,9 +41,9 @@
 //! | `step.resolved` | {step, attempt, settled_done, observed} |
 //! | `step.skipped` | {step, reason} |
 //! | `step.acknowledged` | {step, note} |
-//! | `approval.requested` | {step, approval, ops: [[`Op`]]} |
-//! | `approval.granted` | {step} (the actor is the approver) |
-//! | `approval.denied` | {step, reason} |
+//! | `approval.requested` | {step, approval, ops: [[`Op`]], request_id} (before the store's request) |
+//! | `approval.executed` | {step, request_id, approver, results: [[`CallResult`]]} |
+//! | `approval.ended` | {step, request_id, state, by, reason} (rejected, withdrawn, expired, failed) |
 //! | `anchor` | [`Anchor`] {head_seq, head_hash, key_arn, signing_algorithm, signature (base64)} |
 //! | `log.repaired` | [`Repaired`] {line, offset, dropped_bytes, dropped_sha256, dropped_text} |
 //!
@@ -610,8 +610,8 @@ impl Replay {
             StepRecord::Acknowledged { .. } => None,
             // Who may approve what is the engine's to judge (it ignores a self-approval).
             StepRecord::ApprovalRequested { .. }
-            | StepRecord::ApprovalGranted { .. }
-            | StepRecord::ApprovalDenied { .. } => None,
+            | StepRecord::ApprovalExecuted { .. }
+            | StepRecord::ApprovalEnded { .. } => None,
         }
     }
 }

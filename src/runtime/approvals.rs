@@ -49,9 +49,12 @@ use crate::incident::records;
 /// Why a command on a request did not go through; the command line maps each to an exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
-    /// Bad input: an unknown id, a mistyped alias, an unknown operation.
+    /// Bad input: a mistyped id or alias, an unknown operation.
     #[error("{0}")]
     Usage(String),
+    /// No request with this id in the store.
+    #[error("{0}")]
+    NotFound(String),
     /// The matrix or the request's state says no (004 §6).
     #[error("refused: {0}")]
     Refused(String),
@@ -93,6 +96,8 @@ pub struct View {
     pub by: Option<String>,
     /// The final state's note (a rejection's reason, an execution's outcome).
     pub note: Option<String>,
+    /// What an executed request made (`keydeck:result`: the new key's ARN), as claimed.
+    pub result: Option<String>,
 }
 
 /// An entry under the store's prefix keydeck cannot read as a request.
@@ -179,7 +184,7 @@ async fn read(rc: &RegionConfig, id: &str) -> Result<(StoredRequest, Request), A
     let stored = match store::get(rc, id).await {
         Ok(s) => s,
         Err(e) if e.kind == crate::aws::AwsErrorKind::NotFound => {
-            return Err(ApprovalError::Usage(format!(
+            return Err(ApprovalError::NotFound(format!(
                 "no request {id} in the store ({}): see `keydeck approvals list`",
                 rc.region
             )))
@@ -321,16 +326,101 @@ pub async fn propose(
         },
         matrix,
     )?;
-    let tags: BTreeMap<String, String> = [
-        (store::TAG_OPERATION.to_owned(), operation.name().to_owned()),
-        (store::TAG_TARGET.to_owned(), target.arn.clone()),
+    store_request(ctx, data_dir, me, request, BTreeMap::new()).await
+}
+
+/// Seal and store `request` (tags: operation, target, content hash, and `extra`), and
+/// journal it as proposed.
+async fn store_request(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    me: &CallerIdentity,
+    request: Request,
+    extra: BTreeMap<String, String>,
+) -> Result<Request, ApprovalError> {
+    let mut tags: BTreeMap<String, String> = [
+        (store::TAG_OPERATION.to_owned(), request.operation.name().to_owned()),
+        (store::TAG_TARGET.to_owned(), request.target_arn.clone()),
         (store::TAG_CONTENT_HASH.to_owned(), request.content_hash.clone()),
     ]
     .into();
+    tags.extend(extra);
     let rc = store_region(ctx);
     let (arn, _) = store::create(&rc, &request.id, &request.canonical_json(), &tags).await?;
     journal(data_dir, me, "approval.proposed", json!({"id": request.id, "secret": arn, "request": request})).await?;
     Ok(request)
+}
+
+/// What an incident's approval-gated step proposes (issue 11 item 4).
+pub struct StepProposal<'a> {
+    /// The id the incident log already names (written ahead of the store).
+    pub id: &'a str,
+    pub operation: Operation,
+    pub target_arn: &'a str,
+    pub parameters: Map<String, Value>,
+    pub reason: &'a str,
+    pub incident: &'a str,
+    pub step: &'a str,
+}
+
+/// Propose an incident step's request under the id its log names, tagged with the
+/// incident and step ([`for_step`] finds it). The matrix decides as for any proposal:
+/// `me` must hold the operation's proposer role.
+pub async fn propose_for_step(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    matrix: &ApprovalMatrix,
+    me: &CallerIdentity,
+    p: StepProposal<'_>,
+    now: DateTime<Utc>,
+) -> Result<Request, ApprovalError> {
+    approval::may_propose(&p.operation, &me.arn, matrix)?;
+    let request = Request::new(
+        NewRequest {
+            id: p.id.to_owned(),
+            operation: p.operation,
+            target_arn: p.target_arn.to_owned(),
+            parameters: p.parameters,
+            reason: p.reason.to_owned(),
+            created: now,
+        },
+        matrix,
+    )?;
+    let tags =
+        [(store::TAG_INCIDENT.to_owned(), p.incident.to_owned()), (store::TAG_STEP.to_owned(), p.step.to_owned())];
+    store_request(ctx, data_dir, me, request, tags.into()).await
+}
+
+/// A request proposed for an incident's step, as the store lists it.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    pub request: Request,
+    /// The state word as the store holds it (`proposed` past its expiry reads `expired`).
+    pub state: String,
+    /// What an executed request made (`keydeck:result`), as claimed.
+    pub result: Option<String>,
+}
+
+/// The well-formed requests proposed for `incident`'s `step` (its tags), oldest first. No
+/// CloudTrail lookups: the caller reads the one it adopts with [`show`].
+pub async fn for_step(ctx: &AwsContext, incident: &str, step: &str) -> Result<Vec<StepRequest>, ApprovalError> {
+    let rc = store_region(ctx);
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for stored in store::list(&rc).await? {
+        let tagged = |k: &str, v: &str| stored.tags.get(k).is_some_and(|t| t == v);
+        if !tagged(store::TAG_INCIDENT, incident) || !tagged(store::TAG_STEP, step) {
+            continue;
+        }
+        let Ok(request) = parse(&stored) else { continue };
+        let token = stored.current_version_token.clone().unwrap_or_default();
+        let word = state_word(&token, &stored.id).unwrap_or("malformed");
+        let word = if word == "proposed" && request.is_expired(now) { "expired" } else { word };
+        let result = stored.tags.get(store::TAG_RESULT).cloned();
+        out.push(StepRequest { request, state: word.to_owned(), result });
+    }
+    out.sort_by_key(|r| r.request.created);
+    Ok(out)
 }
 
 /// What `approve` did.
@@ -472,10 +562,16 @@ pub async fn approve(
     approval::may_execute(&state, &me.arn)?;
     let call = request.calls().into_iter().next().expect("a request makes one call");
     let outcome = store::execute(&target_rc, &call).await;
+    // What it made is tagged before the request reads executed, so that whoever waits for
+    // it (an incident's replacement-key step) finds it with the state.
+    let result_tagged = match &outcome {
+        Outcome::Succeeded { made: Some(made), .. } => store::tag(&rc, id, store::TAG_RESULT, made).await,
+        _ => Ok(()),
+    };
     let executed = token("executed", id);
     let moved = store::transition(&rc, id, &approved, &executed).await;
     let note = match &outcome {
-        Outcome::Succeeded { aws_request_ids, summary } => {
+        Outcome::Succeeded { aws_request_ids, summary, .. } => {
             format!("{summary} (request ids: {})", aws_request_ids.join(" "))
         }
         Outcome::Failed { call, error } => format!("{call} failed: {error}"),
@@ -489,6 +585,7 @@ pub async fn approve(
         )));
     }
     tagged?;
+    result_tagged?;
     let done = Executed {
         id: id.to_owned(),
         approver: me.arn.clone(),
@@ -553,6 +650,18 @@ pub async fn withdraw(
     journal(data_dir, me, "approval.withdrawn", json!({"id": id, "token": to})).await
 }
 
+/// Request `id`'s state word (`proposed` past its expiry reads `expired`) and what it made
+/// (`keydeck:result`), from the store alone: one DescribeSecret, no CloudTrail lookup (for
+/// polling; [`show`] says who acted).
+pub async fn state_of(ctx: &AwsContext, id: &str) -> Result<(String, Option<String>), ApprovalError> {
+    let rc = store_region(ctx);
+    let (stored, request) = read(&rc, id).await?;
+    let token = stored.current_version_token.clone().unwrap_or_default();
+    let word = state_word(&token, &stored.id).unwrap_or("malformed");
+    let word = if word == "proposed" && request.is_expired(Utc::now()) { "expired" } else { word };
+    Ok((word.to_owned(), stored.tags.get(store::TAG_RESULT).cloned()))
+}
+
 /// One request with its state and attested actors (CloudTrail lookups: a few seconds).
 pub async fn show(ctx: &AwsContext, id: &str) -> Result<View, ApprovalError> {
     let rc = store_region(ctx);
@@ -579,6 +688,7 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
         proposer,
         by,
         note: stored.tags.get(store::TAG_NOTE).cloned(),
+        result: stored.tags.get(store::TAG_RESULT).cloned(),
     })
 }
 

@@ -135,13 +135,7 @@ async fn event_loop(
         // Coalesce: apply everything already queued before drawing again.
         drain(&mut rx, &mut state, &mut actions);
         for a in actions {
-            if matches!(
-                a,
-                Action::IncidentStart { .. }
-                    | Action::IncidentRun { .. }
-                    | Action::IncidentSkip { .. }
-                    | Action::IncidentApprove { .. }
-            ) {
+            if matches!(a, Action::IncidentStart { .. } | Action::IncidentRun { .. } | Action::IncidentSkip { .. }) {
                 let _ = incident_tx.send(WorkerCmd::Act(a));
                 continue;
             }
@@ -278,10 +272,7 @@ fn spawn_action(
                 let _ = tx.send(Msg::AckSaved(result));
             });
         }
-        Action::IncidentStart { .. }
-        | Action::IncidentRun { .. }
-        | Action::IncidentSkip { .. }
-        | Action::IncidentApprove { .. } => {
+        Action::IncidentStart { .. } | Action::IncidentRun { .. } | Action::IncidentSkip { .. } => {
             tracing::error!("incident actions go to the incident task");
         }
         Action::SaveReview(rec) => {

@@ -1,13 +1,19 @@
 //! Carrying out an incident: open one from AWS's view of its target, run a step
 //! (the engine says what; the log gets the intent, fsynced, before the first call and
 //! the outcome after the last), settle an outcome left unknown by a crash by reading
-//! AWS, skip, acknowledge, approve, and anchor the log's chain head with KMS after every
-//! step. The command line and the console share it.
+//! AWS, skip, acknowledge, and anchor the log's chain head with KMS after every step.
+//! A step the policy's approval matrix gives dual approval (the replacement's CreateKey,
+//! 004 §6) goes through the request store of `runtime::approvals`: running it proposes a
+//! request (written ahead in the log, then stored), running it again reads the request and,
+//! once the approver has carried it out under their own credentials, checks what it made
+//! in AWS and records the step done. The command line and the console share it.
 //!
 //! Failpoints for the crash test: with `KEYDECK_FAILPOINT=STEP:after-intent` (or
 //! `STEP:after-calls`) the process aborts right after writing that step's intent (or
 //! right after its calls answered, before the outcome is written) — exactly what a
-//! SIGKILL at that moment leaves behind.
+//! SIGKILL at that moment leaves behind. An approval-gated step has
+//! `STEP:after-approval-requested` (the log names the request, the store has none yet)
+//! and `STEP:after-propose` (both, before the anchor).
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -19,14 +25,16 @@ use serde_json::{json, Value};
 
 use crate::aws::ops::{self, region_config};
 use crate::aws::{AwsContext, AwsError};
+use crate::domain::approval;
 use crate::domain::identity::CallerIdentity;
 use crate::domain::policy::Policy;
 use crate::domain::runbook::{
-    CallResult, Incident, IncidentTarget, Op, Opened, Plan, Refusal, Runbook, StepInput, StepRecord, Work,
+    Approval, CallResult, Incident, IncidentTarget, Op, Opened, Plan, Refusal, Runbook, StepInput, StepRecord, Work,
     EXPECTATION_NOT_MET,
 };
 use crate::domain::trail::parse_event;
 use crate::incident::log::{random_suffix, Access, Holder, IncidentId, IncidentLog, LogError, SigningAlgorithm};
+use crate::runtime::approvals::{self, ApprovalError};
 
 /// The error code a call gets when the endpoint could not be reached (no AWS code).
 pub const UNREACHABLE_CODE: &str = "Unreachable";
@@ -55,6 +63,15 @@ pub enum IncidentError {
     NoRunbook(String),
     #[error("{0}")]
     Io(String),
+}
+
+/// An approvals-store failure as an incident failure: AWS errors stay AWS errors (exit
+/// codes), the rest in the store's words.
+fn approval_error(e: ApprovalError) -> IncidentError {
+    match e {
+        ApprovalError::Aws(a) => IncidentError::Aws(a),
+        other => IncidentError::NotAllowed(other.to_string()),
+    }
 }
 
 /// The embedded runbook with this id.
@@ -98,17 +115,23 @@ pub struct Runner {
     pub identity: CallerIdentity,
     /// The anchor key's ARN (alias ARN or key ARN) when the policy names one.
     pub anchor_key: Option<String>,
-    /// Who may approve what (the policy's `[approvals]`, 004 §6).
+    /// Who may propose and approve what (the policy's `[approvals]`, 004 §6).
     pub approvals: crate::domain::policy::ApprovalMatrix,
+    /// The data dir: the approvals journal of a proposal lives there.
+    pub data_dir: PathBuf,
 }
 
 /// The result of running (or settling) a step.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepReport {
     pub step: String,
-    /// `done`, `failed`, `acknowledged`, `skipped`, `approval_requested`, `approved`,
-    /// `settled_done`, `settled_not_done`.
+    /// `done`, `failed`, `acknowledged`, `skipped`, `approval_requested`,
+    /// `waiting_for_approval`, `approval_ended`, `settled_done`, `settled_not_done`,
+    /// `outcome_unknown`.
     pub result: String,
+    /// What an approval-gated step is waiting for, in the operator's words (which request,
+    /// how to approve it).
+    pub detail: Option<String>,
     pub results: Vec<CallResult>,
     /// A failure in the operator's words: which call, which key, what to do.
     pub error: Option<String>,
@@ -162,6 +185,7 @@ impl Runner {
             identity: identity.clone(),
             anchor_key: policy.incident.anchor_key_arn(&home, &identity.account),
             approvals: policy.approvals.clone(),
+            data_dir: data_dir.to_owned(),
         };
         runner.anchor(ctx, now).await;
         Ok(runner)
@@ -191,6 +215,7 @@ impl Runner {
                     identity: identity.clone(),
                     anchor_key: policy.incident.anchor_key_arn(home_region, &identity.account),
                     approvals: policy.approvals.clone(),
+                    data_dir: data_dir.to_owned(),
                 }))
             }
             other => Ok(Err(Box::new(other))),
@@ -212,8 +237,21 @@ impl Runner {
         Ok(())
     }
 
+    /// Append `record` and anchor the log: why the anchor is missing, if it is.
+    async fn append_anchored(
+        &mut self,
+        ctx: &AwsContext,
+        clock: &impl Fn() -> DateTime<Utc>,
+        record: &StepRecord,
+    ) -> Result<Option<String>, IncidentError> {
+        self.append(clock(), record)?;
+        Ok(self.anchor(ctx, clock()).await)
+    }
+
     /// Run `step` with the operator's input. An outcome left unknown by a crash is
-    /// settled first (by reading AWS) and reported instead: run again to continue.
+    /// settled first (by reading AWS) and reported instead: run again to continue. A
+    /// dual-approval step proposes its request, or follows the one it has (see
+    /// `request_approval` and `follow_approval`).
     pub async fn run(
         &mut self,
         ctx: &AwsContext,
@@ -234,24 +272,16 @@ impl Runner {
         let work = match work {
             Ok(w) => w,
             Err(refusals) => {
-                // 004 §6: the replacement's CreateKey needs a second person: ask for it.
-                if let Some(Refusal::NeedsApproval { approval, ops }) =
-                    refusals.iter().find(|r| matches!(r, Refusal::NeedsApproval { .. })).cloned()
-                {
-                    if refusals.len() == 1 {
-                        let rec = StepRecord::ApprovalRequested { step: step.to_owned(), approval, ops };
-                        self.append(clock(), &rec)?;
-                        let anchor_problem = self.anchor(ctx, clock()).await;
-                        return Ok(StepReport {
-                            step: step.to_owned(),
-                            result: "approval_requested".into(),
-                            results: vec![],
-                            error: None,
-                            anchor_problem,
-                        });
+                // 004 §6: the replacement's CreateKey goes through the approvals store.
+                match refusals.as_slice() {
+                    [Refusal::NeedsApproval { approval, ops }] => {
+                        return self.request_approval(ctx, step, *approval, ops, &clock).await
                     }
+                    [Refusal::WaitingForApproval { approval, request_id, ops }] => {
+                        return self.follow_approval(ctx, step, *approval, request_id, ops, &clock).await
+                    }
+                    _ => return Err(IncidentError::Refused(refusals)),
                 }
-                return Err(IncidentError::Refused(refusals));
             }
         };
         let report = match work {
@@ -260,6 +290,7 @@ impl Runner {
                 self.append(clock(), &StepRecord::Acknowledged { step: step.to_owned(), note })?;
                 StepReport {
                     step: step.to_owned(),
+                    detail: None,
                     result: "acknowledged".into(),
                     results: vec![],
                     error: None,
@@ -298,6 +329,7 @@ impl Runner {
                 if results.last().is_some_and(|r| r.error_code.as_deref() == Some(UNREACHABLE_CODE)) {
                     return Ok(StepReport {
                         step: step.to_owned(),
+                        detail: None,
                         result: "outcome_unknown".into(),
                         results,
                         error: error.map(|e| {
@@ -310,6 +342,7 @@ impl Runner {
                 self.append(clock(), &outcome)?;
                 StepReport {
                     step: step.to_owned(),
+                    detail: None,
                     result: if ok { "done" } else { "failed" }.into(),
                     results,
                     error,
@@ -404,10 +437,10 @@ impl Runner {
             settled_done: done,
             observed: Value::Object(observed),
         };
-        self.append(clock(), &rec)?;
-        let anchor_problem = self.anchor(ctx, clock()).await;
+        let anchor_problem = self.append_anchored(ctx, clock, &rec).await?;
         Ok(StepReport {
             step: step.to_owned(),
+            detail: None,
             result: if done { "settled_done" } else { "settled_not_done" }.into(),
             results: vec![],
             error: None,
@@ -426,72 +459,280 @@ impl Runner {
         self.incident()?.may_skip(step, reason).map_err(IncidentError::Refused)?;
         self.append(now, &StepRecord::Skipped { step: step.to_owned(), reason: reason.trim().to_owned() })?;
         let anchor_problem = self.anchor(ctx, now).await;
-        Ok(StepReport { step: step.to_owned(), result: "skipped".into(), results: vec![], error: None, anchor_problem })
-    }
-
-    /// Approve (or deny, with a reason) the approval `step` asked for. The engine ignores
-    /// an approval by the operator who asked (004 §6: a different principal approves).
-    pub async fn approve(
-        &mut self,
-        ctx: &AwsContext,
-        step: &str,
-        deny: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<StepReport, IncidentError> {
-        let records = self.log.replay().incident_records();
-        let request = records.iter().rev().find_map(|r| match &r.record {
-            StepRecord::ApprovalRequested { step: s, approval, .. } if s == step => Some((r.actor.clone(), *approval)),
-            _ => None,
-        });
-        let Some((requested_by, approval)) = request else {
-            return Err(IncidentError::NotAllowed(format!("step {step} has no approval request")));
-        };
-        let decided = records.iter().rev().find_map(|r| match &r.record {
-            StepRecord::ApprovalGranted { step: s } if s == step => Some(format!("approved by {}", r.actor)),
-            StepRecord::ApprovalDenied { step: s, .. } if s == step => Some(format!("denied by {}", r.actor)),
-            StepRecord::ApprovalRequested { step: s, .. } if s == step => Some(String::new()),
-            _ => None,
-        });
-        if let Some(d) = decided.filter(|d| !d.is_empty()) {
-            return Err(IncidentError::NotAllowed(format!("step {step} is already {d}")));
-        }
-        if crate::domain::approval::same_principal(&requested_by, &self.identity.arn) {
-            return Err(IncidentError::NotAllowed(format!(
-                "{} asked for this approval and cannot grant it: 004 §6 needs a second person",
-                self.identity.arn
-            )));
-        }
-        // 004 §6: both roles of the operation take part — whoever asked holds one, the
-        // approver the other (the policy's [approvals] names who holds which).
-        let op = match approval {
-            crate::domain::runbook::Approval::CreateKey => crate::domain::policy::ApprovalOp::CreateKey,
-            crate::domain::runbook::Approval::RotateKey => crate::domain::policy::ApprovalOp::RotateKey,
-        };
-        let rule = self.approvals.rule(op);
-        let holds = |arn: &str, role: &str| crate::domain::approval::holds_role(&self.approvals, arn, role);
-        let (a, b) = (rule.proposer.as_str(), rule.approver_role());
-        let me = &self.identity.arn;
-        let allowed = (holds(&requested_by, a) && holds(me, b)) || (holds(&requested_by, b) && holds(me, a));
-        if !allowed {
-            return Err(IncidentError::NotAllowed(format!(
-                "{me} may not approve {}: 004 §6 and the policy's [approvals] need one {a} and one {b} ({} asked)",
-                op.as_str(),
-                requested_by
-            )));
-        }
-        let rec = match deny {
-            Some(reason) => StepRecord::ApprovalDenied { step: step.to_owned(), reason: reason.to_owned() },
-            None => StepRecord::ApprovalGranted { step: step.to_owned() },
-        };
-        self.append(now, &rec)?;
-        let anchor_problem = self.anchor(ctx, now).await;
         Ok(StepReport {
             step: step.to_owned(),
-            result: if deny.is_some() { "denied" } else { "approved" }.into(),
+            result: "skipped".into(),
+            detail: None,
             results: vec![],
             error: None,
             anchor_problem,
         })
+    }
+
+    /// The step's approval has no open request: adopt one the store already holds for
+    /// this incident and step (a crash between storing it and the log, or a second run),
+    /// else — when this operator holds the matrix's proposer role — write
+    /// `approval.requested` with a new request id (fsynced) and then store that request.
+    /// Never two requests: the store is searched first, and the id is in the log before the
+    /// store has it (a re-run proposes the same id).
+    async fn request_approval(
+        &mut self,
+        ctx: &AwsContext,
+        step: &str,
+        approval: Approval,
+        ops: &[Op],
+        clock: &impl Fn() -> DateTime<Utc>,
+    ) -> Result<StepReport, IncidentError> {
+        let (operation, _) =
+            approval::step_request(approval, ops).map_err(|r| IncidentError::NotAllowed(r.to_string()))?;
+        let incident_id = self.log.id().as_str().to_owned();
+        let target_arn = self.incident()?.opened().target.arn().to_owned();
+        // Requests this log has already seen end are not taken up again.
+        let ended: Vec<String> = (self.log.replay().incident_records().into_iter())
+            .filter_map(|r| match r.record {
+                StepRecord::ApprovalEnded { request_id, .. } => Some(request_id),
+                _ => None,
+            })
+            .collect();
+        let stored = approvals::for_step(ctx, &incident_id, step).await.map_err(approval_error)?;
+        let adopt = stored.iter().rev().find(|s| {
+            let open = match s.state.as_str() {
+                "proposed" | "approved" => true,
+                "executed" => s.result.is_some(),
+                _ => false,
+            };
+            open && !ended.contains(&s.request.id) && approval::is_step_request(&s.request, approval, ops, &target_arn)
+        });
+        if let Some(found) = adopt {
+            let request = &found.request;
+            let rec = StepRecord::ApprovalRequested {
+                step: step.to_owned(),
+                approval,
+                ops: ops.to_vec(),
+                request_id: request.id.clone(),
+            };
+            let anchor_problem = self.append_anchored(ctx, clock, &rec).await?;
+            return Ok(StepReport {
+                step: step.to_owned(),
+                result: "approval_requested".into(),
+                detail: Some(format!("{} (found in the store)", self.waiting_text(&request.id))),
+                results: vec![],
+                error: None,
+                anchor_problem,
+            });
+        }
+        self.may_propose(operation, step)?;
+        let request_id = approvals::new_id(clock());
+        let rec = StepRecord::ApprovalRequested {
+            step: step.to_owned(),
+            approval,
+            ops: ops.to_vec(),
+            request_id: request_id.clone(),
+        };
+        self.append(clock(), &rec)?;
+        failpoint(step, "after-approval-requested");
+        self.propose(ctx, step, approval, ops, &request_id, clock()).await?;
+        failpoint(step, "after-propose");
+        let anchor_problem = self.anchor(ctx, clock()).await;
+        Ok(StepReport {
+            step: step.to_owned(),
+            result: "approval_requested".into(),
+            detail: Some(self.waiting_text(&request_id)),
+            results: vec![],
+            error: None,
+            anchor_problem,
+        })
+    }
+
+    /// This operator may propose `operation` (004 §6: the matrix's proposer role), or what
+    /// to do instead.
+    fn may_propose(&self, operation: approval::Operation, step: &str) -> Result<(), IncidentError> {
+        approval::may_propose(&operation, &self.identity.arn, &self.approvals).map_err(|_| {
+            let rule = self.approvals.rule(operation.kind());
+            IncidentError::NotAllowed(format!(
+                "{} is proposed by a {} and approved by a {} (004 §6; the policy's [approvals.{}]), and {} is not a {}: a {} runs `keydeck --allow-write incident run {} --step {step}` on this machine",
+                operation.name(),
+                rule.proposer,
+                rule.approver_role(),
+                operation.name(),
+                self.identity.arn,
+                rule.proposer,
+                rule.proposer,
+                self.log.id().as_str(),
+            ))
+        })
+    }
+
+    /// Store request `request_id` for the step's ops (the log already names it).
+    async fn propose(
+        &self,
+        ctx: &AwsContext,
+        step: &str,
+        approval: Approval,
+        ops: &[Op],
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), IncidentError> {
+        let (operation, parameters) =
+            approval::step_request(approval, ops).map_err(|r| IncidentError::NotAllowed(r.to_string()))?;
+        let inc = self.incident()?;
+        let opened = inc.opened();
+        let note: String = opened.note.chars().map(|c| if c.is_control() { ' ' } else { c }).take(600).collect();
+        let reason = format!(
+            "incident {}: {} for {} ({}): {note}",
+            opened.incident_id,
+            self.runbook.steps.iter().find(|s| s.id == step).map_or(step, |s| s.title.as_str()),
+            opened.target.confirm_text(),
+            opened.target.arn(),
+        );
+        let p = approvals::StepProposal {
+            id: request_id,
+            operation,
+            target_arn: opened.target.arn(),
+            parameters,
+            reason: &reason,
+            incident: &opened.incident_id,
+            step,
+        };
+        approvals::propose_for_step(ctx, &self.data_dir, &self.approvals, &self.identity, p, now)
+            .await
+            .map_err(approval_error)?;
+        Ok(())
+    }
+
+    /// "waiting for approval: request ID (approve with …)".
+    fn waiting_text(&self, request_id: &str) -> String {
+        let alias = self.incident().map(|i| i.opened().target.confirm_text().to_owned()).unwrap_or_default();
+        crate::domain::runbook::StepState::waiting_text(request_id, &alias)
+    }
+
+    /// The step's request `request_id` is open in the log: read it from the store. Still
+    /// proposed (or approved and being carried out): waiting. Executed: check what it made
+    /// in AWS (DescribeKey, ListResourceTags) and record `approval.executed`, so the next
+    /// steps use that key. Rejected, withdrawn, expired, or executed and refused by AWS:
+    /// record `approval.ended` (by whom, why); running the step again requests anew. Not
+    /// in the store (a crash after the log named it): propose it now, under that id.
+    async fn follow_approval(
+        &mut self,
+        ctx: &AwsContext,
+        step: &str,
+        approval: Approval,
+        request_id: &str,
+        ops: &[Op],
+        clock: &impl Fn() -> DateTime<Utc>,
+    ) -> Result<StepReport, IncidentError> {
+        let report = |result: &str, detail: Option<String>, error: Option<String>| StepReport {
+            step: step.to_owned(),
+            result: result.to_owned(),
+            detail,
+            results: vec![],
+            error,
+            anchor_problem: None,
+        };
+        let view = match approvals::show(ctx, request_id).await {
+            Ok(v) => v,
+            Err(ApprovalError::NotFound(_)) => {
+                let (operation, _) =
+                    approval::step_request(approval, ops).map_err(|r| IncidentError::NotAllowed(r.to_string()))?;
+                self.may_propose(operation, step)?;
+                self.propose(ctx, step, approval, ops, request_id, clock()).await?;
+                let anchor_problem = self.anchor(ctx, clock()).await;
+                let detail = Some(format!("{} (stored now: the log named it first)", self.waiting_text(request_id)));
+                return Ok(StepReport { anchor_problem, ..report("approval_requested", detail, None) });
+            }
+            Err(e) => return Err(approval_error(e)),
+        };
+        let target_arn = self.incident()?.opened().target.arn().to_owned();
+        if !approval::is_step_request(&view.request, approval, ops, &target_arn) {
+            return Err(IncidentError::NotAllowed(format!(
+                "request {request_id} in the store does not ask for this step's calls: reject or withdraw it (keydeck approvals show {request_id})"
+            )));
+        }
+        let by = view.by.clone();
+        let who = || by.clone().unwrap_or_else(|| "(CloudTrail has not said who yet)".into());
+        let ended = match view.state.as_str() {
+            "proposed" => {
+                let detail = match &view.proposer {
+                    Some(_) => self.waiting_text(request_id),
+                    None => format!("{} — {}", self.waiting_text(request_id), approvals::WAITING_FOR_PROPOSER),
+                };
+                return Ok(report("waiting_for_approval", Some(detail), None));
+            }
+            "approved" | "executed" => {
+                // What the approver made: the store's claim, else the key carrying the
+                // incident's tags (an approver stopped between CreateKey and the store).
+                let made = match &view.result {
+                    Some(arn) => Some(arn.clone()),
+                    None => ops::observe(ctx, &ops[0])
+                        .await?
+                        .and_then(|v| v.pointer("/KeyMetadata/Arn").and_then(Value::as_str).map(str::to_owned)),
+                };
+                match made {
+                    Some(arn) => match ops::created_key(ctx, &ops[0], &arn).await? {
+                        Ok(fields) => {
+                            let results = vec![CallResult {
+                                call: ops[0].call().name().to_owned(),
+                                request_id: None,
+                                fields,
+                                error_code: None,
+                                error: None,
+                            }];
+                            let rec = StepRecord::ApprovalExecuted {
+                                step: step.to_owned(),
+                                request_id: request_id.to_owned(),
+                                approver: by.clone(),
+                                results: results.clone(),
+                            };
+                            let anchor_problem = self.append_anchored(ctx, clock, &rec).await?;
+                            let detail = format!("done — request {request_id} carried out by {}: {arn}", who());
+                            return Ok(StepReport {
+                                results,
+                                anchor_problem,
+                                ..report("done", Some(detail), None)
+                            });
+                        }
+                        Err(why) => {
+                            return Err(IncidentError::NotAllowed(format!(
+                                "request {request_id} says it made {arn}, but {why}: not recorded; check `keydeck approvals show {request_id}`"
+                            )))
+                        }
+                    },
+                    None if view.state == "approved" => {
+                        let detail = format!("request {request_id} approved by {}: being carried out", who());
+                        return Ok(report("waiting_for_approval", Some(detail), None));
+                    }
+                    None => ("failed", view.note.clone().unwrap_or_else(|| "no key was made".into())),
+                }
+            }
+            "rejected" => ("rejected", view.note.clone().unwrap_or_default()),
+            "withdrawn" => ("withdrawn", "withdrawn by its proposer".to_owned()),
+            "expired" => ("expired", format!("nobody approved it before {}", view.request.expires.to_rfc3339())),
+            other => {
+                return Err(IncidentError::NotAllowed(format!(
+                    "request {request_id} is {other}: see `keydeck approvals show {request_id}`"
+                )))
+            }
+        };
+        let (state, reason) = ended;
+        // Who rejected (or withdrew, or carried it out) is CloudTrail's to say.
+        if by.is_none() && state != "expired" {
+            return Ok(report(
+                "waiting_for_approval",
+                Some(format!("request {request_id} is {state}; waiting for CloudTrail to attest by whom: run again")),
+                None,
+            ));
+        }
+        let rec = StepRecord::ApprovalEnded {
+            step: step.to_owned(),
+            request_id: request_id.to_owned(),
+            state: state.to_owned(),
+            by: by.clone(),
+            reason: reason.clone(),
+        };
+        let anchor_problem = self.append_anchored(ctx, clock, &rec).await?;
+        let by_text = by.map(|b| format!(" by {b}")).unwrap_or_default();
+        let error = format!("request {request_id} {state}{by_text}: {reason} — run the step again to request it anew");
+        Ok(StepReport { anchor_problem, ..report("approval_ended", None, Some(error)) })
     }
 
     /// Sign the log's chain head with the anchor key (`kms:Sign`, MessageType DIGEST,
@@ -763,6 +1004,7 @@ pub async fn worker(
     // for someone else's approval): re-read every 2 s to show what others write.
     let mut watching: Option<(String, usize)> = None;
     let mut every = tokio::time::interval(Duration::from_secs(2));
+    let mut ticks: u64 = 0;
     let home = ctx.home().region.clone();
     let loaded = |r: &Runner| Msg::IncidentLoaded {
         id: r.log.id().as_str().to_owned(),
@@ -783,6 +1025,17 @@ pub async fn worker(
                             *seen = records.len();
                         }
                         let _ = tx.send(msg);
+                    }
+                }
+                // A step waiting for its request in the approvals store (004 §6): every
+                // third tick, read the request; once the approver has carried it out (or it
+                // ended), take the log back and let the step record it.
+                ticks += 1;
+                if let (true, None, Some((id, _)), true) = (write, &runner, &watching, ticks.is_multiple_of(3)) {
+                    if let Some((r, done)) = follow_request(&ctx, &data_dir, &policy, &identity, &home, id).await {
+                        let _ = tx.send(loaded(&r));
+                        let _ = tx.send(Msg::IncidentDone(done));
+                        runner = Some(r);
                     }
                 }
                 continue;
@@ -823,9 +1076,7 @@ pub async fn worker(
         };
         // The incident an action is about, held for writing (resumed if need be).
         let id = match &act {
-            Action::IncidentRun { id, .. } | Action::IncidentSkip { id, .. } | Action::IncidentApprove { id, .. } => {
-                Some(id.clone())
-            }
+            Action::IncidentRun { id, .. } | Action::IncidentSkip { id, .. } => Some(id.clone()),
             _ => None,
         };
         if let Some(id) = id {
@@ -851,6 +1102,15 @@ pub async fn worker(
                 }
             }
         }
+        // A dual-approval step just run here: its proposer or its result may come from
+        // another terminal (below).
+        let approval_step = match &act {
+            Action::IncidentRun { step, .. } => {
+                runner.as_ref().and_then(|r| r.runbook.steps.iter().find(|s| &s.id == step && s.approval.is_some()))
+            }
+            _ => None,
+        }
+        .map(|s| s.id.clone());
         let result = match (act, runner.as_mut()) {
             (Action::IncidentStart { target, secret, reason, alert }, _) => {
                 // An incident already open on this key: show it instead of a second one.
@@ -870,11 +1130,7 @@ pub async fn worker(
             }
             (Action::IncidentRun { step, note, confirm, files, .. }, Some(r)) => {
                 let input = StepInput { note, confirm, files, principal_arn: None };
-                let id = r.log.id().as_str().to_owned();
                 match r.run(&ctx, &step, input, Utc::now).await {
-                    Ok(rep) if rep.result == "approval_requested" => Ok(format!(
-                        "{step}: waiting for a second person (004 §6): keydeck --allow-write incident approve {id} --step {step}"
-                    )),
                     Ok(rep) => describe(&rep),
                     Err(e) => Err(format!("{step}: {e}")),
                 }
@@ -884,19 +1140,19 @@ pub async fn worker(
                 .await
                 .map(|rep| format!("{}: skipped", rep.step))
                 .map_err(|e| format!("{step}: {e}")),
-            (Action::IncidentApprove { step, .. }, Some(r)) => r
-                .approve(&ctx, &step, None, Utc::now())
-                .await
-                .map(|rep| format!("{}: approved", rep.step))
-                .map_err(|e| format!("{step}: {e}")),
             _ => continue,
         };
         if let Some(r) = &runner {
             let _ = tx.send(loaded(r));
-            // Waiting for a second person (004 §6): let go of the log so that the approver
-            // can write to it; keep watching it for the approval.
-            let waiting = r.plan(Utc::now()).is_ok_and(|p| {
-                p.steps.iter().any(|s| matches!(s.state, crate::domain::runbook::StepState::WaitingForApproval))
+            // A dual-approval step not done yet (004 §6): let go of the log so that a
+            // proposer of the matrix can run it from a terminal on this machine; keep
+            // watching it. Running it here again takes the log back.
+            let waiting = approval_step.is_some_and(|step| {
+                r.plan(Utc::now()).is_ok_and(|p| {
+                    p.steps
+                        .iter()
+                        .any(|s| s.id == step && !matches!(s.state, crate::domain::runbook::StepState::Done { .. }))
+                })
             });
             if waiting {
                 watching = Some((r.log.id().as_str().to_owned(), r.log.replay().incident_records().len()));
@@ -905,6 +1161,50 @@ pub async fn worker(
         }
         let _ = tx.send(Msg::IncidentDone(result));
     }
+}
+
+/// The watched incident `id`'s step waiting for its approvals-store request, when that
+/// request has left the open states (executed, rejected, withdrawn, expired): the incident
+/// resumed for writing and the step run, which records it (see `Runner::run`), with its
+/// status line. `None` while the request is open (read from the store alone, no CloudTrail
+/// lookup), when the log or the store cannot be read, another process holds the log, or
+/// the step still waits after running (CloudTrail has not said who ended the request): the
+/// next tick tries again. The store is read before the log is taken, so a proposer's
+/// terminal is not locked out while the step waits.
+async fn follow_request(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    policy: &Policy,
+    identity: &CallerIdentity,
+    home: &str,
+    id: &str,
+) -> Option<(Runner, Result<String, String>)> {
+    let iid: IncidentId = id.parse().ok()?;
+    let read = read_incident(&crate::incident::log::log_path(data_dir, &iid), Utc::now()).ok()?;
+    let (step, request_id) = read.plan.steps.iter().find_map(|s| match &s.state {
+        crate::domain::runbook::StepState::WaitingForApproval { request_id, .. } => {
+            Some((s.id.clone(), request_id.clone()))
+        }
+        _ => None,
+    })?;
+    let (state, result) = approvals::state_of(ctx, &request_id).await.ok()?;
+    let open = state == "proposed" || (state == "approved" && result.is_none());
+    if open {
+        return None;
+    }
+    let mut r = Runner::resume(data_dir, &iid, policy, identity, home, Utc::now()).ok()?.ok()?;
+    let done = match r.run(ctx, &step, StepInput::default(), Utc::now).await {
+        Ok(rep) => describe(&rep),
+        Err(e) => Err(format!("{step}: {e}")),
+    };
+    // Still waiting (CloudTrail has not said who ended it yet): let go again, quietly.
+    let waiting = r
+        .plan(Utc::now())
+        .ok()?
+        .steps
+        .into_iter()
+        .any(|s| s.id == step && matches!(s.state, crate::domain::runbook::StepState::WaitingForApproval { .. }));
+    (!waiting).then_some((r, done))
 }
 
 /// An incident log read without the lock, replayed against its runbook.
@@ -965,9 +1265,11 @@ async fn start(
 /// A step's report as one status line: done, or which call failed and why.
 fn describe(r: &StepReport) -> Result<String, String> {
     let anchor = r.anchor_problem.as_ref().map(|p| format!(" (warning: {p})")).unwrap_or_default();
-    match &r.error {
-        None => Ok(format!("{}: {}{anchor}", r.step, r.result.replace('_', " "))),
-        Some(e) => Err(format!("{} failed: {e} — fix and press Enter to retry{anchor}", r.step)),
+    match (&r.error, &r.detail) {
+        (None, Some(d)) => Ok(format!("{}: {d}{anchor}", r.step)),
+        (None, None) => Ok(format!("{}: {}{anchor}", r.step, r.result.replace('_', " "))),
+        (Some(e), _) if r.result == "approval_ended" => Err(format!("{}: {e}{anchor}", r.step)),
+        (Some(e), _) => Err(format!("{} failed: {e} — fix and press Enter to retry{anchor}", r.step)),
     }
 }
 

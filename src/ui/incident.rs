@@ -91,7 +91,8 @@ fn mark(s: &StepState) -> &'static str {
         StepState::Skipped { .. } => "–",
         StepState::Failed { .. } => "✗",
         StepState::Unknown { .. } => "?",
-        StepState::WaitingForApproval => "…",
+        StepState::WaitingForApproval { .. } => "…",
+        StepState::ApprovalEnded { .. } => "▶",
         StepState::Blocked { .. } => " ",
         StepState::Pending => "▶",
     }
@@ -101,7 +102,7 @@ fn state_text(s: &StepState) -> String {
     match s {
         StepState::Pending => "pending".into(),
         StepState::Blocked { by } => format!("waits for {}", by.join(", ")),
-        StepState::WaitingForApproval => "waiting for approval (a second person: a)".into(),
+        StepState::WaitingForApproval { .. } | StepState::ApprovalEnded { .. } => s.approval_text().unwrap_or_default(),
         StepState::Unknown { attempt } => format!("OUTCOME UNKNOWN (attempt {attempt}): Enter settles it"),
         StepState::Done { at } => format!("done {}", at.format("%H:%M:%S")),
         StepState::Failed { attempt, error, .. } => format!("FAILED (attempt {attempt}): {}", inert(error)),
@@ -168,7 +169,7 @@ fn step_detail(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme
             flags.push("needs a ciphertext file");
         }
         if m.approval.is_some() {
-            flags.push("needs a second person's approval (004 §6)");
+            flags.push("dual approval: a request in the approvals store (004 §6)");
         }
         lines.push(Line::from(Span::styled(inert(&m.explain), Style::default())));
         if !flags.is_empty() {
@@ -235,9 +236,9 @@ fn record_line(r: &crate::domain::runbook::IncidentRecord) -> String {
         }
         StepRecord::Skipped { step, reason } => format!("{step} skipped: {reason}"),
         StepRecord::Acknowledged { step, note } => format!("{step} acknowledged: {note}"),
-        StepRecord::ApprovalRequested { step, .. } => format!("{step} approval requested"),
-        StepRecord::ApprovalGranted { step } => format!("{step} approved"),
-        StepRecord::ApprovalDenied { step, reason } => format!("{step} approval denied: {reason}"),
+        StepRecord::ApprovalRequested { step, request_id, .. } => format!("{step} request {request_id} proposed"),
+        StepRecord::ApprovalExecuted { step, request_id, .. } => format!("{step} request {request_id} executed"),
+        StepRecord::ApprovalEnded { step, request_id, state, .. } => format!("{step} request {request_id} {state}"),
     };
     format!("{} {:<14} {}", r.at.format("%H:%M:%S"), inert(short_principal(&r.actor)), inert(&what))
 }

@@ -96,12 +96,16 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
     };
     let work =
         crate::domain::runbook::Incident::replay(&inc.runbook, &inc.records).ok().map(|i| i.prepare(&step, &input));
-    // Refusals no input can answer (done, blocked, waiting for approval …) are said now,
-    // before any prompt. (A request for approval is an action: it goes ahead.)
+    // Refusals no input can answer (done, blocked …) are said now, before any prompt. (A
+    // dual-approval step goes ahead: running it proposes its request, or reads the
+    // request from the store and records what the approver made.)
     if let Some(Err(refusals)) = &work {
         use crate::domain::runbook::Refusal;
-        let blocking: Vec<String> =
-            refusals.iter().filter(|r| !matches!(r, Refusal::NeedsApproval { .. })).map(|r| r.to_string()).collect();
+        let blocking: Vec<String> = refusals
+            .iter()
+            .filter(|r| !matches!(r, Refusal::NeedsApproval { .. } | Refusal::WaitingForApproval { .. }))
+            .map(|r| r.to_string())
+            .collect();
         if !blocking.is_empty() {
             status(state, format!("{step}: {}", blocking.join("; ")), true);
             return vec![];
@@ -152,16 +156,6 @@ pub fn skip_selected(state: &mut State) {
     }
     let Some(step) = state.incident.as_ref().and_then(|i| i.selected()).map(|s| s.id.clone()) else { return };
     state.mode = Mode::Prompt(Prompt { purpose: PromptFor::SkipReason { step }, text: String::new() });
-}
-
-/// `a`: approve the selected step's approval request (the engine ignores the requester's own).
-pub fn approve_selected(state: &mut State) -> Vec<Action> {
-    if !writable(state, "approve") {
-        return vec![];
-    }
-    let Some(inc) = &state.incident else { return vec![] };
-    let Some(step) = inc.selected().map(|s| s.id.clone()) else { return vec![] };
-    vec![Action::IncidentApprove { id: inc.id.clone(), step }]
 }
 
 /// A key while a prompt is open. Esc always cancels; Enter submits (a confirmation only
@@ -585,6 +579,47 @@ pub(crate) mod tests {
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         assert_eq!(s.mode, Mode::Normal, "no dialog for a done step");
         assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("already done")), "{:?}", s.status);
+    }
+
+    #[test]
+    fn a_step_waiting_for_its_approval_request_runs_to_read_the_store() {
+        let runbook = runbook_kms();
+        let mut records = records();
+        let inc = crate::domain::runbook::Incident::replay(&runbook, &records).expect("replay");
+        let refusals = inc.prepare("create-key", &StepInput::default()).unwrap_err();
+        let [crate::domain::runbook::Refusal::NeedsApproval { approval, ops }] = refusals.as_slice() else {
+            panic!("{refusals:?}")
+        };
+        let requested = StepRecord::ApprovalRequested {
+            step: "create-key".into(),
+            approval: *approval,
+            ops: ops.clone(),
+            request_id: "20261123-091200-0a1b2c3d".into(),
+        };
+        records.push(rec(t(9, 12, 0), requested));
+        let mut s = state(true);
+        update(
+            &mut s,
+            Msg::IncidentLoaded {
+                id: "20261123T091000Z-a1b2c3".into(),
+                runbook: Arc::new(runbook),
+                records,
+                held_by: None,
+            },
+        );
+        press(&mut s, KeyCode::Char('5'));
+        for _ in 0..10 {
+            if s.incident.as_ref().and_then(|i| i.selected()).is_some_and(|x| x.id == "create-key") {
+                break;
+            }
+            press(&mut s, KeyCode::Char('j'));
+        }
+        let actions = press(&mut s, KeyCode::Enter);
+        assert!(
+            matches!(actions.as_slice(), [Action::IncidentRun { step, .. }] if step == "create-key"),
+            "Enter reads the request from the store: {actions:?} {:?}",
+            s.status
+        );
     }
 
     #[test]

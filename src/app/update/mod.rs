@@ -404,7 +404,6 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
         Command::StartIncident => incident::start(state),
         Command::RunStep => return incident::run_selected(state),
         Command::SkipStep => incident::skip_selected(state),
-        Command::ApproveStep => return incident::approve_selected(state),
         Command::Freeze => feed::toggle_freeze(state),
         Command::KeyEvents => {
             if let Some(item) = state.selected_id.as_deref().and_then(|id| state.assessment.item(id)) {

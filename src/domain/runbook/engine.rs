@@ -50,8 +50,21 @@ pub enum StepState {
     Blocked {
         by: Vec<String>,
     },
-    /// Approval requested, not yet granted or denied.
-    WaitingForApproval,
+    /// 004 §6: request `request_id` is in the approvals store, not yet carried out or
+    /// ended; `confirm` is what its approver types (the target's alias).
+    WaitingForApproval {
+        request_id: String,
+        confirm: String,
+    },
+    /// The last request ended without the operation (rejected, withdrawn, expired,
+    /// failed): ready to be requested again.
+    ApprovalEnded {
+        request_id: String,
+        /// `rejected`, `withdrawn`, `expired`, `failed`.
+        outcome: String,
+        by: Option<String>,
+        reason: String,
+    },
     /// An intent without outcome: running, if the live process owns this attempt, else
     /// unknown after a restart and to be settled by observing AWS (the app knows which).
     Unknown {
@@ -70,6 +83,32 @@ pub enum StepState {
     Skipped {
         reason: String,
     },
+}
+
+impl StepState {
+    /// `waiting for approval: request ID (approve with `keydeck --allow-write approvals
+    /// approve ID --confirm ALIAS`)`.
+    pub fn waiting_text(request_id: &str, confirm: &str) -> String {
+        format!(
+            "waiting for approval: request {request_id} (approve with `keydeck --allow-write approvals approve {request_id} --confirm {}`)",
+            crate::domain::text::inert(confirm)
+        )
+    }
+
+    /// A dual-approval state in the operator's words, with what to do next (`None` for
+    /// the other states): `waiting for approval: request ID (…)`, `request ID rejected by
+    /// WHO: REASON — Enter/run requests it again`. Text from the store and AWS is made inert.
+    pub fn approval_text(&self) -> Option<String> {
+        use crate::domain::text::inert;
+        match self {
+            Self::WaitingForApproval { request_id, confirm } => Some(Self::waiting_text(request_id, confirm)),
+            Self::ApprovalEnded { request_id, outcome, by, reason } => {
+                let by = by.as_deref().map(|b| format!(" by {}", inert(b))).unwrap_or_default();
+                Some(format!("request {request_id} {outcome}{by}: {}; run it to request again", inert(reason)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What the operator supplies to run a step.
@@ -112,20 +151,18 @@ pub enum Refusal {
     Blocked {
         by: Vec<String>,
     },
-    /// 004 §6: request approval for these ops first (`approval.requested`).
+    /// 004 §6: these ops go through a request in the approvals store first
+    /// (`approval.requested`, then the store's request).
     NeedsApproval {
         approval: Approval,
         ops: Vec<Op>,
     },
+    /// Request `request_id` is open: its approver carries it out.
     WaitingForApproval {
         approval: Approval,
+        request_id: String,
+        ops: Vec<Op>,
     },
-    ApprovalDenied {
-        by: String,
-        reason: String,
-    },
-    /// The approved ops differ from what the step would do now: request approval again.
-    ApprovalForOtherOps,
     NeedsNote,
     /// Type this to confirm.
     NeedsConfirmation {
@@ -156,11 +193,11 @@ impl fmt::Display for Refusal {
             }
             Self::Blocked { by } => write!(f, "waits for {}", by.join(", ")),
             Self::NeedsApproval { approval, .. } => {
-                write!(f, "needs approval ({approval:?}, 004 §6): request it first")
+                write!(f, "needs dual approval ({}, 004 §6): running it proposes the request", approval.name())
             }
-            Self::WaitingForApproval { approval } => write!(f, "waiting for a second person to approve ({approval:?})"),
-            Self::ApprovalDenied { by, reason } => write!(f, "approval denied by {by}: {reason}"),
-            Self::ApprovalForOtherOps => f.write_str("the approved calls differ from these: request approval again"),
+            Self::WaitingForApproval { request_id, .. } => {
+                write!(f, "waiting for approval: request {request_id} (keydeck approvals approve {request_id})")
+            }
             Self::NeedsNote => f.write_str("needs a note"),
             Self::NeedsConfirmation { expected } => write!(f, "destructive: type {expected} to confirm"),
             Self::ConfirmationMismatch { expected } => write!(f, "confirmation does not match: type {expected}"),
@@ -258,14 +295,13 @@ enum ApprovalLog {
     #[default]
     None,
     Requested {
-        by: String,
+        request_id: String,
         ops: Vec<Op>,
     },
-    Granted {
-        ops: Vec<Op>,
-    },
-    Denied {
-        by: String,
+    Ended {
+        request_id: String,
+        outcome: String,
+        by: Option<String>,
         reason: String,
     },
 }
@@ -474,21 +510,35 @@ impl<'r> Incident<'r> {
                 }
                 _ => log.logged = Logged::Done(r.at),
             },
-            StepRecord::ApprovalRequested { ops, .. } => {
-                log.approval = ApprovalLog::Requested { by: r.actor.clone(), ops: ops.clone() }
-            }
-            StepRecord::ApprovalGranted { .. } => match &log.approval {
-                ApprovalLog::Requested { by, .. } if by == &r.actor => {
-                    return Err(format!("{} approved their own request: 004 §6 needs a second person", r.actor))
+            StepRecord::ApprovalRequested { ops, request_id, .. } => match (&log.logged, &log.approval) {
+                (Logged::Done(_) | Logged::Skipped(_) | Logged::InFlight(_), _) => {
+                    return Err(format!("{step} is not waiting to be requested"))
                 }
-                ApprovalLog::Requested { ops, .. } => log.approval = ApprovalLog::Granted { ops: ops.clone() },
-                _ => return Err("no approval request is open".into()),
+                (_, ApprovalLog::Requested { request_id: open, .. }) => {
+                    return Err(format!("request {open} of {step} is still open"))
+                }
+                _ => log.approval = ApprovalLog::Requested { request_id: request_id.clone(), ops: ops.clone() },
             },
-            StepRecord::ApprovalDenied { reason, .. } => match &log.approval {
-                ApprovalLog::Requested { .. } => {
-                    log.approval = ApprovalLog::Denied { by: r.actor.clone(), reason: reason.clone() }
+            StepRecord::ApprovalExecuted { request_id, results, .. } => match &log.approval {
+                ApprovalLog::Requested { request_id: open, ops } if open == request_id => {
+                    for (op, res) in ops.iter().zip(results).filter(|(_, res)| res.error.is_none()) {
+                        self.facts.learn(&target_arn, step, r.at, op, &res.fields);
+                    }
+                    log.done_intent_at = Some(r.at);
+                    log.logged = Logged::Done(r.at);
                 }
-                _ => return Err("no approval request is open".into()),
+                _ => return Err(format!("request {request_id} is not the open request of {step}")),
+            },
+            StepRecord::ApprovalEnded { request_id, state, by, reason, .. } => match &log.approval {
+                ApprovalLog::Requested { request_id: open, .. } if open == request_id => {
+                    log.approval = ApprovalLog::Ended {
+                        request_id: request_id.clone(),
+                        outcome: state.clone(),
+                        by: by.clone(),
+                        reason: reason.clone(),
+                    }
+                }
+                _ => return Err(format!("request {request_id} is not the open request of {step}")),
             },
         }
         Ok(())
@@ -524,8 +574,17 @@ impl<'r> Incident<'r> {
                     self.runbook.steps[i].depends_on.iter().filter(|d| !self.settled(d)).cloned().collect();
                 match (by.is_empty(), &log.approval) {
                     (false, _) => StepState::Blocked { by },
-                    (true, ApprovalLog::Requested { .. }) => StepState::WaitingForApproval,
-                    (true, _) => StepState::Pending,
+                    (true, ApprovalLog::Requested { request_id, .. }) => StepState::WaitingForApproval {
+                        request_id: request_id.clone(),
+                        confirm: self.opened.target.confirm_text().to_owned(),
+                    },
+                    (true, ApprovalLog::Ended { request_id, outcome, by, reason }) => StepState::ApprovalEnded {
+                        request_id: request_id.clone(),
+                        outcome: outcome.clone(),
+                        by: by.clone(),
+                        reason: reason.clone(),
+                    },
+                    (true, ApprovalLog::None) => StepState::Pending,
                 }
             }
         }
@@ -548,7 +607,8 @@ impl<'r> Incident<'r> {
                 matches!(
                     s.state,
                     StepState::Pending
-                        | StepState::WaitingForApproval
+                        | StepState::WaitingForApproval { .. }
+                        | StepState::ApprovalEnded { .. }
                         | StepState::Unknown { .. }
                         | StepState::Failed { .. }
                 )
@@ -629,17 +689,18 @@ impl<'r> Incident<'r> {
         }
         let mut refusals = Vec::new();
         let work = self.work(i, input);
+        // 004 §6: the approver carries the calls out under their own credentials; this
+        // step only requests them and then records what the approver's calls made.
         if let (Ok(Work::Calls { ops, .. }), Some(approval)) = (&work, s.approval) {
             match &self.logs[i].approval {
-                ApprovalLog::None => refusals.push(Refusal::NeedsApproval { approval, ops: ops.clone() }),
-                ApprovalLog::Requested { .. } => refusals.push(Refusal::WaitingForApproval { approval }),
-                ApprovalLog::Denied { by, reason } => {
-                    refusals.push(Refusal::ApprovalDenied { by: by.clone(), reason: reason.clone() })
+                ApprovalLog::None | ApprovalLog::Ended { .. } => {
+                    refusals.push(Refusal::NeedsApproval { approval, ops: ops.clone() })
                 }
-                ApprovalLog::Granted { ops: approved } if approved != ops => {
-                    refusals.push(Refusal::ApprovalForOtherOps)
-                }
-                ApprovalLog::Granted { .. } => {}
+                ApprovalLog::Requested { request_id, ops } => refusals.push(Refusal::WaitingForApproval {
+                    approval,
+                    request_id: request_id.clone(),
+                    ops: ops.clone(),
+                }),
             }
         }
         let acknowledge = matches!(work, Ok(Work::Acknowledge));

@@ -38,7 +38,7 @@
 //! note = true                     # needs an operator note (acks and acknowledged actions always do)
 //! file = true                     # needs ciphertext files (steps with kms:ReEncrypt, and only they)
 //! required = true                 # may be skipped only when one of its dependencies was skipped
-//! approval = "create-key"         # 004 §6 dual approval before it runs ("create-key", "rotate-key")
+//! approval = "create-key"         # 004 §6 dual approval before it runs ("create-key", with one kms:CreateKey call)
 //! depends_on = ["open"]           # earlier steps that must be done or skipped first
 //! calls = [{ call = "kms:DisableKey" }]
 //! source = "004 §4.7 step 3"      # the policy text the step comes from
@@ -114,14 +114,22 @@ pub enum StepKind {
     Ack,
 }
 
-/// A 004 §6 operation that needs a second person's approval.
+/// A 004 §6 operation that needs a second person's approval: the step's calls go through
+/// a request in the approvals store and run under the approver's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Approval {
     /// "Create new KMS key: drop-key-admin + CISO approval".
     CreateKey,
-    /// "Rotate KMS key (manual): drop-key-admin (proposer) + CISO (approver)".
-    RotateKey,
+}
+
+impl Approval {
+    /// The operation's name in the policy's `[approvals]` matrix and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CreateKey => "create-key",
+        }
+    }
 }
 
 /// When a call applies (`when = ...`).
@@ -627,9 +635,11 @@ fn parse_step(
             return Err(src.err(a.span(), "only an action can need approval"));
         }
         Some(a) => Some(match a.get_ref().as_str() {
-            "create-key" => Approval::CreateKey,
-            "rotate-key" => Approval::RotateKey,
-            other => return Err(src.err(a.span(), format!("unknown approval {other:?}: use create-key or rotate-key"))),
+            "create-key" if s.calls.len() == 1 && s.calls[0].call.get_ref() == "kms:CreateKey" => Approval::CreateKey,
+            "create-key" => {
+                return Err(src.err(a.span(), "approval create-key gates exactly one call, kms:CreateKey"));
+            }
+            other => return Err(src.err(a.span(), format!("unknown approval {other:?}: use create-key"))),
         }),
     };
     let mut calls = Vec::new();

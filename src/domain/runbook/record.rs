@@ -133,14 +133,24 @@ pub enum StepRecord {
     Skipped { step: String, reason: String },
     #[serde(rename = "step.acknowledged")]
     Acknowledged { step: String, note: String },
-    /// The approver approves exactly these ops.
+    /// 004 §6 dual approval through the request store (`keydeck approvals`): written
+    /// (fsynced) before request `request_id` is stored, which asks for exactly these ops.
+    /// The record's actor is the proposer.
     #[serde(rename = "approval.requested")]
-    ApprovalRequested { step: String, approval: Approval, ops: Vec<Op> },
-    /// The record's actor is the approver.
-    #[serde(rename = "approval.granted")]
-    ApprovalGranted { step: String },
-    #[serde(rename = "approval.denied")]
-    ApprovalDenied { step: String, reason: String },
+    ApprovalRequested { step: String, approval: Approval, ops: Vec<Op>, request_id: String },
+    /// The approver carried request `request_id` out under their own credentials, and
+    /// keydeck found its result in AWS: `results` answer the requested ops, in order, as
+    /// a `step.outcome`'s would (kms:CreateKey: the new key's `KeyMetadata`, read with
+    /// DescribeKey). `approver`: who CloudTrail attests moved the request to executed
+    /// (`None`: not delivered yet). The step is done.
+    #[serde(rename = "approval.executed")]
+    ApprovalExecuted { step: String, request_id: String, approver: Option<String>, results: Vec<CallResult> },
+    /// Request `request_id` ended without the operation: `state` is `rejected`,
+    /// `withdrawn`, `expired` or `failed` (carried out, and AWS refused); `by` as
+    /// CloudTrail attests it; `reason` the rejection's reason or the failure. The step may
+    /// be requested again.
+    #[serde(rename = "approval.ended")]
+    ApprovalEnded { step: String, request_id: String, state: String, by: Option<String>, reason: String },
 }
 
 impl StepRecord {
@@ -154,8 +164,8 @@ impl StepRecord {
             Self::Skipped { .. } => "step.skipped",
             Self::Acknowledged { .. } => "step.acknowledged",
             Self::ApprovalRequested { .. } => "approval.requested",
-            Self::ApprovalGranted { .. } => "approval.granted",
-            Self::ApprovalDenied { .. } => "approval.denied",
+            Self::ApprovalExecuted { .. } => "approval.executed",
+            Self::ApprovalEnded { .. } => "approval.ended",
         }
     }
 
@@ -169,8 +179,8 @@ impl StepRecord {
             | Self::Skipped { step, .. }
             | Self::Acknowledged { step, .. }
             | Self::ApprovalRequested { step, .. }
-            | Self::ApprovalGranted { step }
-            | Self::ApprovalDenied { step, .. } => Some(step),
+            | Self::ApprovalExecuted { step, .. }
+            | Self::ApprovalEnded { step, .. } => Some(step),
         }
     }
 }

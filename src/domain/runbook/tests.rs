@@ -154,14 +154,37 @@ fn created_key() -> Value {
     json!({"KeyMetadata": {"KeyId": "9999ffff-12ab-34cd-56ef-1234567890ab", "Arn": NEW_ARN, "KeyState": "Enabled"}})
 }
 
-/// Approve create-key (requested by the key-admin, granted by the security lead) and run it.
+/// What the approver's CreateKey made, as `approval.executed` records it.
+fn executed(request_id: &str) -> StepRecord {
+    let result = CallResult {
+        call: "kms:CreateKey".into(),
+        request_id: None,
+        fields: created_key(),
+        error_code: None,
+        error: None,
+    };
+    StepRecord::ApprovalExecuted {
+        step: "create-key".into(),
+        request_id: request_id.into(),
+        approver: Some(LEAD.into()),
+        results: vec![result],
+    }
+}
+
+/// Request create-key (the key-admin proposes r-1) and record the security lead's
+/// execution of it.
 fn create_replacement(log: &mut Log<'_>, t: DateTime<Utc>) {
     let refusals = log.incident().prepare("create-key", &log.input(&[])).unwrap_err();
     let [Refusal::NeedsApproval { ops, .. }] = refusals.as_slice() else { panic!("{refusals:?}") };
     let ops = ops.clone();
-    log.push(t, ADMIN, StepRecord::ApprovalRequested { step: "create-key".into(), approval: Approval::CreateKey, ops });
-    log.push(t, LEAD, StepRecord::ApprovalGranted { step: "create-key".into() });
-    log.run("create-key", t, &[created_key()]);
+    let requested = StepRecord::ApprovalRequested {
+        step: "create-key".into(),
+        approval: Approval::CreateKey,
+        ops,
+        request_id: "r-1".into(),
+    };
+    log.push(t, ADMIN, requested);
+    log.push(t, LEAD, executed("r-1"));
 }
 
 #[test]
@@ -326,9 +349,20 @@ fn record_kinds_map_one_to_one_onto_the_log() {
         StepRecord::Resolved { step: "disable".into(), attempt: 1, settled_done: true, observed: json!({}) },
         StepRecord::Skipped { step: "scope".into(), reason: "r".into() },
         StepRecord::Acknowledged { step: "deploy".into(), note: "n".into() },
-        StepRecord::ApprovalRequested { step: "create-key".into(), approval: Approval::CreateKey, ops: vec![] },
-        StepRecord::ApprovalGranted { step: "create-key".into() },
-        StepRecord::ApprovalDenied { step: "create-key".into(), reason: "r".into() },
+        StepRecord::ApprovalRequested {
+            step: "create-key".into(),
+            approval: Approval::CreateKey,
+            ops: vec![],
+            request_id: "r-1".into(),
+        },
+        executed("r-1"),
+        StepRecord::ApprovalEnded {
+            step: "create-key".into(),
+            request_id: "r-1".into(),
+            state: "rejected".into(),
+            by: Some(LEAD.into()),
+            reason: "r".into(),
+        },
     ];
     let kinds: BTreeSet<&str> = samples.iter().map(StepRecord::kind).collect();
     assert_eq!(kinds.len(), samples.len(), "one kind per record");
@@ -550,19 +584,36 @@ fn create_key_is_approved_by_a_second_person_and_copies_the_target() {
     assert!(want
         .describe()
         .starts_with("kms:CreateKey (eu-north-1) KeySpec=SYMMETRIC_DEFAULT KeyUsage=ENCRYPT_DECRYPT"));
-    log.push(
-        at(9, 15),
-        ADMIN,
-        StepRecord::ApprovalRequested { step: "create-key".into(), approval: Approval::CreateKey, ops: ops.clone() },
+    let requested = |id: &str| StepRecord::ApprovalRequested {
+        step: "create-key".into(),
+        approval: Approval::CreateKey,
+        ops: ops.clone(),
+        request_id: id.into(),
+    };
+    log.push(at(9, 15), ADMIN, requested("r-1"));
+    let waiting = StepState::WaitingForApproval { request_id: "r-1".into(), confirm: "drop-kyc-key".into() };
+    assert_eq!(log.state("create-key"), waiting);
+    assert_eq!(
+        log.incident().prepare("create-key", &log.input(&[])),
+        Err(vec![Refusal::WaitingForApproval {
+            approval: Approval::CreateKey,
+            request_id: "r-1".into(),
+            ops: ops.clone()
+        }]),
+        "the step never makes the call itself: the approver does (004 §6)"
     );
-    assert_eq!(log.state("create-key"), StepState::WaitingForApproval);
-    log.push(at(9, 16), ADMIN, StepRecord::ApprovalGranted { step: "create-key".into() });
-    assert_eq!(log.state("create-key"), StepState::WaitingForApproval, "the requester cannot approve (004 §6)");
-    assert!(log.plan(at(9, 16)).warnings[0].contains("needs a second person"));
-    log.push(at(9, 17), LEAD, StepRecord::ApprovalGranted { step: "create-key".into() });
-    assert_eq!(log.state("create-key"), StepState::Pending);
-    assert_eq!(calls(log.incident().prepare("create-key", &log.input(&[]))), ops);
-    log.run("create-key", at(9, 18), &[created_key()]);
+    let plan = log.plan(at(9, 15));
+    assert_eq!(plan.steps.iter().find(|s| s.id == "create-key").map(|s| &s.state), Some(&waiting));
+    assert!(waiting.approval_text().unwrap().contains("approvals approve r-1 --confirm drop-kyc-key"));
+    // A second request while r-1 is open, or another request's execution, does not fit.
+    log.push(at(9, 16), ADMIN, requested("r-2"));
+    log.push(at(9, 16), LEAD, executed("r-2"));
+    assert_eq!(log.state("create-key"), waiting);
+    let warnings = log.plan(at(9, 16)).warnings;
+    assert!(warnings[0].contains("request r-1 of create-key is still open"), "{warnings:?}");
+    assert!(warnings[1].contains("r-2 is not the open request"), "{warnings:?}");
+    log.push(at(9, 18), LEAD, executed("r-1"));
+    assert_eq!(log.state("create-key"), StepState::Done { at: at(9, 18) });
 
     let ops = calls(log.incident().prepare("repoint-aliases", &log.input(&[])));
     let want = Op::UpdateAlias {
@@ -580,30 +631,58 @@ fn create_key_is_approved_by_a_second_person_and_copies_the_target() {
 }
 
 #[test]
-fn an_approval_of_other_ops_or_a_denial_does_not_count() {
+fn an_ended_request_shows_who_and_why_and_is_requested_again() {
     let rb = kms();
     let mut log = Log::open(&rb, key_target(), None);
-    let other = vec![Op::DisableKey { key_id: KEY_ARN.into() }];
-    log.push(
-        at(9, 15),
-        ADMIN,
-        StepRecord::ApprovalRequested { step: "create-key".into(), approval: Approval::CreateKey, ops: other },
+    let refusals = log.incident().prepare("create-key", &log.input(&[])).unwrap_err();
+    let [Refusal::NeedsApproval { ops, .. }] = refusals.as_slice() else { panic!("{refusals:?}") };
+    let ops = ops.clone();
+    let requested = |id: &str| StepRecord::ApprovalRequested {
+        step: "create-key".into(),
+        approval: Approval::CreateKey,
+        ops: ops.clone(),
+        request_id: id.into(),
+    };
+    let ended = |id: &str| StepRecord::ApprovalEnded {
+        step: "create-key".into(),
+        request_id: id.into(),
+        state: "rejected".into(),
+        by: Some(LEAD.into()),
+        reason: "use the backup key".into(),
+    };
+    log.push(at(9, 15), ADMIN, requested("r-1"));
+    log.push(at(9, 16), LEAD, ended("r-1"));
+    let state = log.state("create-key");
+    assert_eq!(
+        state,
+        StepState::ApprovalEnded {
+            request_id: "r-1".into(),
+            outcome: "rejected".into(),
+            by: Some(LEAD.into()),
+            reason: "use the backup key".into()
+        }
     );
-    log.push(at(9, 16), LEAD, StepRecord::ApprovalGranted { step: "create-key".into() });
-    assert_eq!(log.incident().prepare("create-key", &log.input(&[])), Err(vec![Refusal::ApprovalForOtherOps]));
-    log.push(
-        at(9, 17),
-        ADMIN,
-        StepRecord::ApprovalRequested { step: "create-key".into(), approval: Approval::CreateKey, ops: vec![] },
-    );
-    log.push(
-        at(9, 18),
-        LEAD,
-        StepRecord::ApprovalDenied { step: "create-key".into(), reason: "use the backup key".into() },
-    );
+    let text = state.approval_text().unwrap();
+    assert!(text.contains("rejected by") && text.contains("use the backup key"), "{text}");
     assert_eq!(
         log.incident().prepare("create-key", &log.input(&[])),
-        Err(vec![Refusal::ApprovalDenied { by: LEAD.into(), reason: "use the backup key".into() }])
+        Err(vec![Refusal::NeedsApproval { approval: Approval::CreateKey, ops: ops.clone() }]),
+        "requested again"
+    );
+    // The old request's end again does not touch the new one.
+    log.push(at(9, 17), ADMIN, requested("r-2"));
+    log.push(at(9, 18), LEAD, ended("r-1"));
+    assert_eq!(
+        log.state("create-key"),
+        StepState::WaitingForApproval { request_id: "r-2".into(), confirm: "drop-kyc-key".into() }
+    );
+    log.push(at(9, 19), LEAD, executed("r-2"));
+    assert_eq!(log.state("create-key"), StepState::Done { at: at(9, 19) });
+    let ops = calls(log.incident().prepare("enable-rotation", &StepInput::default()));
+    assert_eq!(
+        ops,
+        [Op::EnableKeyRotation { key_id: NEW_ARN.into() }],
+        "the executed request's key is the replacement"
     );
 }
 

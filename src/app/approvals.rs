@@ -155,7 +155,8 @@ pub enum ApprovalPrompt {
 }
 
 /// The feed's events about key `arn` (by ARN, key id, or an alias the feed's key index
-/// resolves to it), newest first, at most `max`.
+/// resolves to it), newest first, at most `max`; metadata reads (`List*`, `Get*`,
+/// `Describe*`, which every console's refresh makes) left out.
 pub fn target_events<'a>(
     feed: &'a super::feed::FeedState,
     arn: &str,
@@ -164,7 +165,9 @@ pub fn target_events<'a>(
     let key_id = arn.rsplit('/').next().unwrap_or(arn);
     let names_it =
         |r: &String| r == arn || r == key_id || feed.keys.resolve(r).is_some_and(|k| k.arn == arn && !k.arn.is_empty());
-    feed.events.iter().rev().filter(|e| e.key_refs.iter().any(names_it)).take(max).collect()
+    let metadata_read =
+        |e: &crate::domain::trail::TrailEvent| ["List", "Get", "Describe"].iter().any(|p| e.event_name.starts_with(p));
+    feed.events.iter().rev().filter(|e| !metadata_read(e) && e.key_refs.iter().any(names_it)).take(max).collect()
 }
 
 /// Requests for tests: rotate-key on the inventory fixtures' keys (`domain::inventory::fixtures`).

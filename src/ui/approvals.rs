@@ -301,9 +301,9 @@ fn approve_dialog(
     let events = target_events(&state.feed, arn, 4);
     lines.push(Line::from(Span::styled(
         if events.is_empty() {
-            "No CloudTrail events on this key in the feed."
+            "No CloudTrail events on this key in the feed (metadata reads left out)."
         } else {
-            "Recent CloudTrail events on this key:"
+            "Recent CloudTrail events on this key (metadata reads left out):"
         },
         theme.dim(),
     )));

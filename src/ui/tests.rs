@@ -619,7 +619,11 @@ fn approval_dialog() {
     let mut s = approvals(true);
     update(
         &mut s,
-        poll(vec![ev("e1", -300, "Decrypt", "app-runner", None), ev("e2", -60, "DescribeKey", "key-admin", None)]),
+        poll(vec![
+            ev("e1", -300, "Decrypt", "app-runner", None),
+            ev("e2", -90, "DescribeKey", "key-admin", None),
+            ev("e3", -60, "DisableKeyRotation", "key-admin", None),
+        ]),
     );
     press(&mut s, KeyCode::Char('6'));
     press(&mut s, KeyCode::Enter);
@@ -637,10 +641,11 @@ fn approval_dialog() {
         "Type drop-kyc-key to approve: drop-kyc▏",
         "refused: \"drop-kyc\" is not the key's alias",
         "[ Cancel ]",
-        "DescribeKey",
+        "DisableKeyRotation",
     ] {
         assert!(out.contains(needle), "{needle:?} not in\n{out}");
     }
+    assert!(!out.contains("DescribeKey"), "metadata reads are left out");
     insta::assert_snapshot!(out);
 }
 

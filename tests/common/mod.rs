@@ -62,6 +62,9 @@ pub struct EstateKey {
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
     pub stored_data: Option<StoredData>,
+    /// The rotation status the default policy gives it (`overdue`, `alert`, ...).
+    #[serde(default)]
+    pub expect_status: String,
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -113,7 +113,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             lines.push(Line::from(Span::styled("  none", theme.dim())));
         }
         for e in entries {
-            let id = if wide { e.request.id.as_str() } else { &e.request.id[e.request.id.len().saturating_sub(8)..] };
+            // Narrow: the id's random tail (what the store holds is not trusted to be ASCII).
+            let tail: String = e.request.id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+            let id = if wide { e.request.id.as_str() } else { tail.as_str() };
             // Listings attest the proposer of open requests only (one lookup each).
             let proposer = match (&e.proposer, e.state.as_str()) {
                 (Some(p), _) => short_principal(p),
@@ -292,7 +294,7 @@ fn approve_dialog(
     let hash = if r.hash_matches() {
         format!(
             "sha256 {}… matches the content (CloudTrail's record is compared when approving)",
-            &r.content_hash[..12.min(r.content_hash.len())]
+            inert(&r.content_hash.chars().take(12).collect::<String>())
         )
     } else {
         "CHANGED: the content does not match its hash; approving will be refused".to_owned()

@@ -647,6 +647,10 @@ fn approval_dialog() {
     }
     assert!(!out.contains("DescribeKey"), "metadata reads are left out");
     insta::assert_snapshot!(out);
+    // At 80×24 the typed alias and the buttons still show.
+    let small = render(&mut s, 80, 24);
+    assert!(small.contains("[ Cancel ]") && small.contains("to approve: drop-kyc▏"), "{small}");
+    insta::assert_snapshot!("approval_dialog_80x24", small);
 }
 
 #[test]

@@ -465,6 +465,10 @@ fn the_security_lead_contains_a_compromised_key_from_the_console() {
     assert!(pty.wait_exit(Duration::from_secs(20)).success());
 }
 
+/// How long a console may take to list the approval store again (its timer: 15 s; each
+/// listing's CloudTrail lookups back off while the pollers use the 2 calls/s).
+const LISTED: Duration = Duration::from_secs(90);
+
 /// The id of the request a status or outcome line names (`request <id> …`).
 fn request_id(screen: &str) -> Option<String> {
     let rest = &screen[screen.find("request ")? + "request ".len()..];
@@ -518,10 +522,12 @@ fn a_rotation_proposed_in_one_console_is_approved_in_another() {
     });
     let id = request_id(&proposed).unwrap_or_else(|| panic!("no request id on screen:\n{proposed}"));
     admin.send("6");
-    admin.wait_for("the request under Mine", Duration::from_secs(30), |s| s.contains("Mine (1)") && s.contains(&id));
+    // Listings wait for CloudTrail's record of the proposal, and their LookupEvents share
+    // the account's 2 calls/s with both consoles' pollers: allow for throttling backoff.
+    admin.wait_for("the request under Mine", LISTED, |s| s.contains("Mine (1)") && s.contains(&id));
 
     // The security lead sees it waiting in the header, in whatever view.
-    lead.wait_for("the header indicator", Duration::from_secs(60), |s| s.contains("⚑ 1 approval waiting: 6"));
+    lead.wait_for("the header indicator", LISTED, |s| s.contains("⚑ 1 approval waiting: 6"));
     lead.send("6");
     lead.wait_for("the request waiting for me", Duration::from_secs(10), |s| {
         s.contains("Waiting for me (1)") && s.contains(&id)
@@ -538,7 +544,7 @@ fn a_rotation_proposed_in_one_console_is_approved_in_another() {
     lead.wait_for("a mismatch refused", Duration::from_secs(10), |s| s.contains("is not the key's alias"));
     lead.send("-key\r");
     // The dialog closes; the outcome (executed, or why not) is one line in the view.
-    let screen = lead.wait_for("the outcome", Duration::from_secs(60), |s| {
+    let screen = lead.wait_for("the outcome", LISTED, |s| {
         let closed = !s.contains("to approve:") && !s.contains("approving request");
         let outcome = ["approved by you and executed", "refused", "failed", "not yet"].iter().any(|w| s.contains(w));
         closed && outcome
@@ -546,7 +552,7 @@ fn a_rotation_proposed_in_one_console_is_approved_in_another() {
     assert!(screen.contains("approved by you and executed (kms:RotateKeyOnDemand)"), "{screen}");
 
     // The proposer's console shows it executed.
-    admin.wait_for("the request executed in the proposer's console", Duration::from_secs(60), |s| {
+    admin.wait_for("the request executed in the proposer's console", LISTED, |s| {
         s.lines().any(|l| l.contains(&id) && l.contains("executed"))
     });
 

@@ -52,7 +52,16 @@ pub async fn worker(actor: Actor, mut rx: UnboundedReceiver<Action>, tx: Unbound
                 spawn_act(&actor, queued, &tx);
             }
         }
-        let msg = Msg::ApprovalsLoaded(list(&actor).await);
+        let started = std::time::Instant::now();
+        let listed = list(&actor).await;
+        let ms = started.elapsed().as_millis() as u64;
+        match &listed {
+            Ok(l) => {
+                tracing::info!(requests = l.rows().len(), waiting = l.waiting_for_me.len(), ms, "approvals listed")
+            }
+            Err(e) => tracing::warn!(ms, "{e}"),
+        }
+        let msg = Msg::ApprovalsLoaded(listed);
         if tx.send(msg).is_err() {
             break;
         }

@@ -300,15 +300,23 @@ fn approve_dialog(
         "CHANGED: the content does not match its hash; approving will be refused".to_owned()
     };
     lines.push(field("Content", hash, theme));
-    let events = target_events(&state.feed, arn, 4);
-    lines.push(Line::from(Span::styled(
-        if events.is_empty() {
-            "No CloudTrail events on this key in the feed (metadata reads left out)."
-        } else {
-            "Recent CloudTrail events on this key (metadata reads left out):"
-        },
-        theme.dim(),
-    )));
+    // As many recent events as leave the typed alias and the buttons on screen.
+    let room = match area.height {
+        h if h >= 30 => 4,
+        h if h >= 24 => 2,
+        _ => 0,
+    };
+    let events = target_events(&state.feed, arn, room);
+    if room > 0 {
+        lines.push(Line::from(Span::styled(
+            if events.is_empty() {
+                "No CloudTrail events on this key in the feed (metadata reads left out)."
+            } else {
+                "Recent CloudTrail events on this key (metadata reads left out):"
+            },
+            theme.dim(),
+        )));
+    }
     for ev in events {
         lines.push(Line::from(format!(
             "  {} {:<22} {:<14} {}",

@@ -30,9 +30,19 @@ struct Pty {
 
 impl Pty {
     fn spawn(args: &[&str], data_dir: &Path, rows: u16, cols: u16) -> Self {
+        Self::spawn_program(BIN, args, data_dir, rows, cols)
+    }
+
+    /// A POSIX shell running `script` in the pseudo-terminal (e.g. `eval` the sandbox's
+    /// exports, then `exec keydeck`), as an operator does in a second terminal.
+    fn spawn_shell(script: &str, data_dir: &Path, rows: u16, cols: u16) -> Self {
+        Self::spawn_program("sh", &["-c", script], data_dir, rows, cols)
+    }
+
+    fn spawn_program(program: &str, args: &[&str], data_dir: &Path, rows: u16, cols: u16) -> Self {
         let pair =
             native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).expect("openpty");
-        let mut cmd = CommandBuilder::new(BIN);
+        let mut cmd = CommandBuilder::new(program);
         cmd.args(args);
         cmd.env_clear();
         for k in ["PATH", "PYENV_ROOT", "PYENV_VERSION", "LANG"] {
@@ -482,4 +492,117 @@ fn the_security_lead_contains_a_compromised_key_from_the_console() {
     assert!(new.ends_with("Enabled") && !new.starts_with(&old), "{states}");
     pty.send("q");
     assert!(pty.wait_exit(Duration::from_secs(20)).success());
+}
+
+/// How long a console may take to list the approval store again (its timer: 15 s; each
+/// listing's CloudTrail lookups back off while the pollers use the 2 calls/s).
+const LISTED: Duration = Duration::from_secs(90);
+
+/// The id of the request a status or outcome line names (`request <id> …`).
+fn request_id(screen: &str) -> Option<String> {
+    let rest = &screen[screen.find("request ")? + "request ".len()..];
+    let id: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    (id.len() == 24).then_some(id)
+}
+
+/// Dual approval across two consoles against one sandbox (issue 11): the key-admin's
+/// console proposes an on-demand rotation of an Overdue key from the inventory; the
+/// security lead's console (a second terminal, `eval "$(keydeck sandbox env --as
+/// security-lead)"`) shows the header indicator, opens the approvals view, refuses a
+/// mistyped alias and approves with the right one; the key-admin's console shows the
+/// request executed. AWS then lists the on-demand rotation.
+#[test]
+fn a_rotation_proposed_in_one_console_is_approved_in_another() {
+    let d = common::temp_dir("e2e-approvals");
+    let estate = common::estate();
+    // drop-kyc-key is Overdue under the default policy (assets/estate.toml).
+    let alias = "drop-kyc-key";
+    assert!(
+        estate.keys.iter().any(|k| k.alias == alias && matches!(k.expect_status.as_str(), "overdue" | "alert")),
+        "the estate no longer has {alias} Overdue or ALERT"
+    );
+    let mut admin =
+        Pty::spawn(&["--allow-write", "--poll", "2", "demo", "--traffic", "none", "--trail-delay", "1"], &d, 30, 130);
+    admin.wait_for("the key-admin's console", Duration::from_secs(120), |s| {
+        s.contains("user/key-admin") && s.contains(alias) && s.contains("refreshed")
+    });
+    // The security lead's console: another machine (its own data dir), the same sandbox.
+    let lead_dir = common::temp_dir("e2e-approvals-lead");
+    let script = format!(
+        "eval \"$({BIN} --data-dir {} sandbox env --as security-lead)\" && exec {BIN} --allow-write --poll 2 --region eu-north-1,eu-west-1",
+        d.join("data").display()
+    );
+    let mut lead = Pty::spawn_shell(&script, &lead_dir, 30, 130);
+    lead.wait_for("the security lead's console", Duration::from_secs(60), |s| {
+        s.contains("user/security-lead") && s.contains(alias) && s.contains("refreshed")
+    });
+
+    let before = on_demand_rotations(&d, alias);
+    // The key-admin proposes from the inventory: P on the Overdue key.
+    admin.send(&format!("/{alias}\r"));
+    admin.wait_for("the key found", Duration::from_secs(10), |s| s.contains(&format!("/{alias}")));
+    admin.send("P");
+    admin.wait_for("the propose dialog", Duration::from_secs(10), |s| {
+        s.contains("Propose rotate-key on drop-kyc-key") && s.contains("kms:RotateKeyOnDemand")
+    });
+    admin.send("rotation overdue per 004 §4.2\r");
+    let proposed = admin.wait_for("the new request's id", Duration::from_secs(30), |s| {
+        s.contains("proposed: rotate-key") || s.contains("refused") || s.contains("failed")
+    });
+    let id = request_id(&proposed).unwrap_or_else(|| panic!("no request id on screen:\n{proposed}"));
+    admin.send("6");
+    // Listings wait for CloudTrail's record of the proposal, and their LookupEvents share
+    // the account's 2 calls/s with both consoles' pollers: allow for throttling backoff.
+    admin.wait_for("the request under Mine", LISTED, |s| s.contains("Mine (1)") && s.contains(&id));
+
+    // The security lead sees it waiting in the header, in whatever view.
+    lead.wait_for("the header indicator", LISTED, |s| s.contains("⚑ 1 approval waiting: 6"));
+    lead.send("6");
+    lead.wait_for("the request waiting for me", Duration::from_secs(10), |s| {
+        s.contains("Waiting for me (1)") && s.contains(&id)
+    });
+    lead.send("\r");
+    lead.wait_for("the approval dialog with the call, the key now, Cancel the default", Duration::from_secs(20), |s| {
+        s.contains("kms:RotateKeyOnDemand KeyId=")
+            && s.contains("Type drop-kyc-key to approve")
+            && s.contains("[ Cancel ]")
+            && s.contains("Enabled ·")
+            && s.contains("user/key-admin (as CloudTrail attests)")
+    });
+    lead.send("drop-kyc\r");
+    lead.wait_for("a mismatch refused", Duration::from_secs(10), |s| s.contains("is not the key's alias"));
+    lead.send("-key\r");
+    // The dialog closes; the outcome (executed, or why not) is one line in the view.
+    let screen = lead.wait_for("the outcome", LISTED, |s| {
+        let closed = !s.contains("to approve:") && !s.contains("approving request");
+        let outcome = ["approved by you and executed", "refused", "failed", "not yet"].iter().any(|w| s.contains(w));
+        closed && outcome
+    });
+    assert!(screen.contains("approved by you and executed (kms:RotateKeyOnDemand)"), "{screen}");
+
+    // The proposer's console shows it executed.
+    admin.wait_for("the request executed in the proposer's console", LISTED, |s| {
+        s.lines().any(|l| l.contains(&id) && l.contains("executed"))
+    });
+
+    // AWS: one on-demand rotation more than before (the estate seeds one, 368 days ago).
+    assert_eq!(on_demand_rotations(&d, alias), before + 1, "ON_DEMAND rotations of {alias}");
+    for pty in [&mut lead, &mut admin] {
+        pty.send("q");
+        assert!(pty.wait_exit(Duration::from_secs(20)).success());
+    }
+}
+
+/// ListKeyRotations' ON_DEMAND entries of key `alias` in eu-north-1, as the key-auditor reads them.
+fn on_demand_rotations(d: &Path, alias: &str) -> usize {
+    let n = second_terminal(
+        d,
+        "key-auditor",
+        &format!(
+            "id=$(aws kms describe-key --key-id alias/{alias} --region eu-north-1 --query KeyMetadata.KeyId --output text) && \
+             aws kms list-key-rotations --key-id \"$id\" --region eu-north-1 \
+             --query \"length(Rotations[?RotationType=='ON_DEMAND'])\" --output text"
+        ),
+    );
+    n.parse().unwrap_or_else(|e| panic!("ListKeyRotations count {n:?}: {e}"))
 }

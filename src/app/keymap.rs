@@ -38,6 +38,12 @@ pub enum Command {
     StartIncident,
     RunStep,
     SkipStep,
+    Approvals,
+    ProposeRotation,
+    OpenRequest,
+    RejectRequest,
+    WithdrawRequest,
+    ReloadApprovals,
 }
 
 impl Command {
@@ -65,6 +71,12 @@ impl Command {
             Self::StartIncident => "start-incident",
             Self::RunStep => "run-step",
             Self::SkipStep => "skip-step",
+            Self::Approvals => "approvals",
+            Self::ProposeRotation => "propose-rotation",
+            Self::OpenRequest => "open-request",
+            Self::RejectRequest => "reject-request",
+            Self::WithdrawRequest => "withdraw-request",
+            Self::ReloadApprovals => "reload-approvals",
             Self::Review => "review",
             Self::Mark => "mark",
             Self::SaveReview => "save-review",
@@ -82,6 +94,7 @@ impl Command {
         Self::Alerts,
         Self::Session,
         Self::Incident,
+        Self::Approvals,
         Self::Refresh,
         Self::Detail,
         Self::Review,
@@ -100,10 +113,11 @@ const G: Scope = &[];
 const INV: Scope = &[View::Inventory];
 const FEED: Scope = &[View::Feed];
 const ALERTS: Scope = &[View::Alerts];
-const LISTS: Scope = &[View::Inventory, View::Feed, View::Alerts];
+const LISTS: Scope = &[View::Inventory, View::Feed, View::Alerts, View::Approvals];
 const FILTERABLE: Scope = &[View::Inventory, View::Feed];
 const INCIDENT: Scope = &[View::Incident];
 const START: Scope = &[View::Inventory, View::Alerts];
+const APPROVALS: Scope = &[View::Approvals];
 
 /// One key binding.
 #[derive(Debug, Clone, Copy)]
@@ -135,8 +149,10 @@ pub const BINDINGS: &[Binding] = &[
     b("3", KeyCode::Char('3'), C::Alerts, G, "alerts view"),
     b("4", KeyCode::Char('4'), C::Session, G, "session view (identity, regions, policy)"),
     b("5", KeyCode::Char('5'), C::Incident, G, "incident view (the emergency revocation checklist)"),
+    b("6", KeyCode::Char('6'), C::Approvals, G, "approvals view (dual approval requests)"),
     b(":", KeyCode::Char(':'), C::Palette, G, "command palette"),
     b("?", KeyCode::Char('?'), C::Help, G, "this help"),
+    b("r", KeyCode::Char('r'), C::ReloadApprovals, APPROVALS, "list the approval requests again now"),
     b("r", KeyCode::Char('r'), C::Refresh, G, "refresh the inventory now"),
     b("q", KeyCode::Char('q'), C::Quit, G, "quit"),
     b("/", KeyCode::Char('/'), C::Filter, INV, "filter by name, alias, region, state, status, owner, tag"),
@@ -160,6 +176,10 @@ pub const BINDINGS: &[Binding] = &[
     b("f", KeyCode::Char('f'), C::Freeze, FEED, "freeze/unfreeze the feed (alerts keep firing)"),
     b("b", KeyCode::Char('b'), C::Back, FEED, "back to the key in the inventory"),
     b("x", KeyCode::Char('x'), C::Acknowledge, ALERTS, "acknowledge the selected alert"),
+    b("P", KeyCode::Char('P'), C::ProposeRotation, INV, "propose rotation: Overdue/ALERT keys (--allow-write)"),
+    b("Enter", KeyCode::Enter, C::OpenRequest, APPROVALS, "open the request (waiting for me: the approval dialog)"),
+    b("x", KeyCode::Char('x'), C::RejectRequest, APPROVALS, "reject the selected request, with a reason"),
+    b("w", KeyCode::Char('w'), C::WithdrawRequest, APPROVALS, "withdraw my selected request"),
     b("i", KeyCode::Char('i'), C::StartIncident, START, "start an incident on the selected key/secret (--allow-write)"),
     b("↓ j", KeyCode::Down, C::Down, INCIDENT, "next step"),
     b("", KeyCode::Char('j'), C::Down, INCIDENT, ""),
@@ -189,7 +209,10 @@ pub fn lookup(key: &KeyEvent, view: View) -> Option<Command> {
 pub fn help_for(view: View) -> Vec<&'static Binding> {
     let mut out: Vec<&Binding> =
         BINDINGS.iter().filter(|b| !b.help.is_empty() && !b.scope.is_empty() && b.applies(view)).collect();
-    out.extend(BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope.is_empty()));
+    let shadowed = |g: &Binding| out.iter().any(|s| s.code == g.code && s.mods == g.mods);
+    let global: Vec<&Binding> =
+        BINDINGS.iter().filter(|b| !b.help.is_empty() && b.scope.is_empty() && !shadowed(b)).collect();
+    out.extend(global);
     out
 }
 
@@ -227,6 +250,24 @@ mod tests {
         for b in help_for(View::Inventory) {
             assert!(!b.keys.is_empty(), "{:?}", b.command);
         }
+    }
+
+    #[test]
+    fn approvals_keys() {
+        assert_eq!(lookup(&key(KeyCode::Char('6')), View::Feed), Some(Command::Approvals));
+        assert_eq!(lookup(&key(KeyCode::Char('P')), View::Inventory), Some(Command::ProposeRotation));
+        assert_eq!(lookup(&key(KeyCode::Char('P')), View::Feed), None);
+        assert_eq!(lookup(&key(KeyCode::Char('r')), View::Approvals), Some(Command::ReloadApprovals));
+        assert_eq!(lookup(&key(KeyCode::Char('r')), View::Inventory), Some(Command::Refresh));
+        assert_eq!(lookup(&key(KeyCode::Enter), View::Approvals), Some(Command::OpenRequest));
+        assert_eq!(lookup(&key(KeyCode::Char('x')), View::Approvals), Some(Command::RejectRequest));
+        assert_eq!(lookup(&key(KeyCode::Char('w')), View::Approvals), Some(Command::WithdrawRequest));
+        assert_eq!(lookup(&key(KeyCode::Char('j')), View::Approvals), Some(Command::Down));
+        // The help lists `r` once in the approvals view: its own meaning there.
+        let r: Vec<Command> =
+            help_for(View::Approvals).iter().filter(|b| b.code == KeyCode::Char('r')).map(|b| b.command).collect();
+        assert_eq!(r, vec![Command::ReloadApprovals]);
+        assert!(help_for(View::Inventory).iter().any(|b| b.command == Command::ProposeRotation));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! changes [`State`] and returns [`Action`]s, which `runtime` turns into tokio tasks.
 //! Nothing here awaits or does IO; `ui` draws `&State`.
 
+pub mod approvals;
 pub mod feed;
 pub mod keymap;
 pub mod msg;

@@ -67,6 +67,16 @@ pub enum Msg {
     },
     /// An incident action finished: what it did (one line), or why not.
     IncidentDone(Result<String, String>),
+    /// The approval store as listed for this operator, or why not (one line).
+    ApprovalsLoaded(Result<super::approvals::Listing, String>),
+    /// The target key of a request, read for the approval dialog.
+    ApprovalTargetRead {
+        arn: String,
+        read: super::approvals::TargetRead,
+    },
+    /// A propose, approve, reject or withdraw finished: what happened (one line), or
+    /// why not (`NotYet`: CloudTrail has not attested the proposer; try again).
+    ApprovalDone(Result<String, String>),
 }
 
 /// Something the runtime must do (AWS work runs in tasks and answers with a `Msg`).
@@ -111,6 +121,29 @@ pub enum Action {
         id: String,
         step: String,
         reason: String,
+    },
+    /// List the approval store now (the approvals task also lists it on its timer).
+    LoadApprovals,
+    /// Read a request's target key (state, aliases, rotation) for the approval dialog.
+    ReadApprovalTarget {
+        arn: String,
+    },
+    /// Propose an on-demand rotation (`rotate-key`, kms:RotateKeyOnDemand) of a key.
+    ApprovalPropose {
+        key_arn: String,
+        reason: String,
+    },
+    /// Approve a request, typed alias `confirm`; it runs under this operator's credentials.
+    ApprovalApprove {
+        id: String,
+        confirm: String,
+    },
+    ApprovalReject {
+        id: String,
+        reason: String,
+    },
+    ApprovalWithdraw {
+        id: String,
     },
 }
 

@@ -22,10 +22,12 @@ pub enum View {
     Alerts,
     Session,
     Incident,
+    Approvals,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [View::Inventory, View::Feed, View::Alerts, View::Session, View::Incident];
+    pub const ALL: [View; 6] =
+        [View::Inventory, View::Feed, View::Alerts, View::Session, View::Incident, View::Approvals];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -34,6 +36,7 @@ impl View {
             View::Alerts => "Alerts",
             View::Session => "Session",
             View::Incident => "Incident",
+            View::Approvals => "Approvals",
         }
     }
 }
@@ -52,6 +55,8 @@ pub enum Mode {
     /// Answering an incident prompt (a reason, a note, a file, or the typed alias of a
     /// destructive step).
     Prompt(Prompt),
+    /// An approvals prompt or dialog (approve, reject, withdraw, propose).
+    Approval(super::approvals::ApprovalPrompt),
 }
 
 /// What an incident prompt is for. Esc cancels; a destructive step runs only when the
@@ -204,6 +209,8 @@ pub struct State {
     pub page_rows: PageRows,
     /// The incident this console works on (started here or resumed).
     pub incident: Option<IncidentState>,
+    /// Dual-approval requests (issue 11).
+    pub approvals: super::approvals::ApprovalsState,
 }
 
 /// The rows each list view shows, as the last draw measured them.
@@ -252,6 +259,7 @@ impl State {
             offset: 0,
             page_rows: PageRows::default(),
             incident: None,
+            approvals: Default::default(),
         }
     }
 

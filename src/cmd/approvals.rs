@@ -49,13 +49,7 @@ pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
             match format {
                 TableFormat::Json => println!("{}", json(&done)?),
                 TableFormat::Table => {
-                    let what = match &done.outcome {
-                        crate::domain::approval::Outcome::Succeeded { aws_request_ids, summary, .. } => {
-                            format!("{summary} (request ids: {})", aws_request_ids.join(" "))
-                        }
-                        crate::domain::approval::Outcome::Failed { call, error } => format!("{call} failed: {error}"),
-                    };
-                    println!("request {} approved by {} and executed: {what}", done.id, done.approver);
+                    println!("request {} approved by {} and executed: {}", done.id, done.approver, done.outcome);
                 }
             }
             Ok(exit::OK)

@@ -398,6 +398,18 @@ pub enum Outcome {
     Failed { call: String, error: String },
 }
 
+impl fmt::Display for Outcome {
+    /// One line: `SUMMARY (request ids: ID …)` or `CALL failed: ERROR` (the store's note).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Succeeded { aws_request_ids, summary, .. } => {
+                write!(f, "{summary} (request ids: {})", aws_request_ids.join(" "))
+            }
+            Self::Failed { call, error } => write!(f, "{call} failed: {error}"),
+        }
+    }
+}
+
 /// Where a request is. `Proposed` is the only open state; the others are final but
 /// `Approved`, which the approver's execution ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -570,12 +570,7 @@ pub async fn approve(
     };
     let executed = token("executed", id);
     let moved = store::transition(&rc, id, &approved, &executed).await;
-    let note = match &outcome {
-        Outcome::Succeeded { aws_request_ids, summary, .. } => {
-            format!("{summary} (request ids: {})", aws_request_ids.join(" "))
-        }
-        Outcome::Failed { call, error } => format!("{call} failed: {error}"),
-    };
+    let note = outcome.to_string();
     let tagged = store::tag(&rc, id, store::TAG_NOTE, &note).await;
     journal(data_dir, me, "approval.executed", json!({"id": id, "call": call, "outcome": outcome, "token": executed}))
         .await?;

@@ -65,6 +65,16 @@ async fn event_loop(
         tx.clone(),
     ));
     let _ = incident_tx.send(WorkerCmd::LoadLatest);
+    // The approvals task: lists the store on its timer and carries out the approvals' actions.
+    let (approvals_tx, approvals_rx) = unbounded_channel::<Action>();
+    let actor = crate::runtime::approvals_task::Actor {
+        ctx: ctx.clone(),
+        data_dir: PathBuf::from(&cfg.session.data_dir),
+        policy: cfg.policy.clone(),
+        me: cfg.session.identity.clone(),
+        write: cfg.session.write_enabled,
+    };
+    let approvals_task = tokio::spawn(crate::runtime::approvals_task::worker(actor, approvals_rx, tx.clone()));
     let mut state = State::new(cfg.session, cfg.policy, chrono::Utc::now(), cfg.color);
     update(&mut state, Msg::Resize(size.width, size.height));
     // Cache-first: draw the last inventory at once, marked stale until the live one lands.
@@ -139,6 +149,10 @@ async fn event_loop(
                 let _ = incident_tx.send(WorkerCmd::Act(a));
                 continue;
             }
+            if is_approvals(&a) {
+                let _ = approvals_tx.send(a);
+                continue;
+            }
             let journals = Journals { review: review_journal.clone(), alerts: alerts_journal.clone() };
             spawn_action(a, &ctx, &tx, cache_path.clone(), journals);
         }
@@ -149,10 +163,24 @@ async fn event_loop(
     input.abort();
     ticks.abort();
     incident_task.abort();
+    approvals_task.abort();
     for p in pollers {
         p.abort();
     }
     Ok(())
+}
+
+/// Actions the approvals task carries out.
+fn is_approvals(a: &Action) -> bool {
+    matches!(
+        a,
+        Action::LoadApprovals
+            | Action::ReadApprovalTarget { .. }
+            | Action::ApprovalPropose { .. }
+            | Action::ApprovalApprove { .. }
+            | Action::ApprovalReject { .. }
+            | Action::ApprovalWithdraw { .. }
+    )
 }
 
 fn drain(rx: &mut UnboundedReceiver<Msg>, state: &mut State, actions: &mut Vec<Action>) {
@@ -275,6 +303,12 @@ fn spawn_action(
         Action::IncidentStart { .. } | Action::IncidentRun { .. } | Action::IncidentSkip { .. } => {
             tracing::error!("incident actions go to the incident task");
         }
+        Action::LoadApprovals
+        | Action::ReadApprovalTarget { .. }
+        | Action::ApprovalPropose { .. }
+        | Action::ApprovalApprove { .. }
+        | Action::ApprovalReject { .. }
+        | Action::ApprovalWithdraw { .. } => tracing::error!("approvals actions go to the approvals task"),
         Action::SaveReview(rec) => {
             // File IO with fsync: off the async workers.
             tokio::task::spawn_blocking(move || {

@@ -3,6 +3,7 @@
 //! [`crate::app::Action`]s (AWS calls, journal writes) and answer with messages.
 
 pub mod approvals;
+pub mod approvals_task;
 pub mod cache;
 pub mod console;
 pub mod incident;

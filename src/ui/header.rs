@@ -17,16 +17,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Span::styled(" READ-ONLY ", theme.read_only())
     };
     let arn = if s.identity.arn.is_empty() { "identity unknown".to_owned() } else { inert(&s.identity.arn) };
-    let line1 = Line::from(vec![
-        Span::styled("keydeck ", theme.title()),
-        badge,
-        Span::raw(" "),
+    let mut line1 = vec![Span::styled("keydeck ", theme.title()), badge, Span::raw(" ")];
+    // Requests waiting for me, early on the line so that 80 columns show it in every view.
+    if let Some(w) = super::approvals::waiting_badge(state) {
+        line1.push(Span::styled(w, theme.warn().add_modifier(ratatui::style::Modifier::REVERSED)));
+        line1.push(Span::raw(" "));
+    }
+    line1.extend([
         Span::raw(s.regions.join(",")),
         Span::styled("  acct ", theme.dim()),
         Span::raw(inert(&s.identity.account)),
         Span::raw("  "),
         Span::raw(arn),
     ]);
+    let line1 = Line::from(line1);
     let mut tabs: Vec<Span> = Vec::new();
     for (i, v) in View::ALL.iter().enumerate() {
         let label = format!(" {} {} ", i + 1, v.title());

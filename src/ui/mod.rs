@@ -2,6 +2,7 @@
 //! or changes state. One small function per screen region.
 
 mod alerts;
+mod approvals;
 mod detail;
 mod feed;
 mod header;
@@ -49,6 +50,10 @@ pub fn draw(frame: &mut Frame, state: &State) -> Option<(View, usize)> {
             incident::draw(frame, body, state, &theme);
             None
         }
+        View::Approvals => {
+            approvals::draw(frame, body, state, &theme);
+            None
+        }
     };
     overlay::status_line(frame, status, state, &theme);
     match &state.mode {
@@ -56,6 +61,7 @@ pub fn draw(frame: &mut Frame, state: &State) -> Option<(View, usize)> {
         Mode::Palette(text) => overlay::palette(frame, status, text, &theme),
         Mode::Note(text) => overlay::note(frame, status, text, &theme),
         Mode::Prompt(p) => overlay::prompt(frame, area, status, p, &theme),
+        Mode::Approval(p) => approvals::prompt(frame, area, status, state, p, &theme),
         Mode::Normal | Mode::Filter => {}
     }
     rows.map(|r| (state.view, r))

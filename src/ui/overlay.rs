@@ -33,8 +33,19 @@ pub fn status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
 pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let bindings = keymap::help_for(state.view);
     let mut lines: Vec<Line> = vec![Line::from(Span::styled(format!("{} view", state.view.title()), theme.dim()))];
-    for b in &bindings {
+    // The view keys (1, 2, ...) on one line: the tabs in the header name them.
+    let is_view_key =
+        |b: &keymap::Binding| b.scope.is_empty() && b.keys.len() == 1 && b.keys.as_bytes()[0].is_ascii_digit();
+    for b in bindings.iter().filter(|b| !is_view_key(b)) {
         lines.push(Line::from(vec![Span::styled(format!("  {:<8}", b.keys), theme.key()), Span::raw(b.help)]));
+    }
+    let views: Vec<&str> = bindings.iter().filter(|b| is_view_key(b)).map(|b| b.keys).collect();
+    if let (Some(first), Some(last)) = (views.first(), views.last()) {
+        let names: Vec<String> = crate::app::View::ALL.iter().map(|v| v.title().to_lowercase()).collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<8}", format!("{first}-{last}")), theme.key()),
+            Span::raw(names.join("·")),
+        ]));
     }
     lines.push(Line::from(vec![
         Span::styled(format!("  {:<8}", "Esc"), theme.key()),
@@ -43,7 +54,7 @@ pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled("any key closes this help", theme.dim())));
     let height = (lines.len() as u16 + 2).min(area.height);
-    let width = 56.min(area.width);
+    let width = 64.min(area.width);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
@@ -128,26 +139,6 @@ fn confirm(frame: &mut Frame, area: Rect, step: &str, expected: &str, calls: &[S
         Span::styled(if matches { "[ Run ]" } else { "  Run  " }, if matches { theme.write() } else { theme.dim() }),
         Span::styled("   Enter runs only when the alias matches; Esc cancels", theme.dim()),
     ]));
-    let width = area.width.saturating_sub(4).min(110);
-    // Long calls wrap: count the rows they take inside the borders.
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    // (word wrapping can take one row more than the width alone says)
-    let rows: usize = lines
-        .iter()
-        .map(|l| {
-            let n = l.width().max(1).div_ceil(inner);
-            if n > 1 {
-                n + 1
-            } else {
-                n
-            }
-        })
-        .sum();
-    let height = (rows as u16 + 2).min(area.height);
-    let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
-    frame.render_widget(Clear, popup);
-    let block =
-        Block::default().borders(Borders::ALL).title(Span::styled(" Confirm a destructive step ", theme.error()));
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(ratatui::widgets::Wrap { trim: false }), popup);
+    let title = Span::styled(" Confirm a destructive step ", theme.error());
+    super::widgets::dialog(frame, area, lines, title);
 }

@@ -621,3 +621,114 @@ fn detail_shows_imported_material_and_whose_replica_a_key_is() {
     assert!(out.contains("REPLICA, replica of mr-key (eu-north-1)"), "{out}");
     assert!(out.contains("why          replica of mr-key (eu-north-1): "), "{out}");
 }
+
+/// The security lead's console with a request in every section of the approvals view.
+fn approvals(write: bool) -> State {
+    let mut s = state(write);
+    s.session.identity.arn = crate::app::approvals::fixtures::SECURITY_LEAD.into();
+    update(&mut s, Msg::ApprovalsLoaded(Ok(crate::app::approvals::fixtures::listing(now()))));
+    s
+}
+
+#[test]
+fn approvals_view_80x24() {
+    let mut s = approvals(true);
+    press(&mut s, KeyCode::Char('6'));
+    let out = render(&mut s, 80, 24);
+    for section in ["Waiting for me (1)", "Mine (1)", "Open, for others (1)", "History (2)"] {
+        assert!(out.contains(section), "{section}");
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn approvals_view_120x40() {
+    let mut s = approvals(false);
+    press(&mut s, KeyCode::Char('6'));
+    press(&mut s, KeyCode::Down);
+    insta::assert_snapshot!(render(&mut s, 120, 40));
+}
+
+#[test]
+fn approvals_view_says_why_a_listing_failed() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Char('6'));
+    let problem =
+        "approvals: listing the request store failed: secretsmanager:ListSecrets in eu-north-1: access denied";
+    update(&mut s, Msg::ApprovalsLoaded(Err(problem.into())));
+    let out = render(&mut s, 120, 20);
+    assert!(out.contains("secretsmanager:ListSecrets in eu-north-1: access denied"), "{out}");
+}
+
+#[test]
+fn the_header_shows_requests_waiting_for_me_in_every_view_at_80_columns() {
+    let mut s = approvals(false);
+    for view in ['1', '2', '3', '4', '5', '6'] {
+        press(&mut s, KeyCode::Char(view));
+        let out = render(&mut s, 80, 24);
+        assert!(out.lines().next().is_some_and(|l| l.contains("⚑ 1 approval waiting: 6")), "view {view}:\n{out}");
+    }
+    press(&mut s, KeyCode::Char('1'));
+    insta::assert_snapshot!(render(&mut s, 80, 24));
+    update(&mut s, Msg::ApprovalsLoaded(Ok(crate::app::approvals::Listing::default())));
+    assert!(!render(&mut s, 80, 24).contains("waiting"), "gone once nothing waits");
+}
+
+#[test]
+fn approval_dialog() {
+    use crate::app::update::feed::tests::{ev, poll};
+    let mut s = approvals(true);
+    update(
+        &mut s,
+        poll(vec![
+            ev("e1", -300, "Decrypt", "app-runner", None),
+            ev("e2", -90, "DescribeKey", "key-admin", None),
+            ev("e3", -60, "DisableKeyRotation", "key-admin", None),
+        ]),
+    );
+    press(&mut s, KeyCode::Char('6'));
+    press(&mut s, KeyCode::Enter);
+    let kyc = s.inventory.as_ref().and_then(|i| i.keys().find(|k| k.display_name() == "drop-kyc-key").cloned());
+    let arn = kyc.as_ref().map(|k| k.arn.clone()).unwrap_or_default();
+    update(&mut s, Msg::ApprovalTargetRead { arn, read: kyc.map(Box::new).ok_or_else(|| "no fixture key".to_owned()) });
+    for c in "drop-kyc".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 120, 40);
+    for needle in [
+        "kms:RotateKeyOnDemand KeyId=arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key",
+        "user/key-admin (as CloudTrail attests)",
+        "Type drop-kyc-key to approve: drop-kyc▏",
+        "refused: \"drop-kyc\" is not the key's alias",
+        "[ Cancel ]",
+        "DisableKeyRotation",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in\n{out}");
+    }
+    assert!(!out.contains("DescribeKey"), "metadata reads are left out");
+    insta::assert_snapshot!(out);
+    // At 80×24 the typed alias and the buttons still show.
+    let small = render(&mut s, 80, 24);
+    assert!(small.contains("[ Cancel ]") && small.contains("to approve: drop-kyc▏"), "{small}");
+    insta::assert_snapshot!("approval_dialog_80x24", small);
+}
+
+#[test]
+fn propose_dialog_from_the_inventory() {
+    let mut s = state(true);
+    // drop-kyc-key is Overdue in the fixture.
+    while s.rows().get(s.cursor).is_some_and(|r| r.name != "drop-kyc-key") {
+        press(&mut s, KeyCode::Down);
+    }
+    press(&mut s, KeyCode::Char('P'));
+    for c in "800 days".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    let out = render(&mut s, 100, 24);
+    assert!(
+        out.contains("kms:RotateKeyOnDemand KeyId=arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key"),
+        "{out}"
+    );
+    insta::assert_snapshot!(out);
+}

@@ -73,3 +73,31 @@ pub(super) fn short_principal(p: &str) -> &str {
         p
     }
 }
+
+/// A centred dialog holding `lines` (wrapped; at most 110 columns wide, as tall as they
+/// need up to the whole `area`), over whatever is drawn below it.
+pub(super) fn dialog(frame: &mut Frame, area: Rect, lines: Vec<Line<'_>>, title: Span<'_>) {
+    use ratatui::layout::Flex;
+    use ratatui::widgets::{Block, Borders, Clear, Wrap};
+    let width = area.width.saturating_sub(4).min(110);
+    // Long lines wrap: count the rows they take inside the borders.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    // (word wrapping can take one row more than the width alone says)
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let n = l.width().max(1).div_ceil(inner);
+            if n > 1 {
+                n + 1
+            } else {
+                n
+            }
+        })
+        .sum();
+    let height = (rows as u16 + 2).min(area.height);
+    let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
+    frame.render_widget(Clear, popup);
+    let block = Block::default().borders(Borders::ALL).title(title);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+}

@@ -69,6 +69,9 @@ pub struct EstateKey {
     pub multi_region: bool,
     #[serde(default)]
     pub replica_regions: Vec<String>,
+    /// The rotation status the default policy gives it (`overdue`, `alert`, ...).
+    #[serde(default)]
+    pub expect_status: String,
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -54,7 +54,12 @@ pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
     } else {
         keep_feed_cursor(state);
     }
-    changed_items(state, &new)
+    let mut actions = changed_items(state, &new);
+    // A request changed in the store: list it again (the view and the header follow).
+    if new.iter().any(|e| state.feed.subject(e).starts_with("approval:")) {
+        actions.extend(super::approvals::reload(state));
+    }
+    actions
 }
 
 /// Change-driven inventory: re-read the keys and secrets that successful mutating calls

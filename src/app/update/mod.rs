@@ -4,6 +4,7 @@
 use chrono::Duration as ChronoDuration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+pub mod approvals;
 pub(crate) mod feed;
 pub mod incident;
 pub mod scroll;
@@ -39,7 +40,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
                     state.page_rows.alerts = rows;
                     feed::alert_move(state, state.feed.alert_cursor);
                 }
-                View::Session | View::Incident => {}
+                View::Session | View::Incident | View::Approvals => {}
             }
             vec![]
         }
@@ -142,6 +143,15 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
             incident::on_done(state, result);
             vec![]
         }
+        Msg::ApprovalsLoaded(result) => {
+            approvals::on_loaded(state, result);
+            vec![]
+        }
+        Msg::ApprovalTargetRead { arn, read } => {
+            approvals::on_target(state, arn, read);
+            vec![]
+        }
+        Msg::ApprovalDone(result) => approvals::on_done(state, result),
         Msg::AckSaved(Err(e)) => {
             state.status = Some(Status { text: format!("acknowledgement NOT saved: {e}"), error: true });
             vec![]
@@ -185,6 +195,13 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Action> {
                 return vec![];
             }
             incident::on_prompt_key(state, p, key.code)
+        }
+        Mode::Approval(p) => {
+            if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+                state.quit = true;
+                return vec![];
+            }
+            approvals::on_prompt_key(state, p, key.code)
         }
         Mode::Note(mut text) => {
             match key.code {
@@ -359,6 +376,7 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
                 move_to(state, to, len);
             }
             View::Incident => incident::move_cursor(state, matches!(m, scroll::Move::Down | scroll::Move::PageDown)),
+            View::Approvals => approvals::move_cursor(state, m),
             View::Session => {}
         }
         return key_policy_wanted(state);
@@ -401,6 +419,12 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
         }
         Command::Session => state.view = View::Session,
         Command::Incident => state.view = View::Incident,
+        Command::Approvals => return approvals::show(state),
+        Command::ReloadApprovals => return approvals::reload(state),
+        Command::OpenRequest => return approvals::open_selected(state),
+        Command::RejectRequest => approvals::reject_selected(state),
+        Command::WithdrawRequest => approvals::withdraw_selected(state),
+        Command::ProposeRotation => approvals::propose_selected(state),
         Command::StartIncident => incident::start(state),
         Command::RunStep => return incident::run_selected(state),
         Command::SkipStep => incident::skip_selected(state),

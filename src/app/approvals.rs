@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::approval::Request;
 use crate::domain::inventory::KeyItem;
 
-/// How often the approvals task lists the store by itself (besides `r`, the feed seeing
-/// an approval-store event, and every transition made here).
-pub const RELOAD_EVERY_SECS: u64 = 15;
+/// How often the approvals task lists the store by itself, besides `r`, the feed seeing
+/// an approval-store event (the usual trigger: each transition is a CloudTrail event) and
+/// every transition made here. Each listing costs one LookupEvents per open request, from
+/// the same 2-per-second budget as the feed's pollers, so the timer is only a backstop.
+pub const RELOAD_EVERY_SECS: u64 = 60;
 
 /// One request as listed: the request and what AWS attests about it.
 #[derive(Debug, Clone, PartialEq)]

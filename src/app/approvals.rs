@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::approval::Request;
+use crate::domain::approval::{Listed, Listing};
 use crate::domain::inventory::KeyItem;
 
 /// How often the approvals task lists the store by itself, besides `r`, the feed seeing
@@ -15,51 +15,6 @@ use crate::domain::inventory::KeyItem;
 /// every transition made here. Each listing costs one LookupEvents per open request, from
 /// the same 2-per-second budget as the feed's pollers, so the timer is only a backstop.
 pub const RELOAD_EVERY_SECS: u64 = 60;
-
-/// One request as listed: the request and what AWS attests about it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub request: Request,
-    /// `proposed`, `approved`, `rejected`, `withdrawn`, `executed`, `expired` (the
-    /// store's state token; `expired`: proposed and past `expires`).
-    pub state: String,
-    /// The proposer as CloudTrail attests it (`None`: not delivered yet, nobody may act).
-    pub proposer: Option<String>,
-    /// A final state's note (a rejection's reason, an execution's outcome).
-    pub note: Option<String>,
-}
-
-impl Entry {
-    /// The word for the state column: the store's state, or `attesting` while CloudTrail
-    /// has not delivered the proposal's record (NotYet).
-    pub fn state_label(&self) -> &str {
-        if self.state == "proposed" && self.proposer.is_none() {
-            "attesting"
-        } else {
-            &self.state
-        }
-    }
-
-    /// The target key's region (the ARN's fourth field).
-    pub fn region(&self) -> &str {
-        self.request.target_arn.split(':').nth(3).unwrap_or_default()
-    }
-}
-
-/// The store, split for this operator (`runtime::approvals::list`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Listing {
-    /// Open, and I may approve them: I hold the approver role and did not propose them.
-    pub waiting_for_me: Vec<Entry>,
-    /// Open, proposed by me.
-    pub mine: Vec<Entry>,
-    /// Open, for someone else, or not yet attested by CloudTrail.
-    pub open: Vec<Entry>,
-    /// Final (executed, rejected, withdrawn) and expired.
-    pub history: Vec<Entry>,
-    /// Entries under the store's prefix that are not keydeck's requests: (id, problem).
-    pub malformed: Vec<(String, String)>,
-}
 
 /// The approvals view's sections, in screen order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +39,7 @@ impl Section {
 }
 
 impl Listing {
-    pub fn section(&self, s: Section) -> &[Entry] {
+    pub fn section(&self, s: Section) -> &[Listed] {
         match s {
             Section::WaitingForMe => &self.waiting_for_me,
             Section::Mine => &self.mine,
@@ -94,12 +49,12 @@ impl Listing {
     }
 
     /// Every row in screen order, with its section: the cursor indexes this.
-    pub fn rows(&self) -> Vec<(Section, &Entry)> {
+    pub fn rows(&self) -> Vec<(Section, &Listed)> {
         Section::ALL.iter().flat_map(|s| self.section(*s).iter().map(move |e| (*s, e))).collect()
     }
 
     /// A request by id, in any section.
-    pub fn find(&self, id: &str) -> Option<(Section, &Entry)> {
+    pub fn find(&self, id: &str) -> Option<(Section, &Listed)> {
         self.rows().into_iter().find(|(_, e)| e.request.id == id)
     }
 }
@@ -137,7 +92,7 @@ impl ApprovalsState {
     }
 
     /// The row under the cursor.
-    pub fn selected(&self) -> Option<(Section, &Entry)> {
+    pub fn selected(&self) -> Option<(Section, &Listed)> {
         self.listing.as_ref()?.rows().get(self.cursor).copied()
     }
 }
@@ -177,7 +132,7 @@ pub fn target_events<'a>(
 pub mod fixtures {
     use chrono::{DateTime, Duration, Utc};
 
-    use super::{Entry, Listing};
+    use crate::domain::approval::{Listed, Listing};
     use crate::domain::approval::{NewRequest, Operation, Request};
     use crate::domain::policy::Policy;
 
@@ -192,7 +147,7 @@ pub mod fixtures {
         proposer: Option<&str>,
         now: DateTime<Utc>,
         age_mins: i64,
-    ) -> Entry {
+    ) -> Listed {
         let policy = Policy::default_policy().expect("policy");
         let request = Request::new(
             NewRequest {
@@ -206,7 +161,16 @@ pub mod fixtures {
             &policy.approvals,
         )
         .expect("a valid request");
-        Entry { request, state: state.into(), proposer: proposer.map(str::to_owned), note: None }
+        Listed {
+            id: id.into(),
+            secret_arn: format!("arn:aws:secretsmanager:eu-north-1:123456789012:secret:keydeck/approvals/{id}-AbC123"),
+            request,
+            state: state.into(),
+            proposer: proposer.map(str::to_owned),
+            by: None,
+            note: None,
+            result: None,
+        }
     }
 
     /// The security lead's listing, a row in every section: one request of the key-admin's

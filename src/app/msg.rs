@@ -68,7 +68,7 @@ pub enum Msg {
     /// An incident action finished: what it did (one line), or why not.
     IncidentDone(Result<String, String>),
     /// The approval store as listed for this operator, or why not (one line).
-    ApprovalsLoaded(Result<super::approvals::Listing, String>),
+    ApprovalsLoaded(Result<crate::domain::approval::Listing, String>),
     /// The target key of a request, read for the approval dialog.
     ApprovalTargetRead {
         arn: String,

@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::env::{connect_checked, json, Env, Failure};
 use crate::cli::{exit, ApprovalsCommand, TableFormat};
-use crate::runtime::approvals::{self as flow, ApprovalError, Listing, Proposal, View};
+use crate::runtime::approvals::{self as flow, ApprovalError, Listed, Listing, Proposal};
 
 pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
     let matrix = &env.policy.approvals;
@@ -94,7 +94,7 @@ fn failure(e: ApprovalError) -> Failure {
     }
 }
 
-fn line(v: &View) -> String {
+fn line(v: &Listed) -> String {
     let r = &v.request;
     let op = match r.operation {
         crate::domain::approval::Operation::ScheduleDeletion { window_days } => {
@@ -115,7 +115,7 @@ fn line(v: &View) -> String {
 
 fn listing(l: &Listing) -> String {
     let mut out = String::new();
-    let mut section = |title: &str, views: &[View]| {
+    let mut section = |title: &str, views: &[Listed]| {
         out.push_str(&format!("{title} ({})\n", views.len()));
         for v in views {
             out.push_str(&format!("  {}\n", line(v)));
@@ -134,7 +134,7 @@ fn listing(l: &Listing) -> String {
     out
 }
 
-fn detail(v: &View) -> String {
+fn detail(v: &Listed) -> String {
     let r = &v.request;
     let calls: Vec<String> =
         r.calls().iter().map(|c| format!("{} {}", c.action, serde_json::Value::Object(c.parameters.clone()))).collect();

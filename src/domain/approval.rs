@@ -522,6 +522,65 @@ pub enum Refusal {
     NotApprover { approver: String, who: String },
 }
 
+// ---- listing -----------------------------------------------------------------------
+
+/// One request as read from the store: the request, its state, and who AWS says acted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listed {
+    pub id: String,
+    pub secret_arn: String,
+    pub request: Request,
+    /// `proposed`, `approved`, `rejected`, `withdrawn`, `executed`, or `expired` (proposed
+    /// and past `expires`): the store's state token.
+    pub state: String,
+    /// The proposer as CloudTrail attests it (`None`: not delivered yet, nobody may act).
+    pub proposer: Option<String>,
+    /// The attested actor of the current state, when it is not `proposed`.
+    pub by: Option<String>,
+    /// A final state's note (a rejection's reason, an execution's outcome), as claimed.
+    pub note: Option<String>,
+    /// What an executed request made (`keydeck:result`: the new key's ARN), as claimed.
+    pub result: Option<String>,
+}
+
+impl Listed {
+    /// The word for a state column: the store's state, or `attesting` while CloudTrail
+    /// has not delivered the proposal's record.
+    pub fn state_label(&self) -> &str {
+        if self.state == "proposed" && self.proposer.is_none() {
+            "attesting"
+        } else {
+            &self.state
+        }
+    }
+
+    /// The target key's region (the ARN's fourth field).
+    pub fn region(&self) -> &str {
+        self.request.target_arn.split(':').nth(3).unwrap_or_default()
+    }
+}
+
+/// An entry under the store's prefix keydeck cannot read as a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Malformed {
+    pub id: String,
+    pub problem: String,
+}
+
+/// The store, split for one operator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Listing {
+    /// Open, and the operator may approve them: holds the approver role, did not propose.
+    pub waiting_for_me: Vec<Listed>,
+    /// Open, proposed by the operator.
+    pub mine: Vec<Listed>,
+    /// Open, for someone else, or not yet attested by CloudTrail.
+    pub open: Vec<Listed>,
+    /// Final (executed, rejected, withdrawn) and expired.
+    pub history: Vec<Listed>,
+    pub malformed: Vec<Malformed>,
+}
+
 // ---- principals ---------------------------------------------------------------------
 
 /// Who an STS identity is, for comparing proposers and approvers (004 §6 "dual

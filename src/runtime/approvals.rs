@@ -41,6 +41,7 @@ use crate::aws::approvals::{self as store, Attest, StoredRequest, TargetKey, Tra
 use crate::aws::context::RegionConfig;
 use crate::aws::{AwsContext, AwsError};
 use crate::domain::approval::{self, NewRequest, Operation, Outcome, Refusal, Request, State};
+pub use crate::domain::approval::{Listed, Listing, Malformed};
 use crate::domain::approval_event::state_word;
 use crate::domain::identity::CallerIdentity;
 use crate::domain::policy::ApprovalMatrix;
@@ -81,31 +82,6 @@ impl From<Refusal> for ApprovalError {
 /// The message when CloudTrail has not yet attested the proposer.
 pub const WAITING_FOR_PROPOSER: &str =
     "waiting for CloudTrail to attest the proposer (delivery takes up to a few minutes); try again";
-
-/// One request as read from the store: the request, its state, who AWS says acted.
-#[derive(Debug, Clone, Serialize)]
-pub struct View {
-    pub id: String,
-    pub secret_arn: String,
-    pub request: Request,
-    /// `proposed`, `approved`, `rejected`, `withdrawn`, `executed`, `expired`.
-    pub state: String,
-    /// The attested proposer (`None`: CloudTrail has not delivered it yet).
-    pub proposer: Option<String>,
-    /// The attested actor of the current state, when it is not `proposed`.
-    pub by: Option<String>,
-    /// The final state's note (a rejection's reason, an execution's outcome).
-    pub note: Option<String>,
-    /// What an executed request made (`keydeck:result`: the new key's ARN), as claimed.
-    pub result: Option<String>,
-}
-
-/// An entry under the store's prefix keydeck cannot read as a request.
-#[derive(Debug, Clone, Serialize)]
-pub struct Malformed {
-    pub id: String,
-    pub problem: String,
-}
 
 /// Where the store is: the home region (the first selected region).
 pub fn store_region(ctx: &AwsContext) -> RegionConfig {
@@ -658,13 +634,13 @@ pub async fn state_of(ctx: &AwsContext, id: &str) -> Result<(String, Option<Stri
 }
 
 /// One request with its state and attested actors (CloudTrail lookups: a few seconds).
-pub async fn show(ctx: &AwsContext, id: &str) -> Result<View, ApprovalError> {
+pub async fn show(ctx: &AwsContext, id: &str) -> Result<Listed, ApprovalError> {
     let rc = store_region(ctx);
     let (stored, request) = read(&rc, id).await?;
     view(&rc, &stored, request, true).await.map_err(Into::into)
 }
 
-async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actors: bool) -> Result<View, AwsError> {
+async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actors: bool) -> Result<Listed, AwsError> {
     let current = stored.current_version_token.clone().unwrap_or_default();
     let word = state_word(&current, &stored.id).unwrap_or("malformed");
     let expired = word == "proposed" && request.is_expired(Utc::now());
@@ -675,7 +651,7 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
         None
     };
     let by = if actors && word != "proposed" { mover(rc, stored, &current).await? } else { None };
-    Ok(View {
+    Ok(Listed {
         id: stored.id.clone(),
         secret_arn: stored.arn.clone(),
         request,
@@ -685,20 +661,6 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
         note: stored.tags.get(store::TAG_NOTE).cloned(),
         result: stored.tags.get(store::TAG_RESULT).cloned(),
     })
-}
-
-/// Every request in the store, split for `me`, and the malformed entries.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Listing {
-    /// Open, and `me` may approve them (the matrix's approver role, not the proposer).
-    pub waiting_for_me: Vec<View>,
-    /// Open, proposed by `me`.
-    pub mine: Vec<View>,
-    /// Open, for others.
-    pub open: Vec<View>,
-    /// Final (and expired).
-    pub history: Vec<View>,
-    pub malformed: Vec<Malformed>,
 }
 
 /// List the store. Open requests get their attested proposer (one CloudTrail lookup

@@ -12,9 +12,10 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use crate::app::approvals::{Entry, Listing, RELOAD_EVERY_SECS};
+use crate::app::approvals::RELOAD_EVERY_SECS;
 use crate::app::{Action, Msg};
 use crate::aws::AwsContext;
+use crate::domain::approval::Listing;
 use crate::domain::identity::CallerIdentity;
 use crate::domain::policy::Policy;
 use crate::runtime::approvals::{self as flow, ApprovalError, Proposal};
@@ -86,18 +87,7 @@ async fn list(a: &Actor) -> Result<Listing, String> {
     flow::note_expired(&a.data_dir, &a.me, &flow::expired_for_me(&l, &a.policy.approvals, &a.me))
         .await
         .map_err(|e| format!("approvals: recording an expired request in the journal failed: {e}"))?;
-    let entries = |v: Vec<flow::View>| -> Vec<Entry> {
-        v.into_iter()
-            .map(|v| Entry { request: v.request, state: v.state, proposer: v.proposer, note: v.note })
-            .collect()
-    };
-    Ok(Listing {
-        waiting_for_me: entries(l.waiting_for_me),
-        mine: entries(l.mine),
-        open: entries(l.open),
-        history: entries(l.history),
-        malformed: l.malformed.into_iter().map(|m| (m.id, m.problem)).collect(),
-    })
+    Ok(l)
 }
 
 /// One approvals action; `None` for actions that are not the approvals'.

@@ -11,9 +11,10 @@ use ratatui::Frame;
 
 use super::theme::Theme;
 use super::widgets::{dialog, short_principal};
-use crate::app::approvals::{target_events, ApprovalPrompt, Entry, Section};
+use crate::app::approvals::{target_events, ApprovalPrompt, Section};
 use crate::app::update::approvals::expected_aliases;
 use crate::app::State;
+use crate::domain::approval::Listed;
 use crate::domain::inventory::Fetched;
 use crate::domain::text::inert;
 
@@ -28,7 +29,7 @@ fn short(secs: i64) -> String {
 }
 
 /// Open: time left (`23h`); final: age since proposed (`5m ago`).
-fn when(e: &Entry, now: DateTime<Utc>) -> String {
+fn when(e: &Listed, now: DateTime<Utc>) -> String {
     if e.state == "proposed" {
         format!("in {}", short((e.request.expires - now).num_seconds()))
     } else {
@@ -145,7 +146,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         }
     }
     if !listing.malformed.is_empty() {
-        let ids: Vec<&str> = listing.malformed.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = listing.malformed.iter().map(|m| m.id.as_str()).collect();
         let line = format!("{} entries in the store are not keydeck's requests: {}", ids.len(), ids.join(", "));
         lines.push(Line::from(Span::styled(inert(&line), theme.error())));
     }

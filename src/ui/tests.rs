@@ -670,7 +670,7 @@ fn the_header_shows_requests_waiting_for_me_in_every_view_at_80_columns() {
     }
     press(&mut s, KeyCode::Char('1'));
     insta::assert_snapshot!(render(&mut s, 80, 24));
-    update(&mut s, Msg::ApprovalsLoaded(Ok(crate::app::approvals::Listing::default())));
+    update(&mut s, Msg::ApprovalsLoaded(Ok(crate::domain::approval::Listing::default())));
     assert!(!render(&mut s, 80, 24).contains("waiting"), "gone once nothing waits");
 }
 

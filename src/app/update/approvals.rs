@@ -6,9 +6,10 @@
 use crossterm::event::KeyCode;
 
 use super::scroll;
-use crate::app::approvals::{ApprovalPrompt, Listing, Section, TargetRead};
+use crate::app::approvals::{ApprovalPrompt, Section, TargetRead};
 use crate::app::msg::Action;
 use crate::app::state::{Mode, Selected, State, Status, View};
+use crate::domain::approval::Listing;
 use crate::domain::status::Status as RotationStatus;
 
 /// Rows a PageUp/PageDown moves in the approvals view.

@@ -86,6 +86,7 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
                 .unwrap_or_else(|| panic!("replica of {alias} in {r}"));
             let want = k["expect_replica_status"].as_str().expect("expect_replica_status");
             assert_eq!(replica["status"], want, "replica of {alias}: {}", replica["reason"]);
+            assert_eq!(replica["name"], format!("{alias} (replica)"), "goes by its primary's name");
             assert!(replica["reason"].as_str().unwrap_or("").starts_with(&format!("replica of {label}: ")));
             assert!(!replica["action"].as_str().unwrap_or("").contains("deletion"), "{}", replica["action"]);
             assert!(!drift.iter().any(|d| d["drift"] == "unmanaged" && d["id"] == replica["id"]), "{drift:?}");

@@ -44,12 +44,14 @@ pub struct AssessedItem {
 }
 
 impl AssessedItem {
-    /// The `/` filter: every term must occur in the name, an alias, the region, the
-    /// state, the status, the owner, the classification, the kind or a tag.
+    /// The `/` filter: every term must occur in the name, the ARN (so a key id from a
+    /// CloudTrail record finds its key), an alias, the region, the state, the status, the
+    /// owner, the classification, the kind or a tag.
     pub fn matches(&self, query: &str) -> bool {
         let class = self.classification.map(|c| format!("{c:?}")).unwrap_or_default();
         let fields = [
             self.name.as_str(),
+            self.id.as_str(),
             self.region.as_str(),
             self.state.as_str(),
             self.judgement.status.label(),
@@ -290,10 +292,15 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
                 Some(_) => {}
             }
         }
+        // A replica has no alias of its own in its Region: it goes by its primary's name.
+        let name = match replica.as_ref().and_then(|r| r.primary_name.as_deref()) {
+            Some(primary) if k.aliases.is_empty() => format!("{primary} (replica)"),
+            _ => k.display_name().to_owned(),
+        };
         items.push(AssessedItem {
             kind: ItemKind::Key,
             id: k.arn.clone(),
-            name: k.display_name().to_owned(),
+            name,
             aliases: k.aliases.clone(),
             region: k.region.clone(),
             state: k.state.label().to_owned(),
@@ -403,6 +410,8 @@ struct Replica<'a> {
     /// "<primary alias or key id> (<Region>)".
     label: String,
     primary_region: String,
+    /// The primary's name (its alias), when the inventory holds it.
+    primary_name: Option<String>,
 }
 
 impl Replica<'_> {
@@ -455,7 +464,8 @@ fn replica_of<'a>(
             failure: ReadFailure::Failed("its primary is not in this inventory".into()),
         })
     };
-    Some(Replica { found, label, primary_region: primary.region.clone() })
+    let primary_name = visible.map(|p| p.display_name().to_owned());
+    Some(Replica { found, label, primary_region: primary.region.clone(), primary_name })
 }
 
 /// Why `--check` fails on one item: Overdue or ALERT, or governed (or possibly governed)
@@ -879,6 +889,8 @@ mod tests {
         assert_eq!(it.owner.as_deref(), Some("security-team"));
         assert_eq!(it.judgement.status, Status::Ok, "{}", it.judgement.reason);
         assert_eq!(it.replica_of.as_deref(), Some("drop-national-id-key (eu-north-1)"));
+        assert_eq!(it.name, "drop-national-id-key (replica)", "no alias of its own: its primary's name");
+        assert!(it.matches(&replica.arn) && !it.matches("arn:aws:kms:eu-central-1"), "the filter reads the ARN");
         assert!(
             it.judgement.reason.starts_with("replica of drop-national-id-key (eu-north-1): "),
             "{}",
@@ -943,6 +955,7 @@ mod tests {
             "replica of arn:aws:kms:eu-north-1:123456789012:key/mrk-1 (eu-north-1): rule cannot be determined (its primary is not in this inventory)"
         );
         assert!(it.judgement.action.starts_with("run with --region eu-north-1 as well"), "{}", it.judgement.action);
+        assert_eq!(it.name, replica.key_id, "no primary in view: its key id");
         assert!(!a.drift.iter().any(|d| d.item_id() == Some(replica.arn.as_str())), "{:?}", a.drift);
         assert!(it.check_failure.as_deref().is_some_and(|c| c.contains("cannot be judged")), "{it:?}");
         // A rule naming the primary's ARN judges it even so.

@@ -617,8 +617,9 @@ fn detail_shows_imported_material_and_whose_replica_a_key_is() {
         out.contains("ALERT     key     byok-key      eu-west-1   2026-11-28"),
         "the expiry is the Due date: {out}"
     );
-    let out = detail_of(with(&inv), "mrk-replica");
+    let out = detail_of(with(&inv), "replica");
     assert!(out.contains("REPLICA, replica of mr-key (eu-north-1)"), "{out}");
+    assert!(out.contains("mr-key (replica)"), "the replica goes by its primary's name: {out}");
     assert!(out.contains("why          replica of mr-key (eu-north-1): "), "{out}");
 }
 

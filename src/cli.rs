@@ -52,8 +52,10 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
-    /// AWS profile from ~/.aws/config (SSO, assume-role and credential_process work).
-    #[arg(long, global = true, env = "AWS_PROFILE")]
+    /// AWS profile from ~/.aws/config (SSO, assume-role and credential_process work). As
+    /// with the AWS CLI, `--profile` wins over credentials in the environment; AWS_PROFILE
+    /// (read by the SDK's chain) does not.
+    #[arg(long, global = true)]
     pub profile: Option<String>,
     /// Region to work in; repeat or comma-separate for several (default: KEYDECK_REGIONS,
     /// else the profile's).

@@ -144,6 +144,48 @@ fn unknown_profile() {
     assert!(line.contains("unknown profile"), "{line}");
 }
 
+/// As with the AWS CLI, `--profile` is the identity asked for: credentials in the
+/// environment do not override it (they would act as someone else), and an unknown
+/// profile is refused even when the environment has credentials.
+#[test]
+fn an_explicit_profile_wins_over_credentials_in_the_environment() {
+    let d = temp_dir("cli");
+    let info = sandbox();
+    let (auditor, lead) = (info.operator("key-auditor").expect("op"), info.operator("security-lead").expect("op"));
+    std::fs::write(d.join("aws-config"), "[profile auditor]\nregion = eu-north-1\n").expect("write");
+    std::fs::write(
+        d.join("aws-credentials"),
+        format!(
+            "[auditor]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            auditor.access_key_id, auditor.secret_access_key
+        ),
+    )
+    .expect("write");
+    let with_env = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", &lead.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &lead.secret_access_key)
+            .env("AWS_ENDPOINT_URL", &info.endpoint);
+    };
+    let mut c = keydeck(&d);
+    with_env(&mut c);
+    let out = c.args(["--profile", "auditor", "--region", "eu-north-1", "review", "--format", "json"]).output();
+    let out = out.expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["reviewer"]["arn"], auditor.arn, "the profile's identity, not the environment's");
+    // Without --profile the environment's credentials are the identity (the SDK's chain).
+    let mut c = keydeck(&d);
+    with_env(&mut c);
+    let out = c.args(["--region", "eu-north-1", "review", "--format", "json"]).output().expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["reviewer"]["arn"], lead.arn);
+    let mut c = keydeck(&d);
+    with_env(&mut c);
+    let (code, line) = run(c.args(["--profile", "nope", "--region", "eu-north-1", "review"]));
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("unknown profile"), "{line}");
+}
+
 #[test]
 fn no_credentials() {
     let d = temp_dir("cli");

@@ -134,6 +134,13 @@ fn loader(opts: &ConnectOptions, region: Option<&str>) -> aws_config::ConfigLoad
         .retry_config(RetryConfig::standard().with_max_attempts(3));
     if let Some(p) = &opts.profile {
         l = l.profile_name(p);
+        // An explicit profile is the identity asked for: the default chain would take
+        // AWS_ACCESS_KEY_ID from the environment first and act as someone else.
+        if opts.static_credentials.is_none() {
+            l = l.credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(p).build(),
+            );
+        }
     }
     if let Some(r) = region {
         l = l.region(Region::new(r.to_owned()));

@@ -71,6 +71,14 @@ pub fn label(ev: &TrailEvent) -> Option<String> {
     Some(format!("approval {what}"))
 }
 
+/// Does this record change an approval request (propose, a state move, its note, its
+/// deletion), as opposed to reading it? Reads by the consoles themselves must not make
+/// them list the store again.
+pub fn changes_request(ev: &TrailEvent) -> bool {
+    let read = ["Describe", "List", "Get", "BatchGet"].iter().any(|p| ev.event_name.starts_with(p));
+    ev.event_source == SECRETS_SOURCE && !read && ev.secret_ref.as_deref().and_then(request_id).is_some()
+}
+
 /// What the feed shows in its Event column: the [`label`] of an approval-store record,
 /// else the record's `eventName`.
 pub fn event_label(ev: &TrailEvent) -> Cow<'_, str> {
@@ -163,7 +171,9 @@ mod tests {
             ("RestoreSecret", json!({"secretId": secret}), "approval RestoreSecret"),
         ];
         for (name, params, want) in cases {
-            assert_eq!(label(&record(name, params.clone(), None)).as_deref(), Some(want), "{name} {params}");
+            let ev = record(name, params.clone(), None);
+            assert_eq!(label(&ev).as_deref(), Some(want), "{name} {params}");
+            assert_eq!(changes_request(&ev), want != "approval read", "{name}: a read changes nothing");
         }
         let lost = record(
             "UpdateSecretVersionStage",

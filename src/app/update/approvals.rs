@@ -516,6 +516,9 @@ mod tests {
         let sm = "secretsmanager.amazonaws.com";
         let other = record("e1", &t, "DescribeSecret", sm, "eu-north-1", "key-admin", None, None, Some("JWT_SECRET"));
         assert!(!update(&mut s, poll(vec![("e1".into(), other)])).contains(&Action::LoadApprovals));
+        // A console's own listing reads the request: that changes nothing.
+        let read = record("e0", &t, "DescribeSecret", sm, "eu-north-1", "key-admin", None, None, Some(name));
+        assert!(!update(&mut s, poll(vec![("e0".into(), read)])).contains(&Action::LoadApprovals));
         let moved =
             record("e2", &t, "UpdateSecretVersionStage", sm, "eu-north-1", "security-lead", None, None, Some(name));
         assert!(update(&mut s, poll(vec![("e2".into(), moved)])).contains(&Action::LoadApprovals));

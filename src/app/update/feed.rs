@@ -56,7 +56,8 @@ pub fn on_polled(state: &mut State, r: PollResult) -> Vec<Action> {
     }
     let mut actions = changed_items(state, &new);
     // A request changed in the store: list it again (the view and the header follow).
-    if new.iter().any(|e| state.feed.subject(e).starts_with("approval:")) {
+    // Reads of the store (each console's own listings) change nothing.
+    if new.iter().any(crate::domain::approval_event::changes_request) {
         actions.extend(super::approvals::reload(state));
     }
     actions

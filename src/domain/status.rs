@@ -496,6 +496,25 @@ pub fn judge_secret(s: &SecretItem, rule: Option<&ItemRule>, now: DateTime<Utc>)
         "rotate now and turn on a rotation schedule (secretsmanager:RotateSecret)"
     };
     let mut j = judge_dates(last, period.0, rule.overdue_alert.0, rule.due_soon.0, now, notes, fix);
+    // A failed read is never a verdict (issue 12 #4): the AWSCURRENT version may be newer
+    // than the rotation this judged by. An OK from the rotation stands (a newer version
+    // only makes it newer); a finding does not.
+    if let (Some(f), false) = (s.current_version_created.failure(), failing) {
+        if j.status != Status::Ok {
+            return Judgement {
+                status: Status::Unknown,
+                reason: format!(
+                    "last change cannot be determined: its AWSCURRENT version's date could not be read ({}); by its last rotation alone: {} ({})",
+                    f.label(),
+                    j.status.label(),
+                    j.reason
+                ),
+                action: f.advice("secretsmanager:ListSecretVersionIds"),
+                due: j.due,
+                last_rotated: j.last_rotated,
+            };
+        }
+    }
     if failing {
         if j.status > Status::Overdue {
             j.status = Status::Overdue;
@@ -900,10 +919,24 @@ mod tests {
         s.created = Some(now() - Duration::days(200));
         s.current_version_created = Fetched::Ok(now() - Duration::days(95));
         assert_eq!(judge_secret(&s, Some(&r), now()).status, Status::Alert);
-        // The version's date unread: judged from the rotation, and it says so.
+        // The version's date unread: an OK by the rotation stands, and says so...
+        s.last_rotated = Some(now() - Duration::days(5));
         s.current_version_created = Fetched::Denied;
         let j = judge_secret(&s, Some(&r), now());
+        assert_eq!(j.status, Status::Ok, "{}", j.reason);
         assert!(j.reason.contains("could not be read (denied)"), "{}", j.reason);
+        // ...a finding does not (the value may have been replaced since): Unknown, and the
+        // advice follows the failure.
+        s.last_rotated = Some(now() - Duration::days(400));
+        let j = judge_secret(&s, Some(&r), now());
+        assert_eq!(j.status, Status::Unknown, "{}", j.reason);
+        assert!(j.reason.starts_with("last change cannot be determined"), "{}", j.reason);
+        assert!(j.reason.contains("by its last rotation alone: ALERT"), "{}", j.reason);
+        assert!(j.action.contains("secretsmanager:ListSecretVersionIds"), "{}", j.action);
+        s.current_version_created = Fetched::Throttled;
+        let j = judge_secret(&s, Some(&r), now());
+        assert_eq!(j.status, Status::Unknown);
+        assert!(j.action.to_lowercase().contains("retry"), "{}", j.action);
     }
 
     #[test]

@@ -477,8 +477,8 @@ async fn role_session(name: &str) -> (Keys, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_access_key_or_a_role_session_of_the_proposer_cannot_approve() {
     let deck = Deck::new("same-principal");
-    let key = "drop-kyc-key";
-    let arn = key_arn(key).await;
+    let key = "approvals-same-principal";
+    let arn = fresh_key(key).await;
     let before = on_demand_rotations(&arn).await;
     let op = sandbox().operator("key-admin").expect("key-admin");
     let second = Keys {
@@ -502,8 +502,12 @@ async fn a_second_access_key_or_a_role_session_of_the_proposer_cannot_approve() 
     // A session of the role proposes (attested as AssumedRole); another session of the
     // same role, with another name, is the same principal.
     let (alice, alice_arn) = role_session("alice").await;
-    let out =
-        deck.run_as("key-admin", &alice, &["approvals", "propose", "rotate-key", "--key", key, "--reason", "due"]).ok();
+    // (Another operation: one open request per operation and key.)
+    let dup = deck.run_as("key-admin", &alice, &["approvals", "propose", "rotate-key", "--key", key, "--reason", "x"]);
+    dup.fails(2, &format!("request {id} already proposes rotate-key"));
+    let propose =
+        ["approvals", "propose", "schedule-deletion", "--window-days", "30", "--key", key, "--reason", "retire it"];
+    let out = deck.run_as("key-admin", &alice, &propose).ok();
     let id2 = out.stdout.trim().to_owned();
     deck.attested_as(&id2, &alice_arn);
     let (bob, _) = role_session("bob").await;
@@ -516,7 +520,7 @@ async fn a_second_access_key_or_a_role_session_of_the_proposer_cannot_approve() 
         let v = deck.run("key-auditor", &["approvals", "show", r, "--format", "json"]).ok().json();
         assert_eq!(v["state"], "proposed", "{r}");
     }
-    // Leave the key as found for the other tests: withdraw both.
+    // Withdraw both (the store stays tidy for the other tests' listings).
     deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
     deck.run_as("key-admin", &alice, &["approvals", "withdraw", &id2]).ok();
 }

@@ -291,6 +291,13 @@ pub async fn propose(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(open) = open_request_for(&store_region(ctx), operation.name(), &target.arn, now).await? {
+        return Err(ApprovalError::Refused(format!(
+            "request {open} already proposes {} of {}: approve, reject or withdraw it (keydeck approvals show {open})",
+            operation.name(),
+            p.key
+        )));
+    }
     let request = Request::new(
         NewRequest {
             id: new_id(now),
@@ -303,6 +310,29 @@ pub async fn propose(
         matrix,
     )?;
     store_request(ctx, data_dir, me, request, BTreeMap::new()).await
+}
+
+/// The id of a request still open (proposed, not expired) for `operation` on `target_arn`:
+/// one open request per operation and key, so an approver never approves the same
+/// operation twice by accident.
+async fn open_request_for(
+    rc: &RegionConfig,
+    operation: &str,
+    target_arn: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ApprovalError> {
+    for stored in store::list(rc).await? {
+        let Ok(r) = parse(&stored) else { continue };
+        let state = stored.current_version_token.as_deref().and_then(|t| state_word(t, &stored.id));
+        if r.operation.name() == operation
+            && r.target_arn == target_arn
+            && state == Some("proposed")
+            && !r.is_expired(now)
+        {
+            return Ok(Some(stored.id));
+        }
+    }
+    Ok(None)
 }
 
 /// Seal and store `request` (tags: operation, target, content hash, and `extra`), and

@@ -62,7 +62,7 @@ pub struct GlobalOpts {
     #[arg(long = "region", global = true, value_delimiter = ',', env = "KEYDECK_REGIONS")]
     pub regions: Vec<String>,
     /// Endpoint override, e.g. an emulator (also read from AWS_ENDPOINT_URL).
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_parser = parse_endpoint)]
     pub endpoint_url: Option<String>,
     /// Policy file (TOML); default: the embedded policy built from the seed policies.
     #[arg(long, global = true)]
@@ -281,6 +281,37 @@ pub struct ReviewArgs {
 pub enum ReviewFormat {
     Markdown,
     Json,
+}
+
+/// An endpoint URL: `http://` or `https://`, a host, optionally a port and a path (the SDK
+/// would otherwise fail on the first call with its request dumped).
+pub fn parse_endpoint(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return Err(format!("{s:?} is not an endpoint URL: give http://HOST[:PORT] or https://HOST[:PORT]"));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        // [IPv6]:PORT
+        Some(v6) => match v6.split_once(']') {
+            Some((h, rest)) => (h, rest.strip_prefix(':')),
+            None => ("", None),
+        },
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
+        && !authority.contains('@');
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
+        && (authority.starts_with('[') || !host.contains(':'));
+    if host_ok && port_ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an endpoint URL: give http://HOST[:PORT] or https://HOST[:PORT]"))
+    }
 }
 
 /// A look-back such as `30m`, `2h`, `7d`.

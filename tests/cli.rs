@@ -242,6 +242,29 @@ fn unreachable_endpoint() {
         .env("AWS_SECRET_ACCESS_KEY", "x".repeat(40)));
     assert_eq!(code, 5, "{line}");
     assert!(line.contains("endpoint unreachable"), "{line}");
+    assert!(line.contains("Connection refused"), "the cause in its own words: {line}");
+    assert!(!line.contains("DispatchFailure(") && !line.contains("{ source"), "no Debug dump: {line}");
+}
+
+#[test]
+fn a_malformed_endpoint_url_is_a_usage_error_before_any_call() {
+    let d = temp_dir("cli");
+    for bad in ["not-a-url", "ftp://127.0.0.1", "http://", "http://127.0.0.1:99999", "http://user@host"] {
+        let out = keydeck(&d)
+            .args(["--region", "eu-north-1", "--endpoint-url", bad, "inventory"])
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "x".repeat(40))
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("is not an endpoint URL"), "{bad}: {err}");
+        assert!(!err.contains("Request {"), "{bad}: no request dumped: {err}");
+    }
+    for good in ["http://127.0.0.1:4566", "https://kms.eu-north-1.amazonaws.com", "http://[::1]:4566/", "http://[::1]"]
+    {
+        assert_eq!(keydeck::cli::parse_endpoint(good), Ok(good.to_owned()));
+    }
 }
 
 #[test]

@@ -206,7 +206,7 @@ pub async fn check_credentials(ctx: &AwsContext, profile: Option<&str>) -> Resul
             };
             let message = match kind {
                 AwsErrorKind::NoCredentials | AwsErrorKind::UnknownProfile => String::new(),
-                _ => text,
+                _ => super::error::causes(&e),
             };
             Err(fail(kind, message))
         }

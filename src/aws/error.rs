@@ -113,8 +113,10 @@ impl AwsError {
                 (classify_code(code.as_deref()), code, message)
             }
             _ => {
+                // Classified on the whole context (its Debug part names the failure kind);
+                // told to the operator as the causes' own words, without the Debug dump.
                 let text = DisplayErrorContext(&err).to_string();
-                (classify_client(&text), None, text)
+                (classify_client(&text), None, causes(&err))
             }
         };
         Self {
@@ -143,6 +145,21 @@ fn classify_code(code: Option<&str>) -> AwsErrorKind {
 }
 
 /// Client-side failures carry no code: read the SDK's own description.
+/// An error and its sources, each in its own words, joined with ": " (a cause already
+/// said by the one before is not repeated).
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        let t = e.to_string();
+        if !t.is_empty() && !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
 fn classify_client(text: &str) -> AwsErrorKind {
     let t = text.to_ascii_lowercase();
     if t.contains("was not defined") || t.contains("profile") && t.contains("not found") {

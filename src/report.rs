@@ -187,6 +187,17 @@ pub fn review_json(r: &Review<'_>, last: Option<&ReviewRecord>, changes: &[Chang
     })
 }
 
+/// Why `inventory --check` fails, after the table: one line per item (the JSON's
+/// `check_failures`) and per Region or service that could not be listed.
+pub fn check_failures(a: &Assessment) -> String {
+    let failures = a.check_failures();
+    let mut out = format!("\n--check failed ({} finding(s)):\n", failures.len());
+    for f in failures {
+        out.push_str(&format!("  {}: {}\n", inert(&f.subject), inert(&f.reason)));
+    }
+    out
+}
+
 /// The alerts table of `keydeck alerts`: one line per alert, then the count.
 pub fn alerts_table(alerts: &[Alert], events: usize) -> String {
     let mut out = String::new();

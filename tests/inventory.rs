@@ -141,8 +141,16 @@ fn every_seeded_item_has_the_status_the_estate_expects() {
 
 #[test]
 fn check_exits_1_on_alerts_and_0_when_clean() {
-    let (code, _) = inventory_json("key-auditor", &["--check"]);
+    let (code, v) = inventory_json("key-auditor", &["--check"]);
     assert_eq!(code, 1);
+    // The table says why, one line per finding, as the JSON's check_failures.
+    let d = temp_dir("inv-table");
+    let out = keydeck_as("key-auditor", &d).args(["inventory", "--check"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n = v["check_failures"].as_array().expect("check_failures").len();
+    assert!(text.contains(&format!("--check failed ({n} finding(s)):")), "{text}");
+    assert!(text.contains("  key drop-kyc-key (eu-north-1): Overdue"), "{text}");
     // A policy that governs only an item that is in order: --check passes.
     let d = temp_dir("inv");
     let policy = d.join("ok.toml");

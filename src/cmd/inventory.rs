@@ -20,7 +20,12 @@ pub async fn run(env: &Env, args: &InventoryArgs) -> Result<u8, Failure> {
     let a = assess(&inv, &env.policy, chrono::Utc::now(), &regions);
     let problems: Vec<String> = inv.problems().cloned().collect();
     match args.format {
-        TableFormat::Table => print!("{}", report::table(&a, &problems)),
+        TableFormat::Table => {
+            print!("{}", report::table(&a, &problems));
+            if args.check && a.fails_check() {
+                print!("{}", report::check_failures(&a));
+            }
+        }
         TableFormat::Json => {
             let out = report::InventoryReport {
                 generated_at: a.at.unwrap_or_else(chrono::Utc::now),

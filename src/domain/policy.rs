@@ -729,6 +729,16 @@ impl Ctx<'_> {
         PolicyError { file: self.file.to_owned(), line, column, message: message.into() }
     }
 
+    /// A rotation period: a duration of at least one day (a `0d` period would make every
+    /// item overdue the day it rotates).
+    fn period(&self, s: &Spanned<String>, what: &str) -> Result<Days, PolicyError> {
+        let d = self.days(s, what)?;
+        if d.0 == 0 {
+            return Err(self.err(s.span(), format!("{what} {:?} is zero: give at least \"1d\"", s.get_ref())));
+        }
+        Ok(d)
+    }
+
     fn days(&self, s: &Spanned<String>, what: &str) -> Result<Days, PolicyError> {
         Days::parse(s.get_ref()).ok_or_else(|| {
             self.err(
@@ -782,7 +792,7 @@ impl Policy {
             }
             let expires = x.expires.as_ref().map(|d| cx.date(d, "expires")).transpose()?;
             let last_rotated = x.last_rotated.as_ref().map(|d| cx.date(d, "last_rotated")).transpose()?;
-            let rotation = x.rotation.as_ref().map(|d| cx.days(d, "rotation")).transpose()?;
+            let rotation = x.rotation.as_ref().map(|d| cx.period(d, "rotation")).transpose()?;
             if expires.is_none() && (last_rotated.is_none() || rotation.is_none()) {
                 return Err(cx.err(
                     x.name.span(),
@@ -1197,7 +1207,13 @@ fn parse_rules(
             return Err(cx.err(span, format!("a second default [[{table}]] rule: there can be only one")));
         }
         if out.iter().any(|o| o.selector == selector) {
-            return Err(cx.err(span, format!("duplicate [[{table}]] rule for {selector:?}")));
+            let what = match &selector {
+                Selector::Name(n) => format!("name = {n:?}"),
+                Selector::Arn(a) => format!("arn = {a:?}"),
+                Selector::Tag(k, v) => format!("tag {k}={v}"),
+                Selector::Default => "default".into(),
+            };
+            return Err(cx.err(span, format!("duplicate [[{table}]] rule for {what}: one rule per item")));
         }
         let classification = Classification::parse(r.classification.get_ref()).ok_or_else(|| {
             cx.err(class_span, format!("unknown classification {:?}: use L1, L2, L3 or L4", r.classification.get_ref()))
@@ -1213,7 +1229,7 @@ fn parse_rules(
             selector,
             owner: r.owner.clone(),
             classification,
-            rotation: r.rotation.as_ref().map(|d| cx.days(d, "rotation")).transpose()?,
+            rotation: r.rotation.as_ref().map(|d| cx.period(d, "rotation")).transpose()?,
             overdue_alert: r
                 .overdue_alert
                 .as_ref()
@@ -1275,6 +1291,16 @@ mod tests {
         for bad in ["", "d", "365", "1.5y", "-3d", "3 months", "999999999999999999999y"] {
             assert_eq!(Days::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_zero_rotation_and_a_duplicate_rule_are_errors_in_the_policy_words() {
+        let rule = "owner = \"o\"\nclassification = \"L3\"\n";
+        let e = parse(&format!("[[keys]]\nname = \"k\"\n{rule}rotation = \"0d\"\n")).unwrap_err();
+        assert!(e.message.contains("rotation \"0d\" is zero"), "{e}");
+        let twice = format!("[[keys]]\nname = \"k\"\n{rule}[[keys]]\nname = \"k\"\n{rule}");
+        let e = parse(&twice).unwrap_err();
+        assert_eq!(e.message, "duplicate [[keys]] rule for name = \"k\": one rule per item", "{e}");
     }
 
     #[test]

@@ -70,7 +70,11 @@ fn finish(result: Result<u8, Failure>) -> ExitCode {
 
 /// Log to `<data-dir>/keydeck.log` (`KEYDECK_LOG` sets the filter); never to the terminal.
 fn init_logging(dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("keydeck.log")).ok()?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600); // inside the 0700 data dir, too
+    let file = opts.open(dir.join("keydeck.log")).ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("keydeck=info,warn"));

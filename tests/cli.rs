@@ -126,6 +126,17 @@ fn regions_from_keydeck_regions() {
     assert!(line.contains("unknown region \"eu-nowhere\""), "read from KEYDECK_REGIONS: {line}");
 }
 
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_the_log_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = temp_dir("cli");
+    let _ = run(&mut keydeck(&d));
+    let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&d.join("data")), 0o700);
+    assert_eq!(mode(&d.join("data").join("keydeck.log")), 0o600);
+}
+
 #[test]
 fn no_region_at_all() {
     let d = temp_dir("cli");

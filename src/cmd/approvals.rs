@@ -106,7 +106,7 @@ fn line(v: &Listed) -> String {
     format!(
         "{}  {:<9}  {op}  {}  by {who}  expires {}  {}",
         v.id,
-        v.state,
+        v.state_label(),
         r.target_arn,
         r.expires.to_rfc3339(),
         r.reason
@@ -148,7 +148,7 @@ fn detail(v: &Listed) -> String {
         r.created.to_rfc3339(),
         r.expires.to_rfc3339(),
         r.content_hash,
-        v.state,
+        if v.executed_but_failed() { "executed, and the call failed (see the note)" } else { v.state_label() },
         v.proposer.as_deref().unwrap_or("(not attested by CloudTrail yet)"),
     );
     if let Some(by) = &v.by {

@@ -544,14 +544,22 @@ pub struct Listed {
 }
 
 impl Listed {
-    /// The word for a state column: the store's state, or `attesting` while CloudTrail
-    /// has not delivered the proposal's record.
+    /// The word for a state column: the store's state; `attesting` while CloudTrail has
+    /// not delivered the proposal's record; `failed` for an executed request whose note
+    /// (the executor's, as [`Outcome`] writes it) says the call failed.
     pub fn state_label(&self) -> &str {
         if self.state == "proposed" && self.proposer.is_none() {
             "attesting"
+        } else if self.executed_but_failed() {
+            "failed"
         } else {
             &self.state
         }
+    }
+
+    /// Executed, and the call AWS answered with an error (`CALL failed: ERROR` in the note).
+    pub fn executed_but_failed(&self) -> bool {
+        self.state == "executed" && self.note.as_deref().is_some_and(|n| n.contains(" failed: "))
     }
 
     /// The target key's region (the ARN's fourth field).
@@ -909,6 +917,29 @@ mod tests {
             reason: "annual rotation is 12 days overdue".into(),
             created: created(),
         }
+    }
+
+    #[test]
+    fn a_listed_request_labels_its_state() {
+        let listed = |state: &str, proposer: Option<&str>, note: Option<&str>| Listed {
+            id: "req-1".into(),
+            secret_arn: "arn:aws:secretsmanager:eu-north-1:1:secret:keydeck/approvals/req-1-AbC123".into(),
+            request: request(Operation::RotateKey),
+            state: state.into(),
+            proposer: proposer.map(str::to_owned),
+            by: None,
+            note: note.map(str::to_owned),
+            result: None,
+        };
+        assert_eq!(listed("proposed", None, None).state_label(), "attesting");
+        assert_eq!(listed("proposed", Some(KEY_ADMIN), None).state_label(), "proposed");
+        let failed = Outcome::Failed { call: "kms:CancelKeyDeletion".into(), error: "AccessDeniedException".into() };
+        let l = listed("executed", Some(KEY_ADMIN), Some(&failed.to_string()));
+        assert_eq!((l.state_label(), l.executed_but_failed()), ("failed", true));
+        let ok =
+            Outcome::Succeeded { aws_request_ids: vec!["r1".into()], summary: "rotation started".into(), made: None };
+        assert_eq!(listed("executed", Some(KEY_ADMIN), Some(&ok.to_string())).state_label(), "executed");
+        assert_eq!(listed("region", None, None).region(), "eu-north-1");
     }
 
     fn request(operation: Operation) -> Request {

@@ -35,8 +35,10 @@ pub fn draw(frame: &mut Frame, state: &State) -> Option<(View, usize)> {
         too_small(frame, area, &theme);
         return None;
     }
+    // A long status message wraps onto up to three rows, taken from the view.
+    let status_h = overlay::status_height(state, area.width);
     let [head, body, status] =
-        Layout::vertical([Constraint::Length(2), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+        Layout::vertical([Constraint::Length(2), Constraint::Min(1), Constraint::Length(status_h)]).areas(area);
     header::draw(frame, head, state, &theme);
     let rows = match state.view {
         View::Inventory => Some(inventory::draw(frame, body, state, &theme)),

@@ -100,7 +100,7 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
                 Cell::from(e.event_time.format("%H:%M:%S").to_string()),
                 Cell::from(inert(&crate::domain::approval_event::event_label(e))),
                 Cell::from(inert(&e.principal.short_name())),
-                Cell::from(inert(&f.subject(e))),
+                Cell::from(inert(&subject_cell(&f.subject(e)))),
                 Cell::from(inert(outcome)),
             ];
             if wide {
@@ -110,16 +110,27 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
             Row::new(cells).style(style)
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(9),
-        Constraint::Length(22),
-        Constraint::Length(20),
-        Constraint::Min(16),
-        Constraint::Length(22),
-    ];
-    if wide {
-        widths.extend([Constraint::Length(11), Constraint::Length(15)]);
-    }
+    // Under 110 columns the narrow widths add up to 77 (spacing included): at 80 columns
+    // no column is squeezed, so an Event label of 22 (`approval prep executed`) shows whole.
+    let widths = if wide {
+        vec![
+            Constraint::Length(9),
+            Constraint::Length(22),
+            Constraint::Length(20),
+            Constraint::Min(16),
+            Constraint::Length(22),
+            Constraint::Length(11),
+            Constraint::Length(15),
+        ]
+    } else {
+        vec![
+            Constraint::Length(8),
+            Constraint::Length(22),
+            Constraint::Length(14),
+            Constraint::Min(17),
+            Constraint::Length(12),
+        ]
+    };
     let empty = if f.filter.is_empty() { "no events yet" } else { "no event matches the filter (Esc clears it)" };
     super::widgets::list_table(
         frame,
@@ -130,6 +141,23 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
         Some(empty),
         theme,
     )
+}
+
+/// How many characters of an approval request's id the feed table shows: its tail, where
+/// ids differ (`20261123-085500-a1b2c3d4`: the random part).
+const APPROVAL_TAIL: usize = 8;
+
+/// A subject as the feed table shows it: an approval request (`approval:ID`) by the tail
+/// of its id, `approval …a1b2c3d4`, since ids share their leading date; others as they are.
+fn subject_cell(subject: &str) -> String {
+    match subject.strip_prefix("approval:") {
+        Some(id) if id.chars().count() > APPROVAL_TAIL => {
+            let tail: String = id.chars().skip(id.chars().count() - APPROVAL_TAIL).collect();
+            format!("approval …{tail}")
+        }
+        Some(id) => format!("approval {id}"),
+        None => subject.to_owned(),
+    }
 }
 
 fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme) {

@@ -858,3 +858,39 @@ fn approval_dialog_for_a_long_create_key_request_keeps_its_buttons_at_80x24() {
     assert_all(&out, &["to approve: drop-kyc▏", "refused:", "[ Cancel ]", "…"], &out);
     insta::assert_snapshot!(out);
 }
+
+/// At 80 columns the feed tells approval requests apart (their ids share the date, so
+/// the table shows their tails) and its Event column fits `approval prep executed`.
+#[test]
+fn feed_at_80_columns_tells_approval_requests_apart() {
+    use crate::app::update::feed::tests::{poll, state};
+    let ids = ["20261123-085500-a1b2c3d4", "20261123-085600-e28ae3b0"];
+    let records = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let t = (now() + chrono::Duration::seconds(10 * i as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let secret = format!("keydeck/approvals/{id}");
+            let raw = crate::domain::trail::fixtures::record(
+                &format!("p{i}"),
+                &t,
+                "PutSecretValue",
+                "secretsmanager.amazonaws.com",
+                "eu-north-1",
+                "security-lead",
+                None,
+                None,
+                Some(&secret),
+            );
+            let mut v: serde_json::Value = serde_json::from_str(&raw).expect("fixture record");
+            v["requestParameters"]["clientRequestToken"] = format!("executed-{id}-77aa").into();
+            (format!("p{i}"), v.to_string())
+        })
+        .collect();
+    let mut s = state();
+    update(&mut s, poll(records));
+    press(&mut s, KeyCode::Char('2'));
+    let out = render(&mut s, 80, 24);
+    assert_all(&out, &["approval prep executed", "approval …a1b2c3d4", "approval …e28ae3b0"], &out);
+    insta::assert_snapshot!(out);
+}

@@ -4,7 +4,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row};
 use ratatui::Frame;
 
 use super::theme::Theme;
@@ -17,8 +17,8 @@ use crate::domain::trail::TrailEvent;
 /// At most this many alerts are pinned above the feed.
 const PINNED: usize = 4;
 
-/// Returns the rows the feed table shows.
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usize {
+/// Returns the rows the feed table shows and how far the record pane can scroll.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> (usize, u16) {
     let f = &state.feed;
     let open = f.open_alerts();
     let strip_h = if open.is_empty() { 0 } else { open.len().min(PINNED) as u16 + 2 + u16::from(open.len() > PINNED) };
@@ -32,13 +32,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usiz
     let (table_area, detail_area) = super::widgets::split_detail(main, f.detail_open, 45);
     let rows = f.rows();
     let page = table(frame, table_area, f, &rows, theme);
-    if let Some(d) = detail_area {
-        detail(frame, d, rows.get(f.cursor).copied(), theme);
-    }
+    let pane = detail_area.map_or(0, |d| detail(frame, d, rows.get(f.cursor).copied(), state.pane_scroll, theme));
     if filtering {
         super::widgets::filter_line(frame, filter_area, &f.filter, state.mode == Mode::Filter, theme);
     }
-    page
+    (page, pane)
 }
 
 fn alert_strip(frame: &mut Frame, area: Rect, open: &[&crate::domain::detect::Alert], theme: &Theme) {
@@ -160,7 +158,7 @@ fn subject_cell(subject: &str) -> String {
     }
 }
 
-fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme) {
+fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, scroll: u16, theme: &Theme) -> u16 {
     let block = Block::default().borders(Borders::ALL).title(Span::styled(" CloudTrail record ", theme.title()));
     let text = match ev {
         None => "nothing selected".to_owned(),
@@ -172,5 +170,5 @@ fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme)
     // Inert line by line: escapes inside JSON strings are already escaped by serde, but
     // a raw record that failed to pretty-print is shown as received.
     let lines: Vec<Line> = text.lines().map(|l| Line::from(inert(l))).collect();
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    super::widgets::scrolled_pane(frame, area, lines, block, scroll, theme)
 }

@@ -26,7 +26,8 @@ use crate::app::state::{IncidentState, State};
 use crate::domain::runbook::{StepRecord, StepState, Work};
 use crate::domain::text::{hms, inert};
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Returns how far the step panel can scroll (J/K).
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 {
     let Some(inc) = &state.incident else {
         let text = vec![
             Line::from(Span::styled("No incident open.", theme.title())),
@@ -39,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ];
         let block = Block::default().borders(Borders::ALL).title(Span::styled(" Incident ", theme.title()));
         frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: true }), area);
-        return;
+        return 0;
     };
     // The clocks first, then the checklist, giving rows (down to three steps) to the
     // selected step's detail when it needs them: at 80×24 its commands stay readable.
@@ -61,8 +62,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(Paragraph::new(clocks(state, inc, theme)), clocks_area);
     checklist(frame, list, inc, theme);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(detail_title, theme.title()));
-    frame.render_widget(Paragraph::new(detail_lines).block(block).wrap(Wrap { trim: false }), detail);
+    let pane = super::widgets::scrolled_pane(frame, detail, detail_lines, block, state.pane_scroll, theme);
     log_pane(frame, log, inc, theme);
+    pane
 }
 
 /// Elapsed time and each clock's time left (004 §10: contain within 1 hour; 72 hours to

@@ -99,9 +99,10 @@ fn aged(
 fn render(s: &mut State, w: u16, h: u16) -> String {
     update(s, Msg::Resize(w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-    let mut rows = None;
-    t.draw(|f| rows = super::draw(f, s)).expect("draw");
-    if let Some((view, rows)) = rows {
+    let mut drawn = super::Drawn::default();
+    t.draw(|f| drawn = super::draw(f, s)).expect("draw");
+    update(s, Msg::PaneRows { max: drawn.pane_max });
+    if let Some((view, rows)) = drawn.list {
         update(s, Msg::ListRows { view, rows });
         t.draw(|f| {
             super::draw(f, s);
@@ -892,5 +893,53 @@ fn feed_at_80_columns_tells_approval_requests_apart() {
     press(&mut s, KeyCode::Char('2'));
     let out = render(&mut s, 80, 24);
     assert_all(&out, &["approval prep executed", "approval …a1b2c3d4", "approval …e28ae3b0"], &out);
+    insta::assert_snapshot!(out);
+}
+
+/// The rows of a screen that lie inside the pane whose top border has `title`.
+fn pane_text(out: &str, title: &str) -> String {
+    let mut rows = out.lines().skip_while(|l| !l.contains(title)).skip(1);
+    let inside: Vec<&str> = rows.by_ref().take_while(|l| !l.contains('└')).collect();
+    joined(&inside.join("\n"))
+}
+
+/// At 80×24 the inventory's detail pane scrolls (J/K) past the ARN to its last row,
+/// and no further; K scrolls back; a new selection starts at the top.
+#[test]
+fn detail_pane_scrolls_at_80x24() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Enter);
+    let top = render(&mut s, 80, 24);
+    assert!(top.contains("J/K scroll"), "the pane says it scrolls: {top}");
+    let first = pane_text(&top, "Detail");
+    for _ in 0..40 {
+        press(&mut s, KeyCode::Char('J'));
+        render(&mut s, 80, 24);
+    }
+    let bottom = render(&mut s, 80, 24);
+    let last = pane_text(&bottom, "Detail");
+    assert_ne!(first, last, "{bottom}");
+    assert!(s.pane_scroll > 0 && s.pane_scroll == s.pane_max, "capped at the end: {} {}", s.pane_scroll, s.pane_max);
+    insta::assert_snapshot!(bottom);
+    press(&mut s, KeyCode::Char('K'));
+    assert_eq!(s.pane_scroll, s.pane_max.saturating_sub(3));
+    press(&mut s, KeyCode::Down);
+    assert_eq!(s.pane_scroll, 0, "a new selection starts at the top");
+}
+
+/// At 80×24 the incident's scope report (every caller) is reached by scrolling the
+/// step panel.
+#[test]
+fn incident_scope_report_scrolls_at_80x24() {
+    let mut s = incident(true);
+    press(&mut s, KeyCode::Up);
+    let before = render(&mut s, 80, 24);
+    assert!(!before.contains("outsider"), "not all of it fits at first: {before}");
+    for _ in 0..10 {
+        press(&mut s, KeyCode::Char('J'));
+        render(&mut s, 80, 24);
+    }
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("batch-export") && out.contains("outsider"), "the callers: {out}");
     insta::assert_snapshot!(out);
 }

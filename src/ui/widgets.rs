@@ -89,8 +89,9 @@ pub(super) fn wrap_text(text: &str, width: u16, max_rows: usize) -> Vec<String> 
     let w = |s: &str| Span::raw(s).width();
     let mut rows: Vec<String> = Vec::new();
     let mut cur = String::new();
-    for word in text.split(' ') {
-        let sep = usize::from(!cur.is_empty());
+    for (i, word) in text.split(' ').enumerate() {
+        // Spaces count (indentation, aligned columns), except where a row was broken.
+        let sep = usize::from(i > 0 && (!cur.is_empty() || rows.is_empty()));
         if w(&cur) + sep + w(word) <= width {
             if sep == 1 {
                 cur.push(' ');
@@ -132,6 +133,33 @@ pub(super) fn principal_name(arn: &str) -> &str {
         Some(resource) if arn.starts_with("arn:") && !resource.is_empty() => resource,
         _ => arn,
     }
+}
+
+/// A pane of wrapped `lines` in `block`, scrolled down by `scroll` rows (clamped to the
+/// end). When the lines do not fit, the bottom border says where the view is and that
+/// J/K scroll it. Returns how far the pane can scroll (rows beyond its height; 0 when all
+/// fits), which the update loop caps the scroll at.
+pub(super) fn scrolled_pane(
+    frame: &mut Frame,
+    area: Rect,
+    lines: Vec<Line<'_>>,
+    block: ratatui::widgets::Block<'_>,
+    scroll: u16,
+    theme: &Theme,
+) -> u16 {
+    use ratatui::widgets::Wrap;
+    let inner = block.inner(area);
+    let rows = lines.iter().map(|l| wrapped_rows(l, inner.width)).fold(0u16, u16::saturating_add);
+    let max = rows.saturating_sub(inner.height);
+    let top = scroll.min(max);
+    let block = if max > 0 {
+        let last = (top + inner.height).min(rows);
+        block.title_bottom(Span::styled(format!(" rows {}–{last} of {rows} · J/K scroll ", top + 1), theme.key()))
+    } else {
+        block
+    };
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll((top, 0)), area);
+    max
 }
 
 /// A centred dialog (at most 110 columns wide, as tall as it needs up to the whole

@@ -44,6 +44,8 @@ pub enum Command {
     RejectRequest,
     WithdrawRequest,
     ReloadApprovals,
+    ScrollDown,
+    ScrollUp,
 }
 
 impl Command {
@@ -77,6 +79,8 @@ impl Command {
             Self::RejectRequest => "reject-request",
             Self::WithdrawRequest => "withdraw-request",
             Self::ReloadApprovals => "reload-approvals",
+            Self::ScrollDown => "scroll-down",
+            Self::ScrollUp => "scroll-up",
             Self::Review => "review",
             Self::Mark => "mark",
             Self::SaveReview => "save-review",
@@ -118,6 +122,8 @@ const FILTERABLE: Scope = &[View::Inventory, View::Feed];
 const INCIDENT: Scope = &[View::Incident];
 const START: Scope = &[View::Inventory, View::Alerts];
 const APPROVALS: Scope = &[View::Approvals];
+/// Views with a pane that scrolls: the detail panes and the incident's step panel.
+const PANES: Scope = &[View::Inventory, View::Feed, View::Incident];
 
 /// One key binding.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +174,8 @@ pub const BINDINGS: &[Binding] = &[
     b("G End", KeyCode::Char('G'), C::Bottom, LISTS, "last"),
     b("", KeyCode::End, C::Bottom, LISTS, ""),
     b("Enter", KeyCode::Enter, C::Detail, FILTERABLE, "open/close the detail pane"),
+    b("J", KeyCode::Char('J'), C::ScrollDown, PANES, "scroll the detail pane / step panel down"),
+    b("K", KeyCode::Char('K'), C::ScrollUp, PANES, "scroll the detail pane / step panel up"),
     b("a", KeyCode::Char('a'), C::AwsManaged, INV, "show/hide AWS-managed keys"),
     b("e", KeyCode::Char('e'), C::KeyEvents, INV, "the selected key's events in the feed"),
     b("v", KeyCode::Char('v'), C::Review, INV, "review mode on/off (daily review)"),
@@ -250,6 +258,16 @@ mod tests {
         for b in help_for(View::Inventory) {
             assert!(!b.keys.is_empty(), "{:?}", b.command);
         }
+    }
+
+    #[test]
+    fn shift_j_and_k_scroll_the_panes() {
+        for view in [View::Inventory, View::Feed, View::Incident] {
+            assert_eq!(lookup(&key(KeyCode::Char('J')), view), Some(Command::ScrollDown), "{view:?}");
+            assert_eq!(lookup(&key(KeyCode::Char('K')), view), Some(Command::ScrollUp), "{view:?}");
+        }
+        assert_eq!(lookup(&key(KeyCode::Char('J')), View::Alerts), None);
+        assert!(help_for(View::Incident).iter().any(|b| b.keys == "J" && b.command == Command::ScrollDown));
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub enum Msg {
         view: super::state::View,
         rows: usize,
     },
+    /// How many rows the open detail pane or incident step panel can scroll (its
+    /// wrapped lines beyond its height) in the frame just drawn; caps J/K.
+    PaneRows {
+        max: u16,
+    },
     /// The clock, once a second; the only way the app learns the time.
     Tick(DateTime<Utc>),
     /// The last inventory saved in the data dir, drawn at once and marked stale.

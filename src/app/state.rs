@@ -183,6 +183,11 @@ pub struct State {
     pub filter: String,
     pub show_aws_managed: bool,
     pub detail_open: bool,
+    /// Rows the open detail pane (inventory, feed) or the incident's step panel is
+    /// scrolled down by (J/K); back to 0 when the selection or the view changes.
+    pub pane_scroll: u16,
+    /// How far that pane can scroll, as last drawn (`Msg::PaneRows`).
+    pub pane_max: u16,
     /// Review mode: the reviewer marks items reviewed (item id → note) and saves.
     pub review_mode: bool,
     pub review_marks: BTreeMap<String, String>,
@@ -242,6 +247,8 @@ impl State {
             filter: String::new(),
             show_aws_managed: false,
             detail_open: false,
+            pane_scroll: 0,
+            pane_max: 0,
             review_mode: false,
             review_marks: BTreeMap::new(),
             last_review: None,

@@ -8,7 +8,7 @@
 //! | call | label |
 //! |---|---|
 //! | CreateSecret | `approval proposed` |
-//! | PutSecretValue (`clientRequestToken` = the next state's token) | `approval <state> (prepared)` |
+//! | PutSecretValue (`clientRequestToken` = the next state's token) | `approval prep <state>` |
 //! | UpdateSecretVersionStage (`moveToVersionId` = the new state's token) | `approval <state>` |
 //! | TagResource | `approval note` |
 //! | DescribeSecret, ListSecretVersionIds, GetSecretValue, ListSecrets | `approval read` |
@@ -61,7 +61,7 @@ pub fn label(ev: &TrailEvent) -> Option<String> {
     };
     let what = match ev.event_name.as_str() {
         "CreateSecret" => "proposed".to_owned(),
-        "PutSecretValue" => format!("{} (prepared)", token_state("clientRequestToken")),
+        "PutSecretValue" => format!("prep {}", token_state("clientRequestToken")),
         "UpdateSecretVersionStage" => token_state("moveToVersionId"),
         "TagResource" | "UntagResource" => "note".into(),
         "DescribeSecret" | "ListSecretVersionIds" | "GetSecretValue" | "ListSecrets" => "read".into(),
@@ -139,7 +139,7 @@ mod tests {
             (
                 "PutSecretValue",
                 json!({"secretId": secret, "clientRequestToken": format!("approved-{ID}-77aa")}),
-                "approval approved (prepared)",
+                "approval prep approved",
             ),
             (
                 "UpdateSecretVersionStage",

@@ -120,11 +120,18 @@ async fn event_loop(
     };
     // The first tick (immediately) triggers the first refresh.
     let mut measured = None;
+    let mut pane_measured = 0;
     loop {
-        let mut rows = None;
-        terminal.draw(|f| rows = crate::ui::draw(f, &state))?;
+        let mut drawn = crate::ui::Drawn::default();
+        terminal.draw(|f| drawn = crate::ui::draw(f, &state))?;
+        // How far the detail pane / step panel can scroll caps J/K (no redraw needed).
+        if drawn.pane_max != pane_measured {
+            pane_measured = drawn.pane_max;
+            update(&mut state, Msg::PaneRows { max: drawn.pane_max });
+        }
         // The drawing measured the list's rows: page by them. A change can move the
         // scroll offset, so draw again before waiting.
+        let rows = drawn.list;
         if rows.is_some() && rows != measured {
             measured = rows;
             if let Some((view, rows)) = rows {

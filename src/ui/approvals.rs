@@ -164,12 +164,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), inner);
 }
 
-/// The header's indicator: requests waiting for me (`None`: none).
-pub fn waiting_badge(state: &State) -> Option<String> {
-    match state.approvals.waiting_count() {
-        0 => None,
-        1 => Some(" ⚑ 1 approval waiting: 6 ".to_owned()),
-        n => Some(format!(" ⚑ {n} approvals waiting: 6 ")),
+/// The header's indicator: requests waiting for me (`None`: none); `short` for narrow
+/// terminals (` ⚑ N waiting: 6 `).
+pub fn waiting_badge(state: &State, short: bool) -> Option<String> {
+    match (state.approvals.waiting_count(), short) {
+        (0, _) => None,
+        (n, true) => Some(format!(" ⚑ {n} waiting: 6 ")),
+        (1, false) => Some(" ⚑ 1 approval waiting: 6 ".to_owned()),
+        (n, false) => Some(format!(" ⚑ {n} approvals waiting: 6 ")),
     }
 }
 
@@ -226,8 +228,8 @@ fn approve_dialog(
     theme: &Theme,
 ) {
     let Some((_, e)) = state.approvals.listing.as_ref().and_then(|l| l.find(id)) else {
-        let lines = vec![Line::from(format!("request {id} is no longer listed")), Line::from("Esc closes")];
-        return dialog(frame, area, lines, Span::styled(" Approve ", theme.error()));
+        let lines = vec![Line::from(format!("request {id} is no longer listed"))];
+        return dialog(frame, area, lines, vec![Line::from("Esc closes")], Span::styled(" Approve ", theme.error()));
     };
     let r = &e.request;
     let arn = r.target_arn.as_str();
@@ -327,10 +329,11 @@ fn approve_dialog(
             ev.outcome()
         )));
     }
-    lines.push(Line::from(""));
+    // Pinned at the dialog's bottom: the typed alias, why it is refused, the buttons.
+    let mut footer = vec![Line::from("")];
     let expected =
         expected_aliases(state, arn).and_then(|a| a.first().cloned()).unwrap_or_else(|| "(the key's alias)".into());
-    lines.push(Line::from(vec![
+    footer.push(Line::from(vec![
         Span::raw("Type "),
         Span::styled(inert(&expected), theme.key()),
         Span::raw(" to approve: "),
@@ -338,16 +341,16 @@ fn approve_dialog(
         Span::raw("▏"),
     ]));
     if !state.session.write_enabled {
-        lines.push(Line::from(Span::styled("read-only console: approving needs --allow-write", theme.error())));
+        footer.push(Line::from(Span::styled("read-only console: approving needs --allow-write", theme.error())));
     }
     if let Some(r) = refusal {
-        lines.push(Line::from(Span::styled(format!("refused: {}", inert(r)), theme.error())));
+        footer.push(Line::from(Span::styled(format!("refused: {}", inert(r)), theme.error())));
     }
     let ready = !typed.trim().is_empty()
         && typed.trim().trim_start_matches("alias/") == expected
         && state.session.write_enabled;
-    lines.push(buttons(ready, "Approve", "Enter approves only when the alias matches; Esc cancels", theme));
-    dialog(frame, area, lines, Span::styled(" Approve a dual-approval request (004 §6) ", theme.error()));
+    footer.push(buttons(ready, "Approve", "Enter approves only when the alias matches; Esc cancels", theme));
+    dialog(frame, area, lines, footer, Span::styled(" Approve a dual-approval request (004 §6) ", theme.error()));
 }
 
 fn propose_dialog(frame: &mut Frame, area: Rect, state: &State, target: (&str, &str, &str), text: &str, theme: &Theme) {
@@ -365,10 +368,12 @@ fn propose_dialog(frame: &mut Frame, area: Rect, state: &State, target: (&str, &
             format!("a {approver} other than you approves it; it then runs under their credentials"),
             theme,
         ),
+    ];
+    let footer = vec![
         Line::from(""),
         Line::from(vec![Span::styled("Reason: ", theme.key()), Span::raw(inert(text)), Span::raw("▏")]),
         Line::from(""),
         buttons(!text.trim().is_empty(), "Propose", "Enter proposes; Esc or Enter on nothing cancels", theme),
     ];
-    dialog(frame, area, lines, Span::styled(" Propose a rotation (dual approval) ", theme.title()));
+    dialog(frame, area, lines, footer, Span::styled(" Propose a rotation (dual approval) ", theme.title()));
 }

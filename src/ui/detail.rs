@@ -3,7 +3,7 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
 
 use super::theme::Theme;
@@ -37,13 +37,14 @@ fn date(d: Option<chrono::DateTime<chrono::Utc>>) -> String {
     d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into())
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Returns how far the pane can scroll (J/K).
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 {
     let block = Block::default().borders(Borders::ALL).title(Span::styled(" Detail ", theme.title()));
     let lines = match state.selected() {
         None => vec![Line::from(Span::styled("nothing selected", theme.dim()))],
         Some(sel) => content(&sel, state, theme),
     };
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    super::widgets::scrolled_pane(frame, area, lines, block, state.pane_scroll, theme)
 }
 
 fn kv<'a>(k: &str, v: String, theme: &Theme) -> Line<'a> {

@@ -4,7 +4,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row};
 use ratatui::Frame;
 
 use super::theme::Theme;
@@ -17,8 +17,8 @@ use crate::domain::trail::TrailEvent;
 /// At most this many alerts are pinned above the feed.
 const PINNED: usize = 4;
 
-/// Returns the rows the feed table shows.
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usize {
+/// Returns the rows the feed table shows and how far the record pane can scroll.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> (usize, u16) {
     let f = &state.feed;
     let open = f.open_alerts();
     let strip_h = if open.is_empty() { 0 } else { open.len().min(PINNED) as u16 + 2 + u16::from(open.len() > PINNED) };
@@ -32,13 +32,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usiz
     let (table_area, detail_area) = super::widgets::split_detail(main, f.detail_open, 45);
     let rows = f.rows();
     let page = table(frame, table_area, f, &rows, theme);
-    if let Some(d) = detail_area {
-        detail(frame, d, rows.get(f.cursor).copied(), theme);
-    }
+    let pane = detail_area.map_or(0, |d| detail(frame, d, rows.get(f.cursor).copied(), state.pane_scroll, theme));
     if filtering {
         super::widgets::filter_line(frame, filter_area, &f.filter, state.mode == Mode::Filter, theme);
     }
-    page
+    (page, pane)
 }
 
 fn alert_strip(frame: &mut Frame, area: Rect, open: &[&crate::domain::detect::Alert], theme: &Theme) {
@@ -100,7 +98,7 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
                 Cell::from(e.event_time.format("%H:%M:%S").to_string()),
                 Cell::from(inert(&crate::domain::approval_event::event_label(e))),
                 Cell::from(inert(&e.principal.short_name())),
-                Cell::from(inert(&f.subject(e))),
+                Cell::from(inert(&subject_cell(&f.subject(e)))),
                 Cell::from(inert(outcome)),
             ];
             if wide {
@@ -110,16 +108,27 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
             Row::new(cells).style(style)
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(9),
-        Constraint::Length(22),
-        Constraint::Length(20),
-        Constraint::Min(16),
-        Constraint::Length(22),
-    ];
-    if wide {
-        widths.extend([Constraint::Length(11), Constraint::Length(15)]);
-    }
+    // Under 110 columns the narrow widths add up to 77 (spacing included): at 80 columns
+    // no column is squeezed, so an Event label of 22 (`approval prep executed`) shows whole.
+    let widths = if wide {
+        vec![
+            Constraint::Length(9),
+            Constraint::Length(22),
+            Constraint::Length(20),
+            Constraint::Min(16),
+            Constraint::Length(22),
+            Constraint::Length(11),
+            Constraint::Length(15),
+        ]
+    } else {
+        vec![
+            Constraint::Length(8),
+            Constraint::Length(22),
+            Constraint::Length(14),
+            Constraint::Min(17),
+            Constraint::Length(12),
+        ]
+    };
     let empty = if f.filter.is_empty() { "no events yet" } else { "no event matches the filter (Esc clears it)" };
     super::widgets::list_table(
         frame,
@@ -132,7 +141,24 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
     )
 }
 
-fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme) {
+/// How many characters of an approval request's id the feed table shows: its tail, where
+/// ids differ (`20261123-085500-a1b2c3d4`: the random part).
+const APPROVAL_TAIL: usize = 8;
+
+/// A subject as the feed table shows it: an approval request (`approval:ID`) by the tail
+/// of its id, `approval …a1b2c3d4`, since ids share their leading date; others as they are.
+fn subject_cell(subject: &str) -> String {
+    match subject.strip_prefix("approval:") {
+        Some(id) if id.chars().count() > APPROVAL_TAIL => {
+            let tail: String = id.chars().skip(id.chars().count() - APPROVAL_TAIL).collect();
+            format!("approval …{tail}")
+        }
+        Some(id) => format!("approval {id}"),
+        None => subject.to_owned(),
+    }
+}
+
+fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, scroll: u16, theme: &Theme) -> u16 {
     let block = Block::default().borders(Borders::ALL).title(Span::styled(" CloudTrail record ", theme.title()));
     let text = match ev {
         None => "nothing selected".to_owned(),
@@ -144,5 +170,5 @@ fn detail(frame: &mut Frame, area: Rect, ev: Option<&TrailEvent>, theme: &Theme)
     // Inert line by line: escapes inside JSON strings are already escaped by serde, but
     // a raw record that failed to pretty-print is shown as received.
     let lines: Vec<Line> = text.lines().map(|l| Line::from(inert(l))).collect();
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    super::widgets::scrolled_pane(frame, area, lines, block, scroll, theme)
 }

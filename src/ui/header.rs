@@ -10,27 +10,13 @@ use crate::app::{State, View};
 use crate::domain::text::inert;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let s = &state.session;
-    let badge = if s.write_enabled {
-        Span::styled(" WRITE ", theme.write())
-    } else {
-        Span::styled(" READ-ONLY ", theme.read_only())
-    };
-    let arn = if s.identity.arn.is_empty() { "identity unknown".to_owned() } else { inert(&s.identity.arn) };
-    let mut line1 = vec![Span::styled("keydeck ", theme.title()), badge, Span::raw(" ")];
-    // Requests waiting for me, early on the line so that 80 columns show it in every view.
-    if let Some(w) = super::approvals::waiting_badge(state) {
-        line1.push(Span::styled(w, theme.warn().add_modifier(ratatui::style::Modifier::REVERSED)));
-        line1.push(Span::raw(" "));
-    }
-    line1.extend([
-        Span::raw(s.regions.join(",")),
-        Span::styled("  acct ", theme.dim()),
-        Span::raw(inert(&s.identity.account)),
-        Span::raw("  "),
-        Span::raw(arn),
-    ]);
-    let line1 = Line::from(line1);
+    // The fullest first line that fits: the whole ARN, then the principal's name, then
+    // fewer labels, so that 80 columns still tell key-admin from security-lead and show
+    // the account.
+    let line1 = (0..=COMPACTEST)
+        .map(|level| identity_line(state, level, theme))
+        .find(|l| l.width() <= usize::from(area.width))
+        .unwrap_or_else(|| identity_line(state, COMPACTEST, theme));
     let mut tabs: Vec<Span> = Vec::new();
     for (i, v) in View::ALL.iter().enumerate() {
         let label = format!(" {} {} ", i + 1, v.title());
@@ -54,10 +40,52 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ));
     }
     tabs.push(Span::styled(format!("  {fresh}"), theme.dim()));
-    if let Some(ep) = &s.endpoint {
+    if let Some(ep) = &state.session.endpoint {
         tabs.push(Span::styled(format!("  endpoint {}", inert(ep)), theme.dim()));
     }
     frame.render_widget(Paragraph::new(vec![line1, Line::from(tabs)]), area);
+}
+
+/// The most compact level of [`identity_line`].
+const COMPACTEST: u8 = 5;
+
+/// Who/where/mode, more compact as `level` grows: 0 the whole ARN; 1 the principal's
+/// name (`user/key-admin`); 2 without the `acct` label; 3 without the title; 4 the
+/// regions as `FIRST+N`; 5 the waiting indicator as `⚑ N waiting: 6`.
+fn identity_line(state: &State, level: u8, theme: &Theme) -> Line<'static> {
+    let s = &state.session;
+    let badge = if s.write_enabled {
+        Span::styled(" WRITE ", theme.write())
+    } else {
+        Span::styled(" READ-ONLY ", theme.read_only())
+    };
+    let mut line = Vec::new();
+    if level < 3 {
+        line.push(Span::styled("keydeck ", theme.title()));
+    }
+    line.extend([badge, Span::raw(" ")]);
+    // Requests waiting for me, early on the line so that 80 columns show it in every view.
+    if let Some(w) = super::approvals::waiting_badge(state, level >= 5) {
+        line.push(Span::styled(w, theme.warn().add_modifier(ratatui::style::Modifier::REVERSED)));
+        line.push(Span::raw(" "));
+    }
+    let regions = match s.regions.as_slice() {
+        [first, _, ..] if level >= 4 => format!("{first}+{}", s.regions.len() - 1),
+        all => all.join(","),
+    };
+    line.extend([
+        Span::raw(regions),
+        Span::styled(if level >= 2 { "  " } else { "  acct " }, theme.dim()),
+        Span::raw(inert(&s.identity.account)),
+        Span::raw("  "),
+    ]);
+    let who = match s.identity.arn.as_str() {
+        "" => "identity unknown".to_owned(),
+        arn if level == 0 => inert(arn),
+        arn => inert(super::widgets::principal_name(arn)),
+    };
+    line.push(Span::raw(who));
+    Line::from(line)
 }
 
 fn ago(secs: i64) -> String {

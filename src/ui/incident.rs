@@ -26,7 +26,8 @@ use crate::app::state::{IncidentState, State};
 use crate::domain::runbook::{StepRecord, StepState, Work};
 use crate::domain::text::{hms, inert};
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Returns how far the step panel can scroll (J/K).
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 {
     let Some(inc) = &state.incident else {
         let text = vec![
             Line::from(Span::styled("No incident open.", theme.title())),
@@ -39,11 +40,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ];
         let block = Block::default().borders(Borders::ALL).title(Span::styled(" Incident ", theme.title()));
         frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: true }), area);
-        return;
+        return 0;
     };
-    // The clocks first, then as much checklist as leaves room for the next step's calls.
-    let steps_h = (inc.plan.steps.len() as u16 + 2).min((area.height.saturating_sub(1) * 45 / 100).max(5));
+    // The clocks first, then the checklist, giving rows (down to three steps) to the
+    // selected step's detail when it needs them: at 80×24 its commands stay readable.
     let log_h = if area.height >= 30 { 6 } else { 4 };
+    let (detail_lines, detail_title) = step_lines(state, inc, theme);
+    let detail_need = detail_lines
+        .iter()
+        .map(|l| super::widgets::wrapped_rows(l, area.width.saturating_sub(2)))
+        .fold(2u16, u16::saturating_add);
+    let steps_full = (inc.plan.steps.len() as u16 + 2).min((area.height.saturating_sub(1) * 45 / 100).max(5));
+    let steps_h = steps_full.min(area.height.saturating_sub(1 + log_h).saturating_sub(detail_need).max(5));
     let [clocks_area, list, detail, log] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(steps_h),
@@ -53,8 +61,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     .areas(area);
     frame.render_widget(Paragraph::new(clocks(state, inc, theme)), clocks_area);
     checklist(frame, list, inc, theme);
-    step_detail(frame, detail, inc, theme);
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(detail_title, theme.title()));
+    let pane = super::widgets::scrolled_pane(frame, detail, detail_lines, block, state.pane_scroll, theme);
     log_pane(frame, log, inc, theme);
+    pane
 }
 
 /// Elapsed time and each clock's time left (004 §10: contain within 1 hour; 72 hours to
@@ -139,14 +149,26 @@ fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) 
     frame.render_stateful_widget(table, area, &mut ts);
 }
 
-fn step_detail(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) {
-    let Some(sel) = inc.selected() else { return };
+/// The selected step's panel: for a dual-approval step (004 §6) who proposes and who
+/// approves, with the exact commands; else the calls Enter will make. Then its
+/// explanation and flags, and its scope report once it ran. Returns the lines and the
+/// panel's title.
+fn step_lines<'a>(state: &State, inc: &'a IncidentState, theme: &Theme) -> (Vec<Line<'a>>, String) {
+    let Some(sel) = inc.selected() else { return (Vec::new(), String::new()) };
     let meta = inc.runbook.step(&sel.id);
     let mut lines: Vec<Line> = Vec::new();
-    if let Some(n) = inc.plan.next.as_ref().filter(|n| n.step == sel.id) {
+    let next = inc.plan.next.as_ref().filter(|n| n.step == sel.id);
+    let approval = meta.and_then(|m| m.approval);
+    if let Some(approval) = approval {
+        approval_lines(state, inc, sel, approval, &mut lines, theme);
+    }
+    if let Some(n) = next {
         match &n.work {
             Ok(Work::Calls { ops, .. }) => {
-                lines.push(Line::from(Span::styled("Enter will call:", theme.dim())));
+                lines.push(Line::from(Span::styled(
+                    if approval.is_some() { "The request asks for:" } else { "Enter will call:" },
+                    theme.dim(),
+                )));
                 for op in ops {
                     lines.push(Line::from(format!("  {}", op.describe())));
                 }
@@ -167,9 +189,6 @@ fn step_detail(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme
         }
         if m.file {
             flags.push("needs a ciphertext file");
-        }
-        if m.approval.is_some() {
-            flags.push("dual approval: a request in the approvals store (004 §6)");
         }
         lines.push(Line::from(Span::styled(inert(&m.explain), Style::default())));
         if !flags.is_empty() {
@@ -216,9 +235,59 @@ fn step_detail(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme
         }
     }
     let src = meta.map(|m| inert(&m.source)).unwrap_or_default();
-    let block =
-        Block::default().borders(Borders::ALL).title(Span::styled(format!(" {} — {src} ", sel.id), theme.title()));
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    (lines, format!(" {} — {src} ", sel.id))
+}
+
+/// Who proposes and who approves a dual-approval step (the policy's `[approvals]`
+/// matrix, 004 §6), and the command each of them runs: the proposer runs the step, the
+/// approver approves the request by its id once it exists.
+fn approval_lines(
+    state: &State,
+    inc: &IncidentState,
+    sel: &crate::domain::runbook::StepStatus,
+    approval: crate::domain::runbook::Approval,
+    lines: &mut Vec<Line<'_>>,
+    theme: &Theme,
+) {
+    use crate::domain::policy::ApprovalOp;
+    let op = approval.name();
+    let (proposer, approver) = match ApprovalOp::from_name(op) {
+        Some(o) => {
+            let rule = state.policy.approvals.rule(o);
+            (rule.proposer.clone(), rule.approver_role().to_owned())
+        }
+        None => ("proposer".to_owned(), "approver".to_owned()),
+    };
+    lines.push(Line::from(Span::styled(
+        format!(
+            "Dual approval (004 §6, [approvals.{op}]): a {} proposes, a {} approves; it runs as the approver.",
+            inert(&proposer),
+            inert(&approver)
+        ),
+        theme.key(),
+    )));
+    let propose = format!("keydeck --allow-write incident run {} --step {}", inert(&inc.id), inert(&sel.id));
+    let (request, confirm) = match &sel.state {
+        StepState::WaitingForApproval { request_id, confirm } => (Some(inert(request_id)), inert(confirm)),
+        _ => (None, inert(&inc.confirm_text())),
+    };
+    match &request {
+        Some(id) => lines.push(Line::from(format!("1. Proposed: request {id}."))),
+        None => {
+            if let Some(ended) = sel.state.approval_text() {
+                lines.push(Line::from(Span::styled(ended, theme.error())));
+            }
+            lines.push(Line::from(format!("1. Propose (a {}): Enter on this step, or", inert(&proposer))));
+            lines.push(Line::from(Span::styled(format!("  {propose}"), theme.title())));
+        }
+    }
+    let id = request.as_deref().unwrap_or("ID");
+    let when = if request.is_some() { "" } else { " once proposed (the ID shows here)" };
+    lines.push(Line::from(format!("2. Approve (a {}): in view 6{when}, or", inert(&approver))));
+    lines.push(Line::from(Span::styled(
+        format!("  keydeck --allow-write approvals approve {id} --confirm {confirm}"),
+        theme.title(),
+    )));
 }
 
 fn record_line(r: &crate::domain::runbook::IncidentRecord) -> String {

@@ -12,7 +12,8 @@ use crate::domain::assessment::{kind_word, AssessedItem};
 use crate::domain::text::inert;
 
 /// Returns the rows the inventory table shows.
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usize {
+/// Returns the rows the table shows and how far the detail pane can scroll.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> (usize, u16) {
     let filtering = state.mode == Mode::Filter || !state.filter.is_empty();
     let [main, filter_area] = if filtering {
         Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area)
@@ -21,13 +22,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> usiz
     };
     let (table_area, detail_area) = super::widgets::split_detail(main, state.detail_open, 40);
     let page = table(frame, table_area, state, theme, filtering);
-    if let Some(d) = detail_area {
-        super::detail::draw(frame, d, state, theme);
-    }
+    let pane = detail_area.map_or(0, |d| super::detail::draw(frame, d, state, theme));
     if filtering {
         super::widgets::filter_line(frame, filter_area, &state.filter, state.mode == Mode::Filter, theme);
     }
-    page
+    (page, pane)
 }
 
 /// Which optional columns fit. Status, Name, Region and Due always show (the daily

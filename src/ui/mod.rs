@@ -25,34 +25,48 @@ pub use theme::Theme;
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 
-/// Draw the whole console. Returns the view's list and the rows it had room for, which
-/// the runtime sends back to the update loop (`Msg::ListRows`) so that paging moves by
-/// what is really on screen; `None` when no list was drawn.
-pub fn draw(frame: &mut Frame, state: &State) -> Option<(View, usize)> {
+/// What the drawing measured, for the runtime to send back to the update loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drawn {
+    /// The view's list and the rows it had room for (`Msg::ListRows`), so that paging
+    /// moves by what is really on screen; `None` when no list was drawn.
+    pub list: Option<(View, usize)>,
+    /// How many rows the open detail pane or step panel can scroll (`Msg::PaneRows`;
+    /// 0 when it all fits or none is open).
+    pub pane_max: u16,
+}
+
+/// Draw the whole console; returns what it measured ([`Drawn`]).
+pub fn draw(frame: &mut Frame, state: &State) -> Drawn {
     let theme = Theme::new(state.color);
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area, &theme);
-        return None;
+        return Drawn::default();
     }
+    // A long status message wraps onto up to three rows, taken from the view.
+    let status_h = overlay::status_height(state, area.width);
     let [head, body, status] =
-        Layout::vertical([Constraint::Length(2), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+        Layout::vertical([Constraint::Length(2), Constraint::Min(1), Constraint::Length(status_h)]).areas(area);
     header::draw(frame, head, state, &theme);
-    let rows = match state.view {
-        View::Inventory => Some(inventory::draw(frame, body, state, &theme)),
-        View::Feed => Some(feed::draw(frame, body, state, &theme)),
-        View::Alerts => Some(alerts::draw(frame, body, state, &theme)),
+    let (rows, pane_max) = match state.view {
+        View::Inventory => {
+            let (rows, pane) = inventory::draw(frame, body, state, &theme);
+            (Some(rows), pane)
+        }
+        View::Feed => {
+            let (rows, pane) = feed::draw(frame, body, state, &theme);
+            (Some(rows), pane)
+        }
+        View::Alerts => (Some(alerts::draw(frame, body, state, &theme)), 0),
         View::Session => {
             session::draw(frame, body, state, &theme);
-            None
+            (None, 0)
         }
-        View::Incident => {
-            incident::draw(frame, body, state, &theme);
-            None
-        }
+        View::Incident => (None, incident::draw(frame, body, state, &theme)),
         View::Approvals => {
             approvals::draw(frame, body, state, &theme);
-            None
+            (None, 0)
         }
     };
     overlay::status_line(frame, status, state, &theme);
@@ -64,7 +78,7 @@ pub fn draw(frame: &mut Frame, state: &State) -> Option<(View, usize)> {
         Mode::Approval(p) => approvals::prompt(frame, area, status, state, p, &theme),
         Mode::Normal | Mode::Filter => {}
     }
-    rows.map(|r| (state.view, r))
+    Drawn { list: rows.map(|r| (state.view, r)), pane_max }
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {

@@ -11,10 +11,29 @@ use crate::app::state::{Prompt, PromptFor};
 use crate::app::State;
 use crate::domain::text::inert;
 
+/// The most rows a status message takes at the bottom; a longer one ends in `…`.
+pub const STATUS_MAX_ROWS: usize = 3;
+
+/// The status message word-wrapped to `width` columns, in 1 to [`STATUS_MAX_ROWS`] rows
+/// (`None` without a message: the key hints take one row).
+fn status_rows(state: &State, width: u16) -> Option<Vec<String>> {
+    let st = state.status.as_ref()?;
+    Some(super::widgets::wrap_text(&inert(&st.text), width, STATUS_MAX_ROWS))
+}
+
+/// How many rows the status line needs at `width` columns: one when the message fits,
+/// up to [`STATUS_MAX_ROWS`] when it does not (the view gives them up).
+pub fn status_height(state: &State, width: u16) -> u16 {
+    status_rows(state, width).map_or(1, |r| u16::try_from(r.len()).unwrap_or(1).max(1))
+}
+
 pub fn status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let line = match &state.status {
-        Some(st) => Line::from(Span::styled(inert(&st.text), if st.error { theme.error() } else { theme.dim() })),
-        None => Line::from(vec![
+    let lines: Vec<Line> = match (&state.status, status_rows(state, area.width)) {
+        (Some(st), Some(rows)) => {
+            let style = if st.error { theme.error() } else { theme.dim() };
+            rows.into_iter().map(|r| Line::from(Span::styled(r, style))).collect()
+        }
+        _ => vec![Line::from(vec![
             Span::styled("?", theme.key()),
             Span::raw(" help  "),
             Span::styled(":", theme.key()),
@@ -25,9 +44,9 @@ pub fn status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
             Span::raw(" refresh  "),
             Span::styled("q", theme.key()),
             Span::raw(" quit"),
-        ]),
+        ])],
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -121,16 +140,17 @@ fn confirm(frame: &mut Frame, area: Rect, step: &str, expected: &str, calls: &[S
         lines.push(Line::from(format!("  {}", inert(c))));
     }
     let matches = typed.trim().trim_start_matches("alias/") == expected;
-    lines.push(Line::from(""));
-    lines.push(Line::from(vec![
+    // Pinned at the dialog's bottom, however many calls there are.
+    let mut footer = vec![Line::from("")];
+    footer.push(Line::from(vec![
         Span::raw("Type "),
         Span::styled(inert(expected), theme.key()),
         Span::raw(" to confirm: "),
         Span::raw(inert(typed)),
         Span::raw("▏"),
     ]));
-    lines.push(Line::from(""));
-    lines.push(Line::from(vec![
+    footer.push(Line::from(""));
+    footer.push(Line::from(vec![
         Span::styled(
             if matches { "  Cancel  " } else { "[ Cancel ]" },
             if matches { theme.dim() } else { theme.selected() },
@@ -140,5 +160,5 @@ fn confirm(frame: &mut Frame, area: Rect, step: &str, expected: &str, calls: &[S
         Span::styled("   Enter runs only when the alias matches; Esc cancels", theme.dim()),
     ]));
     let title = Span::styled(" Confirm a destructive step ", theme.error());
-    super::widgets::dialog(frame, area, lines, title);
+    super::widgets::dialog(frame, area, lines, footer, title);
 }

@@ -99,9 +99,10 @@ fn aged(
 fn render(s: &mut State, w: u16, h: u16) -> String {
     update(s, Msg::Resize(w, h));
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-    let mut rows = None;
-    t.draw(|f| rows = super::draw(f, s)).expect("draw");
-    if let Some((view, rows)) = rows {
+    let mut drawn = super::Drawn::default();
+    t.draw(|f| drawn = super::draw(f, s)).expect("draw");
+    update(s, Msg::PaneRows { max: drawn.pane_max });
+    if let Some((view, rows)) = drawn.list {
         update(s, Msg::ListRows { view, rows });
         t.draw(|f| {
             super::draw(f, s);
@@ -667,7 +668,7 @@ fn the_header_shows_requests_waiting_for_me_in_every_view_at_80_columns() {
     for view in ['1', '2', '3', '4', '5', '6'] {
         press(&mut s, KeyCode::Char(view));
         let out = render(&mut s, 80, 24);
-        assert!(out.lines().next().is_some_and(|l| l.contains("⚑ 1 approval waiting: 6")), "view {view}:\n{out}");
+        assert!(out.lines().next().is_some_and(|l| l.contains("⚑ 1 waiting: 6")), "view {view}:\n{out}");
     }
     press(&mut s, KeyCode::Char('1'));
     insta::assert_snapshot!(render(&mut s, 80, 24));
@@ -731,5 +732,214 @@ fn propose_dialog_from_the_inventory() {
         out.contains("kms:RotateKeyOnDemand KeyId=arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key"),
         "{out}"
     );
+    insta::assert_snapshot!(out);
+}
+
+/// The screen's text with each row's borders and padding dropped and the rows joined by
+/// one space: what word wrapping split reads whole again.
+fn joined(out: &str) -> String {
+    out.lines()
+        .map(|l| l.trim().trim_matches('"').trim_matches(|c: char| c == '│' || c == ' '))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every one of `needles` is in `text` (else the failure shows `screen`).
+fn assert_all(text: &str, needles: &[&str], screen: &str) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} not in\n{screen}");
+    }
+}
+
+/// A first-use finding at 80×24: the create-key step (dual approval) says who proposes
+/// and who approves, and the whole command each runs, not "Enter will call".
+#[test]
+fn incident_create_key_step_shows_who_proposes_and_approves_at_80x24() {
+    let mut s = crate::app::update::incident::tests::at_create_key(true, None);
+    let out = render(&mut s, 80, 24);
+    assert_all(
+        &joined(&out),
+        &[
+            "a key-admin proposes, a ciso approves",
+            "keydeck --allow-write incident run 20261123T091000Z-a1b2c3 --step create-key",
+            "keydeck --allow-write approvals approve ID --confirm drop-kyc-key",
+        ],
+        &out,
+    );
+    assert!(!out.contains("Enter will call"), "{out}");
+    insta::assert_snapshot!(out);
+    // Once proposed, the approver's command names the request.
+    let mut s = crate::app::update::incident::tests::at_create_key(true, Some("20261123-091300-e28ae3b0"));
+    let out = render(&mut s, 80, 24);
+    let text = joined(&out);
+    assert!(
+        text.contains("keydeck --allow-write approvals approve 20261123-091300-e28ae3b0 --confirm drop-kyc-key"),
+        "{out}"
+    );
+    assert!(text.contains("Proposed: request 20261123-091300-e28ae3b0"), "{out}");
+    insta::assert_snapshot!("incident_create_key_waiting_80x24", out);
+}
+
+/// A long status message wraps onto up to three rows at 80 columns, taken from the
+/// view; longer still, the third row ends in `…`; a short one keeps one row.
+#[test]
+fn the_status_line_wraps_at_80_columns() {
+    let long = "refused: arn:aws:iam::123456789012:user/security-lead does not hold the key-admin role (004 §6; the policy's [approvals.rotate-key]): a key-admin proposes rotate-key, then a ciso approves it";
+    let mut s = state(false);
+    let short = render(&mut s, 80, 24);
+    s.status = Some(crate::app::state::Status { text: long.into(), error: true });
+    let out = render(&mut s, 80, 24);
+    assert!(joined(&out).contains(long), "the whole message:\n{out}");
+    let rows = out.lines().rev().take_while(|l| !l.contains('└')).count();
+    assert_eq!(rows, 3, "three rows at the bottom:\n{out}");
+    assert!(out.lines().count() == short.lines().count() && out.contains("Status"), "the view gave them up");
+    insta::assert_snapshot!(out);
+    s.status = Some(crate::app::state::Status { text: format!("{long} {long}"), error: true });
+    let out = render(&mut s, 80, 24);
+    assert_eq!(out.lines().rev().take_while(|l| !l.contains('└')).count(), 3, "{out}");
+    assert!(out.lines().last().is_some_and(|l| l.trim_end_matches('"').trim_end().ends_with('…')), "{out}");
+    s.status = Some(crate::app::state::Status { text: "refreshed".into(), error: false });
+    let out = render(&mut s, 80, 24);
+    assert_eq!(out.lines().rev().take_while(|l| !l.contains('└')).count(), 1, "{out}");
+}
+
+/// At 80×24 both consoles tell who they are: the principal's name and the account.
+#[test]
+fn the_header_names_the_principal_and_the_account_at_80_columns() {
+    let mut s = approvals(false);
+    let out = render(&mut s, 80, 24);
+    let first = out.lines().next().unwrap_or_default();
+    assert_all(first, &["⚑ 1 waiting: 6", "123456789012", "user/security-lead"], first);
+    let mut s = state(true);
+    s.session.identity.arn = "arn:aws:sts::123456789012:assumed-role/KeyAdmin/alice".into();
+    let out = render(&mut s, 80, 24);
+    let first = out.lines().next().unwrap_or_default();
+    assert!(first.contains("123456789012  assumed-role/KeyAdmin/alice"), "{first}");
+    let out = render(&mut s, 140, 24);
+    assert!(out.contains("arn:aws:sts::123456789012:assumed-role/KeyAdmin/alice"), "whole ARN when it fits: {out}");
+}
+
+/// The approval dialog for a create-key request with a long key policy at 80×24: the
+/// typed alias, the refusal and the buttons stay on screen; the body is cut with `…`.
+#[test]
+fn approval_dialog_for_a_long_create_key_request_keeps_its_buttons_at_80x24() {
+    use crate::domain::approval::{NewRequest, Operation, Request};
+    let mut s = approvals(true);
+    let policy = crate::domain::policy::Policy::default_policy().expect("policy");
+    let statement = r#"{"Sid":"Allow use of the key","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/app"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}"#;
+    let key_policy = format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, [statement; 8].join(","));
+    let mut parameters = serde_json::Map::new();
+    parameters.insert("Description".into(), "KYC documents".into());
+    parameters.insert("KeySpec".into(), "SYMMETRIC_DEFAULT".into());
+    parameters.insert("KeyUsage".into(), "ENCRYPT_DECRYPT".into());
+    parameters.insert("Policy".into(), key_policy.into());
+    let mut listing = crate::app::approvals::fixtures::listing(now());
+    let waiting = &mut listing.waiting_for_me[0];
+    waiting.request = Request::new(
+        NewRequest {
+            id: waiting.id.clone(),
+            operation: Operation::CreateKey,
+            target_arn: waiting.request.target_arn.clone(),
+            parameters,
+            reason: "incident 20261123T091000Z-a1b2c3: replacement key".into(),
+            created: now() - chrono::Duration::minutes(5),
+        },
+        &policy.approvals,
+    )
+    .expect("a valid request");
+    update(&mut s, Msg::ApprovalsLoaded(Ok(listing)));
+    press(&mut s, KeyCode::Char('6'));
+    press(&mut s, KeyCode::Enter);
+    for c in "drop-kyc".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 80, 24);
+    assert_all(&out, &["to approve: drop-kyc▏", "refused:", "[ Cancel ]", "…"], &out);
+    insta::assert_snapshot!(out);
+}
+
+/// At 80 columns the feed tells approval requests apart (their ids share the date, so
+/// the table shows their tails) and its Event column fits `approval prep executed`.
+#[test]
+fn feed_at_80_columns_tells_approval_requests_apart() {
+    use crate::app::update::feed::tests::{poll, state};
+    let ids = ["20261123-085500-a1b2c3d4", "20261123-085600-e28ae3b0"];
+    let records = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let t = (now() + chrono::Duration::seconds(10 * i as i64)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let secret = format!("keydeck/approvals/{id}");
+            let raw = crate::domain::trail::fixtures::record(
+                &format!("p{i}"),
+                &t,
+                "PutSecretValue",
+                "secretsmanager.amazonaws.com",
+                "eu-north-1",
+                "security-lead",
+                None,
+                None,
+                Some(&secret),
+            );
+            let mut v: serde_json::Value = serde_json::from_str(&raw).expect("fixture record");
+            v["requestParameters"]["clientRequestToken"] = format!("executed-{id}-77aa").into();
+            (format!("p{i}"), v.to_string())
+        })
+        .collect();
+    let mut s = state();
+    update(&mut s, poll(records));
+    press(&mut s, KeyCode::Char('2'));
+    let out = render(&mut s, 80, 24);
+    assert_all(&out, &["approval prep executed", "approval …a1b2c3d4", "approval …e28ae3b0"], &out);
+    insta::assert_snapshot!(out);
+}
+
+/// The rows of a screen that lie inside the pane whose top border has `title`.
+fn pane_text(out: &str, title: &str) -> String {
+    let mut rows = out.lines().skip_while(|l| !l.contains(title)).skip(1);
+    let inside: Vec<&str> = rows.by_ref().take_while(|l| !l.contains('└')).collect();
+    joined(&inside.join("\n"))
+}
+
+/// At 80×24 the inventory's detail pane scrolls (J/K) past the ARN to its last row,
+/// and no further; K scrolls back; a new selection starts at the top.
+#[test]
+fn detail_pane_scrolls_at_80x24() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Enter);
+    let top = render(&mut s, 80, 24);
+    assert!(top.contains("J/K scroll"), "the pane says it scrolls: {top}");
+    let first = pane_text(&top, "Detail");
+    for _ in 0..40 {
+        press(&mut s, KeyCode::Char('J'));
+        render(&mut s, 80, 24);
+    }
+    let bottom = render(&mut s, 80, 24);
+    let last = pane_text(&bottom, "Detail");
+    assert_ne!(first, last, "{bottom}");
+    assert!(s.pane_scroll > 0 && s.pane_scroll == s.pane_max, "capped at the end: {} {}", s.pane_scroll, s.pane_max);
+    insta::assert_snapshot!(bottom);
+    press(&mut s, KeyCode::Char('K'));
+    assert_eq!(s.pane_scroll, s.pane_max.saturating_sub(3));
+    press(&mut s, KeyCode::Down);
+    assert_eq!(s.pane_scroll, 0, "a new selection starts at the top");
+}
+
+/// At 80×24 the incident's scope report (every caller) is reached by scrolling the
+/// step panel.
+#[test]
+fn incident_scope_report_scrolls_at_80x24() {
+    let mut s = incident(true);
+    press(&mut s, KeyCode::Up);
+    let before = render(&mut s, 80, 24);
+    assert!(!before.contains("outsider"), "not all of it fits at first: {before}");
+    for _ in 0..10 {
+        press(&mut s, KeyCode::Char('J'));
+        render(&mut s, 80, 24);
+    }
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("batch-export") && out.contains("outsider"), "the callers: {out}");
     insta::assert_snapshot!(out);
 }

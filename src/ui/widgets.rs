@@ -74,30 +74,120 @@ pub(super) fn short_principal(p: &str) -> &str {
     }
 }
 
-/// A centred dialog holding `lines` (wrapped; at most 110 columns wide, as tall as they
-/// need up to the whole `area`), over whatever is drawn below it.
-pub(super) fn dialog(frame: &mut Frame, area: Rect, lines: Vec<Line<'_>>, title: Span<'_>) {
+/// The rows `line` takes when word-wrapped to `width` columns (at least 1), as
+/// [`wrap_text`] wraps it.
+pub(super) fn wrapped_rows(line: &Line<'_>, width: u16) -> u16 {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    u16::try_from(wrap_text(&text, width, usize::MAX).len()).unwrap_or(u16::MAX)
+}
+
+/// `text` word-wrapped to `width` columns, in at most `max_rows` rows; when it needs more,
+/// the last row ends in `…`. Words longer than a row are cut across rows. Widths are
+/// terminal columns (`unicode-width`, as ratatui counts them).
+pub(super) fn wrap_text(text: &str, width: u16, max_rows: usize) -> Vec<String> {
+    let width = usize::from(width).max(1);
+    let w = |s: &str| Span::raw(s).width();
+    let mut rows: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for (i, word) in text.split(' ').enumerate() {
+        // Spaces count (indentation, aligned columns), except where a row was broken.
+        let sep = usize::from(i > 0 && (!cur.is_empty() || rows.is_empty()));
+        if w(&cur) + sep + w(word) <= width {
+            if sep == 1 {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+            continue;
+        }
+        if !cur.is_empty() {
+            rows.push(std::mem::take(&mut cur));
+        }
+        for ch in word.chars() {
+            if w(&cur) + w(ch.encode_utf8(&mut [0; 4])) > width {
+                rows.push(std::mem::take(&mut cur));
+            }
+            cur.push(ch);
+        }
+    }
+    if !cur.is_empty() || rows.is_empty() {
+        rows.push(cur);
+    }
+    if rows.len() > max_rows.max(1) {
+        rows.truncate(max_rows.max(1));
+        if let Some(last) = rows.last_mut() {
+            while !last.is_empty() && w(last) + 1 > width {
+                last.pop();
+            }
+            last.push('…');
+        }
+    }
+    rows
+}
+
+/// A principal's name within its account, from its ARN (IAM ARN format,
+/// `arn:PARTITION:SERVICE::ACCOUNT:RESOURCE`): `arn:aws:iam::1:user/key-admin` →
+/// `user/key-admin`, `arn:aws:sts::1:assumed-role/ROLE/SESSION` →
+/// `assumed-role/ROLE/SESSION`; anything else as it is.
+pub(super) fn principal_name(arn: &str) -> &str {
+    match arn.splitn(6, ':').nth(5) {
+        Some(resource) if arn.starts_with("arn:") && !resource.is_empty() => resource,
+        _ => arn,
+    }
+}
+
+/// A pane of wrapped `lines` in `block`, scrolled down by `scroll` rows (clamped to the
+/// end). When the lines do not fit, the bottom border says where the view is and that
+/// J/K scroll it. Returns how far the pane can scroll (rows beyond its height; 0 when all
+/// fits), which the update loop caps the scroll at.
+pub(super) fn scrolled_pane(
+    frame: &mut Frame,
+    area: Rect,
+    lines: Vec<Line<'_>>,
+    block: ratatui::widgets::Block<'_>,
+    scroll: u16,
+    theme: &Theme,
+) -> u16 {
+    use ratatui::widgets::Wrap;
+    let inner = block.inner(area);
+    let rows = lines.iter().map(|l| wrapped_rows(l, inner.width)).fold(0u16, u16::saturating_add);
+    let max = rows.saturating_sub(inner.height);
+    let top = scroll.min(max);
+    let block = if max > 0 {
+        let last = (top + inner.height).min(rows);
+        block.title_bottom(Span::styled(format!(" rows {}–{last} of {rows} · J/K scroll ", top + 1), theme.key()))
+    } else {
+        block
+    };
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll((top, 0)), area);
+    max
+}
+
+/// A centred dialog (at most 110 columns wide, as tall as it needs up to the whole
+/// `area`), over whatever is drawn below it: `body` wrapped at the top, `footer` (the
+/// typed input, a refusal, the buttons) pinned at its bottom and always drawn. When the
+/// body does not fit above the footer it is cut and its last row reads `…`.
+pub(super) fn dialog(frame: &mut Frame, area: Rect, body: Vec<Line<'_>>, footer: Vec<Line<'_>>, title: Span<'_>) {
     use ratatui::layout::Flex;
     use ratatui::widgets::{Block, Borders, Clear, Wrap};
     let width = area.width.saturating_sub(4).min(110);
-    // Long lines wrap: count the rows they take inside the borders.
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    // (word wrapping can take one row more than the width alone says)
-    let rows: usize = lines
-        .iter()
-        .map(|l| {
-            let n = l.width().max(1).div_ceil(inner);
-            if n > 1 {
-                n + 1
-            } else {
-                n
-            }
-        })
-        .sum();
-    let height = (rows as u16 + 2).min(area.height);
+    let inner_w = width.saturating_sub(2);
+    let rows = |lines: &[Line<'_>]| lines.iter().map(|l| wrapped_rows(l, inner_w)).fold(0u16, u16::saturating_add);
+    let (body_rows, footer_rows) = (rows(&body), rows(&footer));
+    let height = body_rows.saturating_add(footer_rows).saturating_add(2).min(area.height);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
     let block = Block::default().borders(Borders::ALL).title(title);
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let footer_h = footer_rows.min(inner.height);
+    let [top, bottom] = Layout::vertical([Constraint::Min(0), Constraint::Length(footer_h)]).areas(inner);
+    if body_rows > top.height && top.height > 0 {
+        let [cut, more] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(top);
+        frame.render_widget(Paragraph::new(body).wrap(Wrap { trim: false }), cut);
+        frame.render_widget(Paragraph::new("…"), more);
+    } else {
+        frame.render_widget(Paragraph::new(body).wrap(Wrap { trim: false }), top);
+    }
+    frame.render_widget(Paragraph::new(footer).wrap(Wrap { trim: false }), bottom);
 }

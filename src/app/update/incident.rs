@@ -456,11 +456,15 @@ pub(crate) mod tests {
     }
 
     fn state(write: bool) -> State {
+        state_with(write, loaded())
+    }
+
+    fn state_with(write: bool, loaded: Msg) -> State {
         let policy = Arc::new(crate::domain::policy::Policy::default_policy().expect("policy"));
         let mut session = crate::app::state::Session { write_enabled: write, ..Default::default() };
         session.identity.arn = LEAD.into();
         let mut s = State::new(session, policy, t(9, 20, 0), false);
-        update(&mut s, loaded());
+        update(&mut s, loaded);
         s
     }
 
@@ -476,6 +480,48 @@ pub(crate) mod tests {
 
     pub fn incident_state(write: bool) -> State {
         let mut s = state(write);
+        press(&mut s, KeyCode::Char('5'));
+        s
+    }
+
+    /// The incident with the key disabled: the next step is create-key (dual approval,
+    /// 004 §6); with `request`, its request is proposed and waits for the approver.
+    pub fn at_create_key(write: bool, request: Option<&str>) -> State {
+        let mut out = records();
+        let runbook = runbook_kms();
+        let inc = crate::domain::runbook::Incident::replay(&runbook, &out).expect("replay");
+        let input = StepInput {
+            note: None,
+            confirm: Some("drop-kyc-key".into()),
+            files: vec![],
+            principal_arn: Some(LEAD.into()),
+        };
+        let Ok(Work::Calls { ops, .. }) = inc.prepare("disable", &input) else { panic!("disable has calls") };
+        let results = ops.iter().map(|op| ok(op.call().name(), "req-dk", serde_json::Value::Null)).collect();
+        out.push(rec(t(9, 12, 0), StepRecord::Intent { step: "disable".into(), attempt: 1, ops }));
+        out.push(rec(t(9, 12, 1), StepRecord::Outcome { step: "disable".into(), attempt: 1, ok: true, results }));
+        if let Some(request_id) = request {
+            let inc = crate::domain::runbook::Incident::replay(&runbook, &out).expect("replay");
+            let input = StepInput { principal_arn: Some(LEAD.into()), ..Default::default() };
+            let ops = match inc.prepare("create-key", &input) {
+                Err(r) => r
+                    .into_iter()
+                    .find_map(|r| match r {
+                        crate::domain::runbook::Refusal::NeedsApproval { ops, .. } => Some(ops),
+                        _ => None,
+                    })
+                    .expect("create-key needs approval"),
+                Ok(w) => panic!("create-key needs approval, got {w:?}"),
+            };
+            let approval = crate::domain::runbook::Approval::CreateKey;
+            let request_id = request_id.to_owned();
+            out.push(rec(
+                t(9, 13, 0),
+                StepRecord::ApprovalRequested { step: "create-key".into(), approval, ops, request_id },
+            ));
+        }
+        let Msg::IncidentLoaded { id, runbook, held_by, .. } = loaded() else { unreachable!() };
+        let mut s = state_with(write, Msg::IncidentLoaded { id, runbook, records: out, held_by });
         press(&mut s, KeyCode::Char('5'));
         s
     }

@@ -25,6 +25,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
             state.size = (w, h);
             vec![]
         }
+        Msg::PaneRows { max } => {
+            state.pane_max = max;
+            state.pane_scroll = state.pane_scroll.min(max);
+            vec![]
+        }
         Msg::ListRows { view, rows } => {
             let rows = rows.max(1);
             match view {
@@ -344,7 +349,32 @@ fn run_palette(state: &mut State, text: &str) -> Vec<Action> {
     }
 }
 
+/// Rows one J/K press scrolls a pane by.
+const PANE_STEP: u16 = 3;
+
 fn run(state: &mut State, cmd: Command) -> Vec<Action> {
+    use Command as C;
+    // A new selection or view starts its pane at the top.
+    if matches!(
+        cmd,
+        C::Up
+            | C::Down
+            | C::PageUp
+            | C::PageDown
+            | C::Top
+            | C::Bottom
+            | C::Detail
+            | C::Inventory
+            | C::Feed
+            | C::Alerts
+            | C::Session
+            | C::Incident
+            | C::Approvals
+            | C::KeyEvents
+            | C::Back
+    ) {
+        state.pane_scroll = 0;
+    }
     let step = match cmd {
         Command::Up => Some(scroll::Move::Up),
         Command::Down => Some(scroll::Move::Down),
@@ -458,6 +488,8 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
             }
         }
         Command::Up | Command::Down | Command::PageUp | Command::PageDown | Command::Top | Command::Bottom => {}
+        Command::ScrollDown => state.pane_scroll = state.pane_scroll.saturating_add(PANE_STEP).min(state.pane_max),
+        Command::ScrollUp => state.pane_scroll = state.pane_scroll.saturating_sub(PANE_STEP),
         Command::Detail if state.view == View::Feed => {
             state.feed.detail_open = !state.feed.detail_open;
         }

@@ -181,7 +181,9 @@ fn step_lines<'a>(state: &State, inc: &'a IncidentState, theme: &Theme) -> (Vec<
     }
     if let Some(m) = meta {
         let mut flags = Vec::new();
-        if m.destructive {
+        // Nothing to do now (no grant to revoke): Enter only records an acknowledgement.
+        let acknowledging = next.is_some_and(|n| matches!(n.work, Ok(Work::Acknowledge)));
+        if m.destructive && !acknowledging {
             flags.push("destructive: type the alias to confirm");
         }
         if m.note {

@@ -943,3 +943,26 @@ fn incident_scope_report_scrolls_at_80x24() {
     assert!(out.contains("batch-export") && out.contains("outsider"), "the callers: {out}");
     insta::assert_snapshot!(out);
 }
+
+/// A destructive step with nothing to do now (revoke-grants when the key has no grant)
+/// only records an acknowledgement: its panel does not ask for the alias.
+#[test]
+fn a_destructive_step_that_only_acknowledges_does_not_ask_for_the_alias() {
+    use crate::domain::runbook::{NextStep, Work};
+    let mut s = incident(true);
+    let inc = s.incident.as_mut().expect("incident");
+    let at = inc.plan.steps.iter().position(|x| x.id == "revoke-grants").expect("revoke-grants");
+    inc.cursor = at;
+    inc.plan.next = Some(NextStep { step: "revoke-grants".into(), work: Ok(Work::Acknowledge), refusals: vec![] });
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("Enter records an acknowledgement with your note"), "{out}");
+    assert!(!out.contains("destructive: type the alias"), "{out}");
+    // With grants to revoke, it asks.
+    let inc = s.incident.as_mut().expect("incident");
+    inc.plan.next = Some(NextStep {
+        step: "revoke-grants".into(),
+        work: Ok(Work::Calls { ops: vec![], attempt: 1 }),
+        refusals: vec![],
+    });
+    assert!(render(&mut s, 120, 40).contains("destructive: type the alias"));
+}

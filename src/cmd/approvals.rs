@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 
-use super::env::{connect_checked, json, Env, Failure};
+use super::env::{connect_checked, json, write_allowed, Env, Failure};
 use crate::cli::{exit, ApprovalsCommand, TableFormat};
 use crate::runtime::approvals::{self as flow, ApprovalError, Listed, Listing, Proposal};
 
@@ -13,7 +13,7 @@ pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
     let data = env.data_dir.as_path();
     match cmd {
         ApprovalsCommand::Propose { operation, key, window_days, reason } => {
-            write_allowed(env, "propose")?;
+            write_allowed(env, "propose", "the request store in AWS")?;
             if reason.trim().is_empty() {
                 return Err(Failure::new(exit::USAGE, "--reason: say why"));
             }
@@ -43,7 +43,7 @@ pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         ApprovalsCommand::Approve { id, confirm, format } => {
-            write_allowed(env, "approve")?;
+            write_allowed(env, "approve", "the request store in AWS")?;
             let (ctx, me) = connect_checked(&env.chain_options()).await?;
             let done = flow::approve(&ctx, data, matrix, &me, id, confirm).await.map_err(failure)?;
             match format {
@@ -55,30 +55,19 @@ pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         ApprovalsCommand::Reject { id, reason } => {
-            write_allowed(env, "reject")?;
+            write_allowed(env, "reject", "the request store in AWS")?;
             let (ctx, me) = connect_checked(&env.chain_options()).await?;
             flow::reject(&ctx, data, matrix, &me, id, reason).await.map_err(failure)?;
             println!("request {id} rejected");
             Ok(exit::OK)
         }
         ApprovalsCommand::Withdraw { id } => {
-            write_allowed(env, "withdraw")?;
+            write_allowed(env, "withdraw", "the request store in AWS")?;
             let (ctx, me) = connect_checked(&env.chain_options()).await?;
             flow::withdraw(&ctx, data, matrix, &me, id).await.map_err(failure)?;
             println!("request {id} withdrawn");
             Ok(exit::OK)
         }
-    }
-}
-
-fn write_allowed(env: &Env, what: &str) -> Result<(), Failure> {
-    if env.global.allow_write {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            exit::USAGE,
-            format!("keydeck is read-only: pass --allow-write to {what} (it changes the request store in AWS)"),
-        ))
     }
 }
 

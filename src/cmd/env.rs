@@ -143,3 +143,16 @@ pub fn load_policy(path: Option<&Path>) -> Result<(Policy, String), Failure> {
         }
     }
 }
+
+/// Refuse a write without `--allow-write` (exit 2): "pass --allow-write to WHAT (it
+/// changes CHANGES)".
+pub fn write_allowed(env: &Env, what: &str, changes: &str) -> Result<(), Failure> {
+    if env.global.allow_write {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            exit::USAGE,
+            format!("keydeck is read-only: pass --allow-write to {what} (it changes {changes})"),
+        ))
+    }
+}

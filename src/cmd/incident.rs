@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use super::env::{connect_checked, json, Env, Failure};
+use super::env::{connect_checked, json, write_allowed, Env, Failure};
+
+/// What an incident's writes change, for the read-only refusal.
+const INCIDENT_CHANGES: &str = "AWS and the incident log";
 use crate::aws::{self, AwsContext};
 use crate::cli::{exit, IncidentCommand, IncidentRunArgs, IncidentStartArgs, TableFormat};
 use crate::domain::identity::CallerIdentity;
@@ -29,17 +32,6 @@ pub async fn run(env: &Env, cmd: &IncidentCommand) -> Result<u8, Failure> {
         }
         IncidentCommand::Verify { target, online, format } => verify_cmd(env, target, *online, *format).await,
         IncidentCommand::Export { id, format } => export(env, id, *format),
-    }
-}
-
-fn write_allowed(env: &Env, what: &str) -> Result<(), Failure> {
-    if env.global.allow_write {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            exit::USAGE,
-            format!("keydeck is read-only: pass --allow-write to {what} (it changes AWS and the incident log)"),
-        ))
     }
 }
 
@@ -76,7 +68,7 @@ fn refused(e: IncidentError) -> Failure {
 
 /// Connect and take the incident's write lock.
 async fn writer(env: &Env, id: &str, what: &str) -> Result<(AwsContext, Runner), Failure> {
-    write_allowed(env, what)?;
+    write_allowed(env, what, INCIDENT_CHANGES)?;
     let id = parse_id(id)?;
     let (ctx, identity) = connect_checked(&env.chain_options()).await?;
     let runner = resume(env, &id, &identity, &ctx.home().region)?;
@@ -97,7 +89,7 @@ fn resume(env: &Env, id: &IncidentId, identity: &CallerIdentity, home: &str) -> 
 }
 
 async fn start(env: &Env, args: &IncidentStartArgs) -> Result<u8, Failure> {
-    write_allowed(env, "open an incident")?;
+    write_allowed(env, "open an incident", INCIDENT_CHANGES)?;
     if args.reason.trim().is_empty() {
         return Err(Failure::new(exit::USAGE, "--reason: say what happened"));
     }

@@ -31,7 +31,9 @@ What it does, in order:
    :meth:`CallObserver.observe`, which records it in CloudTrail (below);
 5. prints exactly one JSON line on stdout (the ready line, also written to
    ``DATA_DIR/sandbox.json`` with mode 0600) and runs until SIGINT/SIGTERM/SIGHUP
-   or EOF on stdin, then removes ``sandbox.json`` and exits 0.
+   or EOF on stdin, then removes ``sandbox.json`` (if it is still its own) and exits 0.
+   The keydeck process that starts the driver owns the data dir (it holds an exclusive
+   lock on ``DATA_DIR/sandbox.lock``); the driver itself takes no lock.
 
 CloudTrail (:class:`CloudTrailRecorder`; moto has no event history of its own):
 
@@ -3651,6 +3653,27 @@ def write_ready_file(data_dir: str, ready: dict[str, Any]) -> str:
     return final
 
 
+def remove_ready_file(path: str) -> None:
+    """Remove sandbox.json if it is still this process's.
+
+    The keydeck process that owns the data dir holds its lock (sandbox.lock); when it is
+    killed the lock goes at once while this driver may take a moment to notice EOF, and a
+    new sandbox may already own the dir: never remove its file.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            pid = json.load(f).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return
+    if pid != os.getpid():
+        LOG.info("sandbox.json belongs to pid %s now; leaving it", pid)
+        return
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def setup_logging(data_dir: str) -> None:
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
     log_path = os.path.join(data_dir, "sandbox.log")
@@ -3821,10 +3844,7 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.wait(1.0):
         pass
     LOG.info("shutting down")
-    try:
-        os.unlink(ready_file)
-    except OSError:
-        pass
+    remove_ready_file(ready_file)
     for closer in (proxy.shutdown, proxy.server_close, moto_server.stop):
         t = threading.Thread(target=closer, daemon=True)
         t.start()

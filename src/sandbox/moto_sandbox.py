@@ -781,7 +781,9 @@ def patch_moto_models() -> None:
     * RotateKeyOnDemand on an EXTERNAL key needs material in PENDING_ROTATION
       (KMSInvalidStateException otherwise); it becomes CURRENT, the previous NON_CURRENT.
       Asymmetric and HMAC keys cannot rotate (UnsupportedOperationException).
-    * ListKeyRotations lists completed rotations; with IncludeKeyMaterial ALL_KEY_MATERIAL
+    * ListKeyRotations takes a key ID or key ARN (an alias: NotFoundException "Invalid
+      keyId", not moto's HTTP 500); each entry's KeyId is the key's id, however the
+      rotation was asked for. It lists completed rotations; with IncludeKeyMaterial ALL_KEY_MATERIAL
       also the first material and any pending one; entries of EXTERNAL keys carry
       KeyMaterialId, ImportState, KeyMaterialState, ExpirationModel and ValidTo.
 
@@ -948,6 +950,10 @@ def patch_moto_models() -> None:
         limit = int(self._get_param("Limit") or 100)
         marker = self._get_param("Marker")
         self._validate_key_id(key_id)
+        # KeyId is a key ID or key ARN, no alias (API reference); moto fails on an alias
+        # (HTTP 500): answer as KMS answers the other rotation calls given one.
+        if isinstance(key_id, str) and (key_id.startswith("alias/") or ":alias/" in key_id):
+            raise _kms_error("NotFoundException", f"Invalid keyId {key_id}")
         key = self.kms_backend.keys[self.kms_backend.get_key_id(key_id)]
         if key.key_spec != "SYMMETRIC_DEFAULT":
             raise _kms_error("UnsupportedOperationException",
@@ -957,7 +963,9 @@ def patch_moto_models() -> None:
             entries = [material_entry(key, m) for m in key.materials
                        if include == "ALL_KEY_MATERIAL" or m.get("rotation_date") is not None]
         else:
-            entries = list(key.rotations)
+            # moto keeps the reference RotateKeyOnDemand was given (an ARN, say): every
+            # entry's KeyId is the key's id, as AWS answers (and the automatic ones here).
+            entries = [{**r, "KeyId": key.id} for r in key.rotations]
         start = int(marker) if marker and str(marker).isdigit() else 0
         page = entries[start:start + limit]
         response: dict[str, Any] = {"Rotations": page, "Truncated": start + limit < len(entries)}

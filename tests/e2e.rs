@@ -310,6 +310,16 @@ fn sandbox_up_env_and_the_aws_cli() {
     assert!(!data.join("sandbox/sandbox.json").exists(), "stale sandbox.json left behind");
 }
 
+/// A child killed (SIGKILL) and reaped when dropped, so a failing test leaves no sandbox behind.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The endpoint in `<data>/sandbox/sandbox.json`.
 fn sandbox_endpoint(d: &Path) -> String {
     let text = std::fs::read_to_string(d.join("data/sandbox/sandbox.json")).expect("sandbox.json while running");
@@ -324,7 +334,8 @@ fn one_sandbox_per_data_dir_and_a_killed_owner_does_not_block() {
     // The data dir from the environment: the hint still names it.
     let mut cmd = Command::new(BIN);
     cmd.env("KEYDECK_DATA_DIR", &data);
-    let (mut first, _lines, banner) = sandbox_up(cmd, &d);
+    let (first, _lines, banner) = sandbox_up(cmd, &d);
+    let mut first = Reap(first);
     let shown = data.display().to_string();
     assert!(banner.contains(&format!("eval \"$(keydeck --data-dir {shown} sandbox env --as key-admin)\"")), "{banner}");
     let first_python = sandbox_pid(&d);
@@ -342,18 +353,34 @@ fn one_sandbox_per_data_dir_and_a_killed_owner_does_not_block() {
 
     // A second sandbox, then the demo, on the same data dir: both refuse, touching nothing.
     for args in [&["sandbox", "up", "--traffic", "none"][..], &["demo", "--traffic", "none"][..]] {
-        let out = Command::new(BIN)
+        let mut second = Command::new(BIN)
             .arg("--data-dir")
             .arg(&data)
             .args(args)
             .env("HOME", &d)
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("second");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        // It must refuse at once: one that starts anyway is killed and fails the test.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = second.try_wait().expect("try_wait") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                let _ = second.wait();
+                panic!("{args:?} did not refuse within 30 s: a second sandbox started on the data dir");
+            }
+            std::thread::sleep(Duration::from_millis(20)); // between polls, not a wait for an outcome
+        };
+        let mut err = String::new();
+        second.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+        assert_eq!(status.code(), Some(3), "{args:?}: {err}");
         assert!(err.contains("a sandbox is already running in"), "{args:?}: {err}");
-        assert!(err.contains(&format!("keydeck pid {}", first.id())), "{args:?}: {err}");
+        assert!(err.contains(&format!("keydeck pid {}", first.0.id())), "{args:?}: {err}");
         assert!(err.contains(&endpoint), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
@@ -364,17 +391,18 @@ fn one_sandbox_per_data_dir_and_a_killed_owner_does_not_block() {
     assert!(String::from_utf8_lossy(&env.stdout).contains(&endpoint));
 
     // The owner is killed outright: its lock goes with it and a new sandbox starts there.
-    first.kill().expect("SIGKILL");
-    first.wait().expect("wait");
+    first.0.kill().expect("SIGKILL");
+    first.0.wait().expect("wait");
     wait_gone(first_python, Duration::from_secs(20));
     let mut cmd = Command::new(BIN);
     cmd.arg("--data-dir").arg(&data);
-    let (mut again, lines, _) = sandbox_up(cmd, &d);
+    let (again, lines, _) = sandbox_up(cmd, &d);
+    let mut again = Reap(again);
     assert_ne!(sandbox_pid(&d), first_python);
-    let st = Command::new("kill").args(["-INT", &again.id().to_string()]).status().expect("kill");
+    let st = Command::new("kill").args(["-INT", &again.0.id().to_string()]).status().expect("kill");
     assert!(st.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(again.wait().expect("wait").success(), "{rest:?}");
+    assert!(again.0.wait().expect("wait").success(), "{rest:?}");
 }
 
 #[test]

@@ -12,7 +12,8 @@ pub mod exit {
     pub const CHECK_FAILED: u8 = 1;
     /// Bad command-line usage (clap's own code).
     pub const USAGE: u8 = 2;
-    /// Bad configuration: malformed policy, unknown profile, unknown region.
+    /// Bad configuration: malformed policy, unknown profile, unknown region; no sandbox
+    /// running, or one already running, in the data dir.
     pub const CONFIG: u8 = 3;
     /// Credentials missing, invalid, expired, or the identity lacks a permission.
     pub const AUTH: u8 = 4;

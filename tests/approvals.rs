@@ -4,7 +4,7 @@
 //! DescribeKey) and CloudTrail.
 //!
 //! Each test works on its own key: drop-national-id-key (the happy path), keys it creates
-//! itself (the race, a key deleted meanwhile), drop-backup-key in eu-west-1 (region not
+//! itself (the race, a key deleted meanwhile, a cancelled deletion), drop-backup-key in eu-west-1 (region not
 //! selected), drop-kyc-key (refusals that never run anything).
 //!
 //! The key-admin's second access key and sessions of his role drop-key-admin are seeded by
@@ -265,6 +265,35 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
     .await;
     assert!(!labels.iter().any(|(l, _)| l == "approval rejected" || l == "approval withdrawn"), "{labels:?}");
     eprintln!("happy path: {:?}", started.elapsed());
+}
+
+/// 004 §6: cancelling a scheduled deletion is single control. The key-admin proposes it
+/// and carries it out as himself; AWS leaves the key Disabled.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_admin_cancels_a_scheduled_deletion_alone() {
+    let deck = Deck::new("cancel");
+    let alias = format!("approvals-cancel-{}", std::process::id());
+    let arn = fresh_key(&alias).await;
+    let lead = kms("security-lead", REGION).await;
+    lead.schedule_key_deletion().key_id(&arn).pending_window_in_days(30).send().await.expect("ScheduleKeyDeletion");
+
+    let id = deck.propose("cancel-deletion", &alias, &[]);
+    deck.attested(&id);
+    let done =
+        deck.run("key-admin", &["approvals", "approve", &id, "--confirm", &alias, "--format", "json"]).ok().json();
+    assert_eq!(done["approver"], op_arn("key-admin"));
+    assert_eq!(done["outcome"]["result"], "succeeded", "{done:#}");
+    let m = kms("key-auditor", REGION).await.describe_key().key_id(&arn).send().await.expect("DescribeKey");
+    let m = m.key_metadata.expect("metadata");
+    assert_eq!(m.key_state().map(|s| s.as_str()), Some("Disabled"));
+    assert!(m.deletion_date.is_none(), "no deletion scheduled any more");
+    let calls = eventually("CloudTrail's CancelKeyDeletion", Duration::from_secs(30), || async {
+        let calls = trail_calls("CancelKeyDeletion", &arn).await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0]["userIdentity"]["arn"], op_arn("key-admin"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

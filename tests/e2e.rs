@@ -141,6 +141,32 @@ fn wait_gone(pid: u32, timeout: Duration) {
     }
 }
 
+type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// `cmd sandbox up --traffic none` (cmd: keydeck with its data dir chosen), read up to the
+/// banner's last line ("Ctrl-C stops it."): the child, the rest of its stdout, the banner.
+fn sandbox_up(mut cmd: Command, home: &Path) -> (std::process::Child, Lines, String) {
+    let mut up = cmd
+        .args(["sandbox", "up", "--traffic", "none"])
+        .env("HOME", home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sandbox up");
+    let mut lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    assert!(banner.contains("keydeck sandbox running at http://127.0.0.1:"), "{banner}");
+    (up, lines, banner)
+}
+
 fn sandbox_pid(data_dir: &Path) -> u32 {
     let text = std::fs::read_to_string(data_dir.join("data/sandbox/sandbox.json")).expect("sandbox.json while running");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
@@ -235,26 +261,10 @@ fn demo_console_journey() {
 fn sandbox_up_env_and_the_aws_cli() {
     let d = common::temp_dir("e2e-up");
     let data = d.join("data");
-    let mut up = Command::new(BIN)
-        .args(["--data-dir"])
-        .arg(&data)
-        .args(["sandbox", "up", "--traffic", "none"])
-        .env("HOME", &d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sandbox up");
-    let mut lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
-    let mut banner = String::new();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.contains("Ctrl-C") {
-            break;
-        }
-    }
-    assert!(banner.contains("keydeck sandbox running at http://127.0.0.1:"), "{banner}");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(&data);
+    let (mut up, lines, banner) = sandbox_up(cmd, &d);
+    assert!(banner.contains(&format!("keydeck --data-dir {} sandbox env", data.display())), "{banner}");
     let pid = sandbox_pid(&d);
 
     let env = Command::new(BIN)
@@ -298,6 +308,101 @@ fn sandbox_up_env_and_the_aws_cli() {
     assert!(rest.iter().any(|l| l.contains("sandbox stopped")), "{rest:?}");
     wait_gone(pid, Duration::from_secs(20));
     assert!(!data.join("sandbox/sandbox.json").exists(), "stale sandbox.json left behind");
+}
+
+/// A child killed (SIGKILL) and reaped when dropped, so a failing test leaves no sandbox behind.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The endpoint in `<data>/sandbox/sandbox.json`.
+fn sandbox_endpoint(d: &Path) -> String {
+    let text = std::fs::read_to_string(d.join("data/sandbox/sandbox.json")).expect("sandbox.json while running");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["endpoint"].as_str().expect("endpoint").to_owned()
+}
+
+#[test]
+fn one_sandbox_per_data_dir_and_a_killed_owner_does_not_block() {
+    let d = common::temp_dir("e2e-lock");
+    let data = d.join("data");
+    // The data dir from the environment: the hint still names it.
+    let mut cmd = Command::new(BIN);
+    cmd.env("KEYDECK_DATA_DIR", &data);
+    let (first, _lines, banner) = sandbox_up(cmd, &d);
+    let mut first = Reap(first);
+    let shown = data.display().to_string();
+    assert!(banner.contains(&format!("eval \"$(keydeck --data-dir {shown} sandbox env --as key-admin)\"")), "{banner}");
+    let first_python = sandbox_pid(&d);
+    let endpoint = sandbox_endpoint(&d);
+    let files = |d: &Path| -> Vec<(String, std::time::SystemTime)> {
+        ["estate.toml", "moto_sandbox.py", "cloudtrail.jsonl", "sandbox.json"]
+            .iter()
+            .map(|f| {
+                let m = std::fs::metadata(d.join("data/sandbox").join(f)).expect(f);
+                (f.to_string(), m.modified().expect("mtime"))
+            })
+            .collect()
+    };
+    let before = files(&d);
+
+    // A second sandbox, then the demo, on the same data dir: both refuse, touching nothing.
+    for args in [&["sandbox", "up", "--traffic", "none"][..], &["demo", "--traffic", "none"][..]] {
+        let mut second = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("HOME", &d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("second");
+        // It must refuse at once: one that starts anyway is killed and fails the test.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = second.try_wait().expect("try_wait") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                let _ = second.wait();
+                panic!("{args:?} did not refuse within 30 s: a second sandbox started on the data dir");
+            }
+            std::thread::sleep(Duration::from_millis(20)); // between polls, not a wait for an outcome
+        };
+        let mut err = String::new();
+        second.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+        assert_eq!(status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("a sandbox is already running in"), "{args:?}: {err}");
+        assert!(err.contains(&format!("keydeck pid {}", first.0.id())), "{args:?}: {err}");
+        assert!(err.contains(&endpoint), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    assert_eq!(files(&d), before, "the refused starts changed the first sandbox's files");
+    let env = Command::new(BIN).arg("--data-dir").arg(&data).args(["sandbox", "env", "--as", "key-admin"]).output();
+    let env = env.expect("env");
+    assert!(env.status.success(), "the first sandbox was orphaned: {}", String::from_utf8_lossy(&env.stderr));
+    assert!(String::from_utf8_lossy(&env.stdout).contains(&endpoint));
+
+    // The owner is killed outright: its lock goes with it and a new sandbox starts there.
+    first.0.kill().expect("SIGKILL");
+    first.0.wait().expect("wait");
+    wait_gone(first_python, Duration::from_secs(20));
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(&data);
+    let (again, lines, _) = sandbox_up(cmd, &d);
+    let mut again = Reap(again);
+    assert_ne!(sandbox_pid(&d), first_python);
+    let st = Command::new("kill").args(["-INT", &again.0.id().to_string()]).status().expect("kill");
+    assert!(st.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(again.0.wait().expect("wait").success(), "{rest:?}");
 }
 
 #[test]

@@ -617,3 +617,34 @@ async fn a_cron_schedule_expression_sets_the_next_rotation_date() {
     let next = d.next_rotation_date().expect("NextRotationDate").secs();
     assert_eq!(next, want.timestamp(), "next {next}, want {want}");
 }
+
+/// ListKeyRotations takes a key ID or key ARN, no alias (KMS API reference, KeyId): an alias
+/// is a NotFoundException, not a server error; each entry's KeyId is the key's id, also for
+/// a rotation asked for by ARN.
+#[tokio::test]
+async fn list_key_rotations_refuses_an_alias_and_names_the_key_by_its_id() {
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+    let region = "eu-north-1";
+    let admin = aws_sdk_kms::Client::new(&config_in(&context("key-admin").await, region));
+    let lead = aws_sdk_kms::Client::new(&config_in(&context("security-lead").await, region));
+    let m = admin.create_key().description("rotation ids").send().await.expect("CreateKey").key_metadata;
+    let m = m.expect("metadata");
+    let (id, arn) = (m.key_id().to_owned(), m.arn().expect("arn").to_owned());
+    let alias = format!("alias/rotation-ids-{}", std::process::id());
+    admin.create_alias().alias_name(&alias).target_key_id(&id).send().await.expect("CreateAlias");
+    lead.rotate_key_on_demand().key_id(&arn).send().await.expect("RotateKeyOnDemand by ARN");
+    lead.rotate_key_on_demand().key_id(&id).send().await.expect("RotateKeyOnDemand by id");
+
+    for reference in [&id, &arn] {
+        let out = admin.list_key_rotations().key_id(reference).send().await.expect("ListKeyRotations");
+        let ids: Vec<Option<&str>> = out.rotations().iter().map(|r| r.key_id()).collect();
+        assert_eq!(ids, [Some(id.as_str()), Some(id.as_str())], "by {reference}");
+    }
+    let alias_arn = format!("{}:{alias}", arn.rsplit_once(":key/").expect("key ARN").0);
+    for reference in [alias.as_str(), alias_arn.as_str()] {
+        let err = admin.list_key_rotations().key_id(reference).send().await.expect_err("no alias");
+        let se = err.as_service_error().expect("a service error (4xx), not a retried 500");
+        assert_eq!(se.code(), Some("NotFoundException"), "{reference}: {se:?}");
+        assert!(se.message().unwrap_or("").contains(reference), "{reference}: {se:?}");
+    }
+}

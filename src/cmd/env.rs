@@ -27,7 +27,9 @@ impl Failure {
 impl From<SandboxError> for Failure {
     fn from(e: SandboxError) -> Self {
         let code = match e {
-            SandboxError::NotRunning { .. } | SandboxError::UnknownOperator { .. } => exit::CONFIG,
+            SandboxError::NotRunning { .. }
+            | SandboxError::UnknownOperator { .. }
+            | SandboxError::AlreadyRunning { .. } => exit::CONFIG,
             _ => exit::SANDBOX,
         };
         Failure::new(code, e.to_string())

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -111,7 +113,8 @@ impl SandboxInfo {
     }
 }
 
-fn shell_quote(s: &str) -> String {
+/// `s` as one POSIX shell word: as is when it is plainly safe, else single-quoted.
+pub fn shell_quote(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:,".contains(c)) {
         s.to_owned()
     } else {
@@ -122,13 +125,38 @@ fn shell_quote(s: &str) -> String {
 /// Why the sandbox could not start or be found.
 #[derive(Debug)]
 pub enum SandboxError {
-    PythonMissing { python: String },
-    MotoMissing { message: String, requirements: PathBuf },
-    PortInUse { message: String },
-    StartFailed { message: String, log: PathBuf },
-    NotRunning { dir: PathBuf },
-    UnknownOperator { name: String, known: Vec<String> },
-    Io { what: String, error: std::io::Error },
+    PythonMissing {
+        python: String,
+    },
+    MotoMissing {
+        message: String,
+        requirements: PathBuf,
+    },
+    PortInUse {
+        message: String,
+    },
+    StartFailed {
+        message: String,
+        log: PathBuf,
+    },
+    NotRunning {
+        dir: PathBuf,
+    },
+    /// Another process owns a sandbox in this directory (it holds `sandbox.lock`).
+    /// `pid` is that keydeck process, `endpoint` its sandbox's (None while it is seeding).
+    AlreadyRunning {
+        dir: PathBuf,
+        pid: Option<u32>,
+        endpoint: Option<String>,
+    },
+    UnknownOperator {
+        name: String,
+        known: Vec<String>,
+    },
+    Io {
+        what: String,
+        error: std::io::Error,
+    },
 }
 
 impl fmt::Display for SandboxError {
@@ -153,6 +181,13 @@ impl fmt::Display for SandboxError {
                 f,
                 "no sandbox is running for data dir {}: start one with `keydeck sandbox up` (same --data-dir)",
                 dir.display()
+            ),
+            Self::AlreadyRunning { dir, pid, endpoint } => write!(
+                f,
+                "a sandbox is already running in {} (keydeck pid {}, endpoint {}): stop it, or use another --data-dir",
+                dir.display(),
+                pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
+                endpoint.as_deref().unwrap_or("not ready yet")
             ),
             Self::UnknownOperator { name, known } => {
                 write!(f, "unknown sandbox operator {name:?}: choose one of {}", known.join(", "))
@@ -188,6 +223,51 @@ pub struct Sandbox {
     pub dir: PathBuf,
     child: Child,
     stdin: Option<ChildStdin>,
+    // Last: dropped after the child, so the lock outlives the emulator it guards.
+    _lock: File,
+}
+
+/// The lock file of a sandbox directory: whoever holds an exclusive lock on it owns the
+/// sandbox there. Its content (`{"pid": N}`, the owning keydeck process) is informational.
+pub const LOCK_FILE: &str = "sandbox.lock";
+
+#[derive(Deserialize)]
+struct LockNote {
+    pid: u32,
+}
+
+/// Take the exclusive lock on `<dir>/sandbox.lock` without waiting and note our pid in it.
+///
+/// The lock is an advisory `flock` (std's `File::try_lock`) held while the returned file
+/// is open: the OS releases it however the holder exits, so a stale file never blocks.
+/// Errors: [`SandboxError::AlreadyRunning`] when another process holds it.
+pub fn lock_dir(dir: &Path) -> Result<File, SandboxError> {
+    create_private_dir(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut file = opts.open(&path).map_err(io(format!("opening {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<LockNote>(&t).ok())
+                .map(|n| n.pid);
+            let endpoint = std::fs::read_to_string(dir.join("sandbox.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<SandboxInfo>(&t).ok())
+                .map(|i| i.endpoint);
+            return Err(SandboxError::AlreadyRunning { dir: dir.to_owned(), pid, endpoint });
+        }
+        Err(TryLockError::Error(e)) => return Err(io(format!("locking {}", path.display()))(e)),
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(format!("{{\"pid\":{}}}\n", std::process::id()).as_bytes()))
+        .map_err(io(format!("writing {}", path.display())))?;
+    Ok(file)
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
@@ -226,7 +306,12 @@ struct FailureLine {
 
 impl Sandbox {
     /// Start the emulator, wait until it is seeded and IAM enforcement is on.
+    ///
+    /// Takes `dir`'s lock ([`lock_dir`]) before writing anything there and holds it for the
+    /// sandbox's life: a second sandbox in the same directory fails with
+    /// [`SandboxError::AlreadyRunning`] and leaves the first untouched.
     pub async fn start(dir: &Path, opts: &StartOptions) -> Result<Self, SandboxError> {
+        let lock = lock_dir(dir)?;
         install_files(dir)?;
         let python = std::env::var("KEYDECK_PYTHON").unwrap_or_else(|_| "python3".into());
         let mut cmd = Command::new(&python);
@@ -298,7 +383,7 @@ impl Sandbox {
                 });
             }
             let stdin = child.stdin.take();
-            return Ok(Self { info, dir: dir.to_owned(), child, stdin });
+            return Ok(Self { info, dir: dir.to_owned(), child, stdin, _lock: lock });
         }
         let _ = child.wait().await;
         let fail: FailureLine = serde_json::from_str(&line)

@@ -31,7 +31,9 @@ What it does, in order:
    :meth:`CallObserver.observe`, which records it in CloudTrail (below);
 5. prints exactly one JSON line on stdout (the ready line, also written to
    ``DATA_DIR/sandbox.json`` with mode 0600) and runs until SIGINT/SIGTERM/SIGHUP
-   or EOF on stdin, then removes ``sandbox.json`` and exits 0.
+   or EOF on stdin, then removes ``sandbox.json`` (if it is still its own) and exits 0.
+   The keydeck process that starts the driver owns the data dir (it holds an exclusive
+   lock on ``DATA_DIR/sandbox.lock``); the driver itself takes no lock.
 
 CloudTrail (:class:`CloudTrailRecorder`; moto has no event history of its own):
 
@@ -779,7 +781,9 @@ def patch_moto_models() -> None:
     * RotateKeyOnDemand on an EXTERNAL key needs material in PENDING_ROTATION
       (KMSInvalidStateException otherwise); it becomes CURRENT, the previous NON_CURRENT.
       Asymmetric and HMAC keys cannot rotate (UnsupportedOperationException).
-    * ListKeyRotations lists completed rotations; with IncludeKeyMaterial ALL_KEY_MATERIAL
+    * ListKeyRotations takes a key ID or key ARN (an alias: NotFoundException "Invalid
+      keyId", not moto's HTTP 500); each entry's KeyId is the key's id, however the
+      rotation was asked for. It lists completed rotations; with IncludeKeyMaterial ALL_KEY_MATERIAL
       also the first material and any pending one; entries of EXTERNAL keys carry
       KeyMaterialId, ImportState, KeyMaterialState, ExpirationModel and ValidTo.
 
@@ -946,6 +950,10 @@ def patch_moto_models() -> None:
         limit = int(self._get_param("Limit") or 100)
         marker = self._get_param("Marker")
         self._validate_key_id(key_id)
+        # KeyId is a key ID or key ARN, no alias (API reference); moto fails on an alias
+        # (HTTP 500): answer as KMS answers the other rotation calls given one.
+        if isinstance(key_id, str) and (key_id.startswith("alias/") or ":alias/" in key_id):
+            raise _kms_error("NotFoundException", f"Invalid keyId {key_id}")
         key = self.kms_backend.keys[self.kms_backend.get_key_id(key_id)]
         if key.key_spec != "SYMMETRIC_DEFAULT":
             raise _kms_error("UnsupportedOperationException",
@@ -955,7 +963,9 @@ def patch_moto_models() -> None:
             entries = [material_entry(key, m) for m in key.materials
                        if include == "ALL_KEY_MATERIAL" or m.get("rotation_date") is not None]
         else:
-            entries = list(key.rotations)
+            # moto keeps the reference RotateKeyOnDemand was given (an ARN, say): every
+            # entry's KeyId is the key's id, as AWS answers (and the automatic ones here).
+            entries = [{**r, "KeyId": key.id} for r in key.rotations]
         start = int(marker) if marker and str(marker).isdigit() else 0
         page = entries[start:start + limit]
         response: dict[str, Any] = {"Rotations": page, "Truncated": start + limit < len(entries)}
@@ -3651,6 +3661,27 @@ def write_ready_file(data_dir: str, ready: dict[str, Any]) -> str:
     return final
 
 
+def remove_ready_file(path: str) -> None:
+    """Remove sandbox.json if it is still this process's.
+
+    The keydeck process that owns the data dir holds its lock (sandbox.lock); when it is
+    killed the lock goes at once while this driver may take a moment to notice EOF, and a
+    new sandbox may already own the dir: never remove its file.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            pid = json.load(f).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return
+    if pid != os.getpid():
+        LOG.info("sandbox.json belongs to pid %s now; leaving it", pid)
+        return
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def setup_logging(data_dir: str) -> None:
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
     log_path = os.path.join(data_dir, "sandbox.log")
@@ -3821,10 +3852,7 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.wait(1.0):
         pass
     LOG.info("shutting down")
-    try:
-        os.unlink(ready_file)
-    except OSError:
-        pass
+    remove_ready_file(ready_file)
     for closer in (proxy.shutdown, proxy.server_close, moto_server.stop):
         t = threading.Thread(target=closer, daemon=True)
         t.start()

@@ -51,33 +51,60 @@ pub fn status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
 
 pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let bindings = keymap::help_for(state.view);
-    let mut lines: Vec<Line> = vec![Line::from(Span::styled(format!("{} view", state.view.title()), theme.dim()))];
+    // Wide enough for the longest line where the terminal allows, else its whole width;
+    // a binding's text wraps under itself (a hanging indent), never cut.
+    let width = 96.min(area.width);
+    let text_w = width.saturating_sub(2 + 2 + 8).max(10);
+    let mut body: Vec<Line> = Vec::new();
+    let mut push = |keys: &str, help: &str| {
+        for (i, row) in super::widgets::wrap_text(help, text_w, usize::MAX).into_iter().enumerate() {
+            let key = if i == 0 { format!("  {keys:<8}") } else { " ".repeat(10) };
+            body.push(Line::from(vec![Span::styled(key, theme.key()), Span::raw(row)]));
+        }
+    };
     // The view keys (1, 2, ...) on one line: the tabs in the header name them.
     let is_view_key =
         |b: &keymap::Binding| b.scope.is_empty() && b.keys.len() == 1 && b.keys.as_bytes()[0].is_ascii_digit();
+    // Moving and scrolling take one line each, so every view's help fits 24 rows.
+    use keymap::Command as C;
+    let moves = [C::Down, C::Up, C::PageDown, C::PageUp, C::Top, C::Bottom];
+    let scrolls = [C::ScrollDown, C::ScrollUp];
+    let mut moved = false;
+    let mut scrolled = false;
     for b in bindings.iter().filter(|b| !is_view_key(b)) {
-        lines.push(Line::from(vec![Span::styled(format!("  {:<8}", b.keys), theme.key()), Span::raw(b.help)]));
+        if moves.contains(&b.command) {
+            if !std::mem::replace(&mut moved, true) {
+                push("↓↑ j k", "next, previous · PgDn PgUp page · g G (Home End) first, last");
+            }
+        } else if scrolls.contains(&b.command) {
+            if !std::mem::replace(&mut scrolled, true) {
+                push("J K", "scroll the detail pane / step panel down, up");
+            }
+        } else {
+            push(b.keys, b.help);
+        }
     }
     let views: Vec<&str> = bindings.iter().filter(|b| is_view_key(b)).map(|b| b.keys).collect();
     if let (Some(first), Some(last)) = (views.first(), views.last()) {
         let names: Vec<String> = crate::app::View::ALL.iter().map(|v| v.title().to_lowercase()).collect();
-        lines.push(Line::from(vec![
-            Span::styled(format!("  {:<8}", format!("{first}-{last}")), theme.key()),
-            Span::raw(names.join("·")),
-        ]));
+        push(&format!("{first}-{last}"), &names.join("·"));
     }
-    lines.push(Line::from(vec![
-        Span::styled(format!("  {:<8}", "Esc"), theme.key()),
-        Span::raw("clear filter / message"),
-    ]));
-    lines.push(Line::from(""));
+    push("Esc", "clear filter / message");
+    let mut lines = Vec::new();
+    // Rows inside the border: the body, then the closing line.
+    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(1);
+    if body.len() > room {
+        body.truncate(room.saturating_sub(1));
+        body.push(Line::from(Span::styled("  … (a taller terminal shows the rest)", theme.dim())));
+    }
+    lines.extend(body);
     lines.push(Line::from(Span::styled("any key closes this help", theme.dim())));
     let height = (lines.len() as u16 + 2).min(area.height);
-    let width = 64.min(area.width);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(" Keys ", theme.title()));
+    let title = format!(" Keys — {} ", state.view.title());
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(title, theme.title()));
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 

@@ -966,3 +966,31 @@ fn a_destructive_step_that_only_acknowledges_does_not_ask_for_the_alias() {
     });
     assert!(render(&mut s, 120, 40).contains("destructive: type the alias"));
 }
+
+/// At 80×24 the help of every view shows each binding's whole text (wrapped under itself)
+/// and how to close it.
+#[test]
+fn help_fits_every_view_at_80x24() {
+    use crate::app::View;
+    for view in View::ALL {
+        let mut s = incident(true);
+        s.view = view;
+        press(&mut s, KeyCode::Char('?'));
+        let out = render(&mut s, 80, 24);
+        assert!(out.contains("any key closes this help"), "{view:?}:\n{out}");
+        let flat: String = out.split_whitespace().collect::<Vec<_>>().join(" ").replace("│ ", "").replace(" │", "");
+        use crate::app::keymap::Command as C;
+        let grouped = [C::Down, C::Up, C::PageDown, C::PageUp, C::Top, C::Bottom, C::ScrollDown, C::ScrollUp];
+        let listed = |b: &&&crate::app::keymap::Binding| {
+            !b.help.is_empty() && !grouped.contains(&b.command) && !b.keys.starts_with(|c: char| c.is_ascii_digit())
+        };
+        for b in crate::app::keymap::help_for(view).iter().filter(listed) {
+            let last = b.help.split_whitespace().last().unwrap_or_default();
+            assert!(flat.contains(last), "{view:?}: {:?} cut:\n{out}", b.help);
+        }
+    }
+    let mut s = incident(true);
+    s.view = View::Inventory;
+    press(&mut s, KeyCode::Char('?'));
+    insta::assert_snapshot!(render(&mut s, 80, 24));
+}

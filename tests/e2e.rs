@@ -380,6 +380,7 @@ fn one_sandbox_per_data_dir_and_a_killed_owner_does_not_block() {
         second.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
         assert_eq!(status.code(), Some(3), "{args:?}: {err}");
         assert!(err.contains("a sandbox is already running in"), "{args:?}: {err}");
+        assert!(err.contains("keydeck sandbox env --as OPERATOR"), "says how to join it: {err}");
         assert!(err.contains(&format!("keydeck pid {}", first.0.id())), "{args:?}: {err}");
         assert!(err.contains(&endpoint), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");

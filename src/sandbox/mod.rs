@@ -184,7 +184,7 @@ impl fmt::Display for SandboxError {
             ),
             Self::AlreadyRunning { dir, pid, endpoint } => write!(
                 f,
-                "a sandbox is already running in {} (keydeck pid {}, endpoint {}): stop it, or use another --data-dir",
+                "a sandbox is already running in {} (keydeck pid {}, endpoint {}): to join it as another operator, eval \"$(keydeck sandbox env --as OPERATOR)\" and run keydeck; or stop it, or use another --data-dir",
                 dir.display(),
                 pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
                 endpoint.as_deref().unwrap_or("not ready yet")

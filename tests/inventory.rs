@@ -24,6 +24,23 @@ fn inventory_json(operator: &str, extra: &[&str]) -> (i32, Value) {
     (out.status.code().expect("code"), v)
 }
 
+/// `keydeck inventory --format json` as the key-auditor under the policy `toml`: exit
+/// code and JSON.
+fn inventory_under(toml: &str, extra: &[&str]) -> (i32, Value) {
+    let d = temp_dir("inv");
+    let policy = d.join("policy.toml");
+    std::fs::write(&policy, toml).expect("write");
+    let out = keydeck_as("key-auditor", &d)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["inventory", "--format", "json"])
+        .args(extra)
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    (out.status.code().expect("code"), v)
+}
+
 fn item<'a>(v: &'a Value, name: &str) -> &'a Value {
     v["items"].as_array().expect("items").iter().find(|i| i["name"] == name).unwrap_or_else(|| panic!("{name} missing"))
 }
@@ -144,45 +161,25 @@ fn check_exits_1_on_alerts_and_0_when_clean() {
     assert!(text.contains(&format!("--check failed ({n} finding(s)):")), "{text}");
     assert!(text.contains("  key drop-kyc-key (eu-north-1): Overdue"), "{text}");
     // A policy that governs only an item that is in order: --check passes.
-    let d = temp_dir("inv");
-    let policy = d.join("ok.toml");
-    std::fs::write(
-        &policy,
+    let (code, v) = inventory_under(
         "[policy]\nname = \"only s3\"\n[[keys]]\nname = \"trove-s3-sse-key\"\nowner = \"cto\"\nclassification = \"L3\"\nrotation = \"1y\"\nregions = [\"eu-west-1\"]\n",
-    )
-    .expect("write");
-    let out = keydeck_as("key-auditor", &d)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["inventory", "--check", "--format", "json"])
-        .output()
-        .expect("run");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        &["--check"],
+    );
     assert_eq!(item(&v, "trove-s3-sse-key")["status"], "ok");
-    assert_eq!(out.status.code(), Some(0), "{}", v["summary"]);
+    assert_eq!(code, 0, "{}", v["summary"]);
 }
 
 #[test]
 fn an_external_item_due_soon() {
-    let d = temp_dir("inv");
     let today = Utc::now().date_naive();
-    let policy = d.join("ext.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let (_, v) = inventory_under(
+        &format!(
             "[policy]\nname = \"ext\"\ndue_soon = \"30d\"\n[[external]]\nname = \"TLS certificate (getdrop.no)\"\nexpires = \"{}\"\nalert_before = \"14d\"\n[[external]]\nname = \"FINA certificate\"\nexpires = \"{}\"\nalert_before = \"60d\"\n",
             today + chrono::Days::new(25),
             today + chrono::Days::new(50)
         ),
-    )
-    .expect("write");
-    let out = keydeck_as("key-auditor", &d)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["inventory", "--format", "json"])
-        .output()
-        .expect("run");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        &[],
+    );
     let ext = v["external"].as_array().expect("external");
     let tls = ext.iter().find(|x| x["name"] == "TLS certificate (getdrop.no)").expect("tls");
     assert_eq!(tls["status"], "due_soon", "{}", tls["reason"]);
@@ -234,23 +231,13 @@ fn review_lists_what_is_not_ok_with_rule_and_action() {
 fn a_rotation_period_binds_where_kms_cannot_rotate() {
     // The asymmetric anchor key (60 d old) and the HMAC key (300 d old) under rules that
     // set a period: overdue past it, with the manual rotation; n/a where the rule sets none.
-    let d = temp_dir("inv");
-    let policy = d.join("manual.toml");
-    std::fs::write(
-        &policy,
+    let (_, v) = inventory_under(
         "[policy]\nname = \"manual\"\n\
          [[keys]]\nname = \"keydeck-incident-anchor\"\nowner = \"sec\"\nclassification = \"L3\"\nrotation = \"30d\"\n\
          [[keys]]\nname = \"drop-field-hmac-key\"\nowner = \"sec\"\nclassification = \"L4\"\nrotation = \"90d\"\n\
          [[keys]]\nname = \"drop-jwt-private-key\"\nowner = \"sec\"\nclassification = \"L4\"\n",
-    )
-    .expect("write");
-    let out = keydeck_as("key-auditor", &d)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["inventory", "--format", "json"])
-        .output()
-        .expect("run");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        &[],
+    );
     for name in ["keydeck-incident-anchor", "drop-field-hmac-key"] {
         let k = item(&v, name);
         assert_eq!(k["status"], "alert", "{name}: {}", k["reason"]);

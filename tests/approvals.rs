@@ -15,7 +15,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudtrail::types::LookupAttributeKey;
@@ -28,43 +27,6 @@ use keydeck::domain::policy::ApprovalMatrix;
 use serde_json::Value;
 
 const REGION: &str = "eu-north-1";
-
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    what: String,
-}
-
-impl Ran {
-    fn of(mut c: std::process::Command, what: String) -> Self {
-        let out: Output = c.output().expect("run keydeck");
-        Ran {
-            code: out.status.code().expect("exit code"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            what,
-        }
-    }
-
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "{}: exit {}\nstdout: {}\nstderr: {}", self.what, self.code, self.stdout, self.stderr);
-        self
-    }
-
-    /// A failure: its exit code and its one line on stderr.
-    fn fails(&self, code: i32, needle: &str) -> &Self {
-        assert!(!self.stderr.contains("panicked"), "{}: panic: {}", self.what, self.stderr);
-        assert_eq!(self.code, code, "{}: stdout {} stderr {}", self.what, self.stdout, self.stderr);
-        assert_eq!(self.stderr.lines().count(), 1, "{}: one line: {}", self.what, self.stderr);
-        assert!(self.stderr.contains(needle), "{}: {needle:?} not in {}", self.what, self.stderr);
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.what, self.stdout))
-    }
-}
 
 /// keydeck runs as any operator, each operator with its own data dir (two machines).
 struct Deck {

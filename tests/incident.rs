@@ -37,33 +37,6 @@ fn sb() -> &'static SandboxInfo {
 
 // ---- running keydeck as an operator
 
-/// One keydeck run: exit code, stdout, stderr.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    what: String,
-}
-
-impl Ran {
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "{}: exit {}\nstdout: {}\nstderr: {}", self.what, self.code, self.stdout, self.stderr);
-        self
-    }
-
-    /// The one line on stderr (the contract for failures: one line, no panic).
-    fn line(&self) -> &str {
-        assert!(!self.stderr.contains("panicked"), "{}: panic: {}", self.what, self.stderr);
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{}: one line on stderr expected, got: {}", self.what, self.stderr);
-        lines[0]
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.what, self.stdout))
-    }
-}
-
 /// keydeck runs sharing one data dir (the incident log), as any operator; every output is
 /// kept so a test can search it.
 struct Deck {
@@ -89,12 +62,10 @@ impl Deck {
         let out: Output = c.args(args).output().expect("run keydeck");
         self.outputs.borrow_mut().extend_from_slice(&out.stdout);
         self.outputs.borrow_mut().extend_from_slice(&out.stderr);
-        Ran {
-            code: out.status.code().expect("exit code, not a signal"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            what: format!("{who}{}: keydeck {}", if write { " --allow-write" } else { "" }, args.join(" ")),
-        }
+        Ran::from_output(
+            &out,
+            format!("{who}{}: keydeck {}", if write { " --allow-write" } else { "" }, args.join(" ")),
+        )
     }
 
     /// `incident start` as `who` with --allow-write: the new incident's id.

@@ -414,3 +414,54 @@ pub async fn sandbox_stats() -> Value {
     assert_eq!(status, 200, "stats: {}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).expect("stats are JSON")
 }
+
+// ---- one run of the keydeck binary
+
+/// One keydeck run: exit code, stdout, stderr, and what was run (for messages).
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub what: String,
+}
+
+impl Ran {
+    /// Run `c` to its end.
+    pub fn of(mut c: std::process::Command, what: String) -> Self {
+        Self::from_output(&c.output().expect("run keydeck"), what)
+    }
+
+    pub fn from_output(out: &std::process::Output, what: String) -> Self {
+        Ran {
+            code: out.status.code().expect("exit code, not a signal"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            what,
+        }
+    }
+
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "{}: exit {}\nstdout: {}\nstderr: {}", self.what, self.code, self.stdout, self.stderr);
+        self
+    }
+
+    /// The one line on stderr (the contract for failures: one line, no panic).
+    pub fn line(&self) -> &str {
+        assert!(!self.stderr.contains("panicked"), "{}: panic: {}", self.what, self.stderr);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}: one line on stderr expected, got: {}", self.what, self.stderr);
+        lines[0]
+    }
+
+    /// A failure: its exit code and its one line on stderr, containing `needle`.
+    pub fn fails(&self, code: i32, needle: &str) -> &Self {
+        let line = self.line();
+        assert_eq!(self.code, code, "{}: stdout {} stderr {}", self.what, self.stdout, self.stderr);
+        assert!(line.contains(needle), "{}: {needle:?} not in {}", self.what, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.what, self.stdout))
+    }
+}

@@ -18,6 +18,29 @@ struct Screen {
     parser: vt100::Parser,
     raw: Vec<u8>,
     closed: bool,
+    /// Inside a synchronized update (DEC mode 2026, one per frame): the screen is a torn
+    /// frame, not what the operator sees, so no condition is judged on it.
+    in_frame: bool,
+}
+
+const FRAME_BEGIN: &[u8] = b"\x1b[?2026h";
+const FRAME_END: &[u8] = b"\x1b[?2026l";
+
+impl Screen {
+    /// Feed output; `in_frame` follows the last frame marker, also one split across reads.
+    fn feed(&mut self, bytes: &[u8]) {
+        let from = self.raw.len().saturating_sub(FRAME_BEGIN.len() - 1);
+        self.parser.process(bytes);
+        self.raw.extend_from_slice(bytes);
+        let tail = &self.raw[from..];
+        let last = |m: &[u8]| tail.windows(m.len()).rposition(|w| w == m);
+        match (last(FRAME_BEGIN), last(FRAME_END)) {
+            (Some(b), Some(e)) => self.in_frame = b > e,
+            (Some(_), None) => self.in_frame = true,
+            (None, Some(_)) => self.in_frame = false,
+            (None, None) => {}
+        }
+    }
 }
 
 /// keydeck running in a pseudo-terminal.
@@ -59,7 +82,12 @@ impl Pty {
         let mut reader = pair.master.try_clone_reader().expect("reader");
         let writer = pair.master.take_writer().expect("writer");
         let shared = Arc::new((
-            Mutex::new(Screen { parser: vt100::Parser::new(rows, cols, 0), raw: Vec::new(), closed: false }),
+            Mutex::new(Screen {
+                parser: vt100::Parser::new(rows, cols, 0),
+                raw: Vec::new(),
+                closed: false,
+                in_frame: false,
+            }),
             Condvar::new(),
         ));
         let s2 = shared.clone();
@@ -74,8 +102,7 @@ impl Pty {
                     cv.notify_all();
                     break;
                 }
-                s.parser.process(&buf[..n]);
-                s.raw.extend_from_slice(&buf[..n]);
+                s.feed(&buf[..n]);
                 cv.notify_all();
             }
         });
@@ -89,7 +116,7 @@ impl Pty {
         let mut s = lock.lock().expect("lock");
         loop {
             let text = s.parser.screen().contents();
-            if pred(&text) {
+            if !s.in_frame && pred(&text) {
                 return text;
             }
             let now = Instant::now();
@@ -200,6 +227,10 @@ fn demo_console_journey() {
     });
     assert!(screen.contains("READ-ONLY"), "{screen}");
     assert!(screen.contains("eu-north-1,eu-west-1"), "{screen}");
+    // Every frame is one synchronized update: the waits below judge whole frames only.
+    let raw = pty.raw();
+    let count = |m: &[u8]| raw.windows(m.len()).filter(|w| *w == m).count();
+    assert!(count(FRAME_BEGIN) > 0 && count(FRAME_BEGIN) == count(FRAME_END), "frames are not synchronized updates");
     let pid = sandbox_pid(&d);
 
     // Filter to the backup region.

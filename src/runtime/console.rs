@@ -123,7 +123,11 @@ async fn event_loop(
     let mut pane_measured = 0;
     loop {
         let mut drawn = crate::ui::Drawn::default();
+        // One frame is one synchronized update (DEC mode 2026): terminals that know it
+        // show whole frames only, never a half-drawn dialog; others ignore it.
+        crossterm::queue!(terminal.backend_mut(), crossterm::terminal::BeginSynchronizedUpdate)?;
         terminal.draw(|f| drawn = crate::ui::draw(f, &state))?;
+        crossterm::execute!(terminal.backend_mut(), crossterm::terminal::EndSynchronizedUpdate)?;
         // How far the detail pane / step panel can scroll caps J/K (no redraw needed).
         if drawn.pane_max != pane_measured {
             pane_measured = drawn.pane_max;

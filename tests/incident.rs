@@ -12,6 +12,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -382,6 +383,20 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     let note = ["--confirm", "drop-kyc-key", "--note", "grants reviewed with the KYC system owner"];
     deck.step_ok("security-lead", &id, "revoke-grants", &note, "acknowledged");
     deck.step_ok("security-lead", &id, "quarantine", &["--confirm", "drop-kyc-key"], "done");
+    // A file with a line that is no ciphertext is refused before anything is written: no
+    // intent in the journal, no output file started; the error names the line.
+    let bad = deck.dir.join("kyc-deks-bad.b64");
+    let mut bad_lines: Vec<String> = lines.lines().map(str::to_owned).collect();
+    bad_lines[2] = "not a ciphertext!".into();
+    std::fs::write(&bad, bad_lines.join("\n")).expect("write the bad file");
+    let journal_before = entries(&deck.log_path(&id)).len();
+    let r = deck.step("security-lead", &id, "re-encrypt", &["--file", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.line().contains("line 3") && r.line().contains("not base64"), "{}", r.stderr);
+    assert!(!r.stderr.contains("not a ciphertext!"), "the line's contents are not echoed: {}", r.stderr);
+    assert_eq!(entries(&deck.log_path(&id)).len(), journal_before, "nothing journaled for a refused file");
+    assert!(!deck.dir.join("kyc-deks-bad.b64.reencrypted").exists(), "no output file for a refused file");
+    assert_eq!(deck.states(&id)["re-encrypt"], "pending");
     let re = deck.step_ok("security-lead", &id, "re-encrypt", &["--file", file_arg], "done");
     assert_eq!(re["results"][0]["fields"]["ReEncrypted"], CIPHERTEXTS, "{re:#}");
     deck.step_ok("security-lead", &id, "end-quarantine", &[], "done");
@@ -428,6 +443,10 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     // same plaintext; the old key refuses them; the input is untouched.
     assert_eq!(std::fs::read_to_string(&file).expect("input"), lines, "the input file changed");
     let out = std::fs::read_to_string(deck.dir.join("kyc-deks.b64.reencrypted")).expect("FILE.reencrypted");
+    for f in ["kyc-deks.b64.reencrypted", "kyc-deks.b64.reencrypted.requestids"] {
+        let mode = std::fs::metadata(deck.dir.join(f)).expect(f).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f} is the operator's alone");
+    }
     let blobs: Vec<&str> = out.lines().collect();
     assert_eq!(blobs.len(), CIPHERTEXTS);
     let reader = kms("app-runner").await;

@@ -328,6 +328,17 @@ pub async fn generate_and_put(
     }
 }
 
+/// One line of a ciphertext file: a base64 CiphertextBlob (standard alphabet, padded, as
+/// the AWS CLI prints it), surrounding whitespace ignored. Errors: the line is empty or not
+/// base64 (the reason, without the line's contents).
+pub fn decode_ciphertext(line: &str) -> Result<Vec<u8>, String> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Err("empty line, not a base64 CiphertextBlob".into());
+    }
+    aws_smithy_types::base64::decode(line).map_err(|e| format!("not base64: {e}"))
+}
+
 /// One KMS client for the many ReEncrypt calls of a file. Every `aws_sdk_kms::Client::new`
 /// builds a new HTTP client (the shared config carries none), so a client per call opened
 /// a new connection — against AWS a new TLS session — for every line.
@@ -350,8 +361,7 @@ impl ReEncrypter {
         destination: &str,
         blob_b64: &str,
     ) -> Result<(String, Option<String>), CallResult> {
-        let blob = aws_smithy_types::base64::decode(blob_b64.trim())
-            .map_err(|e| client_error("kms:ReEncrypt", &format!("not base64: {e}")))?;
+        let blob = decode_ciphertext(blob_b64).map_err(|e| client_error("kms:ReEncrypt", &e))?;
         let out = (self.kms.re_encrypt())
             .ciphertext_blob(Blob::new(blob))
             .source_key_id(source)

@@ -298,13 +298,12 @@ impl Runner {
                 }
             }
             Work::Calls { attempt, ops } => {
-                // A file that cannot be read is the operator's to fix: refuse before the
-                // intent, so the log holds no attempt that could not have been made.
+                // A file that cannot be read, or a line that is no ciphertext, is the
+                // operator's to fix: refuse before the intent, so the log holds no attempt
+                // that could not have been made and no output file is started.
                 for op in &ops {
                     if let Op::ReEncrypt { input_file, .. } = op {
-                        if let Err(e) = std::fs::File::open(input_file) {
-                            return Err(IncidentError::NotAllowed(format!("cannot read {input_file}: {e}")));
-                        }
+                        check_ciphertext_file(input_file).map_err(IncidentError::NotAllowed)?;
                     }
                 }
                 let intent = StepRecord::Intent { step: step.to_owned(), attempt, ops: ops.clone() };
@@ -800,6 +799,39 @@ fn keep_lines(path: &Path, max: usize) -> std::io::Result<usize> {
     Ok(lines)
 }
 
+/// Every line of `input` is a base64 CiphertextBlob ([`ops::decode_ciphertext`]). Errors:
+/// the file cannot be read, is empty, or the first bad line (its number and why).
+fn check_ciphertext_file(input: &str) -> Result<(), String> {
+    let file = std::fs::File::open(input).map_err(|e| format!("cannot read {input}: {e}"))?;
+    let mut lines = 0;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("cannot read {input} line {}: {e}", i + 1))?;
+        ops::decode_ciphertext(&line).map_err(|e| {
+            format!("{input} line {}: {e}; the file holds one ciphertext per line (AWS CLI: --output text)", i + 1)
+        })?;
+        lines += 1;
+    }
+    if lines == 0 {
+        return Err(format!("{input} is empty: nothing to re-encrypt"));
+    }
+    Ok(())
+}
+
+/// Open one of a re-encryption's output files for writing (appending unless `truncate`):
+/// the operator's alone (0600, as the journal), also when it existed before.
+fn open_private(path: &str, truncate: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(!truncate)
+        .truncate(truncate)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(f)
+}
+
 /// `OUTPUT.requestids` beside a re-encryption's output: line i is the request id of the
 /// ReEncrypt that wrote output line i (`-` where a crash lost it).
 fn request_ids_path(output: &str) -> String {
@@ -840,12 +872,7 @@ async fn re_encrypt_file(
         Ok(f) => f,
         Err(e) => return fail("keydeck.Io", format!("{input}: {e}")),
     };
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(done_before > 0)
-        .truncate(done_before == 0)
-        .open(output);
+    let out = open_private(output, done_before == 0);
     let mut out = match out {
         Ok(f) => BufWriter::new(f),
         Err(e) => return fail("keydeck.Io", format!("{output}: {e}")),
@@ -854,12 +881,7 @@ async fn re_encrypt_file(
     let ids_file = request_ids_path(output);
     let ids = (|| {
         let have = if done_before > 0 { keep_lines(Path::new(&ids_file), done_before)? } else { 0 };
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(have > 0)
-            .truncate(have == 0)
-            .open(&ids_file)?;
+        let f = open_private(&ids_file, have == 0)?;
         let mut w = BufWriter::new(f);
         for _ in have..done_before {
             w.write_all(b"-\n")?;

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use common::*;
 use keydeck::incident::journal::Entry;
 use keydeck::sandbox::SandboxInfo;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const REGION: &str = "eu-north-1";
@@ -438,6 +438,18 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     assert_eq!(new.aliases, before.aliases, "every alias of the old key targets the replacement");
     let rotation = auditor.get_key_rotation_status().key_id(&new_arn).send().await.expect("GetKeyRotationStatus");
     assert!(rotation.key_rotation_enabled());
+    // keydeck's inventory: the old key goes by its replacement's alias and the incident,
+    // not as an unmanaged key to delete; the replacement is the managed drop-kyc-key.
+    let inv = deck.run("key-auditor", false, &["inventory", "--format", "json"]).ok().json();
+    let row = |arn: &str| {
+        inv["items"].as_array().expect("items").iter().find(|i| i["id"] == arn).cloned().expect("in the inventory")
+    };
+    let (old_row, new_row) = (row(&before.arn), row(&new_arn));
+    assert_eq!(old_row["name"], "drop-kyc-key (replaced)", "{old_row:#}");
+    assert_eq!(old_row["status"], "not_applicable", "{old_row:#}");
+    assert_eq!((&old_row["replaced_by"], &old_row["incident"]), (&json!(new_arn), &json!(id)), "{old_row:#}");
+    assert_eq!((&new_row["name"], &new_row["managed"]), (&json!("drop-kyc-key"), &json!(true)), "{new_row:#}");
+    assert!(!inv["drift"].to_string().contains(&before.arn), "the old key is not drift: {:#}", inv["drift"]);
 
     // The re-encrypted file: one blob per input line, each under the replacement with the
     // same plaintext; the old key refuses them; the input is untouched.
@@ -784,7 +796,7 @@ async fn verify_names_the_tampered_record_and_a_rewritten_chain_fails_online() {
     }
     let l: Vec<String> = es.iter().map(|e| serde_json::to_string(e).expect("json")).collect();
     write_lines(&rewritten, &l);
-    let head = serde_json::json!({"seq": es.len(), "hash": prev});
+    let head = json!({"seq": es.len(), "hash": prev});
     std::fs::write(rewritten.with_extension("head"), head.to_string()).expect("head");
     verify(&rewritten, false).ok();
     let line = refused(&rewritten, true, "anchor");

@@ -44,7 +44,7 @@ pub const TAG_NOTE: &str = "keydeck:note";
 pub const TAG_RESULT: &str = "keydeck:result";
 /// The incident and runbook step a request was proposed for (an incident's
 /// replacement-key step): how a re-run finds its request instead of proposing another.
-pub const TAG_INCIDENT: &str = "keydeck:incident";
+pub use crate::domain::runbook::TAG_INCIDENT;
 pub const TAG_STEP: &str = "keydeck:step";
 /// Secrets Manager's tag value limit.
 pub const MAX_TAG_VALUE_CHARS: usize = 256;

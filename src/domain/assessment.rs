@@ -8,7 +8,10 @@ use serde::Serialize;
 
 use super::inventory::{Inventory, ItemKind, KeyItem, KeyManager, KeyState, ListingFailure, ReadFailure};
 use super::policy::{Classification, ItemRule, Policy, Selector};
-use super::status::{judge_external, judge_key, judge_secret, Judgement, RuleMatch, Status, Undetermined};
+use super::runbook::{TAG_INCIDENT, TAG_REPLACES};
+use super::status::{
+    judge_external, judge_key, judge_replaced, judge_secret, Judgement, RuleMatch, Status, Undetermined,
+};
 
 /// One judged item of the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +44,15 @@ pub struct AssessedItem {
     /// judged by its primary's rule and never advised for deletion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_of: Option<String>,
+    /// For a key an incident replaced (runbook kms-key-compromise): its replacement's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// For an incident's replacement key: the ARN of the key it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// The incident that replaced the key, or made this replacement (`keydeck:incident`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 impl AssessedItem {
@@ -236,21 +248,37 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
     let mut drift = Vec::new();
     let aliases_failed =
         |region: &str| inv.unlisted().find(|f| f.region == region && f.hides_key_names()).map(|f| &f.failure);
+    let lineages = Lineages::new(inv);
     for k in inv.keys() {
         let aws_managed = k.manager == KeyManager::Aws;
         let replica = if aws_managed { None } else { replica_of(inv, policy, k, &aliases_failed) };
-        let found = match &replica {
+        let lineage = if aws_managed { None } else { lineages.of(k) };
+        let key_rule = |k: &KeyItem| policy.key_rule(k, aliases_failed(&k.region));
+        let found = match (&replica, &lineage) {
             _ if aws_managed => RuleMatch::NoRule,
-            Some(r) => r.found.clone(),
-            None => policy.key_rule(k, aliases_failed(&k.region)),
+            (Some(r), _) => r.found.clone(),
+            // A replaced key whose aliases moved is its replacement's: judged by its rule.
+            (None, Some(Lineage::ReplacedBy { by, .. })) if k.aliases.is_empty() => key_rule(by),
+            // A replacement whose aliases have not moved yet is judged by the old key's rule.
+            (None, Some(Lineage::Replaces { old, .. })) => match key_rule(k) {
+                RuleMatch::Rule(r) => RuleMatch::Rule(r),
+                _ => key_rule(old),
+            },
+            (None, _) => key_rule(k),
         };
         let rule = found.rule();
-        let mut judgement = match &found {
+        let mut judgement = match (&found, &lineage) {
+            (_, Some(Lineage::ReplacedBy { by, incident })) if k.aliases.is_empty() => {
+                judge_replaced(k, by.display_name(), *incident, now)
+            }
             // A failed DescribeKey says more than the rule it hides.
-            RuleMatch::Undetermined(u) if k.state != KeyState::Unknown => u.judgement(),
-            RuleMatch::Default(d) => by_default(judge_key(k, Some(d), now)),
+            (RuleMatch::Undetermined(u), _) if k.state != KeyState::Unknown => u.judgement(),
+            (RuleMatch::Default(d), _) => by_default(judge_key(k, Some(d), now)),
             _ => judge_key(k, rule, now),
         };
+        if let Some(l) = &lineage {
+            l.annotate(k, &mut judgement);
+        }
         if let Some(r) = &replica {
             judgement = r.judged(judgement);
         } else if !k.replica_regions().is_empty() {
@@ -264,16 +292,21 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             }
         }
         let undetermined = matches!(found, RuleMatch::Undetermined(_));
+        let replaced = matches!(lineage, Some(Lineage::ReplacedBy { .. })) && k.aliases.is_empty();
         let mut check_failure = item_check_failure(&judgement, rule.is_some() || undetermined);
-        if let Some(r) = rule.filter(|r| r.rotation.is_some()) {
+        if let Some(r) = rule.filter(|r| r.rotation.is_some() && !replaced) {
             if matches!(k.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
                 check_failure.get_or_insert_with(|| governed_deletion(r));
             }
         }
         if !aws_managed {
             match rule {
-                // A replica is its primary's: the primary's drift covers it.
-                None if undetermined || replica.is_some() => {}
+                // A replica is its primary's: the primary's drift covers it. A replaced key
+                // and a replacement are their incident's: not unmanaged.
+                None if undetermined || replica.is_some() || lineage.is_some() => {}
+                // The rule selects the replacement by the alias it took over; the replaced
+                // key is where the incident left it.
+                Some(_) if replaced => {}
                 None => drift.push(Drift::Unmanaged {
                     kind: ItemKind::Key,
                     name: k.display_name().to_owned(),
@@ -293,8 +326,15 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             }
         }
         // A replica has no alias of its own in its Region: it goes by its primary's name.
-        let name = match replica.as_ref().and_then(|r| r.primary_name.as_deref()) {
-            Some(primary) if k.aliases.is_empty() => format!("{primary} (replica)"),
+        // A replaced key and an unaliased replacement go by the name the alias gives.
+        let name = match (replica.as_ref().and_then(|r| r.primary_name.as_deref()), &lineage) {
+            (Some(primary), _) if k.aliases.is_empty() => format!("{primary} (replica)"),
+            (_, Some(Lineage::ReplacedBy { by, .. })) if k.aliases.is_empty() => {
+                format!("{} (replaced)", by.display_name())
+            }
+            (_, Some(Lineage::Replaces { old, .. })) if k.aliases.is_empty() => {
+                format!("{} (replacement)", old.display_name())
+            }
             _ => k.display_name().to_owned(),
         };
         items.push(AssessedItem {
@@ -314,6 +354,9 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             check_failure,
             replicas: k.replica_regions().to_vec(),
             replica_of: replica.map(|r| r.label),
+            replaced_by: lineage.as_ref().and_then(Lineage::replaced_by),
+            replaces: lineage.as_ref().and_then(Lineage::replaces),
+            incident: lineage.as_ref().and_then(Lineage::incident),
         });
     }
     // Replicas whose primary is in the inventory are shown beside it, not judged twice.
@@ -375,6 +418,9 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             judgement,
             replicas: replicas.get(&(s.region.clone(), s.name.clone())).cloned().unwrap_or_default(),
             replica_of: None,
+            replaced_by: None,
+            replaces: None,
+            incident: None,
         });
     }
     missing(policy, inv, selected, &mut drift);
@@ -399,6 +445,93 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
         .collect();
     external.sort_by(|a, b| a.judgement.status.cmp(&b.judgement.status).then_with(|| a.name.cmp(&b.name)));
     Assessment { at: Some(now), items, drift, external, unlisted: inv.unlisted().cloned().collect() }
+}
+
+/// A key's place in an incident's replacement (runbook kms-key-compromise, step
+/// create-key): the replacement carries `keydeck:replaces` = the old key's id and
+/// `keydeck:incident`, and is created in the old key's Region. The tags are a claim of
+/// whoever can tag keys; they only name and explain, they never make a key OK.
+enum Lineage<'a> {
+    /// An incident replaced this key by `by`.
+    ReplacedBy { by: &'a KeyItem, incident: Option<&'a str> },
+    /// This key is the replacement of `old`.
+    Replaces { old: &'a KeyItem, incident: Option<&'a str> },
+}
+
+/// Every replacement in an inventory, indexed once: (Region, key id) of the old key → the
+/// replacement, and (Region, key id) → key.
+struct Lineages<'a> {
+    successor: BTreeMap<(&'a str, &'a str), &'a KeyItem>,
+    key: BTreeMap<(&'a str, &'a str), &'a KeyItem>,
+}
+
+fn tag<'a>(k: &'a KeyItem, name: &str) -> Option<&'a str> {
+    k.tags.ok().and_then(|t| t.get(name)).map(String::as_str)
+}
+
+impl<'a> Lineages<'a> {
+    fn new(inv: &'a Inventory) -> Self {
+        let mut successor = BTreeMap::new();
+        let mut key = BTreeMap::new();
+        for k in inv.keys() {
+            key.insert((k.region.as_str(), k.key_id.as_str()), k);
+            if let Some(old) = tag(k, TAG_REPLACES).filter(|old| *old != k.key_id) {
+                successor.entry((k.region.as_str(), old)).or_insert(k);
+            }
+        }
+        Self { successor, key }
+    }
+
+    fn of(&self, k: &'a KeyItem) -> Option<Lineage<'a>> {
+        let region = k.region.as_str();
+        // A replacement replaced in turn (a second incident) is the newer incident's.
+        if let Some(by) = self.successor.get(&(region, k.key_id.as_str())) {
+            return Some(Lineage::ReplacedBy { by, incident: tag(by, TAG_INCIDENT) });
+        }
+        let old = tag(k, TAG_REPLACES).and_then(|id| self.key.get(&(region, id)))?;
+        Some(Lineage::Replaces { old, incident: tag(k, TAG_INCIDENT) })
+    }
+}
+
+impl Lineage<'_> {
+    /// Says whose replacement it is while the old key still holds the aliases (both keys).
+    fn annotate(&self, k: &KeyItem, j: &mut Judgement) {
+        let incident = |i: Option<&str>| i.map(|i| format!(" in incident {i}")).unwrap_or_default();
+        match self {
+            Lineage::ReplacedBy { by, incident: i } if !k.aliases.is_empty() => {
+                j.reason = format!("{}; replaced by {}{} (aliases not moved yet)", j.reason, by.key_id, incident(*i));
+            }
+            Lineage::Replaces { old, incident: i } if k.aliases.is_empty() => {
+                j.reason = format!(
+                    "replacement of {}{} (aliases not moved yet): {}",
+                    old.display_name(),
+                    incident(*i),
+                    j.reason
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn replaced_by(&self) -> Option<String> {
+        match self {
+            Lineage::ReplacedBy { by, .. } => Some(by.arn.clone()),
+            Lineage::Replaces { .. } => None,
+        }
+    }
+
+    fn replaces(&self) -> Option<String> {
+        match self {
+            Lineage::Replaces { old, .. } => Some(old.arn.clone()),
+            Lineage::ReplacedBy { .. } => None,
+        }
+    }
+
+    fn incident(&self) -> Option<String> {
+        match self {
+            Lineage::ReplacedBy { incident, .. } | Lineage::Replaces { incident, .. } => incident.map(str::to_owned),
+        }
+    }
 }
 
 /// A multi-Region replica key and the rule it is judged by: its own if a rule selects it,
@@ -936,6 +1069,96 @@ mod tests {
         assert_eq!(it.judgement.action, "add a [[keys]] rule for its primary mr-stray (eu-north-1)");
         assert!(a.drift.iter().any(|d| matches!(d, Drift::Unmanaged { name, .. } if name == "mr-stray")));
         assert!(!a.drift.iter().any(|d| d.item_id() == Some(replica.arn.as_str())), "{:?}", a.drift);
+    }
+
+    /// drop-national-id-key replaced in incident inc-7 (runbook kms-key-compromise): the
+    /// replacement tagged with the old key's id; `moved`: the aliases are on the replacement.
+    fn replaced(old_state: KeyState, moved: bool) -> (Inventory, KeyItem, KeyItem) {
+        let mut i = inv();
+        let at = i.regions[0].keys.iter().position(|k| k.display_name() == "drop-national-id-key").expect("key");
+        let mut old = i.regions[0].keys.remove(at);
+        old.state = old_state;
+        let mut new = key("eu-north-1", "drop-national-id-key", KeyState::Enabled);
+        new.key_id = "id-replacement".into();
+        new.arn = "arn:aws:kms:eu-north-1:123456789012:key/id-replacement".into();
+        new.created = Some(now());
+        new.tags = Fetched::Ok(BTreeMap::from([
+            (TAG_REPLACES.to_owned(), old.key_id.clone()),
+            (TAG_INCIDENT.to_owned(), "inc-7".to_owned()),
+        ]));
+        if moved {
+            old.aliases.clear();
+        } else {
+            new.aliases.clear();
+        }
+        i.regions[0].keys.extend([old.clone(), new.clone()]);
+        (i, old, new)
+    }
+
+    #[test]
+    fn a_key_an_incident_replaced_is_named_by_its_replacement_and_alerts_while_enabled() {
+        let p = Policy::default_policy().expect("policy");
+        // Aliases moved, old key disabled (the runbook's end state): n/a, never unmanaged.
+        let (i, old, new) = replaced(KeyState::Disabled, true);
+        let a = assess(&i, &p, now(), &regions());
+        let it = a.items.iter().find(|x| x.id == old.arn).expect("old key row");
+        assert_eq!(it.name, "drop-national-id-key (replaced)");
+        assert_eq!(it.judgement.status, Status::NotApplicable, "{}", it.judgement.reason);
+        assert!(
+            it.judgement.reason.starts_with("replaced by drop-national-id-key in incident inc-7: disabled"),
+            "{}",
+            it.judgement.reason
+        );
+        assert!(it.judgement.action.contains("schedule-deletion"), "{}", it.judgement.action);
+        assert_eq!(it.replaced_by.as_deref(), Some(new.arn.as_str()));
+        assert_eq!(it.incident.as_deref(), Some("inc-7"));
+        assert_eq!(it.owner.as_deref(), Some("security-team"), "judged by its replacement's rule");
+        assert!(it.check_failure.is_none());
+        assert!(!a.drift.iter().any(|d| d.item_id() == Some(old.arn.as_str())), "not unmanaged: {:?}", a.drift);
+        let n = a.items.iter().find(|x| x.id == new.arn).expect("replacement row");
+        assert_eq!((n.name.as_str(), n.replaces.as_deref()), ("drop-national-id-key", Some(old.arn.as_str())));
+        assert_eq!(n.judgement.status, Status::Ok, "{}", n.judgement.reason);
+        // Enabled again (quarantine, or an attacker): ALERT, and --check fails on it.
+        let (i, old, _) = replaced(KeyState::Enabled, true);
+        let a = assess(&i, &p, now(), &regions());
+        let it = a.items.iter().find(|x| x.id == old.arn).expect("old key row");
+        assert_eq!(it.judgement.status, Status::Alert, "{}", it.judgement.reason);
+        assert!(it.judgement.reason.contains("the compromised key is usable"), "{}", it.judgement.reason);
+        assert!(it.judgement.action.contains("keydeck incident status inc-7"), "{}", it.judgement.action);
+        assert!(it.check_failure.is_some());
+        // Deletion scheduled: the end of it, not Security Hub KMS.3's governed deletion.
+        let (i, old, _) = replaced(KeyState::PendingDeletion, true);
+        let a = assess(&i, &p, now(), &regions());
+        let it = a.items.iter().find(|x| x.id == old.arn).expect("old key row");
+        assert_eq!(it.judgement.status, Status::NotApplicable);
+        assert!(it.check_failure.is_none(), "{:?}", it.check_failure);
+    }
+
+    #[test]
+    fn a_replacement_before_the_aliases_move_is_named_and_judged_by_the_old_keys_rule() {
+        let p = Policy::default_policy().expect("policy");
+        let (i, old, new) = replaced(KeyState::Disabled, false);
+        let a = assess(&i, &p, now(), &regions());
+        let n = a.items.iter().find(|x| x.id == new.arn).expect("replacement row");
+        assert_eq!(n.name, "drop-national-id-key (replacement)");
+        assert!(n.managed && n.owner.as_deref() == Some("security-team"), "{n:?}");
+        assert!(
+            n.judgement
+                .reason
+                .starts_with("replacement of drop-national-id-key in incident inc-7 (aliases not moved yet): "),
+            "{}",
+            n.judgement.reason
+        );
+        assert!(!a.drift.iter().any(|d| d.item_id() == Some(new.arn.as_str())), "not unmanaged: {:?}", a.drift);
+        let o = a.items.iter().find(|x| x.id == old.arn).expect("old key row");
+        assert_eq!(o.name, "drop-national-id-key", "still holds its alias");
+        assert!(o.judgement.reason.ends_with("replaced by id-replacement in incident inc-7 (aliases not moved yet)"));
+        // A tag naming no key in the Region names nothing.
+        let mut stray = i.clone();
+        stray.regions[0].keys.retain(|k| k.arn != old.arn);
+        let a = assess(&stray, &p, now(), &regions());
+        let n = a.items.iter().find(|x| x.id == new.arn).expect("replacement row");
+        assert_eq!((n.replaces.as_deref(), n.name.as_str()), (None, "id-replacement"));
     }
 
     #[test]

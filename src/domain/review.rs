@@ -169,6 +169,9 @@ mod tests {
             check_failure: None,
             replicas: vec![],
             replica_of: None,
+            replaced_by: None,
+            replaces: None,
+            incident: None,
         }
     }
 

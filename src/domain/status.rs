@@ -282,6 +282,40 @@ pub fn judge_key(k: &KeyItem, rule: Option<&ItemRule>, now: DateTime<Utc>) -> Ju
     }
 }
 
+/// A compromised key an incident replaced (runbook kms-key-compromise) whose aliases moved
+/// to the replacement `by` ("replaced by <by> in incident <incident>"). Enabled, it is ALERT:
+/// the compromised key is usable (the incident's quarantine enables it only to re-encrypt,
+/// and end-quarantine disables it again). Disabled, n/a until its deletion is scheduled
+/// (004 §6: key-admin proposes, CISO approves). Unreadable metadata and a scheduled deletion
+/// read as for any key.
+pub fn judge_replaced(k: &KeyItem, by: &str, incident: Option<&str>, now: DateTime<Utc>) -> Judgement {
+    let what = match incident {
+        Some(i) => format!("replaced by {by} in incident {i}"),
+        None => format!("replaced by {by}"),
+    };
+    let mut j = match k.state {
+        KeyState::Unknown | KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => judge_key(k, None, now),
+        KeyState::Enabled => Judgement {
+            status: Status::Alert,
+            reason: "Enabled: the compromised key is usable".into(),
+            action: format!(
+                "disable it (kms:DisableKey) once nothing is left to re-encrypt{}",
+                incident.map(|i| format!(": keydeck incident status {i}")).unwrap_or_default()
+            ),
+            due: None,
+            last_rotated: None,
+        },
+        KeyState::Disabled => {
+            let mut j = Judgement::na("disabled");
+            j.action = "schedule its deletion once nothing encrypted under it is needed (004 §6: dual approval, keydeck approvals propose schedule-deletion)".into();
+            j
+        }
+        _ => Judgement::na(k.state.label()),
+    };
+    j.reason = format!("{what}: {}", j.reason);
+    j
+}
+
 /// A key without usable key material (PendingImport): it lost imported material (expired
 /// or deleted: ALERT, nothing encrypted under it decrypts until the same material is
 /// reimported), or it never had any (n/a: nothing to rotate yet).

@@ -827,8 +827,8 @@ impl<'r> Incident<'r> {
             Call::CreateKey => {
                 let k = key()?;
                 let mut tags = k.tags.clone();
-                tags.insert("keydeck:incident".into(), self.opened.incident_id.clone());
-                tags.insert("keydeck:replaces".into(), k.key_id.clone());
+                tags.insert(super::TAG_INCIDENT.into(), self.opened.incident_id.clone());
+                tags.insert(super::TAG_REPLACES.into(), k.key_id.clone());
                 vec![Op::CreateKey {
                     region: k.region.clone(),
                     key_spec: k.key_spec.clone(),

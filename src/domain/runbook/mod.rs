@@ -86,6 +86,12 @@ pub const EMBEDDED: [(&str, &str); 2] = [
 /// Error code an executor records for a call whose response failed the op's expectation.
 pub const EXPECTATION_NOT_MET: &str = "keydeck.ExpectationNotMet";
 
+/// Tag of a replacement key (kms-key-compromise, step create-key): the incident's id.
+pub const TAG_INCIDENT: &str = "keydeck:incident";
+/// Tag of a replacement key: the key id of the compromised key it replaces. The inventory
+/// names a replaced key after its replacement by it.
+pub const TAG_REPLACES: &str = "keydeck:replaces";
+
 /// Calls a runbook may never make (004 §6: deletion needs dual approval and a waiting period).
 const DELETIONS: &[&str] =
     &["kms:ScheduleKeyDeletion", "kms:DeleteAlias", "kms:DeleteImportedKeyMaterial", "secretsmanager:DeleteSecret"];

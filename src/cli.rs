@@ -10,7 +10,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// A check found problems (e.g. `inventory --check`).
     pub const CHECK_FAILED: u8 = 1;
-    /// Bad command-line usage (clap's own code).
+    /// Bad command-line usage (clap's own code), and input keydeck cannot take: a missing
+    /// or mistyped id, alias, note, reason or file; `--allow-write` missing.
     pub const USAGE: u8 = 2;
     /// Bad configuration: malformed policy, unknown profile, unknown region; no sandbox
     /// running, or one already running, in the data dir.
@@ -28,6 +29,11 @@ pub mod exit {
     /// Not yet: CloudTrail has not delivered the record keydeck needs (who proposed a
     /// request); try again in a few minutes.
     pub const NOT_YET: u8 = 8;
+    /// Refused: the input is well-formed, and the policy, the approval matrix or the state
+    /// of the request or incident says no (your own request, not your role, expired or
+    /// already decided, a waiting period the policy forbids, a step done or blocked, an
+    /// incident already open on the key). Nothing was changed.
+    pub const REFUSED: u8 = 9;
     /// Anything else (a bug: see the log).
     pub const INTERNAL: u8 = 70;
 }
@@ -42,6 +48,7 @@ against a key-management policy, and a live CloudTrail feed with the policy's de
 Without a subcommand it opens the console. It is read-only unless --allow-write is given.",
     after_help = "Exit codes: 0 ok, 1 check failed, 2 usage, 3 configuration, 4 credentials/permission, \
 5 endpoint unreachable, 6 sandbox failed, 7 incident step or approved operation failed, 8 not attested by CloudTrail yet, \
+9 refused (policy, approval matrix or state), \
 70 internal error."
 )]
 pub struct Cli {

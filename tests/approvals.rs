@@ -145,7 +145,7 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
         REGION,
         &["approvals", "propose", "schedule-deletion", "--key", key, "--window-days", "3", "--reason", "x"],
     )
-    .fails(2, "3-day deletion window is shorter than the policy allows");
+    .fails(9, "3-day deletion window is shorter than the policy allows");
     // Read-only without --allow-write.
     let mut ro = keydeck_as("key-admin", &deck.dir.join("ro"), REGION);
     let out = ro.args(["approvals", "withdraw", "20000101-000000-deadbeef"]).output().expect("run");
@@ -168,8 +168,8 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
     assert_eq!(r["proposer"], op_arn("key-admin"));
 
     // The key-admin cannot approve his own request, nor reject it.
-    deck.run("key-admin", &["approvals", "approve", &id, "--confirm", key]).fails(2, "proposed this request");
-    deck.run("key-admin", &["approvals", "reject", &id, "--reason", "no"]).fails(2, "proposed this request");
+    deck.run("key-admin", &["approvals", "approve", &id, "--confirm", key]).fails(9, "proposed this request");
+    deck.run("key-admin", &["approvals", "reject", &id, "--reason", "no"]).fails(9, "proposed this request");
     // A mistyped alias approves nothing.
     deck.run("security-lead", &["approvals", "approve", &id, "--confirm", "drop-kyc-key"]).fails(2, "--confirm");
     // The lead approves, and it runs as him.
@@ -183,7 +183,7 @@ async fn the_key_admin_proposes_the_security_lead_approves_and_runs_it_as_himsel
     assert_eq!(calls.len(), 1, "{calls:#?}");
     assert_eq!(calls[0]["userIdentity"]["arn"], op_arn("security-lead"));
     // Approving again: already approved (and executed) by the lead, nothing runs.
-    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(2, "already approved by");
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(9, "already approved by");
     let shown = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
     assert_eq!(shown["state"], "executed");
     let review = deck.run("key-admin", &["review", "--format", "json"]).ok().json();
@@ -284,7 +284,7 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
     let tags: BTreeMap<String, String> = [(store::TAG_CONTENT_HASH.to_owned(), r.content_hash.clone())].into();
     store::create(&rc, &id, &r.canonical_json(), &tags).await.expect("create");
     deck.attested(&id);
-    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(2, "expired");
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key]).fails(9, "expired");
     // Expiry moves nothing in the store; each operator who meets it records it, once: the
     // lead (refused approval, then a listing) and the key-admin (its proposer, listing).
     let expired_of = |who| {
@@ -320,15 +320,15 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
         .await
         .expect("UpdateSecret");
     deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key])
-        .fails(2, "changed since it was proposed");
+        .fails(9, "changed since it was proposed");
     // The lead rejects it instead; the key-admin cannot withdraw it any more.
     deck.run("security-lead", &["approvals", "reject", &id, "--reason", "tampered"]).ok();
-    deck.run("key-admin", &["approvals", "withdraw", &id]).fails(2, "already rejected by");
+    deck.run("key-admin", &["approvals", "withdraw", &id]).fails(9, "already rejected by");
 
     // Withdraw: only the proposer.
     let id = deck.propose("rotate-key", key, &[]);
     deck.attested(&id);
-    deck.run("security-lead", &["approvals", "withdraw", &id]).fails(2, "only the proposer");
+    deck.run("security-lead", &["approvals", "withdraw", &id]).fails(9, "only the proposer");
     deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
     let v = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
     assert_eq!(v["state"], "withdrawn");
@@ -402,6 +402,7 @@ async fn two_approvers_racing_execute_exactly_once_per_request() {
         assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "round {round}: one winner: {codes:?} {errs:?}");
         let loser = if codes[0] == Some(0) { &errs[1] } else { &errs[0] };
         assert!(loser.contains("already approved by"), "round {round}: {loser}");
+        assert!(codes.contains(&Some(9)), "round {round}: the loser is refused (exit 9): {codes:?}");
         assert!(loser.contains(&op_arn("security-lead")), "round {round}: names the attested winner: {loser}");
         assert_eq!(on_demand_rotations(&arn).await, round + 1, "round {round}: exactly one execution");
     }
@@ -483,19 +484,19 @@ async fn a_second_access_key_or_a_role_session_of_the_proposer_cannot_approve() 
     let id = deck.propose("rotate-key", key, &[]);
     deck.attested(&id);
     deck.run_as("key-admin", &second, &["approvals", "approve", &id, "--confirm", key])
-        .fails(2, "proposed this request");
+        .fails(9, "proposed this request");
     // A session of his role named as he is: the same person in another role.
     let (same_name, session_arn) = role_session("key-admin").await;
     assert!(session_arn.ends_with(":assumed-role/drop-key-admin/key-admin"), "{session_arn}");
     deck.run_as("key-admin", &same_name, &["approvals", "approve", &id, "--confirm", key])
-        .fails(2, "same person in another role");
+        .fails(9, "same person in another role");
 
     // A session of the role proposes (attested as AssumedRole); another session of the
     // same role, with another name, is the same principal.
     let (alice, alice_arn) = role_session("alice").await;
     // (Another operation: one open request per operation and key.)
     let dup = deck.run_as("key-admin", &alice, &["approvals", "propose", "rotate-key", "--key", key, "--reason", "x"]);
-    dup.fails(2, &format!("request {id} already proposes rotate-key"));
+    dup.fails(9, &format!("request {id} already proposes rotate-key"));
     let propose =
         ["approvals", "propose", "schedule-deletion", "--window-days", "30", "--key", key, "--reason", "retire it"];
     let out = deck.run_as("key-admin", &alice, &propose).ok();
@@ -503,7 +504,7 @@ async fn a_second_access_key_or_a_role_session_of_the_proposer_cannot_approve() 
     deck.attested_as(&id2, &alice_arn);
     let (bob, _) = role_session("bob").await;
     deck.run_as("key-admin", &bob, &["approvals", "approve", &id2, "--confirm", key])
-        .fails(2, "a different session of the same user or role is the same principal");
+        .fails(9, "a different session of the same user or role is the same principal");
 
     // Nothing ran; both requests are still open for the CISO.
     assert_eq!(on_demand_rotations(&arn).await, before);

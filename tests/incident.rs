@@ -352,7 +352,7 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     // key-admin proposes it through the approvals store, the CISO approves it and CreateKey
     // runs under the CISO's credentials; the incident then records what it made.
     let r = deck.step("security-lead", &id, "create-key", &[]);
-    assert_eq!(r.code, 2, "the security lead holds no key-admin role: {}", r.stderr);
+    assert_eq!(r.code, 9, "the security lead holds no key-admin role: {}", r.stderr);
     assert!(r.line().contains("create-key is proposed by a key-admin"), "{}", r.stderr);
     assert!(r.line().contains(&format!("incident run {id} --step create-key")), "{}", r.stderr);
     assert_eq!(deck.states(&id)["create-key"], "pending", "nothing requested: {}", r.stderr);
@@ -369,7 +369,7 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     assert!(shown["request"]["reason"].as_str().is_some_and(|r| r.contains(&id)), "names the incident: {shown:#}");
     deck.step_ok("security-lead", &id, "create-key", &[], "waiting_for_approval");
     let own = deck.approve("key-admin", &request, "drop-kyc-key");
-    assert_eq!(own.code, 2, "the proposer approving its own request is refused: {}", own.stderr);
+    assert_eq!(own.code, 9, "the proposer approving its own request is refused: {}", own.stderr);
     assert!(own.line().contains("proposed this request"), "{}", own.stderr);
     deck.approve("security-lead", &request, "drop-kyc-key").ok();
     let created = deck.step_ok("security-lead", &id, "create-key", &[], "done");
@@ -841,7 +841,7 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
     // One open incident per key: a second start points at the first.
     let again =
         deck.run("security-lead", true, &["incident", "start", "--key", "drop-db-master-key", "--reason", "again"]);
-    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert_eq!(again.code, 9, "refused: {}", again.stderr);
     assert!(again.line().contains("already open") && again.line().contains(&id), "{}", again.stderr);
     // Dual control through the approvals store: the key-admin proposes the replacement;
     // running the step again finds that request (never a second one); nobody outside the

@@ -76,7 +76,7 @@ fn failure(e: ApprovalError) -> Failure {
     match e {
         ApprovalError::Aws(a) => a.into(),
         ApprovalError::Usage(m) | ApprovalError::NotFound(m) => Failure::new(exit::USAGE, m),
-        e @ ApprovalError::Refused(_) => Failure::new(exit::USAGE, e.to_string()),
+        e @ ApprovalError::Refused(_) => Failure::new(exit::REFUSED, e.to_string()),
         ApprovalError::Config(m) => Failure::new(exit::CONFIG, m),
         ApprovalError::NotYet(m) => Failure::new(exit::NOT_YET, m),
         ApprovalError::Failed(m) => Failure::new(exit::STEP_FAILED, m),

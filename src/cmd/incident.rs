@@ -58,9 +58,12 @@ fn refused(e: IncidentError) -> Failure {
                 })
                 .collect();
             let hint = if hints.is_empty() { String::new() } else { format!(" (add {})", hints.join(" ")) };
-            Failure::new(exit::USAGE, format!("refused: {e}{hint}"))
+            let code = if rs.iter().all(Refusal::is_input) { exit::USAGE } else { exit::REFUSED };
+            Failure::new(code, format!("refused: {e}{hint}"))
         }
-        IncidentError::NotAllowed(_) => Failure::new(exit::USAGE, format!("refused: {e}")),
+        IncidentError::NotAllowed(_) => Failure::new(exit::REFUSED, format!("refused: {e}")),
+        IncidentError::Input(_) => Failure::new(exit::USAGE, e.to_string()),
+        IncidentError::NotYet(_) => Failure::new(exit::NOT_YET, e.to_string()),
         IncidentError::Log(l) => Failure::new(exit::CONFIG, l.to_string()),
         other => Failure::new(exit::CONFIG, other.to_string()),
     }

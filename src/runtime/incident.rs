@@ -59,6 +59,13 @@ pub enum IncidentError {
     /// Not this operator's to do (004 §6: the one who asked for an approval cannot grant it).
     #[error("{0}")]
     NotAllowed(String),
+    /// The operator's input cannot be used (an unreadable or malformed file, an unknown
+    /// request id): nothing was journaled.
+    #[error("{0}")]
+    Input(String),
+    /// CloudTrail has not delivered the record the approvals store needs yet.
+    #[error("{0}")]
+    NotYet(String),
     #[error("no runbook {0:?} in assets/runbooks")]
     NoRunbook(String),
     #[error("{0}")]
@@ -70,6 +77,8 @@ pub enum IncidentError {
 fn approval_error(e: ApprovalError) -> IncidentError {
     match e {
         ApprovalError::Aws(a) => IncidentError::Aws(a),
+        ApprovalError::Usage(m) | ApprovalError::NotFound(m) => IncidentError::Input(m),
+        ApprovalError::NotYet(m) => IncidentError::NotYet(m),
         other => IncidentError::NotAllowed(other.to_string()),
     }
 }
@@ -303,7 +312,7 @@ impl Runner {
                 // that could not have been made and no output file is started.
                 for op in &ops {
                     if let Op::ReEncrypt { input_file, .. } = op {
-                        check_ciphertext_file(input_file).map_err(IncidentError::NotAllowed)?;
+                        check_ciphertext_file(input_file).map_err(IncidentError::Input)?;
                     }
                 }
                 let intent = StepRecord::Intent { step: step.to_owned(), attempt, ops: ops.clone() };

@@ -182,6 +182,23 @@ pub enum Refusal {
     Required,
 }
 
+impl Refusal {
+    /// Is it the operator's input that is missing or wrong (a step id, a note, the typed
+    /// name, a file, a reason), rather than the runbook or the incident's state saying no?
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownStep { .. }
+                | Self::NeedsNote
+                | Self::NeedsConfirmation { .. }
+                | Self::ConfirmationMismatch { .. }
+                | Self::NeedsFile
+                | Self::NeedsPrincipal
+                | Self::NeedsReason
+        )
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

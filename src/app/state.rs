@@ -202,6 +202,8 @@ pub struct State {
     pub cursor: usize,
     pub selected_id: Option<String>,
     pub status: Option<Status>,
+    /// When `status` was set (the clock of the last tick).
+    pub status_since: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub last_request: Option<DateTime<Utc>>,
     pub refresh_every: Duration,
@@ -257,6 +259,7 @@ impl State {
             cursor: 0,
             selected_id: None,
             status: None,
+            status_since: now,
             now,
             last_request: None,
             refresh_every: Duration::from_secs(60),

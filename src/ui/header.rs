@@ -88,7 +88,7 @@ fn identity_line(state: &State, level: u8, theme: &Theme) -> Line<'static> {
     Line::from(line)
 }
 
-fn ago(secs: i64) -> String {
+pub(super) fn ago(secs: i64) -> String {
     match secs {
         s if s < 120 => format!("{s} s ago"),
         s if s < 7200 => format!("{} min ago", s / 60),

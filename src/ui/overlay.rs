@@ -18,8 +18,19 @@ pub const STATUS_MAX_ROWS: usize = 3;
 /// (`None` without a message: the key hints take one row).
 fn status_rows(state: &State, width: u16) -> Option<Vec<String>> {
     let st = state.status.as_ref()?;
-    Some(super::widgets::wrap_text(&inert(&st.text), width, STATUS_MAX_ROWS))
+    // A message from a while ago says so first (a long one ends in `…`): an old refusal is
+    // not read as the latest news.
+    let age = (state.now - state.status_since).num_seconds();
+    let text = if age >= STATUS_STALE_SECS {
+        format!("{} · {}", super::header::ago(age), inert(&st.text))
+    } else {
+        inert(&st.text)
+    };
+    Some(super::widgets::wrap_text(&text, width, STATUS_MAX_ROWS))
 }
+
+/// From this age (seconds) a status message shows how old it is.
+pub const STATUS_STALE_SECS: i64 = 60;
 
 /// How many rows the status line needs at `width` columns: one when the message fits,
 /// up to [`STATUS_MAX_ROWS`] when it does not (the view gives them up).

@@ -804,6 +804,27 @@ fn the_status_line_wraps_at_80_columns() {
     assert_eq!(out.lines().rev().take_while(|l| !l.contains('└')).count(), 1, "{out}");
 }
 
+/// A status message says how old it is once it is a minute old (first, so a long one's
+/// `…` never cuts it); a new message starts fresh.
+#[test]
+fn an_old_status_message_says_how_old_it_is() {
+    let mut s = state(false);
+    let t0 = s.now;
+    update(&mut s, Msg::IncidentDone(Err("disable failed: AccessDeniedException".into())));
+    assert!(last_row(&render(&mut s, 80, 24)).starts_with("disable failed"), "fresh: no age");
+    update(&mut s, Msg::Tick(t0 + chrono::Duration::seconds(59)));
+    assert!(last_row(&render(&mut s, 80, 24)).starts_with("disable failed"), "59 s: no age");
+    update(&mut s, Msg::Tick(t0 + chrono::Duration::minutes(12)));
+    let row = last_row(&render(&mut s, 80, 24));
+    assert!(row.starts_with("12 min ago · disable failed: AccessDeniedException"), "{row}");
+    update(&mut s, Msg::IncidentDone(Ok("disable: done".into())));
+    assert!(last_row(&render(&mut s, 80, 24)).starts_with("disable: done"), "a new message is fresh");
+}
+
+fn last_row(screen: &str) -> String {
+    screen.lines().last().unwrap_or_default().trim_matches('"').trim().to_owned()
+}
+
 /// At 80×24 both consoles tell who they are: the principal's name and the account.
 #[test]
 fn the_header_names_the_principal_and_the_account_at_80_columns() {

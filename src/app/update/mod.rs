@@ -17,7 +17,18 @@ use crate::domain::review::ReviewRecord;
 /// The full-refresh period while the CloudTrail feed is failing.
 const FALLBACK_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Apply `msg` to `state`: the actions to carry out. A new status message is stamped with
+/// the time it was set (`status_since`), so the status line can say how old it is.
 pub fn update(state: &mut State, msg: Msg) -> Vec<Action> {
+    let before = state.status.clone();
+    let actions = apply(state, msg);
+    if state.status.is_some() && state.status != before {
+        state.status_since = state.now;
+    }
+    actions
+}
+
+fn apply(state: &mut State, msg: Msg) -> Vec<Action> {
     match msg {
         Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key),
         Msg::Key(_) => vec![],

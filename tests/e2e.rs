@@ -278,6 +278,18 @@ fn demo_console_journey() {
     assert_eq!(entries[0].actor, "arn:aws:iam::123456789012:user/key-admin");
     assert!(entries[0].body.to_string().contains("SEC-1 checked with owner"));
 
+    // The endpoint goes away: a refresh keeps every key last listed, marked `~`, and says
+    // why; the console never shows an empty estate.
+    pty.send("v");
+    pty.wait_for("review mode left", Duration::from_secs(10), |s| !s.contains("REVIEW:"));
+    let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+    assert!(killed.success());
+    wait_gone(pid, Duration::from_secs(20));
+    pty.send("r");
+    let screen = pty.wait_for("the last listing kept", Duration::from_secs(60), |s| s.contains("listing failed"));
+    assert!(screen.contains(&format!("~{first}")), "{screen}");
+    assert!(!screen.contains("no keys or secrets"), "{screen}");
+
     pty.send("q");
     let status = pty.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit status {status:?}");

@@ -65,6 +65,7 @@ impl AwsError {
             region: self.region.clone(),
             call: self.call.to_owned(),
             failure: self.read_failure(),
+            carried_from: None,
         }
     }
 

@@ -53,6 +53,10 @@ pub struct AssessedItem {
     /// The incident that replaced the key, or made this replacement (`keydeck:incident`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
+    /// Not in the latest listing (it failed): the item as an earlier listing at this time
+    /// showed it ([`Inventory::carry_unlisted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_at: Option<DateTime<Utc>>,
 }
 
 impl AssessedItem {
@@ -357,6 +361,7 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             replaced_by: lineage.as_ref().and_then(Lineage::replaced_by),
             replaces: lineage.as_ref().and_then(Lineage::replaces),
             incident: lineage.as_ref().and_then(Lineage::incident),
+            listed_at: None,
         });
     }
     // Replicas whose primary is in the inventory are shown beside it, not judged twice.
@@ -421,9 +426,24 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
             replaced_by: None,
             replaces: None,
             incident: None,
+            listed_at: None,
         });
     }
     missing(policy, inv, selected, &mut drift);
+    // Items carried over from an earlier listing say so, and when.
+    for it in &mut items {
+        if let Some(f) = inv.carried(&it.region, it.kind) {
+            it.listed_at = f.carried_from;
+            let when = f.carried_from.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
+            it.judgement.reason = format!(
+                "as listed {when} ({} in {} {} since): {}",
+                f.call,
+                f.region,
+                f.failure.label(),
+                it.judgement.reason
+            );
+        }
+    }
     items.sort_by(|a, b| {
         a.judgement
             .status
@@ -760,7 +780,7 @@ mod tests {
     }
 
     fn unlisted(region: &str, call: &str, failure: ReadFailure) -> ListingFailure {
-        ListingFailure { region: region.into(), call: call.into(), failure }
+        ListingFailure { region: region.into(), call: call.into(), failure, carried_from: None }
     }
 
     #[test]

@@ -155,6 +155,11 @@ pub struct ListingFailure {
     pub call: String,
     #[serde(flatten)]
     pub failure: ReadFailure,
+    /// The items this listing would have shown are carried over from an earlier listing
+    /// made at this time (the console keeps the last known keys or secrets of a Region it
+    /// cannot list, see [`Inventory::carry_unlisted`]); `None`: none are shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_from: Option<DateTime<Utc>>,
 }
 
 impl ListingFailure {
@@ -447,6 +452,40 @@ impl Inventory {
         self.regions.iter().flat_map(|r| r.unlisted.iter())
     }
 
+    /// Keep what `previous` listed where this inventory could not list: in each Region
+    /// whose kms:ListKeys (or secretsmanager:ListSecrets) failed here and listed nothing,
+    /// the keys (or secrets) `previous` holds there, the failure marked with when they were
+    /// listed. An endpoint that stopped answering, a throttled or denied listing, never
+    /// empties the console; the failure still makes its rules "not checked".
+    pub fn carry_unlisted(&mut self, previous: &Inventory) {
+        for r in &mut self.regions {
+            let Some(prev) = previous.regions.iter().find(|p| p.region == r.region) else { continue };
+            for f in &mut r.unlisted {
+                let listed_at =
+                    |kind| prev.unlisted.iter().find(|p| p.hides(kind)).map_or(previous.fetched_at, |p| p.carried_from);
+                if f.hides(ItemKind::Key) && r.keys.is_empty() && !prev.keys.is_empty() {
+                    r.keys = prev.keys.clone();
+                    f.carried_from = listed_at(ItemKind::Key);
+                } else if f.hides(ItemKind::Secret) && r.secrets.is_empty() && !prev.secrets.is_empty() {
+                    r.secrets = prev.secrets.clone();
+                    f.carried_from = listed_at(ItemKind::Secret);
+                }
+            }
+        }
+    }
+
+    /// The failed listing whose items of `kind` in `region` are carried over from an
+    /// earlier listing, if they are.
+    pub fn carried(&self, region: &str, kind: ItemKind) -> Option<&ListingFailure> {
+        self.unlisted().find(|f| f.region == region && f.hides(kind) && f.carried_from.is_some())
+    }
+
+    /// Does every Region's every listing hold what AWS listed now (nothing failed to list,
+    /// nothing carried over)? Only such an inventory replaces the cache.
+    pub fn is_complete(&self) -> bool {
+        !self.unlisted().any(|f| f.hides(ItemKind::Key) || f.hides(ItemKind::Secret))
+    }
+
     /// The key in `region` that a reference names: key id, key ARN, `alias/NAME` or alias ARN.
     pub fn find_key(&self, region: &str, r: &str) -> Option<&KeyItem> {
         let alias = super::reference::alias_name_of(r);
@@ -539,6 +578,69 @@ mod tests {
         };
         assert_eq!(inv.problems().count(), 1);
         assert_eq!(inv.keys().count(), 1);
+    }
+
+    /// eu-north-1 with one key and one secret, eu-west-1 with one key, listed at `at`.
+    fn listed(at: DateTime<Utc>) -> Inventory {
+        Inventory {
+            regions: vec![
+                RegionInventory {
+                    region: "eu-north-1".into(),
+                    keys: vec![key("eu-north-1", "a", KeyState::Enabled)],
+                    secrets: vec![secret("eu-north-1", "S", Some(90))],
+                    ..Default::default()
+                },
+                RegionInventory {
+                    region: "eu-west-1".into(),
+                    keys: vec![key("eu-west-1", "b", KeyState::Enabled)],
+                    ..Default::default()
+                },
+            ],
+            fetched_at: Some(at),
+        }
+    }
+
+    fn unlisted(region: &str, call: &str, failure: ReadFailure) -> ListingFailure {
+        ListingFailure { region: region.into(), call: call.into(), failure, carried_from: None }
+    }
+
+    #[test]
+    fn a_region_that_could_not_be_listed_keeps_what_was_last_listed_there() {
+        use chrono::TimeZone;
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 29, 14, 0, 0).single().expect("date");
+        let first = listed(t0);
+        assert!(first.is_complete());
+        // The endpoint stops answering for eu-north-1's keys; eu-west-1 lists as before.
+        let failed = |at| {
+            let mut inv = listed(at);
+            inv.regions[0].keys.clear();
+            inv.regions[0].unlisted.push(unlisted(
+                "eu-north-1",
+                "kms:ListKeys",
+                ReadFailure::Failed("endpoint unreachable".into()),
+            ));
+            inv
+        };
+        let mut second = failed(t0 + chrono::Duration::minutes(1));
+        assert!(!second.is_complete(), "an incomplete listing never replaces the cache");
+        second.carry_unlisted(&first);
+        assert_eq!(second.keys().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), ["id-a", "id-b"]);
+        assert_eq!(second.carried("eu-north-1", ItemKind::Key).and_then(|f| f.carried_from), Some(t0));
+        assert!(second.carried("eu-north-1", ItemKind::Secret).is_none(), "the secrets were listed");
+        assert!(second.carried("eu-west-1", ItemKind::Key).is_none());
+        // Failing again: still the items, still the time they were listed.
+        let mut third = failed(t0 + chrono::Duration::minutes(2));
+        third.carry_unlisted(&second);
+        assert_eq!(third.keys().count(), 2);
+        assert_eq!(third.carried("eu-north-1", ItemKind::Key).and_then(|f| f.carried_from), Some(t0));
+        // A denied ListSecrets carries the secrets; a failed ListAliases carries nothing.
+        let mut fourth = listed(t0);
+        fourth.regions[0].secrets.clear();
+        fourth.regions[0].unlisted.push(unlisted("eu-north-1", "secretsmanager:ListSecrets", ReadFailure::Denied));
+        fourth.regions[1].unlisted.push(unlisted("eu-west-1", "kms:ListAliases", ReadFailure::Throttled));
+        fourth.carry_unlisted(&first);
+        assert_eq!(fourth.secrets().count(), 1);
+        assert!(fourth.regions[1].unlisted.iter().all(|f| f.carried_from.is_none()));
     }
 
     #[test]

@@ -172,6 +172,7 @@ mod tests {
             replaced_by: None,
             replaces: None,
             incident: None,
+            listed_at: None,
         }
     }
 

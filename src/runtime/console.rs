@@ -255,7 +255,9 @@ fn spawn_action(
                     ms = started.elapsed().as_millis() as u64,
                     "inventory refreshed"
                 );
-                if let Some(p) = cache_path {
+                // An incomplete listing (a Region or service not listed) never replaces the
+                // last complete one in the cache.
+                if let Some(p) = cache_path.filter(|_| inv.is_complete()) {
                     if let Err(e) = crate::runtime::cache::save(&p, &inv) {
                         tracing::warn!("could not write the inventory cache {}: {e}", p.display());
                     }

@@ -47,7 +47,12 @@ impl Columns {
 fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering: bool) -> usize {
     let rows = state.rows();
     let total = state.assessment.items.iter().filter(|i| state.show_aws_managed || !i.aws_managed).count();
-    let stale = if state.stale { " (cached — refreshing)" } else { "" };
+    let carried = state.assessment.items.iter().filter_map(|i| i.listed_at).min();
+    let stale = match carried {
+        _ if state.stale => " (cached — refreshing)".to_owned(),
+        Some(t) => format!(" (~ as listed {} UTC: listing failed)", t.format("%H:%M")),
+        None => String::new(),
+    };
     let review = if state.review_mode {
         let last = match &state.last_review {
             Some(r) => format!(
@@ -142,7 +147,9 @@ fn row<'a>(r: &'a AssessedItem, rev: Option<&'static str>, cols: &Columns, theme
     if cols.kind {
         cells.push(Cell::from(kind_word(r.kind)));
     }
-    cells.push(Cell::from(inert(&r.name)));
+    // Carried over from an earlier listing: `~` before the name (the title says when).
+    let name = if r.listed_at.is_some() { format!("~{}", r.name) } else { r.name.clone() };
+    cells.push(Cell::from(inert(&name)));
     cells.push(Cell::from(r.region.clone()));
     let due = r.judgement.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into());
     cells.push(Cell::from(due));

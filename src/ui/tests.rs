@@ -1015,3 +1015,42 @@ fn help_fits_every_view_at_80x24() {
     press(&mut s, KeyCode::Char('?'));
     insta::assert_snapshot!(render(&mut s, 80, 24));
 }
+
+/// The endpoint stops answering: the refresh lists nothing anywhere. The console keeps
+/// every key and secret last listed, each marked `~`, the title says since when, and the
+/// status line says why; nothing reads as "no keys".
+#[test]
+fn a_refresh_that_cannot_list_keeps_the_last_listing_marked() {
+    use crate::domain::inventory::{ListingFailure, ReadFailure};
+    let mut s = state(false);
+    let before = s.rows().len();
+    let listed_at = s.inventory.as_ref().and_then(|i| i.fetched_at).expect("listed");
+    let unreachable = "kms:ListKeys in REGION failed: endpoint unreachable";
+    let failed = Inventory {
+        regions: ["eu-north-1", "eu-west-1"]
+            .into_iter()
+            .map(|region| RegionInventory {
+                region: region.into(),
+                problems: vec![unreachable.replace("REGION", region)],
+                unlisted: ["kms:ListKeys", "secretsmanager:ListSecrets"]
+                    .into_iter()
+                    .map(|call| ListingFailure {
+                        region: region.into(),
+                        call: call.into(),
+                        failure: ReadFailure::Failed("endpoint unreachable".into()),
+                        carried_from: None,
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        fetched_at: Some(now()),
+    };
+    update(&mut s, Msg::InventoryLoaded(failed));
+    assert_eq!(s.rows().len(), before, "nothing dropped");
+    let out = render(&mut s, 120, 24);
+    assert!(out.contains(&format!("~ as listed {} UTC: listing failed", listed_at.format("%H:%M"))), "{out}");
+    assert!(out.contains("~drop-kyc-key") && out.contains("~JWT_SECRET"), "{out}");
+    assert!(out.contains("endpoint unreachable"), "the status line says why:\n{out}");
+    assert!(!out.contains("no keys or secrets"), "{out}");
+}

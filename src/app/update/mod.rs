@@ -172,10 +172,15 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Action> {
             state.status = Some(Status { text: format!("acknowledgement NOT saved: {e}"), error: true });
             vec![]
         }
-        Msg::InventoryLoaded(inv) => {
+        Msg::InventoryLoaded(mut inv) => {
             state.loading = false;
             state.stale = false;
             let problems: Vec<String> = inv.problems().cloned().collect();
+            // A Region that could not be listed keeps the keys and secrets last seen there,
+            // marked with when: a lost endpoint never empties the console.
+            if let Some(previous) = &state.inventory {
+                inv.carry_unlisted(previous);
+            }
             state.inventory = Some(inv);
             state.reassess();
             keep_cursor(state);

@@ -153,6 +153,11 @@ fn unknown_profile() {
     assert!(line.contains("nope"), "{line}");
     assert_eq!(code, 3, "{line}");
     assert!(line.contains("unknown profile"), "{line}");
+    // No config or credentials file at all: the profile is just as unknown.
+    let bare = temp_dir("cli");
+    let (code, line) = run(keydeck(&bare).args(["--profile", "nope", "--region", "eu-north-1"]));
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("unknown profile") && !line.contains("set --profile"), "{line}");
 }
 
 /// As with the AWS CLI, `--profile` is the identity asked for: credentials in the

@@ -191,7 +191,10 @@ pub async fn check_credentials(ctx: &AwsContext, profile: Option<&str>) -> Resul
             let text = aws_sdk_kms::error::DisplayErrorContext(&e).to_string();
             let kind = match &e {
                 CredentialsError::CredentialsNotLoaded(_) => {
-                    if profile.is_some() && (text.contains("was not defined") || text.contains("not found")) {
+                    // With no config or credentials file at all, the profile provider is
+                    // "not enabled": the named profile is unknown all the same.
+                    let unknown = ["was not defined", "not found", "provider was not enabled"];
+                    if profile.is_some() && unknown.iter().any(|u| text.contains(u)) {
                         AwsErrorKind::UnknownProfile
                     } else {
                         AwsErrorKind::NoCredentials

@@ -277,6 +277,12 @@ fn demo_console_journey() {
     assert_eq!(entries[0].kind, "review");
     assert_eq!(entries[0].actor, "arn:aws:iam::123456789012:user/key-admin");
     assert!(entries[0].body.to_string().contains("SEC-1 checked with owner"));
+    // The journal and the inventory cache are the operator's alone.
+    for dir in ["data/journal", "data/cache"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join(dir)).expect(dir).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{dir}");
+    }
 
     // The endpoint goes away: a refresh keeps every key last listed, marked `~`, and says
     // why; the console never shows an empty estate.

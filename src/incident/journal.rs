@@ -296,7 +296,7 @@ fn find_seq(reader: &mut impl BufRead, seq: u64, after: usize) -> std::io::Resul
 pub(crate) fn open_file(path: &Path) -> Result<(File, bool), JournalError> {
     let io = |error| JournalError::Io { path: path.to_owned(), error };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        super::log::private_dir(dir).map_err(io)?;
     }
     let existed = path.exists();
     let mut opts = OpenOptions::new();

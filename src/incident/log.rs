@@ -1082,31 +1082,37 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> LogError + '_ {
 
 /// Create `dir` 0700 (and its parents as the umask says), or restrict it to 0700.
 fn ensure_dir(dir: &Path) -> Result<(), LogError> {
-    let io = io_err(dir);
+    private_dir(dir).map_err(io_err(dir))
+}
+
+/// Create `dir` readable only by its owner (0700; its parents as the umask says, the new
+/// entry made durable), or restrict an existing one to 0700. The data dir's incident,
+/// journal and cache directories are made with it.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         if !dir.is_dir() {
             if let Some(parent) = dir.parent() {
-                std::fs::create_dir_all(parent).map_err(&io)?;
+                std::fs::create_dir_all(parent)?;
             }
             match std::fs::DirBuilder::new().mode(0o700).create(dir) {
                 Ok(()) => {
                     if let Some(parent) = dir.parent() {
-                        File::open(parent).and_then(|d| d.sync_all()).map_err(&io)?;
+                        File::open(parent).and_then(|d| d.sync_all())?;
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io(e)),
+                Err(e) => return Err(e),
             }
         }
-        let mode = std::fs::metadata(dir).map_err(&io)?.permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
         if mode != 0o700 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(&io)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
     }
     #[cfg(not(unix))]
-    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::create_dir_all(dir)?;
     Ok(())
 }
 

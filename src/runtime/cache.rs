@@ -34,7 +34,7 @@ pub fn load(path: &Path) -> Option<Inventory> {
 /// Write the cache atomically (temp file + rename), readable only by the owner.
 pub fn save(path: &Path, inv: &Inventory) -> std::io::Result<()> {
     let dir = path.parent().ok_or_else(|| std::io::Error::other("cache path has no parent"))?;
-    std::fs::create_dir_all(dir)?;
+    crate::incident::log::private_dir(dir)?;
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_vec(inv).map_err(std::io::Error::other)?;
     {

@@ -150,7 +150,7 @@ impl RuleId {
                 "004 §8: Decrypt operations by unexpected IAM role; §4.5 KMS key policy roles"
             }
             RuleId::FailedCalls => "004 §8: failed KMS access attempts > 3 in 5 minutes",
-            RuleId::OffHoursRestricted => "004 §8: off-hours access to drop-national-id-key or drop-kyc-key (L4)",
+            RuleId::OffHoursRestricted => "004 §8: off-hours access to restricted keys (every L4 key in the policy)",
             RuleId::SecretReadNewPrincipal => "004 §4.5: audit all access; least privilege",
             RuleId::SecretReadBulk => "004 §4.5: audit all access; least privilege",
             RuleId::UnexpectedRegion => {

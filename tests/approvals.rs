@@ -343,6 +343,8 @@ async fn bad_input_gets_one_clear_line_and_runs_nothing() {
     deck.run("security-lead", &["approvals", "approve", "20000101-000000-deadbeef", "--confirm", "x"])
         .fails(2, "no request 20000101-000000-deadbeef");
     deck.run("security-lead", &["approvals", "show", "../etc"]).fails(2, "not a request id");
+    let no_window = ["approvals", "propose", "schedule-deletion", "--key", "scratch-test-key", "--reason", "x"];
+    deck.run("key-admin", &no_window).fails(2, "add --window-days N");
 
     // A malformed entry in the store: refused, and listed as malformed.
     let rc = keydeck::aws::ops::region_config(&context("key-admin").await, Some(REGION));

@@ -63,23 +63,25 @@ impl Operation {
 
     /// From the command line: `schedule-deletion` needs a window, the others take none.
     pub fn from_name(name: &str, window_days: Option<u32>) -> Result<Self, Refusal> {
-        let op = match (name, window_days) {
-            ("rotate-key", None) => Self::RotateKey,
-            ("schedule-deletion", Some(d)) => Self::ScheduleDeletion { window_days: d },
-            ("schedule-deletion", None) => {
-                return Err(Refusal::BadRequest("schedule-deletion needs a waiting period in days (004 §6)".into()))
-            }
-            ("create-key", None) => Self::CreateKey,
-            ("cancel-deletion", None) => Self::CancelDeletion,
-            ("rotate-key" | "create-key" | "cancel-deletion", Some(_)) => {
-                return Err(Refusal::BadRequest(format!("{name} takes no waiting period")))
-            }
-            _ => {
-                return Err(Refusal::BadRequest(format!(
-                    "unknown operation {name:?}: use rotate-key, schedule-deletion, create-key or cancel-deletion"
-                )))
-            }
-        };
+        let op =
+            match (name, window_days) {
+                ("rotate-key", None) => Self::RotateKey,
+                ("schedule-deletion", Some(d)) => Self::ScheduleDeletion { window_days: d },
+                ("schedule-deletion", None) => return Err(Refusal::BadRequest(
+                    "schedule-deletion needs a waiting period: add --window-days N (days; 004 §6, the policy's bounds)"
+                        .into(),
+                )),
+                ("create-key", None) => Self::CreateKey,
+                ("cancel-deletion", None) => Self::CancelDeletion,
+                ("rotate-key" | "create-key" | "cancel-deletion", Some(_)) => {
+                    return Err(Refusal::BadRequest(format!("{name} takes no waiting period: drop --window-days")))
+                }
+                _ => {
+                    return Err(Refusal::BadRequest(format!(
+                        "unknown operation {name:?}: use rotate-key, schedule-deletion, create-key or cancel-deletion"
+                    )))
+                }
+            };
         Ok(op)
     }
 }

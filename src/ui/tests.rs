@@ -367,6 +367,18 @@ fn alerts_view() {
     insta::assert_snapshot!(render(&mut s, 120, 20));
 }
 
+#[test]
+fn alerts_at_80_columns_tell_alerts_apart_by_the_second() {
+    let mut s = feed_state();
+    press(&mut s, KeyCode::Char('3'));
+    let out = render(&mut s, 80, 24);
+    for when in ["12:00:30", "12:00:40", "12:00:20"] {
+        assert!(out.contains(&format!(" {when} ")), "{when} whole in the When column:\n{out}");
+    }
+    assert!(out.contains("at 2026-11-23 12:00:30 UTC"), "the date in the pane:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
 /// The indices of `labels` that appear on screen (each label is unique to its row).
 fn shown(out: &str, labels: &[String]) -> Vec<usize> {
     labels.iter().enumerate().filter(|(_, l)| out.contains(l.as_str())).map(|(i, _)| i).collect()

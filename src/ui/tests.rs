@@ -161,6 +161,32 @@ fn detail_pane_80x24() {
     insta::assert_snapshot!(render(&mut s, 80, 24));
 }
 
+/// At 80×24 every label stands apart from its value, and a wrapped value stays in the
+/// value column.
+#[test]
+fn detail_pane_labels_and_values_are_two_columns_at_80x24() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Char('/'));
+    for c in "JWT_".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    press(&mut s, KeyCode::Enter);
+    for _ in 0..40 {
+        press(&mut s, KeyCode::Char('J'));
+        render(&mut s, 80, 24);
+    }
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("│next rotation -"), "{out}");
+    assert!(out.contains("│last accessed -"), "{out}");
+    let mut s = state(false);
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 80, 24);
+    let rows: Vec<&str> = out.lines().skip_while(|l| !l.contains("│why ")).take(3).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(rows[1].starts_with(&format!("\"│{}", " ".repeat(14))) && !rows[1].contains("│action"), "{out}");
+}
+
 #[test]
 fn inventory_and_detail_200x50() {
     let mut s = state(false);
@@ -633,7 +659,7 @@ fn detail_shows_imported_material_and_whose_replica_a_key_is() {
     let out = detail_of(with(&inv), "replica");
     assert!(out.contains("REPLICA, replica of mr-key (eu-north-1)"), "{out}");
     assert!(out.contains("mr-key (replica)"), "the replica goes by its primary's name: {out}");
-    assert!(out.contains("why          replica of mr-key (eu-north-1): "), "{out}");
+    assert!(out.contains("why           replica of mr-key (eu-north-1): "), "{out}");
 }
 
 /// The security lead's console with a request in every section of the approvals view.

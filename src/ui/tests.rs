@@ -116,6 +116,13 @@ fn press(s: &mut State, code: KeyCode) {
     update(s, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
 
+/// Type each character of `text`.
+fn type_text(s: &mut State, text: &str) {
+    for c in text.chars() {
+        press(s, KeyCode::Char(c));
+    }
+}
+
 #[test]
 fn inventory_80x24() {
     insta::assert_snapshot!(render(&mut state(false), 80, 24));
@@ -166,10 +173,7 @@ fn detail_pane_80x24() {
 #[test]
 fn detail_pane_labels_and_values_are_two_columns_at_80x24() {
     let mut s = state(false);
-    press(&mut s, KeyCode::Char('/'));
-    for c in "JWT_".chars() {
-        press(&mut s, KeyCode::Char(c));
-    }
+    type_text(&mut s, "/JWT_");
     press(&mut s, KeyCode::Enter);
     press(&mut s, KeyCode::Enter);
     for _ in 0..40 {
@@ -602,10 +606,7 @@ fn inventory_at_80_columns_keeps_the_due_date() {
 
 /// The detail pane of the one item the filter `query` leaves, at 200×50.
 fn detail_of(mut s: State, query: &str) -> String {
-    press(&mut s, KeyCode::Char('/'));
-    for c in query.chars() {
-        press(&mut s, KeyCode::Char(c));
-    }
+    type_text(&mut s, &format!("/{query}"));
     press(&mut s, KeyCode::Enter);
     press(&mut s, KeyCode::Enter);
     render(&mut s, 200, 50)

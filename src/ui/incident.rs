@@ -147,6 +147,8 @@ fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) 
     let table = Table::new(rows, widths).block(block).row_highlight_style(theme.selected());
     let mut ts = ratatui::widgets::TableState::default().with_selected(Some(inc.cursor));
     frame.render_stateful_widget(table, area, &mut ts);
+    let page = usize::from(area.height.saturating_sub(2));
+    super::widgets::more_marks(frame, area, (inc.plan.steps.len(), ts.offset(), page), theme);
 }
 
 /// The selected step's panel: for a dual-approval step (004 §6) who proposes and who

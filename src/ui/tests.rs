@@ -429,6 +429,8 @@ fn check_paging(s: &mut State, labels: impl Fn(&State) -> Vec<String>, cursor: i
     assert!(page.len() >= 2 && page.len() < names.len(), "a partial first page: {page:?}\n{first}");
     assert_eq!(page, (0..page.len()).collect::<Vec<_>>(), "the first rows, contiguous");
     let n = page.len();
+    let len = names.len();
+    assert!(first.contains(&format!("─ ↓ {} more ─┘", len - n)), "rows below are marked\n{first}");
 
     press(s, KeyCode::PageDown);
     let out = render(s, 80, 24);
@@ -440,6 +442,7 @@ fn check_paging(s: &mut State, labels: impl Fn(&State) -> Vec<String>, cursor: i
     let next: Vec<usize> = (n..2 * n).collect();
     assert_eq!(shown(&out, &names), next, "the next page\n{out}");
     assert_eq!(cursor(s), 2 * n - 1, "on its last visible row");
+    assert!(out.contains(&format!("─ ↑ {n} more · ↓ {} more ─┘", len - 2 * n)), "rows above and below\n{out}");
     for _ in 0..3 {
         assert_eq!(shown(&render(s, 80, 24), &names), next, "redraws keep the offset");
     }
@@ -562,6 +565,28 @@ fn incident_view_120x40() {
 fn incident_view_80x24() {
     let mut s = incident(false);
     insta::assert_snapshot!(render(&mut s, 80, 24));
+}
+
+/// The steps of the checklist on screen: the rows of its pane.
+fn checklist_rows(out: &str) -> usize {
+    out.lines().skip_while(|l| !l.contains("┌ Incident ")).skip(1).take_while(|l| !l.contains('└')).count()
+}
+
+/// At 80×24 the checklist shows a few of its steps and says how many lie above and below.
+#[test]
+fn the_incident_checklist_marks_steps_above_and_below_at_80x24() {
+    let mut s = incident(false);
+    let n = s.incident.as_ref().map_or(0, |i| i.plan.steps.len());
+    let out = render(&mut s, 80, 24);
+    let shown = checklist_rows(&out);
+    assert!(shown < n, "{out}");
+    assert!(out.contains(&format!("─ ↓ {} more ─┘", n - shown)), "{out}");
+    for _ in 0..n {
+        press(&mut s, KeyCode::Down);
+    }
+    let out = render(&mut s, 80, 24);
+    let shown = checklist_rows(&out);
+    assert!(out.contains(&format!("─ ↑ {} more ─┘", n - shown)) && !out.contains('↓'), "{out}");
 }
 
 #[test]

@@ -128,6 +128,28 @@ fn inventory_80x24() {
     insta::assert_snapshot!(render(&mut state(false), 80, 24));
 }
 
+/// At 80×24: Status, Name, Region and Due first, then the kind, so a key is told from a
+/// secret; a 30-character name shows whole.
+#[test]
+fn inventory_at_80_columns_tells_keys_from_secrets_and_shows_long_names() {
+    let mut s = state(false);
+    let mut inv = s.inventory.clone().expect("inventory");
+    inv.regions[1].keys.push(key("eu-west-1", "drop-mr-payments-key (replica)", KeyState::Enabled));
+    update(&mut s, Msg::InventoryLoaded(inv));
+    let out = render(&mut s, 80, 24);
+    let header = out.lines().find(|l| l.contains("Status")).unwrap_or_default();
+    let order: Vec<&str> = header.split(['│', ' ', '"']).filter(|w| !w.is_empty()).collect();
+    assert_eq!(order, ["Status", "Name", "Region", "Due", "Kind", "State"], "{out}");
+    let row = |name: &str| out.lines().find(|l| l.contains(name)).unwrap_or_default().to_owned();
+    assert!(row("drop-mr-payments-key (replica) ").contains(" key "), "{out}");
+    assert!(row("JWT_SECRET").contains(" sec "), "{out}");
+    assert!(row("drop-kyc-key").contains(" key "), "{out}");
+    assert!(row("drop-jwt-private-key").contains(" key  Pending"), "State takes what is left: {out}");
+    let mut s = state(false);
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("drop-jwt-private-key       eu-north-1 -          key  PendingDeletion"), "{out}");
+}
+
 #[test]
 fn inventory_wide_with_write_badge() {
     insta::assert_snapshot!(render(&mut state(true), 120, 20));

@@ -1003,6 +1003,47 @@ fn feed_at_80_columns_tells_approval_requests_apart() {
     insta::assert_snapshot!(out);
 }
 
+/// At 80 columns the feed gives the key or secret its whole name, before the principal
+/// and the event label take their widest.
+#[test]
+fn feed_at_80_columns_shows_whole_key_names() {
+    use crate::app::update::feed::tests::{now, poll, state};
+    let ev = |id: &str, secs: i64, name: &str, user: &str, error: Option<&str>, key: &str| {
+        let t = (now() + chrono::Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let arn = format!("arn:aws:kms:eu-north-1:123456789012:key/id-{key}");
+        let raw = crate::domain::trail::fixtures::record(
+            id,
+            &t,
+            name,
+            "kms.amazonaws.com",
+            "eu-north-1",
+            user,
+            error,
+            Some(&arn),
+            None,
+        );
+        (id.to_owned(), raw)
+    };
+    let mut s = state();
+    update(
+        &mut s,
+        poll(vec![
+            ev("n1", 1, "Decrypt", "app-payments-runner", None, "drop-national-id-key"),
+            ev("n2", 2, "ScheduleKeyDeletion", "outsider", Some("AccessDenied"), "drop-national-id-key"),
+            ev("n3", 3, "GenerateDataKey", "security-lead", None, "drop-kyc-key"),
+        ]),
+    );
+    press(&mut s, KeyCode::Char('2'));
+    let out = render(&mut s, 80, 24);
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("ScheduleKeyDeletion") || l.contains("Decrypt")).collect();
+    assert!(rows.len() >= 2, "{out}");
+    for row in rows {
+        assert!(row.contains("drop-national-id-key "), "the whole name: {out}");
+    }
+    assert!(out.contains("app-payments-runner "), "the principal whole when there is room: {out}");
+    insta::assert_snapshot!(out);
+}
+
 /// The rows of a screen that lie inside the pane whose top border has `title`.
 fn pane_text(out: &str, title: &str) -> String {
     let mut rows = out.lines().skip_while(|l| !l.contains(title)).skip(1);

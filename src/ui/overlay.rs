@@ -119,18 +119,30 @@ pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
-pub fn palette(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {
+/// The `:` line in `status`, and above it, the width of `area`, a box with every command
+/// that matches what is typed, word-wrapped so none is cut.
+pub fn palette(frame: &mut Frame, area: Rect, status: Rect, text: &str, theme: &Theme) {
     let matches = keymap::complete(text);
     let names: Vec<&str> = matches.iter().map(|c| c.name()).collect();
-    let hint = if names.is_empty() { "no such command".to_owned() } else { names.join("  ") };
+    let hint = if names.is_empty() { "no such command" } else { "Tab completes, Enter runs, Esc cancels" };
     let line = Line::from(vec![
         Span::styled(":", theme.key()),
         Span::raw(inert(text)),
         Span::raw("▏"),
-        Span::styled(format!("   {hint}   (Tab completes, Enter runs, Esc cancels)"), theme.dim()),
+        Span::styled(format!("   {hint}"), theme.dim()),
     ]);
     frame.render_widget(Clear, status);
     frame.render_widget(Paragraph::new(line), status);
+    if names.is_empty() {
+        return;
+    }
+    let rows = super::widgets::wrap_text(&names.join("  "), area.width.saturating_sub(2), usize::MAX);
+    let height = (u16::try_from(rows.len()).unwrap_or(u16::MAX).saturating_add(2)).min(status.y - area.y);
+    let popup = Rect { x: area.x, y: status.y - height, width: area.width, height };
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(" Commands ", theme.title()));
+    let lines: Vec<Line> = rows.into_iter().map(Line::from).collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
 pub fn note(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {

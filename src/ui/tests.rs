@@ -170,6 +170,24 @@ fn palette() {
     insta::assert_snapshot!(render(&mut s, 100, 16));
 }
 
+/// At 80×24 the palette lists every command, and then those that match what is typed.
+#[test]
+fn the_palette_shows_every_command_at_80x24() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Char(':'));
+    let listed = |out: &str| -> Vec<String> {
+        let text = pane_text(out, "┌ Commands ");
+        text.split(['│', ' ', '"', '\n']).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    };
+    let out = render(&mut s, 80, 24);
+    let all: Vec<String> = crate::app::keymap::Command::PALETTE.iter().map(|c| c.name().to_owned()).collect();
+    assert_eq!(listed(&out), all, "{out}");
+    press(&mut s, KeyCode::Char('f'));
+    let out = render(&mut s, 80, 24);
+    assert_eq!(listed(&out), ["feed", "freeze"], "only the matches: {out}");
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn filter_and_session_view() {
     let mut s = state(false);

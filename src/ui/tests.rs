@@ -929,6 +929,32 @@ fn last_row(screen: &str) -> String {
     screen.lines().last().unwrap_or_default().trim_matches('"').trim().to_owned()
 }
 
+/// The footer names, per view, keys that work there: `/ filter` only where `/` filters,
+/// the view's own keys (acknowledge, run step, reload), help and quit everywhere; all
+/// within 80 columns.
+#[test]
+fn the_footer_names_the_keys_of_each_view() {
+    use crate::app::View;
+    let own: [(View, &str); 6] = [
+        (View::Inventory, "Enter detail"),
+        (View::Feed, "f freeze"),
+        (View::Alerts, "x acknowledge"),
+        (View::Session, "r refresh"),
+        (View::Incident, "Enter run step"),
+        (View::Approvals, "r reload"),
+    ];
+    for (i, (view, key)) in own.into_iter().enumerate() {
+        let mut s = state(false);
+        press(&mut s, KeyCode::Char(char::from(b'1' + u8::try_from(i).expect("six views"))));
+        assert_eq!(s.view, view);
+        let footer = last_row(&render(&mut s, 80, 24));
+        let filters = matches!(view, View::Inventory | View::Feed);
+        assert_eq!(footer.contains("/ filter"), filters, "{view:?}: {footer}");
+        assert!(footer.starts_with("? help  : command") && footer.ends_with("q quit"), "{view:?}: {footer}");
+        assert!(footer.contains(key), "{view:?}: {footer}");
+    }
+}
+
 /// At 80×24 both consoles tell who they are: the principal's name and the account.
 #[test]
 fn the_header_names_the_principal_and_the_account_at_80_columns() {

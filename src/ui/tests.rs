@@ -629,6 +629,21 @@ fn the_incident_checklist_marks_steps_above_and_below_at_80x24() {
     assert!(out.contains(&format!("─ ↑ {} more ─┘", n - shown)) && !out.contains('↓'), "{out}");
 }
 
+/// At 80 columns the clocks line shows every clock whole, abbreviated (was cut at
+/// `post-mor`); at 120 in full.
+#[test]
+fn the_incident_clocks_fit_80_columns() {
+    let mut s = incident(false);
+    let clocks = |out: &str| out.lines().nth(2).unwrap_or_default().trim_matches('"').trim_end().to_owned();
+    let line = clocks(&render(&mut s, 80, 24));
+    assert_eq!(line, "elapsed 0:10:00 · contain 0:40:00 · 72h notice 71:40:00 · post-mortem 47:50:00");
+    let line = clocks(&render(&mut s, 120, 40));
+    assert!(
+        line.ends_with("· containment 0:40:00 left · 72h notice 71:40:00 left · post-mortem 47:50:00 left"),
+        "{line}"
+    );
+}
+
 #[test]
 fn incident_confirmation_dialog() {
     let mut s = incident(true);
@@ -953,6 +968,25 @@ fn the_footer_names_the_keys_of_each_view() {
         assert!(footer.starts_with("? help  : command") && footer.ends_with("q quit"), "{view:?}: {footer}");
         assert!(footer.contains(key), "{view:?}: {footer}");
     }
+}
+
+/// At 80 columns the tabs line keeps every tab, the alert count and the freshness whole,
+/// abbreviated: `refreshed 12s` (was cut to `refreshed 1`).
+#[test]
+fn the_tabs_line_fits_80_columns() {
+    let tabs = |out: &str| out.lines().nth(1).unwrap_or_default().trim_matches('"').trim_end().to_owned();
+    let mut s = state(false);
+    let line = tabs(&render(&mut s, 80, 24));
+    assert!(line.ends_with("refreshed 12s") && line.contains(" 1 Inventory "), "{line}");
+    let mut s = feed_state();
+    for key in ['1', '3', '6'] {
+        press(&mut s, KeyCode::Char(key));
+        let line = tabs(&render(&mut s, 80, 24));
+        assert!(line.ends_with("refreshed 0s") && line.contains(" 3 ALERTS "), "{line}");
+        assert!(line.starts_with(" 1 Inv  2 Feed  3 Alerts  4 Sess  5 Incid  6 Appr "), "{line}");
+    }
+    let line = tabs(&render(&mut s, 120, 24));
+    assert!(line.contains(" 6 Approvals ") && line.contains("refreshed 0 s ago"), "full at 120: {line}");
 }
 
 /// At 80×24 both consoles tell who they are: the principal's name and the account.

@@ -90,6 +90,12 @@ pub(super) fn filter_line(frame: &mut Frame, area: Rect, text: &str, editing: bo
     frame.render_widget(Paragraph::new(line), area);
 }
 
+/// The fullest of the lines `line(0)` … `line(most)` (more compact as the level grows)
+/// that fits `width` columns; the most compact when none does.
+pub(super) fn fullest<'a>(width: u16, most: u8, line: impl Fn(u8) -> Line<'a>) -> Line<'a> {
+    (0..most).map(&line).find(|l| l.width() <= usize::from(width)).unwrap_or_else(|| line(most))
+}
+
 /// `arn:aws:iam::1:user/key-admin` → `key-admin`; anything else as it is.
 pub(super) fn short_principal(p: &str) -> &str {
     if p.starts_with("arn:") {

@@ -2,6 +2,7 @@
 //! rule behind it, rotation history, tags and who may administer or use it.
 
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
@@ -40,64 +41,84 @@ fn date(d: Option<chrono::DateTime<chrono::Utc>>) -> String {
 /// Returns how far the pane can scroll (J/K).
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 {
     let block = Block::default().borders(Borders::ALL).title(Span::styled(" Detail ", theme.title()));
-    let lines = match state.selected() {
-        None => vec![Line::from(Span::styled("nothing selected", theme.dim()))],
-        Some(sel) => content(&sel, state, theme),
-    };
-    super::widgets::scrolled_pane(frame, area, lines, block, state.pane_scroll, theme)
-}
-
-fn kv<'a>(k: &str, v: String, theme: &Theme) -> Line<'a> {
-    Line::from(vec![Span::styled(format!("{k:<13}"), theme.dim()), Span::raw(v)])
-}
-
-fn verdict<'a>(a: &AssessedItem, theme: &Theme) -> Vec<Line<'a>> {
-    let j = &a.judgement;
-    let mut out = vec![
-        Line::from(vec![
-            Span::styled(format!("{:<13}", "status"), theme.dim()),
-            Span::styled(j.status.label(), theme.status(j.status)),
-        ]),
-        kv("why", inert(&j.reason), theme),
-    ];
-    if !j.action.is_empty() {
-        out.push(kv("action", inert(&j.action), theme));
+    let value_w = block.inner(area).width.saturating_sub(LABEL_W as u16).max(10);
+    let mut pane = Pane { lines: Vec::new(), value_w };
+    match state.selected() {
+        None => pane.push(Line::from(Span::styled("nothing selected", theme.dim()))),
+        Some(sel) => content(&mut pane, &sel, state, theme),
     }
-    out.push(kv(
+    super::widgets::scrolled_pane(frame, area, pane.lines, block, state.pane_scroll, theme)
+}
+
+/// The label column: the longest labels (`next rotation`, `last accessed`) and a space.
+const LABEL_W: usize = 14;
+
+/// The pane's lines, a label column and a value column `value_w` wide.
+struct Pane<'a> {
+    lines: Vec<Line<'a>>,
+    value_w: u16,
+}
+
+impl<'a> Pane<'a> {
+    fn push(&mut self, line: Line<'a>) {
+        self.lines.push(line);
+    }
+
+    /// `k` in the label column, `v` word-wrapped in the value column (its later rows
+    /// indented under the first).
+    fn kv(&mut self, k: &str, v: String, theme: &Theme) {
+        self.styled(k, v, Style::default(), theme);
+    }
+
+    fn styled(&mut self, k: &str, v: String, style: Style, theme: &Theme) {
+        debug_assert!(k.chars().count() < LABEL_W, "label {k:?} fills the label column");
+        for (i, row) in super::widgets::wrap_text(&v, self.value_w, usize::MAX).into_iter().enumerate() {
+            let label = if i == 0 { format!("{k:<LABEL_W$}") } else { " ".repeat(LABEL_W) };
+            self.lines.push(Line::from(vec![Span::styled(label, theme.dim()), Span::styled(row, style)]));
+        }
+    }
+}
+
+fn verdict(l: &mut Pane<'_>, a: &AssessedItem, theme: &Theme) {
+    let j = &a.judgement;
+    l.styled("status", j.status.label().to_owned(), theme.status(j.status), theme);
+    l.kv("why", inert(&j.reason), theme);
+    if !j.action.is_empty() {
+        l.kv("action", inert(&j.action), theme);
+    }
+    l.kv(
         "policy",
         match (&a.owner, a.classification) {
             (Some(o), Some(c)) => format!("owner {}, classification {c:?}", inert(o)),
             _ => "no rule (unmanaged)".into(),
         },
         theme,
-    ));
-    out
+    );
 }
 
-fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>> {
-    let mut l = Vec::new();
+fn content(l: &mut Pane<'_>, sel: &Selected<'_>, state: &State, theme: &Theme) {
     match sel {
         Selected::Key(a, k) => {
             l.push(Line::from(Span::styled(format!("key {}", inert(&a.name)), theme.title())));
-            l.extend(verdict(a, theme));
+            verdict(l, a, theme);
             for d in state.assessment.drift_for(&a.id) {
                 l.push(Line::from(Span::styled(format!("drift: {}", inert(&d.describe())), theme.warn())));
             }
-            l.push(kv("ARN", inert(&k.arn), theme));
-            l.push(kv("aliases", aliases(&k.aliases), theme));
-            l.push(kv("state", inert(k.state.label()), theme));
+            l.kv("ARN", inert(&k.arn), theme);
+            l.kv("aliases", aliases(&k.aliases), theme);
+            l.kv("state", inert(k.state.label()), theme);
             if let Some(dd) = k.deletion_date {
-                l.push(kv("deletes on", dd.format("%Y-%m-%d %H:%M UTC").to_string(), theme));
+                l.kv("deletes on", dd.format("%Y-%m-%d %H:%M UTC").to_string(), theme);
             }
-            l.push(kv("spec / usage", format!("{} / {}", inert(&k.spec), inert(&k.usage)), theme));
-            l.push(kv("origin", inert(&k.origin), theme));
+            l.kv("spec / usage", format!("{} / {}", inert(&k.spec), inert(&k.usage)), theme);
+            l.kv("origin", inert(&k.origin), theme);
             if let Some(m) = &k.imported {
                 let material = match (m.valid_to, m.expiration_model.as_deref()) {
                     (Some(t), _) => format!("expires {}", t.format("%Y-%m-%d %H:%M UTC")),
                     (None, Some(model)) => inert(model),
                     (None, None) => "none imported".into(),
                 };
-                l.push(kv("key material", material, theme));
+                l.kv("key material", material, theme);
             }
             if let Some(mr) = &k.multi_region {
                 let text = match (&a.replica_of, a.replicas.is_empty()) {
@@ -105,10 +126,10 @@ fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>
                     (None, false) => format!("{mr}, replicas in {}", a.replicas.join(", ")),
                     (None, true) => mr.clone(),
                 };
-                l.push(kv("multi-Region", inert(&text), theme));
+                l.kv("multi-Region", inert(&text), theme);
             }
-            l.push(kv("created", date(k.created), theme));
-            l.push(kv("description", clip(&k.description), theme));
+            l.kv("created", date(k.created), theme);
+            l.kv("description", clip(&k.description), theme);
             match &k.rotation {
                 Fetched::Ok(r) => {
                     let auto = if r.enabled {
@@ -120,55 +141,55 @@ fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>
                     } else {
                         "off".into()
                     };
-                    l.push(kv("rotation", auto, theme));
+                    l.kv("rotation", auto, theme);
                     if r.history.is_empty() {
-                        l.push(kv("rotated", "never".into(), theme));
+                        l.kv("rotated", "never".into(), theme);
                     }
                     for ev in r.history.iter().rev().take(5) {
                         let how = match ev.kind {
                             RotationKind::Automatic => "automatic",
                             RotationKind::OnDemand => "on demand",
                         };
-                        l.push(kv("rotated", format!("{} ({how})", ev.at.format("%Y-%m-%d")), theme));
+                        l.kv("rotated", format!("{} ({how})", ev.at.format("%Y-%m-%d")), theme);
                     }
                 }
-                other => l.push(kv("rotation", other.missing_label().to_owned(), theme)),
+                other => l.kv("rotation", other.missing_label().to_owned(), theme),
             }
             match &k.tags {
-                Fetched::Ok(t) if t.is_empty() => l.push(kv("tags", "none".into(), theme)),
+                Fetched::Ok(t) if t.is_empty() => l.kv("tags", "none".into(), theme),
                 Fetched::Ok(t) => {
                     for (tk, tv) in t {
-                        l.push(kv("tag", format!("{} = {}", inert(tk), inert(tv)), theme));
+                        l.kv("tag", format!("{} = {}", inert(tk), inert(tv)), theme);
                     }
                 }
-                other => l.push(kv("tags", other.missing_label().to_owned(), theme)),
+                other => l.kv("tags", other.missing_label().to_owned(), theme),
             }
             match state.key_policies.get(&k.arn) {
                 Some(Fetched::Ok(p)) => {
                     let admins =
                         if p.administrators.is_empty() { "-".into() } else { inert(&p.administrators.join(", ")) };
                     let users = if p.users.is_empty() { "-".into() } else { inert(&p.users.join(", ")) };
-                    l.push(kv("administer", admins, theme));
-                    l.push(kv("use", users, theme));
+                    l.kv("administer", admins, theme);
+                    l.kv("use", users, theme);
                     for n in &p.notes {
-                        l.push(kv("policy note", inert(n), theme));
+                        l.kv("policy note", inert(n), theme);
                     }
                 }
-                Some(Fetched::NotFetched) => l.push(kv("key policy", "reading…".into(), theme)),
-                Some(Fetched::Failed(e)) => l.push(kv("key policy", inert(e), theme)),
-                Some(other) => l.push(kv("key policy", other.missing_label().to_owned(), theme)),
-                None => l.push(kv("key policy", "-".into(), theme)),
+                Some(Fetched::NotFetched) => l.kv("key policy", "reading…".into(), theme),
+                Some(Fetched::Failed(e)) => l.kv("key policy", inert(e), theme),
+                Some(other) => l.kv("key policy", other.missing_label().to_owned(), theme),
+                None => l.kv("key policy", "-".into(), theme),
             }
         }
         Selected::Secret(a, s) => {
             l.push(Line::from(Span::styled(format!("{} {}", kind_word(a.kind), inert(&a.name)), theme.title())));
-            l.extend(verdict(a, theme));
+            verdict(l, a, theme);
             for d in state.assessment.drift_for(&a.id) {
                 l.push(Line::from(Span::styled(format!("drift: {}", inert(&d.describe())), theme.warn())));
             }
-            l.push(kv("ARN", inert(&s.arn), theme));
-            l.push(kv("description", clip(&s.description), theme));
-            l.push(kv(
+            l.kv("ARN", inert(&s.arn), theme);
+            l.kv("description", clip(&s.description), theme);
+            l.kv(
                 "rotation",
                 if s.rotation_enabled {
                     format!("on{}", s.rotation_days.map(|d| format!(", every {d} d")).unwrap_or_default())
@@ -176,25 +197,20 @@ fn content<'a>(sel: &Selected<'_>, state: &State, theme: &Theme) -> Vec<Line<'a>
                     "off".into()
                 },
                 theme,
-            ));
-            l.push(kv("last rotated", date(s.last_rotated), theme));
-            l.push(kv("next rotation", date(s.next_rotation), theme));
-            l.push(kv(
+            );
+            l.kv("last rotated", date(s.last_rotated), theme);
+            l.kv("next rotation", date(s.next_rotation), theme);
+            l.kv(
                 "last accessed",
                 s.last_accessed.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into()),
                 theme,
-            ));
-            l.push(kv("created", date(s.created), theme));
-            l.push(kv(
-                "KMS key",
-                s.kms_key.as_deref().map(inert).unwrap_or_else(|| "aws/secretsmanager".into()),
-                theme,
-            ));
+            );
+            l.kv("created", date(s.created), theme);
+            l.kv("KMS key", s.kms_key.as_deref().map(inert).unwrap_or_else(|| "aws/secretsmanager".into()), theme);
             for (tk, tv) in &s.tags {
-                l.push(kv("tag", format!("{} = {}", inert(tk), inert(tv)), theme));
+                l.kv("tag", format!("{} = {}", inert(tk), inert(tv)), theme);
             }
-            l.push(kv("value", "never shown".into(), theme));
+            l.kv("value", "never shown".into(), theme);
         }
     }
-    l
 }

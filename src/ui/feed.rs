@@ -4,7 +4,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row};
+use ratatui::widgets::{Block, Borders, Paragraph, Row};
 use ratatui::Frame;
 
 use super::theme::Theme;
@@ -85,31 +85,28 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
     if wide {
         header.extend(["Region", "Source IP"]);
     }
-    let body: Vec<Row> = rows
+    let cells: Vec<(Vec<String>, ratatui::style::Style)> = rows
         .iter()
         .map(|e| {
-            let outcome = e.outcome();
             let style = match f.severity_of(&e.event_id) {
                 Some(s) => theme.severity(s),
                 None if e.error_code.is_some() => theme.warn(),
                 None => ratatui::style::Style::default(),
             };
             let mut cells = vec![
-                Cell::from(e.event_time.format("%H:%M:%S").to_string()),
-                Cell::from(inert(&crate::domain::approval_event::event_label(e))),
-                Cell::from(inert(&e.principal.short_name())),
-                Cell::from(inert(&subject_cell(&f.subject(e)))),
-                Cell::from(inert(outcome)),
+                e.event_time.format("%H:%M:%S").to_string(),
+                inert(&crate::domain::approval_event::event_label(e)),
+                inert(&e.principal.short_name()),
+                inert(&subject_cell(&f.subject(e))),
+                inert(e.outcome()),
             ];
             if wide {
-                cells.push(Cell::from(e.region.clone()));
-                cells.push(Cell::from(inert(&e.source_ip)));
+                cells.push(e.region.clone());
+                cells.push(inert(&e.source_ip));
             }
-            Row::new(cells).style(style)
+            (cells, style)
         })
         .collect();
-    // Under 110 columns the narrow widths add up to 77 (spacing included): at 80 columns
-    // no column is squeezed, so an Event label of 22 (`approval prep executed`) shows whole.
     let widths = if wide {
         vec![
             Constraint::Length(9),
@@ -121,14 +118,9 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
             Constraint::Length(15),
         ]
     } else {
-        vec![
-            Constraint::Length(8),
-            Constraint::Length(22),
-            Constraint::Length(14),
-            Constraint::Min(17),
-            Constraint::Length(12),
-        ]
+        narrow_widths(area.width.saturating_sub(2), &cells)
     };
+    let body: Vec<Row> = cells.into_iter().map(|(c, style)| Row::new(c).style(style)).collect();
     let empty = if f.filter.is_empty() { "no events yet" } else { "no event matches the filter (Esc clears it)" };
     super::widgets::list_table(
         frame,
@@ -139,6 +131,34 @@ fn table(frame: &mut Frame, area: Rect, f: &FeedState, rows: &[&TrailEvent], the
         Some(empty),
         theme,
     )
+}
+
+/// Under 110 columns: Time, then Event, Principal and Outcome as wide as their longest
+/// cell (at most 22, 14 and 12), Key / secret the rest. When that leaves the longest
+/// key or secret short, Principal gives up to 4 columns and Event up to 6: the resource
+/// is what tells events apart. Room left over widens Principal up to 20.
+fn narrow_widths(inner: u16, cells: &[(Vec<String>, ratatui::style::Style)]) -> Vec<Constraint> {
+    let longest = |i: usize, header: &str| {
+        let w = cells.iter().map(|(c, _)| c.get(i).map_or(0, |s| Span::raw(s.as_str()).width())).max().unwrap_or(0);
+        u16::try_from(w.max(header.len())).unwrap_or(u16::MAX)
+    };
+    let (mut event, principal_full) = (longest(1, "Event").min(22), longest(2, "Principal").min(20));
+    let (subject, outcome) = (longest(3, "Key / secret"), longest(4, "Outcome").min(12));
+    let mut principal = principal_full.min(14);
+    // Four spaces between five columns.
+    let room = |event: u16, principal: u16| inner.saturating_sub(8 + event + principal + outcome + 4);
+    let short = subject.saturating_sub(room(event, principal));
+    let from_principal = short.min(principal.saturating_sub(10));
+    principal -= from_principal;
+    event -= (short - from_principal).min(event.saturating_sub(16));
+    principal += room(event, principal).saturating_sub(subject).min(principal_full - principal);
+    vec![
+        Constraint::Length(8),
+        Constraint::Length(event),
+        Constraint::Length(principal),
+        Constraint::Fill(1),
+        Constraint::Length(outcome),
+    ]
 }
 
 /// How many characters of an approval request's id the feed table shows: its tail, where

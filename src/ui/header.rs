@@ -6,6 +6,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::theme::Theme;
+use super::widgets::fullest;
 use crate::app::{State, View};
 use crate::domain::text::inert;
 
@@ -13,19 +14,45 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     // The fullest first line that fits: the whole ARN, then the principal's name, then
     // fewer labels, so that 80 columns still tell key-admin from security-lead and show
     // the account.
-    let line1 = (0..=COMPACTEST)
-        .map(|level| identity_line(state, level, theme))
-        .find(|l| l.width() <= usize::from(area.width))
-        .unwrap_or_else(|| identity_line(state, COMPACTEST, theme));
+    let line1 = fullest(area.width, COMPACTEST, |level| identity_line(state, level, theme));
+    // Likewise the fullest tabs line that fits: 80 columns keep every tab, the alert
+    // count and the freshness, abbreviated.
+    let line2 = fullest(area.width, TABS_COMPACTEST, |level| tabs_line(state, level, theme));
+    frame.render_widget(Paragraph::new(vec![line1, line2]), area);
+}
+
+/// The most compact level of [`tabs_line`].
+const TABS_COMPACTEST: u8 = 4;
+
+/// A view's tab name from level 3 of [`tabs_line`].
+fn short_title(v: View) -> &'static str {
+    match v {
+        View::Inventory => "Inv",
+        View::Feed => "Feed",
+        View::Alerts => "Alerts",
+        View::Session => "Sess",
+        View::Incident => "Incid",
+        View::Approvals => "Appr",
+    }
+}
+
+/// The view tabs, the open alerts and freshness, more compact as `level` grows: 0 with
+/// the endpoint; 1 without it; 2 freshness as `refreshed 12s`; 3 the tabs other than the
+/// current one by their short names (`4 Sess`); 4 every tab by its short name.
+fn tabs_line(state: &State, level: u8, theme: &Theme) -> Line<'static> {
     let mut tabs: Vec<Span> = Vec::new();
     for (i, v) in View::ALL.iter().enumerate() {
-        let label = format!(" {} {} ", i + 1, v.title());
-        tabs.push(if *v == state.view { Span::styled(label, theme.selected()) } else { Span::raw(label) });
+        let current = *v == state.view;
+        let name = if level >= 4 || (level >= 3 && !current) { short_title(*v) } else { v.title() };
+        let label = format!(" {} {name} ", i + 1);
+        tabs.push(if current { Span::styled(label, theme.selected()) } else { Span::raw(label) });
     }
+    let ago = |secs| if level >= 2 { short_ago(secs) } else { ago(secs) };
     let fresh = if state.loading && state.inventory.is_none() {
         "loading…".to_owned()
     } else {
         match state.refreshed_secs_ago() {
+            Some(_) if state.loading && level >= 2 => "refreshing…".to_owned(),
             Some(secs) if state.loading => format!("refreshing… (last {})", ago(secs)),
             Some(secs) => format!("refreshed {}", ago(secs)),
             None => "not loaded".to_owned(),
@@ -40,10 +67,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ));
     }
     tabs.push(Span::styled(format!("  {fresh}"), theme.dim()));
-    if let Some(ep) = &state.session.endpoint {
+    if let (Some(ep), 0) = (&state.session.endpoint, level) {
         tabs.push(Span::styled(format!("  endpoint {}", inert(ep)), theme.dim()));
     }
-    frame.render_widget(Paragraph::new(vec![line1, Line::from(tabs)]), area);
+    Line::from(tabs)
 }
 
 /// The most compact level of [`identity_line`].
@@ -86,6 +113,15 @@ fn identity_line(state: &State, level: u8, theme: &Theme) -> Line<'static> {
     };
     line.push(Span::raw(who));
     Line::from(line)
+}
+
+/// [`ago`] in short: `12s`, `5m`, `2h`.
+fn short_ago(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s => format!("{}h", s / 3600),
+    }
 }
 
 pub(super) fn ago(secs: i64) -> String {

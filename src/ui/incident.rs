@@ -59,7 +59,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 
         Constraint::Length(log_h),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(clocks(state, inc, theme)), clocks_area);
+    frame.render_widget(Paragraph::new(clocks(state, inc, clocks_area.width, theme)), clocks_area);
     checklist(frame, list, inc, theme);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(detail_title, theme.title()));
     let pane = super::widgets::scrolled_pane(frame, detail, detail_lines, block, state.pane_scroll, theme);
@@ -68,25 +68,39 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 
 }
 
 /// Elapsed time and each clock's time left (004 §10: contain within 1 hour; 72 hours to
-/// notify the authority; post-mortem within 48 hours).
-fn clocks(state: &State, inc: &IncidentState, theme: &Theme) -> Line<'static> {
-    let mut spans =
-        vec![Span::styled(format!("elapsed {} ", hms((state.now - inc.plan.opened_at).num_seconds())), theme.dim())];
+/// notify the authority; post-mortem within 48 hours), the fullest form that fits
+/// `width`: then `contain` for `containment`; then without `left` (a bare time is the time
+/// left; `met` and `OVERDUE` say otherwise); then without the elapsed time.
+fn clocks(state: &State, inc: &IncidentState, width: u16, theme: &Theme) -> Line<'static> {
+    super::widgets::fullest(width, 3, |level| clocks_line(state, inc, level, theme))
+}
+
+fn clocks_line(state: &State, inc: &IncidentState, level: u8, theme: &Theme) -> Line<'static> {
+    let mut spans = Vec::new();
+    if level < 3 {
+        spans.push(Span::styled(
+            format!("elapsed {}", hms((state.now - inc.plan.opened_at).num_seconds())),
+            theme.dim(),
+        ));
+    }
     for d in &inc.plan.deadlines {
         let left = (d.due - state.now).num_seconds();
         let name = match d.name.as_str() {
             "breach-notification" => "72h notice",
+            "containment" if level >= 1 => "contain",
             other => other,
         };
+        let sep = if spans.is_empty() { "" } else { " · " };
         let (text, style) = match d.met_at {
-            Some(at) => (format!("· {name} met {} ", at.format("%H:%M")), theme.dim()),
-            None if left < 0 => (format!("· {name} OVERDUE {} ", hms(-left)), theme.error()),
-            None => (format!("· {name} {} left ", hms(left)), theme.key()),
+            Some(at) => (format!("{sep}{name} met {}", at.format("%H:%M")), theme.dim()),
+            None if left < 0 => (format!("{sep}{name} OVERDUE {}", hms(-left)), theme.error()),
+            None if level >= 2 => (format!("{sep}{name} {}", hms(left)), theme.key()),
+            None => (format!("{sep}{name} {} left", hms(left)), theme.key()),
         };
         spans.push(Span::styled(text, style));
     }
     if let Some(h) = &inc.held_by {
-        spans.push(Span::styled(format!("· READ-ONLY: {} holds it", inert(h)), theme.error()));
+        spans.push(Span::styled(format!(" · READ-ONLY: {} holds it", inert(h)), theme.error()));
     }
     Line::from(spans)
 }
@@ -147,6 +161,8 @@ fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) 
     let table = Table::new(rows, widths).block(block).row_highlight_style(theme.selected());
     let mut ts = ratatui::widgets::TableState::default().with_selected(Some(inc.cursor));
     frame.render_stateful_widget(table, area, &mut ts);
+    let page = usize::from(area.height.saturating_sub(2));
+    super::widgets::more_marks(frame, area, (inc.plan.steps.len(), ts.offset(), page), theme);
 }
 
 /// The selected step's panel: for a dual-approval step (004 §6) who proposes and who

@@ -1,5 +1,6 @@
 //! The inventory table (sorted by severity, then name) and, when open, the detail pane.
-//! Columns adapt to the width: the narrowest terminal keeps status, name, region, state.
+//! Columns adapt to the width: Status, Name, Region and Due always first under 100
+//! columns, then a short kind (`key`, `sec`) and State as room allows.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
@@ -9,6 +10,7 @@ use ratatui::Frame;
 use super::theme::Theme;
 use crate::app::{Mode, State};
 use crate::domain::assessment::{kind_word, AssessedItem};
+use crate::domain::inventory::ItemKind;
 use crate::domain::text::inert;
 
 /// Returns the rows the inventory table shows.
@@ -30,7 +32,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> (usi
 }
 
 /// Which optional columns fit. Status, Name, Region and Due always show (the daily
-/// review reads them first); State, Kind, Owner and Why join as the width allows.
+/// review reads them first); under 100 columns a short kind (`key`, `sec`) follows them,
+/// from 100 the Kind column stands before the name; State, Owner and Why join as the
+/// width allows.
 struct Columns {
     state: bool,
     kind: bool,
@@ -42,6 +46,64 @@ impl Columns {
     fn for_width(w: u16) -> Self {
         Self { state: w >= 80, kind: w >= 100, owner: w >= 120, reason: w >= 150 }
     }
+}
+
+/// The short kind under 100 columns.
+fn kind_mark(k: ItemKind) -> &'static str {
+    match k {
+        ItemKind::Key => "key",
+        ItemKind::Secret => "sec",
+    }
+}
+
+/// Under 100 columns: the widths, measured from the rows, that fit `inner` columns.
+/// Status, Region, Due and the kind mark take what they need; Name takes its longest
+/// name when that leaves State 8 columns, else what is left; State the rest.
+fn narrow_widths(inner: u16, rows: &[&AssessedItem], review: bool, state_col: bool) -> Vec<Constraint> {
+    let longest = |f: &dyn Fn(&AssessedItem) -> usize, min: usize| {
+        u16::try_from(rows.iter().map(|r| f(r)).max().unwrap_or(0).max(min)).unwrap_or(u16::MAX)
+    };
+    let region = longest(&|r| r.region.chars().count(), "Region".len());
+    let name = longest(&|r| Span::raw(inert(&r.name)).width(), "Name".len());
+    let review_w = if review { 3 } else { 0 };
+    let mut out = if review { vec![Constraint::Length(review_w)] } else { vec![] };
+    out.push(Constraint::Length(8));
+    if state_col {
+        // Rev, Status, Name, Region, Due, Kind, State and a space between each two.
+        let spacing = u16::from(review) + 5;
+        let fixed = review_w + 8 + region + 10 + 4 + 8 + spacing;
+        out.push(Constraint::Length(name.min(inner.saturating_sub(fixed)).max(4)));
+    } else {
+        out.push(Constraint::Fill(1));
+    }
+    out.extend([Constraint::Length(region), Constraint::Length(10), Constraint::Length(4)]);
+    if state_col {
+        out.push(Constraint::Fill(1));
+    }
+    out
+}
+
+/// From 100 columns.
+fn wide_widths(rows: &[&AssessedItem], review: bool, cols: &Columns) -> Vec<Constraint> {
+    let name_width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(12, 40) as u16 + 1;
+    let mut widths = if review { vec![Constraint::Length(4)] } else { vec![] };
+    widths.extend([
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(name_width),
+        Constraint::Length(11),
+        Constraint::Length(11),
+    ]);
+    if cols.state {
+        widths.push(Constraint::Length(16));
+    }
+    if cols.owner {
+        widths.push(Constraint::Length(14));
+    }
+    if cols.reason {
+        widths.push(Constraint::Min(20));
+    }
+    widths
 }
 
 fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering: bool) -> usize {
@@ -82,6 +144,9 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
         header.push("Kind");
     }
     header.extend(["Name", "Region", "Due"]);
+    if !cols.kind {
+        header.push("Kind");
+    }
     if cols.state {
         header.push("State");
     }
@@ -91,26 +156,11 @@ fn table(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, filtering:
     if cols.reason {
         header.push("Why");
     }
-    let name_width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4).clamp(12, 40) as u16 + 1;
-    let mut widths = if state.review_mode { vec![Constraint::Length(4)] } else { vec![] };
-    widths.push(Constraint::Length(9));
-    if cols.kind {
-        widths.push(Constraint::Length(7));
-    }
-    widths.extend([
-        if cols.kind { Constraint::Length(name_width) } else { Constraint::Min(12) },
-        Constraint::Length(11),
-        Constraint::Length(11),
-    ]);
-    if cols.state {
-        widths.push(Constraint::Length(16));
-    }
-    if cols.owner {
-        widths.push(Constraint::Length(14));
-    }
-    if cols.reason {
-        widths.push(Constraint::Min(20));
-    }
+    let widths = if cols.kind {
+        wide_widths(&rows, state.review_mode, &cols)
+    } else {
+        narrow_widths(area.width.saturating_sub(2), &rows, state.review_mode, cols.state)
+    };
     let body: Vec<Row> = rows
         .iter()
         .map(|r| {
@@ -153,6 +203,9 @@ fn row<'a>(r: &'a AssessedItem, rev: Option<&'static str>, cols: &Columns, theme
     cells.push(Cell::from(r.region.clone()));
     let due = r.judgement.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "-".into());
     cells.push(Cell::from(due));
+    if !cols.kind {
+        cells.push(Cell::from(kind_mark(r.kind)));
+    }
     if cols.state {
         cells.push(Cell::from(Span::styled(inert(&r.state), theme.state(&r.state))));
     }

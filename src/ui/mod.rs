@@ -72,7 +72,7 @@ pub fn draw(frame: &mut Frame, state: &State) -> Drawn {
     overlay::status_line(frame, status, state, &theme);
     match &state.mode {
         Mode::Help => overlay::help(frame, area, state, &theme),
-        Mode::Palette(text) => overlay::palette(frame, status, text, &theme),
+        Mode::Palette(text) => overlay::palette(frame, area, status, text, &theme),
         Mode::Note(text) => overlay::note(frame, status, text, &theme),
         Mode::Prompt(p) => overlay::prompt(frame, area, status, p, &theme),
         Mode::Approval(p) => approvals::prompt(frame, area, status, state, p, &theme),

@@ -1,5 +1,6 @@
 //! The status line and the overlays (help, palette).
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
@@ -44,20 +45,72 @@ pub fn status_line(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) 
             let style = if st.error { theme.error() } else { theme.dim() };
             rows.into_iter().map(|r| Line::from(Span::styled(r, style))).collect()
         }
-        _ => vec![Line::from(vec![
-            Span::styled("?", theme.key()),
-            Span::raw(" help  "),
-            Span::styled(":", theme.key()),
-            Span::raw(" command  "),
-            Span::styled("/", theme.key()),
-            Span::raw(" filter  "),
-            Span::styled("r", theme.key()),
-            Span::raw(" refresh  "),
-            Span::styled("q", theme.key()),
-            Span::raw(" quit"),
-        ])],
+        _ => vec![key_hints(state.view, area.width, theme)],
     };
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// The keys the footer may name, in its order; each shows only where the keymap binds it.
+const HINT_KEYS: [(KeyCode, &str); 11] = [
+    (KeyCode::Char('?'), "?"),
+    (KeyCode::Char(':'), ":"),
+    (KeyCode::Char('/'), "/"),
+    (KeyCode::Enter, "Enter"),
+    (KeyCode::Char('x'), "x"),
+    (KeyCode::Char('i'), "i"),
+    (KeyCode::Char('f'), "f"),
+    (KeyCode::Char('s'), "s"),
+    (KeyCode::Char('w'), "w"),
+    (KeyCode::Char('r'), "r"),
+    (KeyCode::Char('q'), "q"),
+];
+
+/// The footer's word for a command; `None` for those it leaves to the help (`?`).
+fn hint_word(c: keymap::Command) -> Option<&'static str> {
+    use keymap::Command as C;
+    Some(match c {
+        C::Help => "help",
+        C::Palette => "command",
+        C::Filter => "filter",
+        C::Detail => "detail",
+        C::RunStep => "run step",
+        C::OpenRequest => "open",
+        C::Acknowledge => "acknowledge",
+        C::RejectRequest => "reject",
+        C::StartIncident => "incident",
+        C::Freeze => "freeze",
+        C::SkipStep => "skip",
+        C::WithdrawRequest => "withdraw",
+        C::Refresh => "refresh",
+        C::ReloadApprovals => "reload",
+        C::Quit => "quit",
+        _ => return None,
+    })
+}
+
+/// The keys that do something in `view` (the keymap decides), as `? help  / filter …`;
+/// when they do not fit `width`, those before `quit` give way from the end.
+fn key_hints(view: crate::app::View, width: u16, theme: &Theme) -> Line<'static> {
+    let mut hints: Vec<(&str, &str)> = HINT_KEYS
+        .iter()
+        .filter_map(|(code, label)| {
+            let word = hint_word(keymap::lookup(&KeyEvent::new(*code, KeyModifiers::NONE), view)?)?;
+            Some((*label, word))
+        })
+        .collect();
+    let width_of = |h: &[(&str, &str)]| h.iter().map(|(k, w)| k.chars().count() + w.len() + 3).sum::<usize>();
+    while width_of(&hints) > usize::from(width) + 2 && hints.len() > 3 {
+        hints.remove(hints.len() - 2);
+    }
+    let mut spans = Vec::new();
+    for (i, (key, word)) in hints.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(key, theme.key()));
+        spans.push(Span::raw(format!(" {word}")));
+    }
+    Line::from(spans)
 }
 
 pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -119,18 +172,30 @@ pub fn help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
-pub fn palette(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {
+/// The `:` line in `status`, and above it, the width of `area`, a box with every command
+/// that matches what is typed, word-wrapped so none is cut.
+pub fn palette(frame: &mut Frame, area: Rect, status: Rect, text: &str, theme: &Theme) {
     let matches = keymap::complete(text);
     let names: Vec<&str> = matches.iter().map(|c| c.name()).collect();
-    let hint = if names.is_empty() { "no such command".to_owned() } else { names.join("  ") };
+    let hint = if names.is_empty() { "no such command" } else { "Tab completes, Enter runs, Esc cancels" };
     let line = Line::from(vec![
         Span::styled(":", theme.key()),
         Span::raw(inert(text)),
         Span::raw("▏"),
-        Span::styled(format!("   {hint}   (Tab completes, Enter runs, Esc cancels)"), theme.dim()),
+        Span::styled(format!("   {hint}"), theme.dim()),
     ]);
     frame.render_widget(Clear, status);
     frame.render_widget(Paragraph::new(line), status);
+    if names.is_empty() {
+        return;
+    }
+    let rows = super::widgets::wrap_text(&names.join("  "), area.width.saturating_sub(2), usize::MAX);
+    let height = (u16::try_from(rows.len()).unwrap_or(u16::MAX).saturating_add(2)).min(status.y - area.y);
+    let popup = Rect { x: area.x, y: status.y - height, width: area.width, height };
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(" Commands ", theme.title()));
+    let lines: Vec<Line> = rows.into_iter().map(Line::from).collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
 pub fn note(frame: &mut Frame, status: Rect, text: &str, theme: &Theme) {

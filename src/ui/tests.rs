@@ -116,9 +116,38 @@ fn press(s: &mut State, code: KeyCode) {
     update(s, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
 
+/// Type each character of `text`.
+fn type_text(s: &mut State, text: &str) {
+    for c in text.chars() {
+        press(s, KeyCode::Char(c));
+    }
+}
+
 #[test]
 fn inventory_80x24() {
     insta::assert_snapshot!(render(&mut state(false), 80, 24));
+}
+
+/// At 80×24: Status, Name, Region and Due first, then the kind, so a key is told from a
+/// secret; a 30-character name shows whole.
+#[test]
+fn inventory_at_80_columns_tells_keys_from_secrets_and_shows_long_names() {
+    let mut s = state(false);
+    let mut inv = s.inventory.clone().expect("inventory");
+    inv.regions[1].keys.push(key("eu-west-1", "drop-mr-payments-key (replica)", KeyState::Enabled));
+    update(&mut s, Msg::InventoryLoaded(inv));
+    let out = render(&mut s, 80, 24);
+    let header = out.lines().find(|l| l.contains("Status")).unwrap_or_default();
+    let order: Vec<&str> = header.split(['│', ' ', '"']).filter(|w| !w.is_empty()).collect();
+    assert_eq!(order, ["Status", "Name", "Region", "Due", "Kind", "State"], "{out}");
+    let row = |name: &str| out.lines().find(|l| l.contains(name)).unwrap_or_default().to_owned();
+    assert!(row("drop-mr-payments-key (replica) ").contains(" key "), "{out}");
+    assert!(row("JWT_SECRET").contains(" sec "), "{out}");
+    assert!(row("drop-kyc-key").contains(" key "), "{out}");
+    assert!(row("drop-jwt-private-key").contains(" key  Pending"), "State takes what is left: {out}");
+    let mut s = state(false);
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("drop-jwt-private-key       eu-north-1 -          key  PendingDeletion"), "{out}");
 }
 
 #[test]
@@ -141,6 +170,24 @@ fn palette() {
     insta::assert_snapshot!(render(&mut s, 100, 16));
 }
 
+/// At 80×24 the palette lists every command, and then those that match what is typed.
+#[test]
+fn the_palette_shows_every_command_at_80x24() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Char(':'));
+    let listed = |out: &str| -> Vec<String> {
+        let text = pane_text(out, "┌ Commands ");
+        text.split(['│', ' ', '"', '\n']).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    };
+    let out = render(&mut s, 80, 24);
+    let all: Vec<String> = crate::app::keymap::Command::PALETTE.iter().map(|c| c.name().to_owned()).collect();
+    assert_eq!(listed(&out), all, "{out}");
+    press(&mut s, KeyCode::Char('f'));
+    let out = render(&mut s, 80, 24);
+    assert_eq!(listed(&out), ["feed", "freeze"], "only the matches: {out}");
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn filter_and_session_view() {
     let mut s = state(false);
@@ -159,6 +206,29 @@ fn detail_pane_80x24() {
     let mut s = state(false);
     press(&mut s, KeyCode::Enter);
     insta::assert_snapshot!(render(&mut s, 80, 24));
+}
+
+/// At 80×24 every label stands apart from its value, and a wrapped value stays in the
+/// value column.
+#[test]
+fn detail_pane_labels_and_values_are_two_columns_at_80x24() {
+    let mut s = state(false);
+    type_text(&mut s, "/JWT_");
+    press(&mut s, KeyCode::Enter);
+    press(&mut s, KeyCode::Enter);
+    for _ in 0..40 {
+        press(&mut s, KeyCode::Char('J'));
+        render(&mut s, 80, 24);
+    }
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("│next rotation -"), "{out}");
+    assert!(out.contains("│last accessed -"), "{out}");
+    let mut s = state(false);
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 80, 24);
+    let rows: Vec<&str> = out.lines().skip_while(|l| !l.contains("│why ")).take(3).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(rows[1].starts_with(&format!("\"│{}", " ".repeat(14))) && !rows[1].contains("│action"), "{out}");
 }
 
 #[test]
@@ -367,6 +437,18 @@ fn alerts_view() {
     insta::assert_snapshot!(render(&mut s, 120, 20));
 }
 
+#[test]
+fn alerts_at_80_columns_tell_alerts_apart_by_the_second() {
+    let mut s = feed_state();
+    press(&mut s, KeyCode::Char('3'));
+    let out = render(&mut s, 80, 24);
+    for when in ["12:00:30", "12:00:40", "12:00:20"] {
+        assert!(out.contains(&format!(" {when} ")), "{when} whole in the When column:\n{out}");
+    }
+    assert!(out.contains("at 2026-11-23 12:00:30 UTC"), "the date in the pane:\n{out}");
+    insta::assert_snapshot!(out);
+}
+
 /// The indices of `labels` that appear on screen (each label is unique to its row).
 fn shown(out: &str, labels: &[String]) -> Vec<usize> {
     labels.iter().enumerate().filter(|(_, l)| out.contains(l.as_str())).map(|(i, _)| i).collect()
@@ -387,6 +469,8 @@ fn check_paging(s: &mut State, labels: impl Fn(&State) -> Vec<String>, cursor: i
     assert!(page.len() >= 2 && page.len() < names.len(), "a partial first page: {page:?}\n{first}");
     assert_eq!(page, (0..page.len()).collect::<Vec<_>>(), "the first rows, contiguous");
     let n = page.len();
+    let len = names.len();
+    assert!(first.contains(&format!("─ ↓ {} more ─┘", len - n)), "rows below are marked\n{first}");
 
     press(s, KeyCode::PageDown);
     let out = render(s, 80, 24);
@@ -398,6 +482,7 @@ fn check_paging(s: &mut State, labels: impl Fn(&State) -> Vec<String>, cursor: i
     let next: Vec<usize> = (n..2 * n).collect();
     assert_eq!(shown(&out, &names), next, "the next page\n{out}");
     assert_eq!(cursor(s), 2 * n - 1, "on its last visible row");
+    assert!(out.contains(&format!("─ ↑ {n} more · ↓ {} more ─┘", len - 2 * n)), "rows above and below\n{out}");
     for _ in 0..3 {
         assert_eq!(shown(&render(s, 80, 24), &names), next, "redraws keep the offset");
     }
@@ -522,6 +607,43 @@ fn incident_view_80x24() {
     insta::assert_snapshot!(render(&mut s, 80, 24));
 }
 
+/// The steps of the checklist on screen: the rows of its pane.
+fn checklist_rows(out: &str) -> usize {
+    out.lines().skip_while(|l| !l.contains("┌ Incident ")).skip(1).take_while(|l| !l.contains('└')).count()
+}
+
+/// At 80×24 the checklist shows a few of its steps and says how many lie above and below.
+#[test]
+fn the_incident_checklist_marks_steps_above_and_below_at_80x24() {
+    let mut s = incident(false);
+    let n = s.incident.as_ref().map_or(0, |i| i.plan.steps.len());
+    let out = render(&mut s, 80, 24);
+    let shown = checklist_rows(&out);
+    assert!(shown < n, "{out}");
+    assert!(out.contains(&format!("─ ↓ {} more ─┘", n - shown)), "{out}");
+    for _ in 0..n {
+        press(&mut s, KeyCode::Down);
+    }
+    let out = render(&mut s, 80, 24);
+    let shown = checklist_rows(&out);
+    assert!(out.contains(&format!("─ ↑ {} more ─┘", n - shown)) && !out.contains('↓'), "{out}");
+}
+
+/// At 80 columns the clocks line shows every clock whole, abbreviated (was cut at
+/// `post-mor`); at 120 in full.
+#[test]
+fn the_incident_clocks_fit_80_columns() {
+    let mut s = incident(false);
+    let clocks = |out: &str| out.lines().nth(2).unwrap_or_default().trim_matches('"').trim_end().to_owned();
+    let line = clocks(&render(&mut s, 80, 24));
+    assert_eq!(line, "elapsed 0:10:00 · contain 0:40:00 · 72h notice 71:40:00 · post-mortem 47:50:00");
+    let line = clocks(&render(&mut s, 120, 40));
+    assert!(
+        line.ends_with("· containment 0:40:00 left · 72h notice 71:40:00 left · post-mortem 47:50:00 left"),
+        "{line}"
+    );
+}
+
 #[test]
 fn incident_confirmation_dialog() {
     let mut s = incident(true);
@@ -564,10 +686,7 @@ fn inventory_at_80_columns_keeps_the_due_date() {
 
 /// The detail pane of the one item the filter `query` leaves, at 200×50.
 fn detail_of(mut s: State, query: &str) -> String {
-    press(&mut s, KeyCode::Char('/'));
-    for c in query.chars() {
-        press(&mut s, KeyCode::Char(c));
-    }
+    type_text(&mut s, &format!("/{query}"));
     press(&mut s, KeyCode::Enter);
     press(&mut s, KeyCode::Enter);
     render(&mut s, 200, 50)
@@ -621,7 +740,7 @@ fn detail_shows_imported_material_and_whose_replica_a_key_is() {
     let out = detail_of(with(&inv), "replica");
     assert!(out.contains("REPLICA, replica of mr-key (eu-north-1)"), "{out}");
     assert!(out.contains("mr-key (replica)"), "the replica goes by its primary's name: {out}");
-    assert!(out.contains("why          replica of mr-key (eu-north-1): "), "{out}");
+    assert!(out.contains("why           replica of mr-key (eu-north-1): "), "{out}");
 }
 
 /// The security lead's console with a request in every section of the approvals view.
@@ -825,6 +944,51 @@ fn last_row(screen: &str) -> String {
     screen.lines().last().unwrap_or_default().trim_matches('"').trim().to_owned()
 }
 
+/// The footer names, per view, keys that work there: `/ filter` only where `/` filters,
+/// the view's own keys (acknowledge, run step, reload), help and quit everywhere; all
+/// within 80 columns.
+#[test]
+fn the_footer_names_the_keys_of_each_view() {
+    use crate::app::View;
+    let own: [(View, &str); 6] = [
+        (View::Inventory, "Enter detail"),
+        (View::Feed, "f freeze"),
+        (View::Alerts, "x acknowledge"),
+        (View::Session, "r refresh"),
+        (View::Incident, "Enter run step"),
+        (View::Approvals, "r reload"),
+    ];
+    for (i, (view, key)) in own.into_iter().enumerate() {
+        let mut s = state(false);
+        press(&mut s, KeyCode::Char(char::from(b'1' + u8::try_from(i).expect("six views"))));
+        assert_eq!(s.view, view);
+        let footer = last_row(&render(&mut s, 80, 24));
+        let filters = matches!(view, View::Inventory | View::Feed);
+        assert_eq!(footer.contains("/ filter"), filters, "{view:?}: {footer}");
+        assert!(footer.starts_with("? help  : command") && footer.ends_with("q quit"), "{view:?}: {footer}");
+        assert!(footer.contains(key), "{view:?}: {footer}");
+    }
+}
+
+/// At 80 columns the tabs line keeps every tab, the alert count and the freshness whole,
+/// abbreviated: `refreshed 12s` (was cut to `refreshed 1`).
+#[test]
+fn the_tabs_line_fits_80_columns() {
+    let tabs = |out: &str| out.lines().nth(1).unwrap_or_default().trim_matches('"').trim_end().to_owned();
+    let mut s = state(false);
+    let line = tabs(&render(&mut s, 80, 24));
+    assert!(line.ends_with("refreshed 12s") && line.contains(" 1 Inventory "), "{line}");
+    let mut s = feed_state();
+    for key in ['1', '3', '6'] {
+        press(&mut s, KeyCode::Char(key));
+        let line = tabs(&render(&mut s, 80, 24));
+        assert!(line.ends_with("refreshed 0s") && line.contains(" 3 ALERTS "), "{line}");
+        assert!(line.starts_with(" 1 Inv  2 Feed  3 Alerts  4 Sess  5 Incid  6 Appr "), "{line}");
+    }
+    let line = tabs(&render(&mut s, 120, 24));
+    assert!(line.contains(" 6 Approvals ") && line.contains("refreshed 0 s ago"), "full at 120: {line}");
+}
+
 /// At 80×24 both consoles tell who they are: the principal's name and the account.
 #[test]
 fn the_header_names_the_principal_and_the_account_at_80_columns() {
@@ -914,6 +1078,47 @@ fn feed_at_80_columns_tells_approval_requests_apart() {
     press(&mut s, KeyCode::Char('2'));
     let out = render(&mut s, 80, 24);
     assert_all(&out, &["approval prep executed", "approval …a1b2c3d4", "approval …e28ae3b0"], &out);
+    insta::assert_snapshot!(out);
+}
+
+/// At 80 columns the feed gives the key or secret its whole name, before the principal
+/// and the event label take their widest.
+#[test]
+fn feed_at_80_columns_shows_whole_key_names() {
+    use crate::app::update::feed::tests::{now, poll, state};
+    let ev = |id: &str, secs: i64, name: &str, user: &str, error: Option<&str>, key: &str| {
+        let t = (now() + chrono::Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let arn = format!("arn:aws:kms:eu-north-1:123456789012:key/id-{key}");
+        let raw = crate::domain::trail::fixtures::record(
+            id,
+            &t,
+            name,
+            "kms.amazonaws.com",
+            "eu-north-1",
+            user,
+            error,
+            Some(&arn),
+            None,
+        );
+        (id.to_owned(), raw)
+    };
+    let mut s = state();
+    update(
+        &mut s,
+        poll(vec![
+            ev("n1", 1, "Decrypt", "app-payments-runner", None, "drop-national-id-key"),
+            ev("n2", 2, "ScheduleKeyDeletion", "outsider", Some("AccessDenied"), "drop-national-id-key"),
+            ev("n3", 3, "GenerateDataKey", "security-lead", None, "drop-kyc-key"),
+        ]),
+    );
+    press(&mut s, KeyCode::Char('2'));
+    let out = render(&mut s, 80, 24);
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("ScheduleKeyDeletion") || l.contains("Decrypt")).collect();
+    assert!(rows.len() >= 2, "{out}");
+    for row in rows {
+        assert!(row.contains("drop-national-id-key "), "the whole name: {out}");
+    }
+    assert!(out.contains("app-payments-runner "), "the principal whole when there is room: {out}");
     insta::assert_snapshot!(out);
 }
 

@@ -46,12 +46,37 @@ pub(super) fn list_table(
         ts.select(Some(cursor.min(len - 1)));
     }
     frame.render_stateful_widget(table, area, &mut ts);
+    // Inside the borders, below the header row.
+    let page = usize::from(area.height.saturating_sub(3));
+    more_marks(frame, area, (len, ts.offset(), page), theme);
     if let (0, Some(msg)) = (len, empty) {
         let inner = Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
         frame.render_widget(Paragraph::new(Span::styled(msg.to_owned(), theme.dim())), inner);
     }
-    // Inside the borders, below the header row.
-    usize::from(area.height.saturating_sub(3))
+    page
+}
+
+/// In the bottom border of the list drawn in `area`, at its right, how many of its `len`
+/// rows lie above and below the `page` rows shown from `offset`: `↑ 3 more · ↓ 9 more`.
+/// Nothing when every row shows.
+pub(super) fn more_marks(frame: &mut Frame, area: Rect, (len, offset, page): (usize, usize, usize), theme: &Theme) {
+    let above = offset.min(len);
+    let below = len.saturating_sub(offset.saturating_add(page));
+    let marks: Vec<String> = [("↑", above), ("↓", below)]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(arrow, n)| format!("{arrow} {n} more"))
+        .collect();
+    if marks.is_empty() || area.height < 2 {
+        return;
+    }
+    let text = format!(" {} ", marks.join(" · "));
+    let width = u16::try_from(Span::raw(text.as_str()).width()).unwrap_or(u16::MAX);
+    if width.saturating_add(4) > area.width {
+        return;
+    }
+    let at = Rect { x: area.right() - 2 - width, y: area.bottom() - 1, width, height: 1 };
+    frame.render_widget(Paragraph::new(Span::styled(text, theme.key())), at);
 }
 
 /// The `/` filter line under a list.
@@ -63,6 +88,12 @@ pub(super) fn filter_line(frame: &mut Frame, area: Rect, text: &str, editing: bo
         Span::styled(if editing { "   Enter keep · Esc clear" } else { "   Esc clears" }, theme.dim()),
     ]);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The fullest of the lines `line(0)` … `line(most)` (more compact as the level grows)
+/// that fits `width` columns; the most compact when none does.
+pub(super) fn fullest<'a>(width: u16, most: u8, line: impl Fn(u8) -> Line<'a>) -> Line<'a> {
+    (0..most).map(&line).find(|l| l.width() <= usize::from(width)).unwrap_or_else(|| line(most))
 }
 
 /// `arn:aws:iam::1:user/key-admin` → `key-admin`; anything else as it is.

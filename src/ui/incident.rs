@@ -23,7 +23,7 @@ use ratatui::Frame;
 use super::theme::Theme;
 use super::widgets::short_principal;
 use crate::app::state::{IncidentState, State};
-use crate::domain::runbook::{StepRecord, StepState, Work};
+use crate::domain::runbook::{StepKind, StepRecord, StepState, Work};
 use crate::domain::text::{hms, inert};
 
 /// Returns how far the step panel can scroll (J/K).
@@ -162,8 +162,17 @@ fn step_lines<'a>(state: &State, inc: &'a IncidentState, theme: &Theme) -> (Vec<
     if let Some(approval) = approval {
         approval_lines(state, inc, sel, approval, &mut lines, theme);
     }
-    if let Some(n) = next {
-        match &n.work {
+    // What Enter on the selected step does: the plan's next step shows its work (the calls
+    // of an unknown outcome included); another step its work once it may run.
+    let preview = inc.preview_work(&sel.id, &state.session.identity.arn);
+    let runnable = matches!(sel.state, StepState::Pending | StepState::Failed { .. });
+    let work = match next {
+        Some(n) => Some(n.work.clone()),
+        None if runnable => preview.clone(),
+        None => None,
+    };
+    if let Some(work) = &work {
+        match work {
             Ok(Work::Calls { ops, .. }) => {
                 lines.push(Line::from(Span::styled(
                     if approval.is_some() { "The request asks for:" } else { "Enter will call:" },
@@ -181,12 +190,15 @@ fn step_lines<'a>(state: &State, inc: &'a IncidentState, theme: &Theme) -> (Vec<
     }
     if let Some(m) = meta {
         let mut flags = Vec::new();
-        // Nothing to do now (no grant to revoke): Enter only records an acknowledgement.
-        let acknowledging = next.is_some_and(|n| matches!(n.work, Ok(Work::Acknowledge)));
+        // Nothing to do (no grant to revoke): Enter only records an acknowledgement, with a
+        // note; what the step will ask follows what it will do, not the runbook's flags.
+        let acknowledging = matches!(work.as_ref().or(preview.as_ref()), Some(Ok(Work::Acknowledge)));
         if m.destructive && !acknowledging {
             flags.push("destructive: type the alias to confirm");
+        } else if m.kind == StepKind::Action && m.approval.is_none() && !acknowledging {
+            flags.push("changes AWS: Enter shows the calls, y runs them");
         }
-        if m.note {
+        if m.note || acknowledging {
             flags.push("needs a note");
         }
         if m.file {

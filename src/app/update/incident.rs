@@ -1,6 +1,7 @@
 //! The incident's part of the update loop: starting one from the inventory or an alert,
-//! the checklist's keys, the prompts (reason, note, file, the typed alias of a
-//! destructive step — Cancel is the default), and the incident's log arriving.
+//! the checklist's keys, the prompts (reason, note, file, the confirmation of a step
+//! that changes AWS: the typed alias of a destructive one, `y` for another — Cancel is
+//! the default), and the incident's log arriving.
 //!
 //! Nothing here calls AWS: a confirmed step becomes an [`Action`] that the runtime runs,
 //! answering with [`crate::app::Msg::IncidentLoaded`] and `IncidentDone`.
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::msg::Action;
 use crate::app::state::{IncidentState, Mode, Prompt, PromptFor, Selected, State, Status, View};
-use crate::domain::runbook::{IncidentRecord, Runbook, StepInput, StepKind, StepState, Work};
+use crate::domain::runbook::{IncidentRecord, Runbook, StepKind, StepState, Work};
 
 fn status(state: &mut State, text: impl Into<String>, error: bool) {
     state.status = Some(Status { text: text.into(), error });
@@ -88,14 +89,7 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
     let Some(meta) = inc.runbook.step(&step) else { return vec![] };
     let is_ack = meta.kind == StepKind::Ack;
     let expected = inc.confirm_text();
-    let input = StepInput {
-        note: note.clone().or_else(|| Some("(preview)".into())),
-        confirm: Some(expected.clone()),
-        files: if files.is_empty() && meta.file { vec!["FILE".into()] } else { files.clone() },
-        principal_arn: Some(state.session.identity.arn.clone()),
-    };
-    let work =
-        crate::domain::runbook::Incident::replay(&inc.runbook, &inc.records).ok().map(|i| i.prepare(&step, &input));
+    let work = inc.preview(&step, note.clone(), &files, &state.session.identity.arn);
     // Refusals no input can answer (done, blocked …) are said now, before any prompt. (A
     // dual-approval step goes ahead: running it proposes its request, or reads the
     // request from the store and records what the approver made.)
@@ -120,12 +114,16 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
         state.mode = Mode::Prompt(Prompt { purpose: PromptFor::File { step, note }, text: String::new() });
         return vec![];
     }
-    if meta.destructive && !acknowledge {
+    // Every step that changes AWS shows its calls first, Cancel the default: a destructive
+    // one needs the alias typed, any other `y`. (A dual-approval step only proposes or
+    // reads its request: its approver confirms the calls.)
+    if !acknowledge && (meta.destructive || (meta.kind == StepKind::Action && meta.approval.is_none())) {
         let calls = match work {
             Some(Ok(Work::Calls { ops, .. })) => ops.iter().map(|o| o.describe()).collect(),
             Some(Err(refusals)) => refusals.iter().map(|r| format!("refused now: {r}")).collect(),
             _ => vec![],
         };
+        let expected = meta.destructive.then_some(expected);
         state.mode = Mode::Prompt(Prompt {
             purpose: PromptFor::Confirm { step, expected, calls, note, files },
             text: String::new(),
@@ -159,9 +157,22 @@ pub fn skip_selected(state: &mut State) {
 }
 
 /// A key while a prompt is open. Esc always cancels; Enter submits (a confirmation only
-/// when the typed text is exactly the expected alias).
+/// when the typed text is exactly the expected alias). A confirmation without an alias
+/// runs on `y` alone; any other key cancels it.
 pub fn on_prompt_key(state: &mut State, mut p: Prompt, code: crossterm::event::KeyCode) -> Vec<Action> {
     use crossterm::event::KeyCode;
+    if let PromptFor::Confirm { expected: None, .. } = &p.purpose {
+        state.mode = Mode::Normal;
+        return match (code, p.purpose) {
+            (KeyCode::Char('y' | 'Y'), PromptFor::Confirm { step, note, files, .. }) => {
+                run_action(state, step, note, None, files)
+            }
+            _ => {
+                status(state, "cancelled: nothing was done", false);
+                vec![]
+            }
+        };
+    }
     match code {
         KeyCode::Esc => {
             state.mode = Mode::Normal;
@@ -221,14 +232,14 @@ fn submit(state: &mut State, p: Prompt) -> Vec<Action> {
             let Some(id) = state.incident.as_ref().map(|i| i.id.clone()) else { return vec![] };
             vec![Action::IncidentSkip { id, step, reason: text }]
         }
-        PromptFor::Confirm { step, expected, calls, note, files } => {
+        PromptFor::Confirm { step, expected: Some(expected), calls, note, files } => {
             let typed = text.trim_start_matches("alias/");
             if typed != expected {
                 status(state, format!("not confirmed (type {expected} exactly; Esc cancels): nothing was done"), true);
                 if !typed.is_empty() {
                     // A typo: the dialog stays, emptied, for another try.
                     state.mode = Mode::Prompt(Prompt {
-                        purpose: PromptFor::Confirm { step, expected, calls, note, files },
+                        purpose: PromptFor::Confirm { step, expected: Some(expected), calls, note, files },
                         text: String::new(),
                     });
                 }
@@ -236,6 +247,8 @@ fn submit(state: &mut State, p: Prompt) -> Vec<Action> {
             }
             run_action(state, step, note, Some(typed.to_owned()), files)
         }
+        // Answered by on_prompt_key (`y` or cancel) before any text is typed.
+        PromptFor::Confirm { expected: None, .. } => vec![],
     }
 }
 
@@ -319,7 +332,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::app::msg::Msg;
     use crate::app::update;
-    use crate::domain::runbook::{CallResult, IncidentTarget, KeyTarget, Op, Opened, StepRecord};
+    use crate::domain::runbook::{CallResult, IncidentTarget, KeyTarget, Op, Opened, StepInput, StepRecord};
     use chrono::TimeZone;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use std::collections::BTreeMap;
@@ -542,7 +555,7 @@ pub(crate) mod tests {
         let Mode::Prompt(Prompt { purpose: PromptFor::Confirm { calls, expected, .. }, .. }) = &s.mode else {
             panic!("confirmation expected, got {:?}", s.mode)
         };
-        assert_eq!(expected, "drop-kyc-key");
+        assert_eq!(expected.as_deref(), Some("drop-kyc-key"));
         assert!(calls.iter().any(|c| c.contains("kms:DisableKey") && c.contains(KEY_ARN)), "{calls:?}");
         // Enter with nothing typed is Cancel.
         assert!(press(&mut s, KeyCode::Enter).is_empty());
@@ -612,6 +625,51 @@ pub(crate) mod tests {
         );
         update(&mut s, Msg::IncidentDone(Ok("disable: done".into())));
         assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("create-key"));
+    }
+
+    /// The incident before anyone was notified: notify (sns:Publish, an action that is not
+    /// destructive) is the next step.
+    pub fn before_notify() -> State {
+        let mut out = records();
+        out.retain(|r| !matches!(&r.record, StepRecord::Intent { step, .. } | StepRecord::Outcome { step, .. } if step == "notify"));
+        let Msg::IncidentLoaded { id, runbook, held_by, .. } = loaded() else { unreachable!() };
+        let mut s = state_with(true, Msg::IncidentLoaded { id, runbook, records: out, held_by });
+        press(&mut s, KeyCode::Char('5'));
+        s
+    }
+
+    #[test]
+    fn every_step_that_changes_aws_shows_its_calls_and_cancel_is_the_default() {
+        let mut s = before_notify();
+        assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("notify"));
+        assert!(press(&mut s, KeyCode::Enter).is_empty(), "Enter opens the confirmation, it runs nothing");
+        let Mode::Prompt(Prompt { purpose: PromptFor::Confirm { calls, expected, .. }, .. }) = &s.mode else {
+            panic!("confirmation expected, got {:?}", s.mode)
+        };
+        assert_eq!(*expected, None, "not destructive: no alias to type");
+        assert!(calls.iter().any(|c| c.contains("sns:Publish")), "{calls:?}");
+        // Enter is Cancel; so is any key but y.
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        assert!(s.incident.as_ref().is_some_and(|i| i.running.is_none()));
+        press(&mut s, KeyCode::Enter);
+        assert!(press(&mut s, KeyCode::Char('j')).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        press(&mut s, KeyCode::Enter);
+        assert!(press(&mut s, KeyCode::Esc).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        // y runs it.
+        press(&mut s, KeyCode::Enter);
+        assert_eq!(
+            press(&mut s, KeyCode::Char('y')),
+            vec![Action::IncidentRun {
+                id: "20261123T091000Z-a1b2c3".into(),
+                step: "notify".into(),
+                note: None,
+                confirm: None,
+                files: vec![],
+            }]
+        );
     }
 
     #[test]

@@ -775,6 +775,13 @@ impl<'r> Incident<'r> {
         }
     }
 
+    /// What `step` would do with `input`, whatever its state (blocked, done …): its calls,
+    /// an acknowledgement when none applies, or what it cannot be expanded without. `None`
+    /// for a step not in the runbook. [`Self::prepare`] says whether it may run now.
+    pub fn work_of(&self, step: &str, input: &StepInput) -> Option<Result<Work, Refusal>> {
+        self.runbook.index(step).map(|i| self.work(i, input))
+    }
+
     /// The work of step `i` now: its calls expanded against the target and what earlier
     /// calls learned, or an acknowledgement when none applies.
     fn work(&self, i: usize, input: &StepInput) -> Result<Work, Refusal> {

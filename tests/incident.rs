@@ -843,6 +843,7 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
         deck.run("security-lead", true, &["incident", "start", "--key", "drop-db-master-key", "--reason", "again"]);
     assert_eq!(again.code, 9, "refused: {}", again.stderr);
     assert!(again.line().contains("already open") && again.line().contains(&id), "{}", again.stderr);
+    assert!(again.line().contains("view 5 in the console: [ and ] switch incidents"), "{}", again.stderr);
     // Dual control through the approvals store: the key-admin proposes the replacement;
     // running the step again finds that request (never a second one); nobody outside the
     // matrix approves it; the CISO rejects it, and the step says by whom and why and can
@@ -890,4 +891,51 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
             "a key was made for incident {id}"
         );
     }
+}
+
+/// The console's incident task (view 5) with two open incidents: it shows the newest,
+/// lists both, and holds only the one it shows (--allow-write): after switching to the
+/// other, a terminal can drive the first and not the second.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_switches_between_open_incidents_and_holds_only_the_one_shown() {
+    use keydeck::app::{Action, Msg};
+    use keydeck::runtime::incident::WorkerCmd;
+    let deck = Deck::new("incident-switch");
+    let older = deck.start("security-lead", &["--key", "drop-national-id-key"], "switch test");
+    let newer = deck.start("security-lead", &["--secret", "SUMSUB_SECRET_KEY"], "switch test");
+    let ctx = context("security-lead").await;
+    let identity = keydeck::aws::sts::caller_identity(&ctx).await.expect("GetCallerIdentity");
+    let policy = std::sync::Arc::new(keydeck::domain::policy::Policy::default_policy().expect("policy"));
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(keydeck::runtime::incident::worker(ctx, true, deck.data(), policy, identity, cmd_rx, tx));
+    // The next IncidentsOpen and IncidentLoaded the task sends.
+    let mut shown = async || {
+        let (mut listed, mut loaded) = (None, None);
+        while listed.is_none() || loaded.is_none() {
+            match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("the task answers") {
+                Some(Msg::IncidentsOpen(open)) => listed = Some(open.into_iter().map(|o| o.id).collect::<Vec<_>>()),
+                Some(Msg::IncidentLoaded { id, held_by, .. }) => loaded = Some((id, held_by)),
+                Some(Msg::IncidentDone(Err(e))) => panic!("{e}"),
+                _ => {}
+            }
+        }
+        (listed.unwrap_or_default(), loaded.unwrap_or_default())
+    };
+    let skip =
+        |id: &str| deck.run("security-lead", true, &["incident", "skip", id, "--step", "scope", "--reason", "x"]);
+
+    cmd_tx.send(WorkerCmd::LoadLatest).expect("send");
+    assert_eq!(shown().await, (vec![newer.clone(), older.clone()], (newer.clone(), None)), "the newest, held");
+    let held = skip(&newer);
+    assert_ne!(held.code, 0, "the console holds it: {}", held.stderr);
+    assert!(held.line().contains("open for writing by"), "{}", held.stderr);
+
+    cmd_tx.send(WorkerCmd::Act(Action::IncidentShow { id: older.clone() })).expect("send");
+    assert_eq!(shown().await, (vec![newer.clone(), older.clone()], (older.clone(), None)), "switched, held");
+    skip(&newer).ok();
+    let held = skip(&older);
+    assert_ne!(held.code, 0, "the console holds the one it shows: {}", held.stderr);
+    drop(cmd_tx);
+    task.await.expect("the task ends with its channel");
 }

@@ -175,6 +175,23 @@ impl IncidentState {
     }
 }
 
+/// An incident of this data dir with steps still to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIncident {
+    pub id: String,
+    /// The key's or secret's ARN.
+    pub target_arn: String,
+    /// The key's first alias, or the secret's name.
+    pub label: String,
+}
+
+impl OpenIncident {
+    /// Is it about `target` (an ARN, an alias with or without `alias/`, a secret name)?
+    pub fn is_on(&self, target: &str) -> bool {
+        target == self.target_arn || target.trim_start_matches("alias/") == self.label
+    }
+}
+
 /// Who and where the console acts; fixed for the life of the console.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Session {
@@ -249,6 +266,9 @@ pub struct State {
     pub page_rows: PageRows,
     /// The incident this console works on (started here or resumed).
     pub incident: Option<IncidentState>,
+    /// This data dir's open incidents, newest first, as the incident task last listed
+    /// them (`[` / `]` switch between them in view 5).
+    pub open_incidents: Vec<OpenIncident>,
     /// Dual-approval requests (issue 11).
     pub approvals: super::approvals::ApprovalsState,
 }
@@ -302,6 +322,7 @@ impl State {
             offset: 0,
             page_rows: PageRows::default(),
             incident: None,
+            open_incidents: Vec::new(),
             approvals: Default::default(),
         }
     }

@@ -36,7 +36,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 
             Line::from("and press i. Every step calls AWS as you and is written to a local, hash-chained log"),
             Line::from("before and after; destructive steps ask for the key alias. Needs --allow-write."),
             Line::from(""),
-            Line::from(Span::styled("From a script: keydeck incident start --key ALIAS --reason TEXT", theme.dim())),
+            Line::from(Span::styled(
+                "From a script: keydeck --allow-write incident start --key ALIAS --reason TEXT",
+                theme.dim(),
+            )),
         ];
         let block = Block::default().borders(Borders::ALL).title(Span::styled(" Incident ", theme.title()));
         frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: true }), area);
@@ -60,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(clocks(state, inc, theme)), clocks_area);
-    checklist(frame, list, inc, theme);
+    checklist(frame, list, state, inc, theme);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(detail_title, theme.title()));
     let pane = super::widgets::scrolled_pane(frame, detail, detail_lines, block, state.pane_scroll, theme);
     log_pane(frame, log, inc, theme);
@@ -91,8 +94,17 @@ fn clocks(state: &State, inc: &IncidentState, theme: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-fn title(inc: &IncidentState) -> String {
-    format!(" Incident {} — {} on {} ", inc.id, inc.plan.runbook, inert(&inc.confirm_text()))
+/// The incident, and which of this data dir's open incidents it is when there are more
+/// (`[` / `]` switch).
+fn title(state: &State, inc: &IncidentState) -> String {
+    let open = &state.open_incidents;
+    // First, so that 80 columns still show it.
+    let which = match open.iter().position(|o| o.id == inc.id) {
+        Some(i) if open.len() > 1 => format!("{} of {} ([ ] switch): ", i + 1, open.len()),
+        None if !open.is_empty() => format!("(open: {}, [ ] switch) ", open.len()),
+        _ => String::new(),
+    };
+    format!(" Incident {which}{} — {} on {} ", inc.id, inc.plan.runbook, inert(&inc.confirm_text()))
 }
 
 fn mark(s: &StepState) -> &'static str {
@@ -120,7 +132,7 @@ fn state_text(s: &StepState) -> String {
     }
 }
 
-fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) {
+fn checklist(frame: &mut Frame, area: Rect, state: &State, inc: &IncidentState, theme: &Theme) {
     let rows: Vec<Row> = inc
         .plan
         .steps
@@ -143,7 +155,7 @@ fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) 
         })
         .collect();
     let widths = [Constraint::Length(1), Constraint::Length(17), Constraint::Percentage(45), Constraint::Min(20)];
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(title(inc), theme.title()));
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(title(state, inc), theme.title()));
     let table = Table::new(rows, widths).block(block).row_highlight_style(theme.selected());
     let mut ts = ratatui::widgets::TableState::default().with_selected(Some(inc.cursor));
     frame.render_stateful_widget(table, area, &mut ts);

@@ -558,6 +558,24 @@ fn incident_revoke_grants_without_grants_asks_only_a_note() {
     insta::assert_snapshot!(out);
 }
 
+/// Two open incidents: the title says which one this is and how to switch.
+#[test]
+fn incident_view_with_two_open_incidents_80x24() {
+    let mut s = incident(true);
+    update(&mut s, crate::app::update::incident::tests::two_open());
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("Incident 2 of 2 ([ ] switch): 20261123T091000Z-a1b2c3"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn no_incident_hint_names_allow_write() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Char('5'));
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("keydeck --allow-write incident start --key ALIAS"), "{out}");
+}
+
 #[test]
 fn incident_scope_report() {
     let mut s = incident(true);

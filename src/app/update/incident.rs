@@ -28,11 +28,9 @@ fn writable(state: &mut State, what: &str) -> bool {
 }
 
 /// `i`: open an incident on the selected key or secret (inventory) or on the selected
-/// alert's key or secret (alerts view): ask for the reason first.
-pub fn start(state: &mut State) {
-    if !writable(state, "start an incident") {
-        return;
-    }
+/// alert's key or secret (alerts view): ask for the reason first. An incident already
+/// open on it is shown instead, without asking.
+pub fn start(state: &mut State) -> Vec<Action> {
     let target = match state.view {
         View::Inventory => match state.selected() {
             Some(Selected::Key(i, k)) => Some((k.arn.clone(), i.name.clone(), false, None)),
@@ -49,6 +47,21 @@ pub fn start(state: &mut State) {
         }),
         _ => None,
     };
+    let open = target.as_ref().and_then(|(t, label, ..)| {
+        state.open_incidents.iter().find(|o| o.is_on(t) || o.is_on(label)).map(|o| o.id.clone())
+    });
+    if let Some(id) = open {
+        state.view = View::Incident;
+        status(state, format!("incident {id} is already open on this key or secret: showing it"), false);
+        return if state.incident.as_ref().is_some_and(|i| i.id == id) {
+            vec![]
+        } else {
+            vec![Action::IncidentShow { id }]
+        };
+    }
+    if !writable(state, "start an incident") {
+        return vec![];
+    }
     match target {
         Some((target, label, secret, alert)) => {
             state.mode = Mode::Prompt(Prompt {
@@ -57,6 +70,34 @@ pub fn start(state: &mut State) {
             })
         }
         None => status(state, "select a key or secret (or an alert about one) to start an incident", true),
+    }
+    vec![]
+}
+
+/// `]` / `[`: show the next (older) or previous (newer) open incident of this data dir,
+/// wrapping around; not while a step runs.
+pub fn switch(state: &mut State, forward: bool) -> Vec<Action> {
+    let n = state.open_incidents.len();
+    let current = state.incident.as_ref().map(|i| i.id.clone());
+    if let Some(r) = state.incident.as_ref().and_then(|i| i.running.clone()) {
+        status(state, format!("step {r} is running: switch incidents when it is done"), true);
+        return vec![];
+    }
+    let at = current.as_ref().and_then(|c| state.open_incidents.iter().position(|o| &o.id == c));
+    let to = match at {
+        Some(i) if forward => (i + 1) % n,
+        Some(i) => (i + n - 1) % n,
+        None => 0,
+    };
+    match state.open_incidents.get(to).map(|o| o.id.clone()) {
+        Some(id) if Some(&id) != current.as_ref() => {
+            status(state, format!("showing incident {id} ({} of {n})…", to + 1), false);
+            vec![Action::IncidentShow { id }]
+        }
+        _ => {
+            status(state, "no other open incident in this data dir", false);
+            vec![]
+        }
     }
 }
 
@@ -758,6 +799,64 @@ pub(crate) mod tests {
         press(&mut s, KeyCode::Char('s'));
         typed(&mut s, "done by hand");
         assert!(matches!(press(&mut s, KeyCode::Enter).as_slice(), [Action::IncidentSkip { .. }]));
+    }
+
+    pub fn open_incident(id: &str, target_arn: &str, label: &str) -> crate::app::state::OpenIncident {
+        crate::app::state::OpenIncident { id: id.into(), target_arn: target_arn.into(), label: label.into() }
+    }
+
+    /// The incident on drop-kyc-key and one on JWT_SECRET opened after it (newest first).
+    pub fn two_open() -> Msg {
+        let jwt = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf";
+        Msg::IncidentsOpen(vec![
+            open_incident("20261123T091500Z-d4e5f6", jwt, "JWT_SECRET"),
+            open_incident("20261123T091000Z-a1b2c3", KEY_ARN, "drop-kyc-key"),
+        ])
+    }
+
+    #[test]
+    fn brackets_switch_between_the_open_incidents() {
+        let mut s = incident_state(false);
+        assert!(press(&mut s, KeyCode::Char(']')).is_empty(), "nothing listed: nothing to switch to");
+        assert!(s.status.as_ref().is_some_and(|st| st.text.contains("no other open incident")), "{:?}", s.status);
+        update(&mut s, two_open());
+        let show = |id: &str| vec![Action::IncidentShow { id: id.into() }];
+        assert_eq!(press(&mut s, KeyCode::Char(']')), show("20261123T091500Z-d4e5f6"), "wraps to the newest");
+        assert_eq!(press(&mut s, KeyCode::Char('[')), show("20261123T091500Z-d4e5f6"));
+        let mut three = match two_open() {
+            Msg::IncidentsOpen(v) => v,
+            _ => unreachable!(),
+        };
+        three.push(open_incident("20261123T080000Z-000000", "arn:aws:kms:eu-north-1:123456789012:key/x", "x"));
+        update(&mut s, Msg::IncidentsOpen(three));
+        assert_eq!(press(&mut s, KeyCode::Char(']')), show("20261123T080000Z-000000"), "older");
+        assert_eq!(press(&mut s, KeyCode::Char('[')), show("20261123T091500Z-d4e5f6"), "newer");
+        // Not while a step runs.
+        if let Some(inc) = s.incident.as_mut() {
+            inc.running = Some("disable".into());
+        }
+        assert!(press(&mut s, KeyCode::Char(']')).is_empty());
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("is running")), "{:?}", s.status);
+        let help = crate::app::keymap::help_for(View::Incident);
+        assert!(help.iter().any(|b| b.keys == "]") && help.iter().any(|b| b.keys == "["), "in the ? overlay");
+    }
+
+    #[test]
+    fn i_on_a_key_with_an_open_incident_shows_it_without_asking() {
+        for write in [true, false] {
+            let mut s = crate::app::update::feed::tests::state();
+            s.session.write_enabled = write;
+            let arn = match s.selected() {
+                Some(Selected::Key(_, k)) => k.arn.clone(),
+                _ => panic!("a key selected"),
+            };
+            update(&mut s, Msg::IncidentsOpen(vec![open_incident("20261123T091000Z-a1b2c3", &arn, "some-key")]));
+            let actions = press(&mut s, KeyCode::Char('i'));
+            assert_eq!(actions, vec![Action::IncidentShow { id: "20261123T091000Z-a1b2c3".into() }]);
+            assert_eq!(s.mode, Mode::Normal, "no reason asked");
+            assert_eq!(s.view, View::Incident);
+            assert!(s.status.as_ref().is_some_and(|st| st.text.contains("already open")), "{:?}", s.status);
+        }
     }
 
     #[test]

@@ -939,3 +939,30 @@ async fn the_console_switches_between_open_incidents_and_holds_only_the_one_show
     drop(cmd_tx);
     task.await.expect("the task ends with its channel");
 }
+
+/// Typos are said as typos (one line, exit 2): a step the runbook does not have, before the
+/// lock (here held by another process) is taken; a secret's name given as a key, and a
+/// key's alias given as a secret, with the flag to use instead.
+#[test]
+fn a_bogus_step_or_a_secret_named_as_a_key_is_bad_input() {
+    let deck = Deck::new("incident-bad-input");
+    let id = deck.start("security-lead", &["--key", "drop-db-master-key"], "bad input test");
+    let iid: keydeck::incident::log::IncidentId = id.parse().expect("an incident id");
+    let holder = keydeck::incident::log::Holder::this_process("another-console", Utc::now());
+    let held = keydeck::incident::log::IncidentLog::open(&deck.data(), &iid, holder).expect("open the log");
+    assert!(matches!(held, keydeck::incident::log::Access::Write(_)), "this test holds the log");
+    deck.step("security-lead", &id, "bogus", &[]).fails(2, r#"no step "bogus" in incident"#);
+    let skip = deck.run("security-lead", true, &["incident", "skip", &id, "--step", "bogus", "--reason", "x"]);
+    skip.fails(2, r#"no step "bogus""#).fails(2, "use one of open, notify, scope, disable");
+    drop(held);
+
+    let start = |flag: &str, name: &str| {
+        deck.run("security-lead", true, &["incident", "start", flag, name, "--reason", "bad input test"])
+    };
+    start("--key", "JWT_SECRET")
+        .fails(2, "kms:DescribeKey found no key alias/JWT_SECRET in")
+        .fails(2, "use --secret JWT_SECRET for a secret");
+    start("--secret", "drop-kyc-key")
+        .fails(2, "secretsmanager:DescribeSecret found no secret drop-kyc-key")
+        .fails(2, "use --key ALIAS for a KMS key");
+}

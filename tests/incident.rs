@@ -843,6 +843,7 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
         deck.run("security-lead", true, &["incident", "start", "--key", "drop-db-master-key", "--reason", "again"]);
     assert_eq!(again.code, 9, "refused: {}", again.stderr);
     assert!(again.line().contains("already open") && again.line().contains(&id), "{}", again.stderr);
+    assert!(again.line().contains("view 5 in the console: [ and ] switch incidents"), "{}", again.stderr);
     // Dual control through the approvals store: the key-admin proposes the replacement;
     // running the step again finds that request (never a second one); nobody outside the
     // matrix approves it; the CISO rejects it, and the step says by whom and why and can
@@ -890,4 +891,78 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
             "a key was made for incident {id}"
         );
     }
+}
+
+/// The console's incident task (view 5) with two open incidents: it shows the newest,
+/// lists both, and holds only the one it shows (--allow-write): after switching to the
+/// other, a terminal can drive the first and not the second.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_switches_between_open_incidents_and_holds_only_the_one_shown() {
+    use keydeck::app::{Action, Msg};
+    use keydeck::runtime::incident::WorkerCmd;
+    let deck = Deck::new("incident-switch");
+    let older = deck.start("security-lead", &["--key", "drop-national-id-key"], "switch test");
+    let newer = deck.start("security-lead", &["--secret", "SUMSUB_SECRET_KEY"], "switch test");
+    let ctx = context("security-lead").await;
+    let identity = keydeck::aws::sts::caller_identity(&ctx).await.expect("GetCallerIdentity");
+    let policy = std::sync::Arc::new(keydeck::domain::policy::Policy::default_policy().expect("policy"));
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(keydeck::runtime::incident::worker(ctx, true, deck.data(), policy, identity, cmd_rx, tx));
+    // The next IncidentsOpen and IncidentLoaded the task sends.
+    let mut shown = async || {
+        let (mut listed, mut loaded) = (None, None);
+        while listed.is_none() || loaded.is_none() {
+            match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("the task answers") {
+                Some(Msg::IncidentsOpen(open)) => listed = Some(open.into_iter().map(|o| o.id).collect::<Vec<_>>()),
+                Some(Msg::IncidentLoaded { id, held_by, .. }) => loaded = Some((id, held_by)),
+                Some(Msg::IncidentDone(Err(e))) => panic!("{e}"),
+                _ => {}
+            }
+        }
+        (listed.unwrap_or_default(), loaded.unwrap_or_default())
+    };
+    let skip =
+        |id: &str| deck.run("security-lead", true, &["incident", "skip", id, "--step", "scope", "--reason", "x"]);
+
+    cmd_tx.send(WorkerCmd::LoadLatest).expect("send");
+    assert_eq!(shown().await, (vec![newer.clone(), older.clone()], (newer.clone(), None)), "the newest, held");
+    let held = skip(&newer);
+    assert_ne!(held.code, 0, "the console holds it: {}", held.stderr);
+    assert!(held.line().contains("open for writing by"), "{}", held.stderr);
+
+    cmd_tx.send(WorkerCmd::Act(Action::IncidentShow { id: older.clone() })).expect("send");
+    assert_eq!(shown().await, (vec![newer.clone(), older.clone()], (older.clone(), None)), "switched, held");
+    skip(&newer).ok();
+    let held = skip(&older);
+    assert_ne!(held.code, 0, "the console holds the one it shows: {}", held.stderr);
+    drop(cmd_tx);
+    task.await.expect("the task ends with its channel");
+}
+
+/// Typos are said as typos (one line, exit 2): a step the runbook does not have, before the
+/// lock (here held by another process) is taken; a secret's name given as a key, and a
+/// key's alias given as a secret, with the flag to use instead.
+#[test]
+fn a_bogus_step_or_a_secret_named_as_a_key_is_bad_input() {
+    let deck = Deck::new("incident-bad-input");
+    let id = deck.start("security-lead", &["--key", "drop-db-master-key"], "bad input test");
+    let iid: keydeck::incident::log::IncidentId = id.parse().expect("an incident id");
+    let holder = keydeck::incident::log::Holder::this_process("another-console", Utc::now());
+    let held = keydeck::incident::log::IncidentLog::open(&deck.data(), &iid, holder).expect("open the log");
+    assert!(matches!(held, keydeck::incident::log::Access::Write(_)), "this test holds the log");
+    deck.step("security-lead", &id, "bogus", &[]).fails(2, r#"no step "bogus" in incident"#);
+    let skip = deck.run("security-lead", true, &["incident", "skip", &id, "--step", "bogus", "--reason", "x"]);
+    skip.fails(2, r#"no step "bogus""#).fails(2, "use one of open, notify, scope, disable");
+    drop(held);
+
+    let start = |flag: &str, name: &str| {
+        deck.run("security-lead", true, &["incident", "start", flag, name, "--reason", "bad input test"])
+    };
+    start("--key", "JWT_SECRET")
+        .fails(2, "kms:DescribeKey found no key alias/JWT_SECRET in")
+        .fails(2, "use --secret JWT_SECRET for a secret");
+    start("--secret", "drop-kyc-key")
+        .fails(2, "secretsmanager:DescribeSecret found no secret drop-kyc-key")
+        .fails(2, "use --key ALIAS for a KMS key");
 }

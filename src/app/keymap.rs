@@ -38,6 +38,8 @@ pub enum Command {
     StartIncident,
     RunStep,
     SkipStep,
+    NextIncident,
+    PreviousIncident,
     Approvals,
     ProposeRotation,
     OpenRequest,
@@ -73,6 +75,8 @@ impl Command {
             Self::StartIncident => "start-incident",
             Self::RunStep => "run-step",
             Self::SkipStep => "skip-step",
+            Self::NextIncident => "next-incident",
+            Self::PreviousIncident => "previous-incident",
             Self::Approvals => "approvals",
             Self::ProposeRotation => "propose-rotation",
             Self::OpenRequest => "open-request",
@@ -198,9 +202,11 @@ pub const BINDINGS: &[Binding] = &[
         KeyCode::Enter,
         C::RunStep,
         INCIDENT,
-        "run the selected step (shows its calls; destructive ones ask for the alias)",
+        "run the selected step (shows its calls: y runs; destructive ones ask for the alias)",
     ),
     b("s", KeyCode::Char('s'), C::SkipStep, INCIDENT, "skip the selected step, with a reason"),
+    b("]", KeyCode::Char(']'), C::NextIncident, INCIDENT, "next open incident of this data dir"),
+    b("[", KeyCode::Char('['), C::PreviousIncident, INCIDENT, "previous open incident of this data dir"),
 ];
 
 /// The command bound to `key` in `view`, if any.

@@ -72,6 +72,8 @@ pub enum Msg {
     },
     /// An incident action finished: what it did (one line), or why not.
     IncidentDone(Result<String, String>),
+    /// This data dir's open incidents, newest first.
+    IncidentsOpen(Vec<super::state::OpenIncident>),
     /// The approval store as listed for this operator, or why not (one line).
     ApprovalsLoaded(Result<crate::domain::approval::Listing, String>),
     /// The target key of a request, read for the approval dialog.
@@ -126,6 +128,11 @@ pub enum Action {
         id: String,
         step: String,
         reason: String,
+    },
+    /// Show incident `id` in view 5 (held for writing with `--allow-write`, letting go of
+    /// the one shown before).
+    IncidentShow {
+        id: String,
     },
     /// List the approval store now (the approvals task also lists it on its timer).
     LoadApprovals,

@@ -11,7 +11,7 @@ use crate::domain::identity::CallerIdentity;
 use crate::domain::inventory::{Fetched, Inventory, KeyItem, KeyPolicySummary, SecretItem};
 use crate::domain::policy::Policy;
 use crate::domain::review::{changes_since, Change, ReviewRecord};
-use crate::domain::runbook::{IncidentRecord, Plan, Runbook, StepRecord};
+use crate::domain::runbook::{Incident, IncidentRecord, Plan, Refusal, Runbook, StepInput, StepRecord, Work};
 use crate::domain::scope::Scope;
 
 /// The console's views (number keys and the `:` palette switch between them).
@@ -71,9 +71,10 @@ pub enum PromptFor {
     File { step: String, note: Option<String> },
     /// Why a step is skipped.
     SkipReason { step: String },
-    /// The key alias (or secret name) that confirms a destructive step, with the exact
-    /// calls it will make.
-    Confirm { step: String, expected: String, calls: Vec<String>, note: Option<String>, files: Vec<String> },
+    /// The confirmation of a step that changes AWS, with the exact calls it will make:
+    /// `expected` is the key alias (or secret name) a destructive step needs typed; without
+    /// it, `y` runs the step and any other key cancels.
+    Confirm { step: String, expected: Option<String>, calls: Vec<String>, note: Option<String>, files: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +140,55 @@ impl IncidentState {
     /// The step under the cursor.
     pub fn selected(&self) -> Option<&crate::domain::runbook::StepStatus> {
         self.plan.steps.get(self.cursor)
+    }
+
+    /// What running `step` now would do, with every input given (`note` or a placeholder,
+    /// the alias, `files` or a placeholder, `principal`): its calls, an acknowledgement, or
+    /// the refusals no input answers (done, blocked, waiting for approval …). `None` when
+    /// the log does not replay.
+    pub fn preview(
+        &self,
+        step: &str,
+        note: Option<String>,
+        files: &[String],
+        principal: &str,
+    ) -> Option<Result<Work, Vec<Refusal>>> {
+        let input = self.preview_input(step, note, files, principal);
+        Incident::replay(&self.runbook, &self.records).ok().map(|i| i.prepare(step, &input))
+    }
+
+    /// What `step` would do once it may run (its calls, or an acknowledgement when it has
+    /// none to make), whatever its state now: what its panel says Enter will ask.
+    pub fn preview_work(&self, step: &str, principal: &str) -> Option<Result<Work, Refusal>> {
+        let input = self.preview_input(step, None, &[], principal);
+        Incident::replay(&self.runbook, &self.records).ok().and_then(|i| i.work_of(step, &input))
+    }
+
+    fn preview_input(&self, step: &str, note: Option<String>, files: &[String], principal: &str) -> StepInput {
+        let needs_file = self.runbook.step(step).is_some_and(|m| m.file);
+        StepInput {
+            note: note.or_else(|| Some("(preview)".into())),
+            confirm: Some(self.confirm_text()),
+            files: if files.is_empty() && needs_file { vec!["FILE".into()] } else { files.to_vec() },
+            principal_arn: Some(principal.to_owned()),
+        }
+    }
+}
+
+/// An incident of this data dir with steps still to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIncident {
+    pub id: String,
+    /// The key's or secret's ARN.
+    pub target_arn: String,
+    /// The key's first alias, or the secret's name.
+    pub label: String,
+}
+
+impl OpenIncident {
+    /// Is it about `target` (an ARN, an alias with or without `alias/`, a secret name)?
+    pub fn is_on(&self, target: &str) -> bool {
+        target == self.target_arn || target.trim_start_matches("alias/") == self.label
     }
 }
 
@@ -216,6 +266,9 @@ pub struct State {
     pub page_rows: PageRows,
     /// The incident this console works on (started here or resumed).
     pub incident: Option<IncidentState>,
+    /// This data dir's open incidents, newest first, as the incident task last listed
+    /// them (`[` / `]` switch between them in view 5).
+    pub open_incidents: Vec<OpenIncident>,
     /// Dual-approval requests (issue 11).
     pub approvals: super::approvals::ApprovalsState,
 }
@@ -269,6 +322,7 @@ impl State {
             offset: 0,
             page_rows: PageRows::default(),
             incident: None,
+            open_incidents: Vec::new(),
             approvals: Default::default(),
         }
     }

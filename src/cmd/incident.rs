@@ -26,7 +26,7 @@ pub async fn run(env: &Env, cmd: &IncidentCommand) -> Result<u8, Failure> {
         IncidentCommand::Status { id, format } => status(env, id, *format),
         IncidentCommand::Run(args) => run_step(env, args).await,
         IncidentCommand::Skip { id, step, reason } => {
-            let (ctx, mut runner) = writer(env, id, "skip a step").await?;
+            let (ctx, mut runner) = writer(env, id, step, "skip a step").await?;
             let r = runner.skip(&ctx, step, reason, Utc::now()).await.map_err(refused)?;
             finish(&r, TableFormat::Table)
         }
@@ -69,13 +69,32 @@ fn refused(e: IncidentError) -> Failure {
     }
 }
 
-/// Connect and take the incident's write lock.
-async fn writer(env: &Env, id: &str, what: &str) -> Result<(AwsContext, Runner), Failure> {
+/// Connect and take the incident's write lock, once `step` is known to be one of its
+/// runbook's steps.
+async fn writer(env: &Env, id: &str, step: &str, what: &str) -> Result<(AwsContext, Runner), Failure> {
     write_allowed(env, what, INCIDENT_CHANGES)?;
     let id = parse_id(id)?;
+    known_step(env, &id, step)?;
     let (ctx, identity) = connect_checked(&env.chain_options()).await?;
     let runner = resume(env, &id, &identity, &ctx.home().region)?;
     Ok((ctx, runner))
+}
+
+/// A step its runbook does not have is a typo (exit 2), said before connecting or taking
+/// the lock, which another console may hold. The log is read without the lock; when it
+/// cannot be read, taking the lock says why.
+fn known_step(env: &Env, id: &IncidentId, step: &str) -> Result<(), Failure> {
+    let Ok(read) = crate::runtime::incident::read_incident(&log::log_path(&env.data_dir, id), Utc::now()) else {
+        return Ok(());
+    };
+    if read.runbook.step(step).is_some() {
+        return Ok(());
+    }
+    let steps: Vec<&str> = read.runbook.steps.iter().map(|s| s.id.as_str()).collect();
+    Err(Failure::new(
+        exit::USAGE,
+        format!("no step {step:?} in incident {} ({}): use one of {}", id.as_str(), read.runbook.id, steps.join(", ")),
+    ))
 }
 
 fn resume(env: &Env, id: &IncidentId, identity: &CallerIdentity, home: &str) -> Result<Runner, Failure> {
@@ -104,9 +123,32 @@ async fn start(env: &Env, args: &IncidentStartArgs) -> Result<u8, Failure> {
     };
     let req =
         OpenRequest { target, secret, reason: &args.reason, detected_at: args.detected, alert: args.alert.as_deref() };
-    let runner = Runner::open(&ctx, &env.data_dir, &env.policy, &identity, &req, Utc::now()).await.map_err(refused)?;
+    let runner = Runner::open(&ctx, &env.data_dir, &env.policy, &identity, &req, Utc::now())
+        .await
+        .map_err(|e| not_found_target(e, &ctx, target, secret).unwrap_or_else(refused))?;
     println!("{}", runner.log.id().as_str());
     Ok(exit::OK)
+}
+
+/// A target that is not there (exit 2): a key that is a secret's name, or a secret that
+/// is a key's alias, is the likely typo, so the other flag is named.
+fn not_found_target(e: IncidentError, ctx: &AwsContext, target: &str, secret: bool) -> Result<Failure, IncidentError> {
+    let described = if secret { "secretsmanager:DescribeSecret" } else { "kms:DescribeKey" };
+    let IncidentError::Aws(a) = &e else { return Err(e) };
+    if a.kind != aws::AwsErrorKind::NotFound || a.call != described {
+        return Err(e);
+    }
+    let name = a.resource.as_deref().unwrap_or(target);
+    // An alias or key id is looked for in every selected region; an ARN or a secret in one.
+    let one_region = secret || target.starts_with("arn:");
+    let regions = if one_region { a.region.clone() } else { ctx.region_names().join(", ") };
+    let line = if secret {
+        format!("{} found no secret {name} in {regions}: check its name or ARN and --region, or use --key ALIAS for a KMS key", a.call)
+    } else {
+        let bare = target.trim_start_matches("alias/");
+        format!("{} found no key {name} in {regions}: check the alias, id or ARN and --region, or use --secret {bare} for a secret", a.call)
+    };
+    Ok(Failure::new(exit::USAGE, line))
 }
 
 fn list(env: &Env, format: TableFormat) -> Result<u8, Failure> {
@@ -163,7 +205,7 @@ fn status(env: &Env, id: &str, format: TableFormat) -> Result<u8, Failure> {
 }
 
 async fn run_step(env: &Env, args: &IncidentRunArgs) -> Result<u8, Failure> {
-    let (ctx, mut runner) = writer(env, &args.id, "run a step").await?;
+    let (ctx, mut runner) = writer(env, &args.id, &args.step, "run a step").await?;
     for f in &args.file {
         if !f.is_file() {
             return Err(Failure::new(exit::USAGE, format!("--file {}: no such file", f.display())));

@@ -156,7 +156,13 @@ async fn event_loop(
         // Coalesce: apply everything already queued before drawing again.
         drain(&mut rx, &mut state, &mut actions);
         for a in actions {
-            if matches!(a, Action::IncidentStart { .. } | Action::IncidentRun { .. } | Action::IncidentSkip { .. }) {
+            if matches!(
+                a,
+                Action::IncidentStart { .. }
+                    | Action::IncidentRun { .. }
+                    | Action::IncidentSkip { .. }
+                    | Action::IncidentShow { .. }
+            ) {
                 let _ = incident_tx.send(WorkerCmd::Act(a));
                 continue;
             }
@@ -313,7 +319,10 @@ fn spawn_action(
                 let _ = tx.send(Msg::AckSaved(result));
             });
         }
-        Action::IncidentStart { .. } | Action::IncidentRun { .. } | Action::IncidentSkip { .. } => {
+        Action::IncidentStart { .. }
+        | Action::IncidentRun { .. }
+        | Action::IncidentSkip { .. }
+        | Action::IncidentShow { .. } => {
             tracing::error!("incident actions go to the incident task");
         }
         Action::LoadApprovals

@@ -163,7 +163,7 @@ impl Runner {
         let target = ops::describe_target(ctx, req.target, req.secret).await?;
         if let Some(open) = open_incident_on(data_dir, target.arn(), now) {
             return Err(IncidentError::NotAllowed(format!(
-                "incident {open} is already open on {}: resume it (keydeck incident status {open}, or view 5 in the console)",
+                "incident {open} is already open on {}: resume it (keydeck incident status {open}, or view 5 in the console: [ and ] switch incidents)",
                 target.arn()
             )));
         }
@@ -1011,8 +1011,11 @@ mod tests {
 /// What the console's incident task is asked to do.
 #[derive(Debug)]
 pub enum WorkerCmd {
-    /// Show the newest unfinished incident of the data dir (read-only until a step runs).
+    /// Show the newest unfinished incident of the data dir (held for writing with
+    /// `--allow-write`), and list the open ones.
     LoadLatest,
+    /// `Action::IncidentShow` shows that incident the same way, letting go of the one
+    /// held before.
     Act(crate::app::Action),
 }
 
@@ -1037,12 +1040,7 @@ pub async fn worker(
     let mut every = tokio::time::interval(Duration::from_secs(2));
     let mut ticks: u64 = 0;
     let home = ctx.home().region.clone();
-    let loaded = |r: &Runner| Msg::IncidentLoaded {
-        id: r.log.id().as_str().to_owned(),
-        runbook: std::sync::Arc::new(r.runbook.clone()),
-        records: r.log.replay().incident_records(),
-        held_by: None,
-    };
+    let loaded = loaded_msg;
     loop {
         let cmd = tokio::select! {
             cmd = rx.recv() => match cmd {
@@ -1072,33 +1070,25 @@ pub async fn worker(
                 continue;
             }
         };
+        let show = Show { ctx: &ctx, write, data_dir: &data_dir, policy: &policy, identity: &identity, home: &home };
         let act = match cmd {
             WorkerCmd::LoadLatest => {
-                let Some(msg) = latest_unfinished(&ctx, &data_dir).await else { continue };
-                let Msg::IncidentLoaded { id, records, .. } = &msg else { continue };
-                watching = Some((id.clone(), records.len()));
-                // With --allow-write the console holds the incident from the start, so a
-                // second console opens it read-only (and is told who holds it).
-                let resumed = match (write, id.parse::<IncidentId>()) {
-                    (true, Ok(iid)) => Runner::resume(&data_dir, &iid, &policy, &identity, &home, Utc::now()).ok(),
-                    _ => None,
-                };
-                match resumed {
-                    Some(Ok(r)) => {
-                        let _ = tx.send(loaded(&r));
-                        runner = Some(r);
-                    }
-                    Some(Err(access)) => {
-                        let held = match *access {
-                            Access::ReadOnly { held_by: Some(h), .. } => Some(h.to_string()),
-                            _ => Some("another process".into()),
-                        };
-                        if let Msg::IncidentLoaded { id, runbook, records, .. } = msg {
-                            let _ = tx.send(Msg::IncidentLoaded { id, runbook, records, held_by: held });
+                if let Some(msg) = show.open_list(&tx).await.into_iter().next() {
+                    show.hold(msg, &mut runner, &mut watching, &tx);
+                }
+                continue;
+            }
+            WorkerCmd::Act(Action::IncidentShow { id }) => {
+                show.open_list(&tx).await;
+                match show.read(&id, &runner) {
+                    Ok(Some(msg)) => show.hold(msg, &mut runner, &mut watching, &tx),
+                    Ok(None) => {
+                        if let Some(r) = &runner {
+                            let _ = tx.send(loaded(r));
                         }
                     }
-                    None => {
-                        let _ = tx.send(msg);
+                    Err(e) => {
+                        let _ = tx.send(Msg::IncidentDone(Err(e)));
                     }
                 }
                 continue;
@@ -1147,15 +1137,17 @@ pub async fn worker(
                 // An incident already open on this key: show it instead of a second one.
                 match open_incident_on(&data_dir, &target, Utc::now()) {
                     Some(open) => {
-                        if let Some(msg) = reload(&data_dir, &open, 0) {
-                            let _ = tx.send(msg);
+                        if let Ok(Some(msg)) = show.read(&open, &runner) {
+                            show.hold(msg, &mut runner, &mut watching, &tx);
                         }
-                        runner = None;
-                        watching = Some((open.clone(), 0));
                         Err(format!("incident {open} is already open on this key: showing it"))
                     }
                     None => {
-                        start(&ctx, &data_dir, &policy, &identity, &mut runner, &target, secret, &reason, alert).await
+                        let started =
+                            start(&ctx, &data_dir, &policy, &identity, &mut runner, &target, secret, &reason, alert)
+                                .await;
+                        show.open_list(&tx).await;
+                        started
                     }
                 }
             }
@@ -1313,21 +1305,105 @@ pub fn open_incident_on(data_dir: &Path, arn: &str, now: DateTime<Utc>) -> Optio
     })
 }
 
-/// The newest incident of the data dir that still has steps to do and whose key or secret
-/// exists here (an incident of an emulator since reset is not resumed), read without the lock.
-async fn latest_unfinished(ctx: &AwsContext, data_dir: &Path) -> Option<crate::app::Msg> {
-    let ids = crate::incident::log::list(data_dir).ok()?;
-    for id in ids.iter().rev() {
-        let Ok(read) = read_incident(&crate::incident::log::log_path(data_dir, id), Utc::now()) else { continue };
-        if read.plan.next.is_none() || !ops::target_exists(ctx, &read.opened.target).await.unwrap_or(true) {
-            continue;
+/// The incident a runner holds, as its log stands, for the console.
+fn loaded_msg(r: &Runner) -> crate::app::Msg {
+    crate::app::Msg::IncidentLoaded {
+        id: r.log.id().as_str().to_owned(),
+        runbook: std::sync::Arc::new(r.runbook.clone()),
+        records: r.log.replay().incident_records(),
+        held_by: None,
+    }
+}
+
+/// What the console's incident task needs to show an incident.
+struct Show<'a> {
+    ctx: &'a AwsContext,
+    write: bool,
+    data_dir: &'a Path,
+    policy: &'a Policy,
+    identity: &'a CallerIdentity,
+    home: &'a str,
+}
+
+impl Show<'_> {
+    /// The incidents of the data dir that still have steps to do and whose key or secret
+    /// exists here (an incident of an emulator since reset is not resumed), newest first,
+    /// read without the lock; sent to the console as `Msg::IncidentsOpen`.
+    async fn open_list(&self, tx: &tokio::sync::mpsc::UnboundedSender<crate::app::Msg>) -> Vec<crate::app::Msg> {
+        let mut out = Vec::new();
+        let mut open = Vec::new();
+        for id in crate::incident::log::list(self.data_dir).unwrap_or_default().iter().rev() {
+            let Ok(read) = read_incident(&crate::incident::log::log_path(self.data_dir, id), Utc::now()) else {
+                continue;
+            };
+            if read.plan.next.is_none() || !ops::target_exists(self.ctx, &read.opened.target).await.unwrap_or(true) {
+                continue;
+            }
+            open.push(crate::app::state::OpenIncident {
+                id: id.as_str().to_owned(),
+                target_arn: read.opened.target.arn().to_owned(),
+                label: read.opened.target.confirm_text().to_owned(),
+            });
+            out.push(crate::app::Msg::IncidentLoaded {
+                id: id.as_str().to_owned(),
+                runbook: std::sync::Arc::new(read.runbook),
+                records: read.records,
+                held_by: None,
+            });
         }
-        return Some(crate::app::Msg::IncidentLoaded {
-            id: id.as_str().to_owned(),
+        let _ = tx.send(crate::app::Msg::IncidentsOpen(open));
+        out
+    }
+
+    /// Incident `id` as its log stands, read without the lock; `Ok(None)` when this
+    /// console already holds it (shown again from the runner).
+    fn read(&self, id: &str, runner: &Option<Runner>) -> Result<Option<crate::app::Msg>, String> {
+        if runner.as_ref().is_some_and(|r| r.log.id().as_str() == id) {
+            return Ok(None);
+        }
+        let iid: IncidentId = id.parse().map_err(|e| format!("incident {id}: {e}"))?;
+        let read = read_incident(&crate::incident::log::log_path(self.data_dir, &iid), Utc::now())
+            .map_err(|e| format!("incident {id} cannot be read: {e} (keydeck incident verify {id})"))?;
+        Ok(Some(crate::app::Msg::IncidentLoaded {
+            id: id.to_owned(),
             runbook: std::sync::Arc::new(read.runbook),
             records: read.records,
             held_by: None,
-        });
+        }))
     }
-    None
+
+    /// Show the incident `msg` carries and watch it: with --allow-write the console holds
+    /// it (letting go of the one it held), so a second console opens it read-only and is
+    /// told who holds it.
+    fn hold(
+        &self,
+        msg: crate::app::Msg,
+        runner: &mut Option<Runner>,
+        watching: &mut Option<(String, usize)>,
+        tx: &tokio::sync::mpsc::UnboundedSender<crate::app::Msg>,
+    ) {
+        use crate::app::Msg;
+        let Msg::IncidentLoaded { id, runbook, records, .. } = msg else { return };
+        *runner = None;
+        *watching = Some((id.clone(), records.len()));
+        let resumed = match (self.write, id.parse::<IncidentId>()) {
+            (true, Ok(iid)) => {
+                Runner::resume(self.data_dir, &iid, self.policy, self.identity, self.home, Utc::now()).ok()
+            }
+            _ => None,
+        };
+        let held_by = match resumed {
+            Some(Ok(r)) => {
+                let _ = tx.send(loaded_msg(&r));
+                *runner = Some(r);
+                return;
+            }
+            Some(Err(access)) => match *access {
+                Access::ReadOnly { held_by: Some(h), .. } => Some(h.to_string()),
+                _ => Some("another process".into()),
+            },
+            None => None,
+        };
+        let _ = tx.send(Msg::IncidentLoaded { id, runbook, records, held_by });
+    }
 }

@@ -23,7 +23,7 @@ use ratatui::Frame;
 use super::theme::Theme;
 use super::widgets::short_principal;
 use crate::app::state::{IncidentState, State};
-use crate::domain::runbook::{StepRecord, StepState, Work};
+use crate::domain::runbook::{StepKind, StepRecord, StepState, Work};
 use crate::domain::text::{hms, inert};
 
 /// Returns how far the step panel can scroll (J/K).
@@ -36,7 +36,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 
             Line::from("and press i. Every step calls AWS as you and is written to a local, hash-chained log"),
             Line::from("before and after; destructive steps ask for the key alias. Needs --allow-write."),
             Line::from(""),
-            Line::from(Span::styled("From a script: keydeck incident start --key ALIAS --reason TEXT", theme.dim())),
+            Line::from(Span::styled(
+                "From a script: keydeck --allow-write incident start --key ALIAS --reason TEXT",
+                theme.dim(),
+            )),
         ];
         let block = Block::default().borders(Borders::ALL).title(Span::styled(" Incident ", theme.title()));
         frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: true }), area);
@@ -60,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(clocks(state, inc, clocks_area.width, theme)), clocks_area);
-    checklist(frame, list, inc, theme);
+    checklist(frame, list, state, inc, theme);
     let block = Block::default().borders(Borders::ALL).title(Span::styled(detail_title, theme.title()));
     let pane = super::widgets::scrolled_pane(frame, detail, detail_lines, block, state.pane_scroll, theme);
     log_pane(frame, log, inc, theme);
@@ -105,8 +108,17 @@ fn clocks_line(state: &State, inc: &IncidentState, level: u8, theme: &Theme) -> 
     Line::from(spans)
 }
 
-fn title(inc: &IncidentState) -> String {
-    format!(" Incident {} — {} on {} ", inc.id, inc.plan.runbook, inert(&inc.confirm_text()))
+/// The incident, and which of this data dir's open incidents it is when there are more
+/// (`[` / `]` switch).
+fn title(state: &State, inc: &IncidentState) -> String {
+    let open = &state.open_incidents;
+    // First, so that 80 columns still show it.
+    let which = match open.iter().position(|o| o.id == inc.id) {
+        Some(i) if open.len() > 1 => format!("{} of {} ([ ] switch): ", i + 1, open.len()),
+        None if !open.is_empty() => format!("(open: {}, [ ] switch) ", open.len()),
+        _ => String::new(),
+    };
+    format!(" Incident {which}{} — {} on {} ", inc.id, inc.plan.runbook, inert(&inc.confirm_text()))
 }
 
 fn mark(s: &StepState) -> &'static str {
@@ -134,7 +146,7 @@ fn state_text(s: &StepState) -> String {
     }
 }
 
-fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) {
+fn checklist(frame: &mut Frame, area: Rect, state: &State, inc: &IncidentState, theme: &Theme) {
     let rows: Vec<Row> = inc
         .plan
         .steps
@@ -157,7 +169,7 @@ fn checklist(frame: &mut Frame, area: Rect, inc: &IncidentState, theme: &Theme) 
         })
         .collect();
     let widths = [Constraint::Length(1), Constraint::Length(17), Constraint::Percentage(45), Constraint::Min(20)];
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(title(inc), theme.title()));
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(title(state, inc), theme.title()));
     let table = Table::new(rows, widths).block(block).row_highlight_style(theme.selected());
     let mut ts = ratatui::widgets::TableState::default().with_selected(Some(inc.cursor));
     frame.render_stateful_widget(table, area, &mut ts);
@@ -178,8 +190,17 @@ fn step_lines<'a>(state: &State, inc: &'a IncidentState, theme: &Theme) -> (Vec<
     if let Some(approval) = approval {
         approval_lines(state, inc, sel, approval, &mut lines, theme);
     }
-    if let Some(n) = next {
-        match &n.work {
+    // What Enter on the selected step does: the plan's next step shows its work (the calls
+    // of an unknown outcome included); another step its work once it may run.
+    let preview = inc.preview_work(&sel.id, &state.session.identity.arn);
+    let runnable = matches!(sel.state, StepState::Pending | StepState::Failed { .. });
+    let work = match next {
+        Some(n) => Some(n.work.clone()),
+        None if runnable => preview.clone(),
+        None => None,
+    };
+    if let Some(work) = &work {
+        match work {
             Ok(Work::Calls { ops, .. }) => {
                 lines.push(Line::from(Span::styled(
                     if approval.is_some() { "The request asks for:" } else { "Enter will call:" },
@@ -197,12 +218,15 @@ fn step_lines<'a>(state: &State, inc: &'a IncidentState, theme: &Theme) -> (Vec<
     }
     if let Some(m) = meta {
         let mut flags = Vec::new();
-        // Nothing to do now (no grant to revoke): Enter only records an acknowledgement.
-        let acknowledging = next.is_some_and(|n| matches!(n.work, Ok(Work::Acknowledge)));
+        // Nothing to do (no grant to revoke): Enter only records an acknowledgement, with a
+        // note; what the step will ask follows what it will do, not the runbook's flags.
+        let acknowledging = matches!(work.as_ref().or(preview.as_ref()), Some(Ok(Work::Acknowledge)));
         if m.destructive && !acknowledging {
             flags.push("destructive: type the alias to confirm");
+        } else if m.kind == StepKind::Action && m.approval.is_none() && !acknowledging {
+            flags.push("changes AWS: Enter shows the calls, y runs them");
         }
-        if m.note {
+        if m.note || acknowledging {
             flags.push("needs a note");
         }
         if m.file {

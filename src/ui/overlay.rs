@@ -222,7 +222,7 @@ pub fn prompt(frame: &mut Frame, area: Rect, status: Rect, p: &Prompt, theme: &T
         }
         PromptFor::SkipReason { step } => (format!("skip {step}, reason: "), "(Enter skips, Esc cancels)"),
         PromptFor::Confirm { step, expected, calls, .. } => {
-            confirm(frame, area, step, expected, calls, &p.text, theme);
+            confirm(frame, area, step, expected.as_deref(), calls, &p.text, theme);
             return;
         }
     };
@@ -236,22 +236,35 @@ pub fn prompt(frame: &mut Frame, area: Rect, status: Rect, p: &Prompt, theme: &T
     frame.render_widget(Paragraph::new(line), status);
 }
 
-fn confirm(frame: &mut Frame, area: Rect, step: &str, expected: &str, calls: &[String], typed: &str, theme: &Theme) {
+/// The confirmation of a step that changes AWS: its calls, then the typed alias of a
+/// destructive step (`expected`), or `y` for another one. Cancel is the default.
+fn confirm(
+    frame: &mut Frame,
+    area: Rect,
+    step: &str,
+    expected: Option<&str>,
+    calls: &[String],
+    typed: &str,
+    theme: &Theme,
+) {
     let mut lines: Vec<Line> =
         vec![Line::from(Span::styled(format!("{step} changes AWS. It will call:"), theme.title())), Line::from("")];
     for c in calls {
         lines.push(Line::from(format!("  {}", inert(c))));
     }
-    let matches = typed.trim().trim_start_matches("alias/") == expected;
+    let matches = expected.is_some_and(|e| typed.trim().trim_start_matches("alias/") == e);
     // Pinned at the dialog's bottom, however many calls there are.
     let mut footer = vec![Line::from("")];
-    footer.push(Line::from(vec![
-        Span::raw("Type "),
-        Span::styled(inert(expected), theme.key()),
-        Span::raw(" to confirm: "),
-        Span::raw(inert(typed)),
-        Span::raw("▏"),
-    ]));
+    footer.push(match expected {
+        Some(expected) => Line::from(vec![
+            Span::raw("Type "),
+            Span::styled(inert(expected), theme.key()),
+            Span::raw(" to confirm: "),
+            Span::raw(inert(typed)),
+            Span::raw("▏"),
+        ]),
+        None => Line::from(vec![Span::raw("Press "), Span::styled("y", theme.key()), Span::raw(" to run it.")]),
+    });
     footer.push(Line::from(""));
     footer.push(Line::from(vec![
         Span::styled(
@@ -260,8 +273,15 @@ fn confirm(frame: &mut Frame, area: Rect, step: &str, expected: &str, calls: &[S
         ),
         Span::raw("   "),
         Span::styled(if matches { "[ Run ]" } else { "  Run  " }, if matches { theme.write() } else { theme.dim() }),
-        Span::styled("   Enter runs only when the alias matches; Esc cancels", theme.dim()),
+        Span::styled(
+            if expected.is_some() {
+                "   Enter runs only when the alias matches; Esc cancels"
+            } else {
+                "   y runs; Enter, Esc or any other key cancels"
+            },
+            theme.dim(),
+        ),
     ]));
-    let title = Span::styled(" Confirm a destructive step ", theme.error());
-    super::widgets::dialog(frame, area, lines, footer, title);
+    let title = if expected.is_some() { " Confirm a destructive step " } else { " Confirm a step that changes AWS " };
+    super::widgets::dialog(frame, area, lines, footer, Span::styled(title, theme.error()));
 }

@@ -656,6 +656,48 @@ fn incident_confirmation_dialog() {
     insta::assert_snapshot!(out);
 }
 
+/// A step that changes AWS without being destructive: its calls, `y` runs, Cancel default.
+#[test]
+fn incident_action_confirmation_dialog() {
+    let mut s = crate::app::update::incident::tests::before_notify();
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("sns:Publish") && out.contains("[ Cancel ]") && out.contains("y runs"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+/// revoke-grants with no grant to revoke is an acknowledgement: its panel asks for a note,
+/// not the alias, whether or not it is the next step.
+#[test]
+fn incident_revoke_grants_without_grants_asks_only_a_note() {
+    let mut s = crate::app::update::incident::tests::at_create_key(true, None);
+    while s.incident.as_ref().and_then(|i| i.selected()).is_some_and(|x| x.id != "revoke-grants") {
+        press(&mut s, KeyCode::Down);
+    }
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("Enter records an acknowledgement") && out.contains("needs a note"), "{out}");
+    assert!(!out.contains("destructive"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+/// Two open incidents: the title says which one this is and how to switch.
+#[test]
+fn incident_view_with_two_open_incidents_80x24() {
+    let mut s = incident(true);
+    update(&mut s, crate::app::update::incident::tests::two_open());
+    let out = render(&mut s, 80, 24);
+    assert!(out.contains("Incident 2 of 2 ([ ] switch): 20261123T091000Z-a1b2c3"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn no_incident_hint_names_allow_write() {
+    let mut s = state(false);
+    press(&mut s, KeyCode::Char('5'));
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("keydeck --allow-write incident start --key ALIAS"), "{out}");
+}
+
 #[test]
 fn incident_scope_report() {
     let mut s = incident(true);

@@ -1,6 +1,7 @@
 //! The incident's part of the update loop: starting one from the inventory or an alert,
-//! the checklist's keys, the prompts (reason, note, file, the typed alias of a
-//! destructive step — Cancel is the default), and the incident's log arriving.
+//! the checklist's keys, the prompts (reason, note, file, the confirmation of a step
+//! that changes AWS: the typed alias of a destructive one, `y` for another — Cancel is
+//! the default), and the incident's log arriving.
 //!
 //! Nothing here calls AWS: a confirmed step becomes an [`Action`] that the runtime runs,
 //! answering with [`crate::app::Msg::IncidentLoaded`] and `IncidentDone`.
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::msg::Action;
 use crate::app::state::{IncidentState, Mode, Prompt, PromptFor, Selected, State, Status, View};
-use crate::domain::runbook::{IncidentRecord, Runbook, StepInput, StepKind, StepState, Work};
+use crate::domain::runbook::{IncidentRecord, Runbook, StepKind, StepState, Work};
 
 fn status(state: &mut State, text: impl Into<String>, error: bool) {
     state.status = Some(Status { text: text.into(), error });
@@ -27,11 +28,9 @@ fn writable(state: &mut State, what: &str) -> bool {
 }
 
 /// `i`: open an incident on the selected key or secret (inventory) or on the selected
-/// alert's key or secret (alerts view): ask for the reason first.
-pub fn start(state: &mut State) {
-    if !writable(state, "start an incident") {
-        return;
-    }
+/// alert's key or secret (alerts view): ask for the reason first. An incident already
+/// open on it is shown instead, without asking.
+pub fn start(state: &mut State) -> Vec<Action> {
     let target = match state.view {
         View::Inventory => match state.selected() {
             Some(Selected::Key(i, k)) => Some((k.arn.clone(), i.name.clone(), false, None)),
@@ -48,6 +47,21 @@ pub fn start(state: &mut State) {
         }),
         _ => None,
     };
+    let open = target.as_ref().and_then(|(t, label, ..)| {
+        state.open_incidents.iter().find(|o| o.is_on(t) || o.is_on(label)).map(|o| o.id.clone())
+    });
+    if let Some(id) = open {
+        state.view = View::Incident;
+        status(state, format!("incident {id} is already open on this key or secret: showing it"), false);
+        return if state.incident.as_ref().is_some_and(|i| i.id == id) {
+            vec![]
+        } else {
+            vec![Action::IncidentShow { id }]
+        };
+    }
+    if !writable(state, "start an incident") {
+        return vec![];
+    }
     match target {
         Some((target, label, secret, alert)) => {
             state.mode = Mode::Prompt(Prompt {
@@ -56,6 +70,34 @@ pub fn start(state: &mut State) {
             })
         }
         None => status(state, "select a key or secret (or an alert about one) to start an incident", true),
+    }
+    vec![]
+}
+
+/// `]` / `[`: show the next (older) or previous (newer) open incident of this data dir,
+/// wrapping around; not while a step runs.
+pub fn switch(state: &mut State, forward: bool) -> Vec<Action> {
+    let n = state.open_incidents.len();
+    let current = state.incident.as_ref().map(|i| i.id.clone());
+    if let Some(r) = state.incident.as_ref().and_then(|i| i.running.clone()) {
+        status(state, format!("step {r} is running: switch incidents when it is done"), true);
+        return vec![];
+    }
+    let at = current.as_ref().and_then(|c| state.open_incidents.iter().position(|o| &o.id == c));
+    let to = match at {
+        Some(i) if forward => (i + 1) % n,
+        Some(i) => (i + n - 1) % n,
+        None => 0,
+    };
+    match state.open_incidents.get(to).map(|o| o.id.clone()) {
+        Some(id) if Some(&id) != current.as_ref() => {
+            status(state, format!("showing incident {id} ({} of {n})…", to + 1), false);
+            vec![Action::IncidentShow { id }]
+        }
+        _ => {
+            status(state, "no other open incident in this data dir", false);
+            vec![]
+        }
     }
 }
 
@@ -88,14 +130,7 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
     let Some(meta) = inc.runbook.step(&step) else { return vec![] };
     let is_ack = meta.kind == StepKind::Ack;
     let expected = inc.confirm_text();
-    let input = StepInput {
-        note: note.clone().or_else(|| Some("(preview)".into())),
-        confirm: Some(expected.clone()),
-        files: if files.is_empty() && meta.file { vec!["FILE".into()] } else { files.clone() },
-        principal_arn: Some(state.session.identity.arn.clone()),
-    };
-    let work =
-        crate::domain::runbook::Incident::replay(&inc.runbook, &inc.records).ok().map(|i| i.prepare(&step, &input));
+    let work = inc.preview(&step, note.clone(), &files, &state.session.identity.arn);
     // Refusals no input can answer (done, blocked …) are said now, before any prompt. (A
     // dual-approval step goes ahead: running it proposes its request, or reads the
     // request from the store and records what the approver made.)
@@ -120,12 +155,16 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
         state.mode = Mode::Prompt(Prompt { purpose: PromptFor::File { step, note }, text: String::new() });
         return vec![];
     }
-    if meta.destructive && !acknowledge {
+    // Every step that changes AWS shows its calls first, Cancel the default: a destructive
+    // one needs the alias typed, any other `y`. (A dual-approval step only proposes or
+    // reads its request: its approver confirms the calls.)
+    if !acknowledge && (meta.destructive || (meta.kind == StepKind::Action && meta.approval.is_none())) {
         let calls = match work {
             Some(Ok(Work::Calls { ops, .. })) => ops.iter().map(|o| o.describe()).collect(),
             Some(Err(refusals)) => refusals.iter().map(|r| format!("refused now: {r}")).collect(),
             _ => vec![],
         };
+        let expected = meta.destructive.then_some(expected);
         state.mode = Mode::Prompt(Prompt {
             purpose: PromptFor::Confirm { step, expected, calls, note, files },
             text: String::new(),
@@ -159,9 +198,22 @@ pub fn skip_selected(state: &mut State) {
 }
 
 /// A key while a prompt is open. Esc always cancels; Enter submits (a confirmation only
-/// when the typed text is exactly the expected alias).
+/// when the typed text is exactly the expected alias). A confirmation without an alias
+/// runs on `y` alone; any other key cancels it.
 pub fn on_prompt_key(state: &mut State, mut p: Prompt, code: crossterm::event::KeyCode) -> Vec<Action> {
     use crossterm::event::KeyCode;
+    if let PromptFor::Confirm { expected: None, .. } = &p.purpose {
+        state.mode = Mode::Normal;
+        return match (code, p.purpose) {
+            (KeyCode::Char('y' | 'Y'), PromptFor::Confirm { step, note, files, .. }) => {
+                run_action(state, step, note, None, files)
+            }
+            _ => {
+                status(state, "cancelled: nothing was done", false);
+                vec![]
+            }
+        };
+    }
     match code {
         KeyCode::Esc => {
             state.mode = Mode::Normal;
@@ -221,14 +273,14 @@ fn submit(state: &mut State, p: Prompt) -> Vec<Action> {
             let Some(id) = state.incident.as_ref().map(|i| i.id.clone()) else { return vec![] };
             vec![Action::IncidentSkip { id, step, reason: text }]
         }
-        PromptFor::Confirm { step, expected, calls, note, files } => {
+        PromptFor::Confirm { step, expected: Some(expected), calls, note, files } => {
             let typed = text.trim_start_matches("alias/");
             if typed != expected {
                 status(state, format!("not confirmed (type {expected} exactly; Esc cancels): nothing was done"), true);
                 if !typed.is_empty() {
                     // A typo: the dialog stays, emptied, for another try.
                     state.mode = Mode::Prompt(Prompt {
-                        purpose: PromptFor::Confirm { step, expected, calls, note, files },
+                        purpose: PromptFor::Confirm { step, expected: Some(expected), calls, note, files },
                         text: String::new(),
                     });
                 }
@@ -236,6 +288,8 @@ fn submit(state: &mut State, p: Prompt) -> Vec<Action> {
             }
             run_action(state, step, note, Some(typed.to_owned()), files)
         }
+        // Answered by on_prompt_key (`y` or cancel) before any text is typed.
+        PromptFor::Confirm { expected: None, .. } => vec![],
     }
 }
 
@@ -319,7 +373,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::app::msg::Msg;
     use crate::app::update;
-    use crate::domain::runbook::{CallResult, IncidentTarget, KeyTarget, Op, Opened, StepRecord};
+    use crate::domain::runbook::{CallResult, IncidentTarget, KeyTarget, Op, Opened, StepInput, StepRecord};
     use chrono::TimeZone;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use std::collections::BTreeMap;
@@ -542,7 +596,7 @@ pub(crate) mod tests {
         let Mode::Prompt(Prompt { purpose: PromptFor::Confirm { calls, expected, .. }, .. }) = &s.mode else {
             panic!("confirmation expected, got {:?}", s.mode)
         };
-        assert_eq!(expected, "drop-kyc-key");
+        assert_eq!(expected.as_deref(), Some("drop-kyc-key"));
         assert!(calls.iter().any(|c| c.contains("kms:DisableKey") && c.contains(KEY_ARN)), "{calls:?}");
         // Enter with nothing typed is Cancel.
         assert!(press(&mut s, KeyCode::Enter).is_empty());
@@ -612,6 +666,51 @@ pub(crate) mod tests {
         );
         update(&mut s, Msg::IncidentDone(Ok("disable: done".into())));
         assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("create-key"));
+    }
+
+    /// The incident before anyone was notified: notify (sns:Publish, an action that is not
+    /// destructive) is the next step.
+    pub fn before_notify() -> State {
+        let mut out = records();
+        out.retain(|r| !matches!(&r.record, StepRecord::Intent { step, .. } | StepRecord::Outcome { step, .. } if step == "notify"));
+        let Msg::IncidentLoaded { id, runbook, held_by, .. } = loaded() else { unreachable!() };
+        let mut s = state_with(true, Msg::IncidentLoaded { id, runbook, records: out, held_by });
+        press(&mut s, KeyCode::Char('5'));
+        s
+    }
+
+    #[test]
+    fn every_step_that_changes_aws_shows_its_calls_and_cancel_is_the_default() {
+        let mut s = before_notify();
+        assert_eq!(s.incident.as_ref().and_then(|i| i.selected()).map(|x| x.id.as_str()), Some("notify"));
+        assert!(press(&mut s, KeyCode::Enter).is_empty(), "Enter opens the confirmation, it runs nothing");
+        let Mode::Prompt(Prompt { purpose: PromptFor::Confirm { calls, expected, .. }, .. }) = &s.mode else {
+            panic!("confirmation expected, got {:?}", s.mode)
+        };
+        assert_eq!(*expected, None, "not destructive: no alias to type");
+        assert!(calls.iter().any(|c| c.contains("sns:Publish")), "{calls:?}");
+        // Enter is Cancel; so is any key but y.
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        assert!(s.incident.as_ref().is_some_and(|i| i.running.is_none()));
+        press(&mut s, KeyCode::Enter);
+        assert!(press(&mut s, KeyCode::Char('j')).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        press(&mut s, KeyCode::Enter);
+        assert!(press(&mut s, KeyCode::Esc).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        // y runs it.
+        press(&mut s, KeyCode::Enter);
+        assert_eq!(
+            press(&mut s, KeyCode::Char('y')),
+            vec![Action::IncidentRun {
+                id: "20261123T091000Z-a1b2c3".into(),
+                step: "notify".into(),
+                note: None,
+                confirm: None,
+                files: vec![],
+            }]
+        );
     }
 
     #[test]
@@ -700,6 +799,64 @@ pub(crate) mod tests {
         press(&mut s, KeyCode::Char('s'));
         typed(&mut s, "done by hand");
         assert!(matches!(press(&mut s, KeyCode::Enter).as_slice(), [Action::IncidentSkip { .. }]));
+    }
+
+    pub fn open_incident(id: &str, target_arn: &str, label: &str) -> crate::app::state::OpenIncident {
+        crate::app::state::OpenIncident { id: id.into(), target_arn: target_arn.into(), label: label.into() }
+    }
+
+    /// The incident on drop-kyc-key and one on JWT_SECRET opened after it (newest first).
+    pub fn two_open() -> Msg {
+        let jwt = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf";
+        Msg::IncidentsOpen(vec![
+            open_incident("20261123T091500Z-d4e5f6", jwt, "JWT_SECRET"),
+            open_incident("20261123T091000Z-a1b2c3", KEY_ARN, "drop-kyc-key"),
+        ])
+    }
+
+    #[test]
+    fn brackets_switch_between_the_open_incidents() {
+        let mut s = incident_state(false);
+        assert!(press(&mut s, KeyCode::Char(']')).is_empty(), "nothing listed: nothing to switch to");
+        assert!(s.status.as_ref().is_some_and(|st| st.text.contains("no other open incident")), "{:?}", s.status);
+        update(&mut s, two_open());
+        let show = |id: &str| vec![Action::IncidentShow { id: id.into() }];
+        assert_eq!(press(&mut s, KeyCode::Char(']')), show("20261123T091500Z-d4e5f6"), "wraps to the newest");
+        assert_eq!(press(&mut s, KeyCode::Char('[')), show("20261123T091500Z-d4e5f6"));
+        let mut three = match two_open() {
+            Msg::IncidentsOpen(v) => v,
+            _ => unreachable!(),
+        };
+        three.push(open_incident("20261123T080000Z-000000", "arn:aws:kms:eu-north-1:123456789012:key/x", "x"));
+        update(&mut s, Msg::IncidentsOpen(three));
+        assert_eq!(press(&mut s, KeyCode::Char(']')), show("20261123T080000Z-000000"), "older");
+        assert_eq!(press(&mut s, KeyCode::Char('[')), show("20261123T091500Z-d4e5f6"), "newer");
+        // Not while a step runs.
+        if let Some(inc) = s.incident.as_mut() {
+            inc.running = Some("disable".into());
+        }
+        assert!(press(&mut s, KeyCode::Char(']')).is_empty());
+        assert!(s.status.as_ref().is_some_and(|st| st.error && st.text.contains("is running")), "{:?}", s.status);
+        let help = crate::app::keymap::help_for(View::Incident);
+        assert!(help.iter().any(|b| b.keys == "]") && help.iter().any(|b| b.keys == "["), "in the ? overlay");
+    }
+
+    #[test]
+    fn i_on_a_key_with_an_open_incident_shows_it_without_asking() {
+        for write in [true, false] {
+            let mut s = crate::app::update::feed::tests::state();
+            s.session.write_enabled = write;
+            let arn = match s.selected() {
+                Some(Selected::Key(_, k)) => k.arn.clone(),
+                _ => panic!("a key selected"),
+            };
+            update(&mut s, Msg::IncidentsOpen(vec![open_incident("20261123T091000Z-a1b2c3", &arn, "some-key")]));
+            let actions = press(&mut s, KeyCode::Char('i'));
+            assert_eq!(actions, vec![Action::IncidentShow { id: "20261123T091000Z-a1b2c3".into() }]);
+            assert_eq!(s.mode, Mode::Normal, "no reason asked");
+            assert_eq!(s.view, View::Incident);
+            assert!(s.status.as_ref().is_some_and(|st| st.text.contains("already open")), "{:?}", s.status);
+        }
     }
 
     #[test]

@@ -159,6 +159,10 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Action> {
             incident::on_done(state, result);
             vec![]
         }
+        Msg::IncidentsOpen(open) => {
+            state.open_incidents = open;
+            vec![]
+        }
         Msg::ApprovalsLoaded(result) => {
             approvals::on_loaded(state, result);
             vec![]
@@ -471,7 +475,9 @@ fn run(state: &mut State, cmd: Command) -> Vec<Action> {
         Command::RejectRequest => approvals::reject_selected(state),
         Command::WithdrawRequest => approvals::withdraw_selected(state),
         Command::ProposeRotation => approvals::propose_selected(state),
-        Command::StartIncident => incident::start(state),
+        Command::StartIncident => return incident::start(state),
+        Command::NextIncident => return incident::switch(state, true),
+        Command::PreviousIncident => return incident::switch(state, false),
         Command::RunStep => return incident::run_selected(state),
         Command::SkipStep => incident::skip_selected(state),
         Command::Freeze => feed::toggle_freeze(state),

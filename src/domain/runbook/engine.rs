@@ -178,7 +178,7 @@ pub enum Refusal {
         what: String,
     },
     NeedsReason,
-    /// A required step may be skipped only when one of its dependencies was skipped.
+    /// A required step may be skipped only when every one of its dependencies was skipped.
     Required,
 }
 
@@ -222,7 +222,7 @@ impl fmt::Display for Refusal {
             Self::NeedsPrincipal => f.write_str("needs the caller's IAM principal ARN for the quarantine policy"),
             Self::MissingFact { what } => f.write_str(what),
             Self::NeedsReason => f.write_str("a skip needs a reason"),
-            Self::Required => f.write_str("required: may be skipped only when a step it depends on was skipped"),
+            Self::Required => f.write_str("required: may be skipped only when every step it depends on was skipped"),
         }
     }
 }
@@ -743,8 +743,8 @@ impl<'r> Incident<'r> {
     }
 
     /// Whether `step` may be skipped with `reason`: not when done, already skipped or
-    /// with an unknown outcome, not without a reason, and a `required` step only when one
-    /// of its dependencies was skipped.
+    /// with an unknown outcome, not without a reason, and a `required` step only when
+    /// every one of its dependencies was skipped.
     pub fn may_skip(&self, step: &str, reason: &str) -> Result<(), Vec<Refusal>> {
         let Some(i) = self.runbook.index(step) else {
             return Err(vec![Refusal::UnknownStep { step: step.to_owned() }]);
@@ -759,11 +759,13 @@ impl<'r> Incident<'r> {
             refusals.push(Refusal::NeedsReason);
         }
         let s = &self.runbook.steps[i];
-        let dependency_skipped = s
+        // Every dependency, not one: end-quarantine depends on quarantine and re-encrypt,
+        // and a skipped re-encryption after a quarantine that ran leaves it required.
+        let dependencies_skipped = s
             .depends_on
             .iter()
-            .any(|d| self.runbook.index(d).is_some_and(|j| matches!(self.logs[j].logged, Logged::Skipped(_))));
-        if s.required && !dependency_skipped {
+            .all(|d| self.runbook.index(d).is_some_and(|j| matches!(self.logs[j].logged, Logged::Skipped(_))));
+        if s.required && !dependencies_skipped {
             refusals.push(Refusal::Required);
         }
         if refusals.is_empty() {
@@ -771,6 +773,13 @@ impl<'r> Incident<'r> {
         } else {
             Err(refusals)
         }
+    }
+
+    /// What `step` would do with `input`, whatever its state (blocked, done …): its calls,
+    /// an acknowledgement when none applies, or what it cannot be expanded without. `None`
+    /// for a step not in the runbook. [`Self::prepare`] says whether it may run now.
+    pub fn work_of(&self, step: &str, input: &StepInput) -> Option<Result<Work, Refusal>> {
+        self.runbook.index(step).map(|i| self.work(i, input))
     }
 
     /// The work of step `i` now: its calls expanded against the target and what earlier

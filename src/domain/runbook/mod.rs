@@ -37,7 +37,7 @@
 //! destructive = true              # actions only: the key alias / secret name is typed to confirm
 //! note = true                     # needs an operator note (acks and acknowledged actions always do)
 //! file = true                     # needs ciphertext files (steps with kms:ReEncrypt, and only they)
-//! required = true                 # may be skipped only when one of its dependencies was skipped
+//! required = true                 # may be skipped only when every one of its dependencies was skipped
 //! approval = "create-key"         # 004 §6 dual approval before it runs ("create-key", with one kms:CreateKey call)
 //! depends_on = ["open"]           # earlier steps that must be done or skipped first
 //! calls = [{ call = "kms:DisableKey" }]
@@ -319,7 +319,7 @@ pub struct Step {
     pub note: bool,
     /// Needs ciphertext files (kms:ReEncrypt).
     pub file: bool,
-    /// May be skipped only when one of its dependencies was skipped.
+    /// May be skipped only when every one of its dependencies was skipped.
     pub required: bool,
     pub approval: Option<Approval>,
     /// Earlier steps that must be done or skipped first.

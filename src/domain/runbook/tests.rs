@@ -484,9 +484,11 @@ fn skipped_steps_keep_their_reason_and_unblock_dependants() {
         "{refusals:?}"
     );
     assert_eq!(log.incident().prepare("scope", &log.input(&[])), Err(vec![Refusal::AlreadySkipped]));
-    // A required step may be skipped only once something it depends on was skipped.
+    // A required step may be skipped only once everything it depends on was skipped.
     assert_eq!(log.incident().may_skip("end-quarantine", "nothing to re-encrypt"), Err(vec![Refusal::Required]));
     log.skip("quarantine", "nothing to re-encrypt");
+    assert_eq!(log.incident().may_skip("end-quarantine", "nothing to re-encrypt"), Err(vec![Refusal::Required]));
+    log.skip("re-encrypt", "nothing to re-encrypt");
     assert_eq!(log.incident().may_skip("end-quarantine", "nothing to re-encrypt"), Ok(()));
     // A record that does not fit is ignored with a warning.
     log.push(at(9, 21), LEAD, StepRecord::Acknowledged { step: "disable".into(), note: "again".into() });
@@ -494,7 +496,7 @@ fn skipped_steps_keep_their_reason_and_unblock_dependants() {
     let p = log.plan(at(9, 22));
     assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
     assert!(
-        p.warnings[0].starts_with("record 6 (step.acknowledged): disable cannot be acknowledged now"),
+        p.warnings[0].starts_with("record 7 (step.acknowledged): disable cannot be acknowledged now"),
         "{:?}",
         p.warnings
     );
@@ -739,6 +741,31 @@ fn grants_are_revoked_before_a_guarded_quarantine() {
     assert_eq!(*start_time, at(9, 13), "since the disable's intent");
     assert_eq!(ops[0], Op::DescribeKey { key_id: NEW_ARN.into(), expect_key_state: Some("Enabled".into()) });
     assert_eq!(ops[1], Op::ListAliases { key_id: NEW_ARN.into(), expect_aliases: vec!["alias/drop-kyc-key".into()] });
+}
+
+/// A failed re-encryption keeps end-quarantine (DisableKey, PutKeyPolicy) from running:
+/// it waits until re-encrypt is done or skipped, and a skipped re-encryption after a
+/// quarantine that ran does not make end-quarantine skippable.
+#[test]
+fn end_quarantine_waits_for_re_encrypt() {
+    let rb = kms();
+    let mut log = Log::open(&rb, key_target(), None);
+    log.run("scope", at(9, 12), &[Value::Null, Value::Null, json!({"Grants": []})]);
+    log.run("disable", at(9, 13), &[]);
+    log.push(at(9, 14), LEAD, StepRecord::Acknowledged { step: "revoke-grants".into(), note: "none".into() });
+    create_replacement(&mut log, at(9, 15));
+    log.run("quarantine", at(9, 20), &[]);
+    let blocked = |log: &Log| log.incident().prepare("end-quarantine", &log.input(&[]));
+    assert_eq!(blocked(&log), Err(vec![Refusal::Blocked { by: vec!["re-encrypt".into()] }]));
+    let (attempt, ops) = log.intent("re-encrypt", at(9, 21));
+    let results = ops.iter().map(|op| result(op, Value::Null, Some(("keydeck.BadInput", "bad input file")))).collect();
+    log.push(at(9, 21), LEAD, StepRecord::Outcome { step: "re-encrypt".into(), attempt, ok: false, results });
+    assert!(matches!(log.state("re-encrypt"), StepState::Failed { .. }), "{:?}", log.state("re-encrypt"));
+    assert_eq!(log.state("end-quarantine"), StepState::Blocked { by: vec!["re-encrypt".into()] });
+    assert_eq!(blocked(&log), Err(vec![Refusal::Blocked { by: vec!["re-encrypt".into()] }]));
+    log.skip("re-encrypt", "the file is re-encrypted by the application team");
+    assert_eq!(log.incident().may_skip("end-quarantine", "x"), Err(vec![Refusal::Required]));
+    assert!(matches!(calls(blocked(&log)).as_slice(), [Op::DisableKey { .. }, Op::PutKeyPolicy { .. }]));
 }
 
 #[test]

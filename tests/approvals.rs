@@ -319,6 +319,19 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
         .send()
         .await
         .expect("UpdateSecret");
+    // Its own hash matches, so only CloudTrail's record of the proposal tells: the
+    // listing, `show` (text and JSON) say changed before anyone approves.
+    assert!(forged.hash_matches());
+    let l = deck.run("security-lead", &["approvals", "list", "--format", "json"]).ok().json();
+    let listed = l["waiting_for_me"].as_array().expect("list").iter().find(|v| v["id"] == id.as_str()).cloned();
+    assert_eq!(listed.as_ref().map(|v| v["content"].clone()), Some(Value::from("changed")), "{l:#}");
+    let table = deck.run("security-lead", &["approvals", "list"]).ok().stdout;
+    let row = table.lines().find(|l| l.contains(&id)).unwrap_or_default().to_owned();
+    assert!(row.contains(" changed "), "{table}");
+    let shown = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
+    assert_eq!(shown["content"], "changed", "{shown:#}");
+    let text = deck.run("key-auditor", &["approvals", "show", &id]).ok().stdout;
+    assert!(text.contains("state     changed") && text.contains("CHANGED since it was proposed"), "{text}");
     deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key])
         .fails(9, "changed since it was proposed");
     // The lead rejects it instead; the key-admin cannot withdraw it any more.
@@ -332,6 +345,7 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
     deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
     let v = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
     assert_eq!(v["state"], "withdrawn");
+    assert_eq!(v["content"], "matches", "as CloudTrail recorded it");
     assert_eq!(trail_calls("RotateKeyOnDemand", &arn).await.len(), 0, "nothing ran on {key}");
     eprintln!("refusals: {:?}", started.elapsed());
 }

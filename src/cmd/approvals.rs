@@ -140,6 +140,7 @@ fn detail(v: &Listed) -> String {
         if v.executed_but_failed() { "executed, and the call failed (see the note)" } else { v.state_label() },
         v.proposer.as_deref().unwrap_or("(not attested by CloudTrail yet)"),
     );
+    out.push_str(&format!("content   {}\n", v.content.describe()));
     if let Some(by) = &v.by {
         out.push_str(&format!("by        {by}\n"));
     }

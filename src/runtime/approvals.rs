@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 use crate::aws::approvals::{self as store, Attest, StoredRequest, TargetKey, TransitionError};
 use crate::aws::context::RegionConfig;
 use crate::aws::{AwsContext, AwsError};
-use crate::domain::approval::{self, NewRequest, Operation, Outcome, Refusal, Request, State};
+use crate::domain::approval::{self, Content, NewRequest, Operation, Outcome, Refusal, Request, State};
 pub use crate::domain::approval::{Listed, Listing, Malformed};
 use crate::domain::approval_event::state_word;
 use crate::domain::identity::CallerIdentity;
@@ -675,11 +675,16 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
     let word = state_word(&current, &stored.id).unwrap_or("malformed");
     let expired = word == "proposed" && request.is_expired(Utc::now());
     let since = stored.created.unwrap_or_else(Utc::now);
-    let proposer = if actors || word == "proposed" {
-        store::attested_actor(rc, &stored.arn, Attest::Created, since).await?.map(|a| a.principal_arn)
+    let proposal = if actors || word == "proposed" {
+        store::attested_actor(rc, &stored.arn, Attest::Created, since).await?
     } else {
         None
     };
+    // Compared with CloudTrail's record of the proposal, as approve compares it.
+    let content = proposal.as_ref().map_or(Content::Unchecked, |att| {
+        Content::of(&request, check_recorded_content(stored, &request, att).as_ref().map(|_| ()))
+    });
+    let proposer = proposal.map(|a| a.principal_arn);
     let by = if actors && word != "proposed" { mover(rc, stored, &current).await? } else { None };
     Ok(Listed {
         id: stored.id.clone(),
@@ -690,6 +695,7 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
         by,
         note: stored.tags.get(store::TAG_NOTE).cloned(),
         result: stored.tags.get(store::TAG_RESULT).cloned(),
+        content,
     })
 }
 

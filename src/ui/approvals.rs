@@ -14,7 +14,7 @@ use super::widgets::{dialog, short_principal};
 use crate::app::approvals::{target_events, ApprovalPrompt, Section};
 use crate::app::update::approvals::expected_aliases;
 use crate::app::State;
-use crate::domain::approval::Listed;
+use crate::domain::approval::{Content, Listed};
 use crate::domain::inventory::Fetched;
 use crate::domain::text::inert;
 
@@ -233,13 +233,18 @@ fn approve_dialog(
     };
     let r = &e.request;
     let arn = r.target_arn.as_str();
-    let mut lines: Vec<Line> = vec![
-        Line::from(Span::styled(
-            format!("Request {} asks for {}. Approving runs it under YOUR credentials:", r.id, r.operation.name()),
-            theme.title(),
-        )),
-        Line::from(""),
-    ];
+    let mut lines: Vec<Line> = Vec::new();
+    if e.content == Content::Changed {
+        lines.push(Line::from(Span::styled(
+            "CHANGED since it was proposed (CloudTrail's record of the proposal differs): approval will be refused; reject it (x)",
+            theme.error(),
+        )));
+    }
+    lines.push(Line::from(Span::styled(
+        format!("Request {} asks for {}. Approving runs it under YOUR credentials:", r.id, r.operation.name()),
+        theme.title(),
+    )));
+    lines.push(Line::from(""));
     for c in r.calls() {
         let params: Vec<String> = c
             .parameters
@@ -294,15 +299,12 @@ fn approve_dialog(
         ),
         theme,
     ));
-    let hash = if r.hash_matches() {
-        format!(
-            "sha256 {}… matches the content (CloudTrail's record is compared when approving)",
-            inert(&r.content_hash.chars().take(12).collect::<String>())
-        )
-    } else {
-        "CHANGED: the content does not match its hash; approving will be refused".to_owned()
-    };
-    lines.push(field("Content", hash, theme));
+    // Never the request's own hash: the comparison with CloudTrail's record of the proposal.
+    let content_style = if e.content == Content::Matches { Style::default() } else { theme.error() };
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<9}", "Content"), theme.dim()),
+        Span::styled(e.content.describe(), content_style),
+    ]));
     // As many recent events as leave the typed alias and the buttons on screen.
     let room = match area.height {
         h if h >= 30 => 4,

@@ -716,6 +716,26 @@ fn approval_dialog() {
     insta::assert_snapshot!("approval_dialog_80x24", small);
 }
 
+/// A request rewritten after it was proposed (its hash recomputed): the dialog says so
+/// before anything is typed, from the comparison with CloudTrail's record.
+#[test]
+fn approval_dialog_for_a_changed_request_says_so_before_anything_is_typed() {
+    let mut s = approvals(true);
+    let mut listing = crate::app::approvals::fixtures::listing(now());
+    listing.waiting_for_me[0].content = crate::domain::approval::Content::Changed;
+    assert!(listing.waiting_for_me[0].request.hash_matches(), "its own hash matches: that proves nothing");
+    update(&mut s, Msg::ApprovalsLoaded(Ok(listing)));
+    press(&mut s, KeyCode::Char('6'));
+    let view = render(&mut s, 80, 24);
+    assert!(view.contains("changed"), "the listing's state:\n{view}");
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 80, 24);
+    let text = joined(&out);
+    assert_all(&text, &["CHANGED since it was proposed", "approval will be refused; reject it"], &out);
+    assert!(!text.contains("matches CloudTrail"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn propose_dialog_from_the_inventory() {
     let mut s = state(true);

@@ -23,7 +23,9 @@ use chrono::Utc;
 use common::*;
 use keydeck::aws::approvals as store;
 use keydeck::domain::approval::{NewRequest, Operation, Request};
+use keydeck::domain::identity::CallerIdentity;
 use keydeck::domain::policy::ApprovalMatrix;
+use keydeck::runtime::approvals as flow;
 use serde_json::Value;
 
 const REGION: &str = "eu-north-1";
@@ -423,6 +425,36 @@ async fn two_approvers_racing_execute_exactly_once_per_request() {
     let calls = trail_calls("RotateKeyOnDemand", &arn).await;
     assert_eq!(calls.len(), ROUNDS);
     eprintln!("race, {ROUNDS} rounds: {:?}", started.elapsed());
+}
+
+/// The race on schedule-deletion, replayed exactly: the loser read the request while it
+/// was proposed; meanwhile the other approver approved it and carried it out, so the key
+/// is pending deletion. The loser hears who won (refused, exit 9), not that the key was
+/// deleted meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_loser_of_a_schedule_deletion_race_hears_who_won() {
+    let deck = Deck::new("race-delete");
+    let alias = format!("approvals-race-delete-{}", std::process::id());
+    let arn = fresh_key(&alias).await;
+    let id = deck.propose("schedule-deletion", &alias, &["--window-days", "7"]);
+    deck.attested(&id);
+    let options = sandbox().connect_options("security-lead", &[REGION.to_owned()]).expect("options");
+    let ctx = keydeck::aws::AwsContext::connect(&options).await.expect("context");
+    let held = flow::read_entry(&ctx, &id).await.expect("the request as proposed");
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", &alias]).ok();
+    let me =
+        CallerIdentity { arn: op_arn("security-lead"), account: sandbox().account_id.clone(), user_id: String::new() };
+    let (dir, matrix) = (deck.dir.join("loser"), ApprovalMatrix::default());
+    let e = flow::approve_as_read(&ctx, (&dir, &matrix, &me), held, &alias).await.expect_err("the loser is refused");
+    let line = e.to_string();
+    assert!(matches!(e, flow::ApprovalError::Refused(_)), "exit 9, the refusal code: {e:?}");
+    assert!(line.contains("already approved by") && !line.contains("pending deletion"), "{line}");
+    let calls = eventually("CloudTrail's ScheduleKeyDeletion", Duration::from_secs(30), || async {
+        let calls = trail_calls("ScheduleKeyDeletion", &arn).await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    assert_eq!(calls.len(), 1, "exactly one execution: {calls:#?}");
 }
 
 /// Credentials of one principal besides the seeded operators' first keys: a user's second

@@ -454,6 +454,22 @@ async fn lost(rc: &RegionConfig, stored: &StoredRequest, current: &str) -> Appro
     ApprovalError::Refused(format!("request {}: {what}", stored.id))
 }
 
+/// The target looked wrong (`e`): when the request itself moved meanwhile (another
+/// approver won and carried it out: a scheduled deletion leaves the key pending
+/// deletion), the loser hears who won, as from the CAS; else `e`.
+async fn changed_meanwhile(rc: &RegionConfig, id: &str, e: ApprovalError) -> ApprovalError {
+    match read(rc, id).await {
+        Ok((again, _)) => {
+            let current = again.current_version_token.clone().unwrap_or_default();
+            match state_word(&current, id) {
+                Some("proposed") => e,
+                _ => lost(rc, &again, &current).await,
+            }
+        }
+        Err(_) => e,
+    }
+}
+
 /// Record in `me`'s journal, once per request, each of `expired` (requests still
 /// `proposed` past their `expires`) not recorded there yet: expiry moves nothing in the
 /// store (it is a fact of the clock), so each operator who meets it records it
@@ -534,15 +550,35 @@ pub async fn approve(
     id: &str,
     confirm: &str,
 ) -> Result<Executed, ApprovalError> {
+    let read = read(&store_region(ctx), id).await?;
+    approve_as_read(ctx, (data_dir, matrix, me), read, confirm).await
+}
+
+/// The entry of request `id` as the store holds it now, for [`approve_as_read`].
+pub async fn read_entry(ctx: &AwsContext, id: &str) -> Result<(StoredRequest, Request), ApprovalError> {
+    read(&store_region(ctx), id).await
+}
+
+/// [`approve`] from the entry as it was read (`read`): what an approver racing another
+/// holds while the other approves and carries it out (the tests replay that exactly).
+pub async fn approve_as_read(
+    ctx: &AwsContext,
+    (data_dir, matrix, me): (&Path, &ApprovalMatrix, &CallerIdentity),
+    (stored, request): (StoredRequest, Request),
+    confirm: &str,
+) -> Result<Executed, ApprovalError> {
     let rc = store_region(ctx);
-    let (stored, request) = read(&rc, id).await?;
+    let id = stored.id.as_str();
     let target_rc = target_region(ctx, &request)?;
     let now = Utc::now();
     let from = require_proposed(&rc, (data_dir, me), &stored, &request, matrix, now).await?;
     let proposal = proposer(&rc, &stored).await?;
     check_recorded_content(&stored, &request, &proposal)?;
     approval::may_approve(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
-    let key = live_target(&target_rc, &request).await?;
+    let key = match live_target(&target_rc, &request).await {
+        Ok(key) => key,
+        Err(e) => return Err(changed_meanwhile(&rc, id, e).await),
+    };
     let typed = confirm.trim().trim_start_matches("alias/");
     if typed.is_empty() || !key.aliases.iter().any(|a| a == typed) {
         let expected = key.aliases.first().cloned().unwrap_or_else(|| request.target_arn.clone());

@@ -241,19 +241,34 @@ fn approve_dialog(
         )));
     }
     lines.push(Line::from(Span::styled(
-        format!("Request {} asks for {}. Approving runs it under YOUR credentials:", r.id, r.operation.name()),
+        format!(
+            "Request {} asks for {}; approving runs the call below under YOUR credentials.",
+            r.id,
+            r.operation.name()
+        ),
         theme.title(),
     )));
-    lines.push(Line::from(""));
-    for c in r.calls() {
-        let params: Vec<String> = c
-            .parameters
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned)))
-            .collect();
-        lines.push(Line::from(format!("  {} {}", c.action, inert(&params.join(" ")))));
-    }
-    lines.push(Line::from(""));
+    // Who, why, until when and whether it is what was proposed come first: a long call
+    // (a create-key's key policy) is cut at the bottom, never these.
+    let proposer = e.proposer.as_deref().map_or("(not yet attested by CloudTrail)".to_owned(), inert);
+    lines.push(field("Proposer", format!("{proposer} (as CloudTrail attests)"), theme));
+    lines.push(field("Reason", inert(&r.reason), theme));
+    let left = short((r.expires - state.now).num_seconds());
+    lines.push(field(
+        "Created",
+        format!(
+            "{} · expires {} (in {left})",
+            r.created.format("%Y-%m-%d %H:%M:%S"),
+            r.expires.format("%Y-%m-%d %H:%M:%S")
+        ),
+        theme,
+    ));
+    // Never the request's own hash: the comparison with CloudTrail's record of the proposal.
+    let content_style = if e.content == Content::Matches { Style::default() } else { theme.error() };
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<9}", "Content"), theme.dim()),
+        Span::styled(e.content.describe(), content_style),
+    ]));
     lines.push(field(
         "Target",
         format!("{}  {}  ({})", inert(&target_name(state, arn)), inert(arn), e.region()),
@@ -286,25 +301,7 @@ fn approve_dialog(
         }
     };
     lines.push(field("Now", now_line, theme));
-    let proposer = e.proposer.as_deref().map_or("(not yet attested by CloudTrail)".to_owned(), inert);
-    lines.push(field("Proposer", format!("{proposer} (as CloudTrail attests)"), theme));
-    lines.push(field("Reason", inert(&r.reason), theme));
-    let left = short((r.expires - state.now).num_seconds());
-    lines.push(field(
-        "Created",
-        format!(
-            "{} · expires {} (in {left})",
-            r.created.format("%Y-%m-%d %H:%M:%S"),
-            r.expires.format("%Y-%m-%d %H:%M:%S")
-        ),
-        theme,
-    ));
-    // Never the request's own hash: the comparison with CloudTrail's record of the proposal.
-    let content_style = if e.content == Content::Matches { Style::default() } else { theme.error() };
-    lines.push(Line::from(vec![
-        Span::styled(format!("{:<9}", "Content"), theme.dim()),
-        Span::styled(e.content.describe(), content_style),
-    ]));
+
     // As many recent events as leave the typed alias and the buttons on screen.
     let room = match area.height {
         h if h >= 30 => 4,
@@ -330,6 +327,14 @@ fn approve_dialog(
             inert(short_principal(&ev.principal.arn)),
             ev.outcome()
         )));
+    }
+    // Last, one parameter a line: what does not fit is cut with "… N more lines".
+    lines.push(Line::from(Span::styled(format!("Call (all of it: `keydeck approvals show {}`):", r.id), theme.dim())));
+    for c in r.calls() {
+        lines.push(Line::from(format!("  {}", c.action)));
+        for (k, v) in &c.parameters {
+            lines.push(Line::from(format!("    {k}={}", inert(&v.as_str().map_or(v.to_string(), str::to_owned)))));
+        }
     }
     // Pinned at the dialog's bottom: the typed alias, why it is refused, the buttons.
     let mut footer = vec![Line::from("")];

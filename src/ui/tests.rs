@@ -699,7 +699,8 @@ fn approval_dialog() {
     press(&mut s, KeyCode::Enter);
     let out = render(&mut s, 120, 40);
     for needle in [
-        "kms:RotateKeyOnDemand KeyId=arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key",
+        "kms:RotateKeyOnDemand",
+        "KeyId=arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key",
         "user/key-admin (as CloudTrail attests)",
         "Type drop-kyc-key to approve: drop-kyc▏",
         "refused: \"drop-kyc\" is not the key's alias",
@@ -875,6 +876,11 @@ fn approval_dialog_for_a_long_create_key_request_keeps_its_buttons_at_80x24() {
     parameters.insert("KeySpec".into(), "SYMMETRIC_DEFAULT".into());
     parameters.insert("KeyUsage".into(), "ENCRYPT_DECRYPT".into());
     parameters.insert("Policy".into(), key_policy.into());
+    let tags = serde_json::json!([
+        {"TagKey": "keydeck:incident", "TagValue": "20261123T091000Z-a1b2c3"},
+        {"TagKey": "keydeck:replaces", "TagValue": "arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key"},
+    ]);
+    parameters.insert("Tags".into(), tags);
     let mut listing = crate::app::approvals::fixtures::listing(now());
     let waiting = &mut listing.waiting_for_me[0];
     waiting.request = Request::new(
@@ -897,7 +903,19 @@ fn approval_dialog_for_a_long_create_key_request_keeps_its_buttons_at_80x24() {
     }
     press(&mut s, KeyCode::Enter);
     let out = render(&mut s, 80, 24);
-    assert_all(&out, &["to approve: drop-kyc▏", "refused:", "[ Cancel ]", "…"], &out);
+    assert_all(&out, &["to approve: drop-kyc▏", "refused:", "[ Cancel ]", "more lines"], &out);
+    // Who proposed it, why, until when, and whether it is what was proposed: always shown.
+    assert_all(
+        &joined(&out),
+        &[
+            "Proposer arn:aws:iam::123456789012:user/key-admin (as CloudTrail attests)",
+            "Reason   incident 20261123T091000Z-a1b2c3: replacement key",
+            "expires 2026-11-24 08:55:42",
+            "Content  matches CloudTrail's record of the proposal",
+            "kms:CreateKey",
+        ],
+        &out,
+    );
     insta::assert_snapshot!(out);
 }
 

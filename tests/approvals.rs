@@ -345,6 +345,15 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
     deck.attested(&id);
     deck.run("security-lead", &["approvals", "withdraw", &id]).fails(9, "only the proposer");
     deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
+    // Twice: already withdrawn, by him as CloudTrail attests it, or by nobody named yet;
+    // never "another operator".
+    let again = deck.run("key-admin", &["approvals", "withdraw", &id]);
+    again.fails(9, "already withdrawn by");
+    assert!(!again.stderr.contains("another operator"), "{}", again.stderr);
+    // Ended: the listing does not look its proposer up, and says so (not "not attested").
+    let table = deck.run("key-admin", &["approvals", "list"]).ok().stdout;
+    let row = table.lines().find(|l| l.contains(&id)).unwrap_or_default().to_owned();
+    assert!(row.contains("(proposer not looked up for ended requests"), "{table}");
     let v = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
     assert_eq!(v["state"], "withdrawn");
     assert_eq!(v["content"], "matches", "as CloudTrail recorded it");

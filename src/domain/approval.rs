@@ -640,6 +640,32 @@ pub struct Listing {
     pub malformed: Vec<Malformed>,
 }
 
+impl Listing {
+    /// Put `v` in its section for operator `me`: final and expired requests in the history;
+    /// open ones under mine when CloudTrail attests `me` as the proposer, or, until it
+    /// attests anyone, when `proposed_here` (this operator's own journal records proposing
+    /// it: never the request's claim); waiting for me when attested, not mine, and `me`
+    /// holds the approver role; else open for others. Only the section: every decision
+    /// still rests on CloudTrail's attestation.
+    pub fn place(&mut self, v: Listed, me: &str, matrix: &ApprovalMatrix, proposed_here: bool) {
+        if v.state != "proposed" {
+            return self.history.push(v);
+        }
+        let mine = match v.proposer.as_deref() {
+            Some(p) => same_principal(p, me),
+            None => proposed_here,
+        };
+        let approver = holds_role(matrix, me, matrix.rule(v.request.operation.kind()).approver_role());
+        if mine {
+            self.mine.push(v);
+        } else if approver && v.proposer.is_some() {
+            self.waiting_for_me.push(v);
+        } else {
+            self.open.push(v);
+        }
+    }
+}
+
 // ---- principals ---------------------------------------------------------------------
 
 /// Who an STS identity is, for comparing proposers and approvers (004 §6 "dual
@@ -998,6 +1024,37 @@ mod tests {
 
     fn request(operation: Operation) -> Request {
         Request::new(new(operation), &matrix()).expect("valid request")
+    }
+
+    #[test]
+    fn a_request_i_just_proposed_is_mine_while_cloudtrail_attests_it() {
+        let listed = |state: &str, proposer: Option<&str>| Listed {
+            id: "req-1".into(),
+            secret_arn: String::new(),
+            request: request(Operation::RotateKey),
+            state: state.into(),
+            proposer: proposer.map(str::to_owned),
+            by: None,
+            note: None,
+            result: None,
+            content: Content::Unchecked,
+        };
+        let m = matrix();
+        let sections = |l: &Listing| [l.waiting_for_me.len(), l.mine.len(), l.open.len(), l.history.len()];
+        let placed = |v: Listed, me: &str, here: bool| {
+            let mut l = Listing::default();
+            l.place(v, me, &m, here);
+            sections(&l)
+        };
+        // Not attested yet: mine when my journal records proposing it, else open.
+        assert_eq!(placed(listed("proposed", None), KEY_ADMIN, true), [0, 1, 0, 0]);
+        assert_eq!(placed(listed("proposed", None), KEY_ADMIN, false), [0, 0, 1, 0]);
+        assert_eq!(placed(listed("proposed", None), SECURITY_LEAD, false), [0, 0, 1, 0], "nobody approves it yet");
+        // Attested: CloudTrail decides, whatever the journal says.
+        assert_eq!(placed(listed("proposed", Some(KEY_ADMIN)), KEY_ADMIN, false), [0, 1, 0, 0]);
+        assert_eq!(placed(listed("proposed", Some(SECURITY_LEAD)), KEY_ADMIN, true), [0, 0, 1, 0]);
+        assert_eq!(placed(listed("proposed", Some(KEY_ADMIN)), SECURITY_LEAD, false), [1, 0, 0, 0]);
+        assert_eq!(placed(listed("executed", None), KEY_ADMIN, true), [0, 0, 0, 1]);
     }
 
     fn approve(r: &Request, proposer: &str, approver: &str) -> Result<(), Refusal> {

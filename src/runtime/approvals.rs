@@ -353,7 +353,7 @@ async fn store_request(
     tags.extend(extra);
     let rc = store_region(ctx);
     let (arn, _) = store::create(&rc, &request.id, &request.canonical_json(), &tags).await?;
-    journal(data_dir, me, "approval.proposed", json!({"id": request.id, "secret": arn, "request": request})).await?;
+    journal(data_dir, me, records::PROPOSED_KIND, json!({"id": request.id, "secret": arn, "request": request})).await?;
     Ok(request)
 }
 
@@ -442,16 +442,22 @@ pub struct Executed {
 /// Why a transition lost its race: the state that won, named with its attested actor.
 async fn lost(rc: &RegionConfig, stored: &StoredRequest, current: &str) -> ApprovalError {
     let word = state_word(current, &stored.id).unwrap_or("changed");
-    let by = match mover(rc, stored, current).await {
-        Ok(Some(by)) => by,
-        _ => "another operator (CloudTrail has not delivered who yet: see `keydeck approvals show`)".into(),
-    };
+    let by = mover(rc, stored, current).await.ok().flatten();
+    ApprovalError::Refused(lost_line(&stored.id, word, by.as_deref()))
+}
+
+/// "request ID: already WORD by WHO", WHO as CloudTrail attests the move; until it has
+/// delivered the record, nobody is named (it may have been you, in another run).
+fn lost_line(id: &str, word: &str, by: Option<&str>) -> String {
+    let by = by.map_or_else(
+        || format!("someone CloudTrail has not named yet (see `keydeck approvals show {id}` later)"),
+        str::to_owned,
+    );
     let what = match word {
-        "approved" => format!("already approved by {by}"),
         "executed" => format!("already approved by {by} and executed"),
         w => format!("already {w} by {by}"),
     };
-    ApprovalError::Refused(format!("request {}: {what}", stored.id))
+    format!("request {id}: {what}")
 }
 
 /// The target looked wrong (`e`): when the request itself moved meanwhile (another
@@ -478,25 +484,32 @@ pub async fn note_expired(data_dir: &Path, me: &CallerIdentity, expired: &[&Requ
     if expired.is_empty() {
         return Ok(());
     }
-    let path = journal_path(data_dir, me);
-    let noted = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || {
-            if path.exists() {
-                records::expired_requests(&path)
-            } else {
-                Ok(Default::default())
-            }
-        })
-        .await
-        .map_err(|e| ApprovalError::Config(format!("journal: {e}")))?
-        .map_err(|e| ApprovalError::Config(format!("the approvals journal: {e}")))?
-    };
-    for r in expired.iter().filter(|r| !noted.contains(&r.id)) {
+    let noted = recorded(data_dir, me, records::EXPIRED_KIND).await?;
+    for r in expired.iter().filter(|r| !noted.contains_key(&r.id)) {
         let body = json!({"id": r.id, "operation": r.operation.name(), "target": r.target_arn, "expires": r.expires});
         journal(data_dir, me, records::EXPIRED_KIND, body).await?;
     }
     Ok(())
+}
+
+/// The request ids `me`'s approvals journal records with `kind`, each with its actor
+/// (none when there is no journal yet). Blocking file I/O off the workers.
+async fn recorded(
+    data_dir: &Path,
+    me: &CallerIdentity,
+    kind: &'static str,
+) -> Result<std::collections::HashMap<String, String>, ApprovalError> {
+    let path = journal_path(data_dir, me);
+    tokio::task::spawn_blocking(move || {
+        if path.exists() {
+            records::recorded_requests(&path, kind)
+        } else {
+            Ok(Default::default())
+        }
+    })
+    .await
+    .map_err(|e| ApprovalError::Config(format!("journal: {e}")))?
+    .map_err(|e| ApprovalError::Config(format!("the approvals journal {}: {e}", journal_path(data_dir, me).display())))
 }
 
 /// The expired requests of a listing that concern `me`: proposed by me, or mine to approve.
@@ -737,8 +750,17 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
 
 /// List the store. Open requests get their attested proposer (one CloudTrail lookup
 /// each); final ones only their state.
-pub async fn list(ctx: &AwsContext, matrix: &ApprovalMatrix, me: &CallerIdentity) -> Result<Listing, ApprovalError> {
+/// A request CloudTrail has not attested yet goes under Mine when `me`'s own journal
+/// (`data_dir`) records proposing it: the section only, never a decision (withdraw still
+/// waits for CloudTrail).
+pub async fn list(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    matrix: &ApprovalMatrix,
+    me: &CallerIdentity,
+) -> Result<Listing, ApprovalError> {
     let rc = store_region(ctx);
+    let proposed_here = recorded(data_dir, me, records::PROPOSED_KIND).await?;
     let mut out = Listing::default();
     for stored in store::list(&rc).await? {
         let request = match parse(&stored) {
@@ -749,19 +771,8 @@ pub async fn list(ctx: &AwsContext, matrix: &ApprovalMatrix, me: &CallerIdentity
             }
         };
         let v = view(&rc, &stored, request, false).await?;
-        if v.state != "proposed" {
-            out.history.push(v);
-            continue;
-        }
-        let mine = v.proposer.as_deref().is_some_and(|p| approval::same_principal(p, &me.arn));
-        let rule = matrix.rule(v.request.operation.kind());
-        if mine {
-            out.mine.push(v);
-        } else if approval::holds_role(matrix, &me.arn, rule.approver_role()) && v.proposer.is_some() {
-            out.waiting_for_me.push(v);
-        } else {
-            out.open.push(v);
-        }
+        let here = proposed_here.get(&v.id).is_some_and(|actor| approval::same_principal(actor, &me.arn));
+        out.place(v, &me.arn, matrix, here);
     }
     Ok(out)
 }
@@ -769,6 +780,20 @@ pub async fn list(ctx: &AwsContext, matrix: &ApprovalMatrix, me: &CallerIdentity
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_race_names_only_whom_cloudtrail_attests() {
+        let id = "20261129-101500-0badcafe";
+        let lead = "arn:aws:iam::123456789012:user/security-lead";
+        assert_eq!(lost_line(id, "approved", Some(lead)), format!("request {id}: already approved by {lead}"));
+        assert_eq!(
+            lost_line(id, "executed", Some(lead)),
+            format!("request {id}: already approved by {lead} and executed")
+        );
+        let line = lost_line(id, "withdrawn", None);
+        assert!(line.starts_with(&format!("request {id}: already withdrawn by someone CloudTrail has not named yet")));
+        assert!(!line.contains("another operator"), "it may have been you: {line}");
+    }
 
     #[test]
     fn ids_and_tokens_are_valid_version_ids() {

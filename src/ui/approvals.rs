@@ -121,7 +121,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             let proposer = match (&e.proposer, e.state.as_str()) {
                 (Some(p), _) => short_principal(p),
                 (None, "proposed") => "(CloudTrail…)",
-                (None, _) => "-",
+                (None, _) => "(not read)",
             };
             let label = e.state_label();
             let text = [
@@ -157,7 +157,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         if let Some(n) = &e.note {
             detail.push_str(&format!(" — {}", inert(n)));
         }
+        let ended = e.proposer.is_none() && e.state != "proposed";
         lines.push(Line::from(Span::styled(detail, theme.dim())));
+        if ended {
+            let line = format!("proposer not looked up for ended requests: keydeck approvals show {}", e.request.id);
+            lines.push(Line::from(Span::styled(line, theme.dim())));
+        }
     }
     let height = usize::from(inner.height).max(1);
     let scroll = cursor_line.saturating_sub(height.saturating_sub(3));

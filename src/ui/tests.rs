@@ -651,6 +651,25 @@ fn approvals_view_120x40() {
     insta::assert_snapshot!(render(&mut s, 120, 40));
 }
 
+/// An ended request's proposer is not looked up by a listing: the row and the line
+/// under the list say so, not `-`.
+#[test]
+fn an_ended_requests_proposer_reads_not_looked_up() {
+    let mut s = approvals(true);
+    press(&mut s, KeyCode::Char('6'));
+    for _ in 0..3 {
+        press(&mut s, KeyCode::Down);
+    }
+    assert_eq!(s.approvals.selected_id.as_deref(), Some("20261123-080000-0badcafe"));
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("(not read)"), "{out}");
+    let text = joined(&out);
+    assert!(
+        text.contains("proposer not looked up for ended requests: keydeck approvals show 20261123-080000-0badcafe"),
+        "{out}"
+    );
+}
+
 #[test]
 fn approvals_view_says_why_a_listing_failed() {
     let mut s = state(false);

@@ -775,6 +775,32 @@ fn propose_dialog_from_the_inventory() {
     insta::assert_snapshot!(out);
 }
 
+/// A key never rotated: the propose dialog says so, with its creation date, as the
+/// approval dialog does (the policy counts its age from creation).
+#[test]
+fn propose_dialog_says_never_rotated_for_a_key_never_rotated() {
+    let mut s = state(true);
+    let mut inv = s.inventory.clone().expect("inventory");
+    let created = now() - chrono::Duration::days(420);
+    for k in inv.regions.iter_mut().flat_map(|r| r.keys.iter_mut()).filter(|k| k.display_name() == "drop-kyc-key") {
+        k.created = Some(created);
+        if let crate::domain::inventory::Fetched::Ok(r) = &mut k.rotation {
+            r.history.clear();
+        }
+    }
+    update(&mut s, Msg::InventoryLoaded(inv));
+    while s.rows().get(s.cursor).is_some_and(|r| r.name != "drop-kyc-key") {
+        press(&mut s, KeyCode::Down);
+    }
+    press(&mut s, KeyCode::Char('P'));
+    let out = render(&mut s, 100, 24);
+    let text = joined(&out);
+    let want =
+        format!("Why now  never rotated (created {}, 420 d ago); policy: every 365 d", created.format("%Y-%m-%d"));
+    assert!(text.contains(&want), "{want:?} not in\n{out}");
+    assert!(!text.contains("last rotated"), "{out}");
+}
+
 /// The screen's text with each row's borders and padding dropped and the rows joined by
 /// one space: what word wrapping split reads whole again.
 fn joined(out: &str) -> String {

@@ -23,7 +23,9 @@ use chrono::Utc;
 use common::*;
 use keydeck::aws::approvals as store;
 use keydeck::domain::approval::{NewRequest, Operation, Request};
+use keydeck::domain::identity::CallerIdentity;
 use keydeck::domain::policy::ApprovalMatrix;
+use keydeck::runtime::approvals as flow;
 use serde_json::Value;
 
 const REGION: &str = "eu-north-1";
@@ -319,6 +321,19 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
         .send()
         .await
         .expect("UpdateSecret");
+    // Its own hash matches, so only CloudTrail's record of the proposal tells: the
+    // listing, `show` (text and JSON) say changed before anyone approves.
+    assert!(forged.hash_matches());
+    let l = deck.run("security-lead", &["approvals", "list", "--format", "json"]).ok().json();
+    let listed = l["waiting_for_me"].as_array().expect("list").iter().find(|v| v["id"] == id.as_str()).cloned();
+    assert_eq!(listed.as_ref().map(|v| v["content"].clone()), Some(Value::from("changed")), "{l:#}");
+    let table = deck.run("security-lead", &["approvals", "list"]).ok().stdout;
+    let row = table.lines().find(|l| l.contains(&id)).unwrap_or_default().to_owned();
+    assert!(row.contains(" changed "), "{table}");
+    let shown = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
+    assert_eq!(shown["content"], "changed", "{shown:#}");
+    let text = deck.run("key-auditor", &["approvals", "show", &id]).ok().stdout;
+    assert!(text.contains("state     changed") && text.contains("CHANGED since it was proposed"), "{text}");
     deck.run("security-lead", &["approvals", "approve", &id, "--confirm", key])
         .fails(9, "changed since it was proposed");
     // The lead rejects it instead; the key-admin cannot withdraw it any more.
@@ -330,8 +345,18 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
     deck.attested(&id);
     deck.run("security-lead", &["approvals", "withdraw", &id]).fails(9, "only the proposer");
     deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
+    // Twice: already withdrawn, by him as CloudTrail attests it, or by nobody named yet;
+    // never "another operator".
+    let again = deck.run("key-admin", &["approvals", "withdraw", &id]);
+    again.fails(9, "already withdrawn by");
+    assert!(!again.stderr.contains("another operator"), "{}", again.stderr);
+    // Ended: the listing does not look its proposer up, and says so (not "not attested").
+    let table = deck.run("key-admin", &["approvals", "list"]).ok().stdout;
+    let row = table.lines().find(|l| l.contains(&id)).unwrap_or_default().to_owned();
+    assert!(row.contains("(proposer not looked up for ended requests"), "{table}");
     let v = deck.run("key-auditor", &["approvals", "show", &id, "--format", "json"]).ok().json();
     assert_eq!(v["state"], "withdrawn");
+    assert_eq!(v["content"], "matches", "as CloudTrail recorded it");
     assert_eq!(trail_calls("RotateKeyOnDemand", &arn).await.len(), 0, "nothing ran on {key}");
     eprintln!("refusals: {:?}", started.elapsed());
 }
@@ -411,6 +436,36 @@ async fn two_approvers_racing_execute_exactly_once_per_request() {
     let calls = trail_calls("RotateKeyOnDemand", &arn).await;
     assert_eq!(calls.len(), ROUNDS);
     eprintln!("race, {ROUNDS} rounds: {:?}", started.elapsed());
+}
+
+/// The race on schedule-deletion, replayed exactly: the loser read the request while it
+/// was proposed; meanwhile the other approver approved it and carried it out, so the key
+/// is pending deletion. The loser hears who won (refused, exit 9), not that the key was
+/// deleted meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_loser_of_a_schedule_deletion_race_hears_who_won() {
+    let deck = Deck::new("race-delete");
+    let alias = format!("approvals-race-delete-{}", std::process::id());
+    let arn = fresh_key(&alias).await;
+    let id = deck.propose("schedule-deletion", &alias, &["--window-days", "7"]);
+    deck.attested(&id);
+    let options = sandbox().connect_options("security-lead", &[REGION.to_owned()]).expect("options");
+    let ctx = keydeck::aws::AwsContext::connect(&options).await.expect("context");
+    let held = flow::read_entry(&ctx, &id).await.expect("the request as proposed");
+    deck.run("security-lead", &["approvals", "approve", &id, "--confirm", &alias]).ok();
+    let me =
+        CallerIdentity { arn: op_arn("security-lead"), account: sandbox().account_id.clone(), user_id: String::new() };
+    let (dir, matrix) = (deck.dir.join("loser"), ApprovalMatrix::default());
+    let e = flow::approve_as_read(&ctx, (&dir, &matrix, &me), held, &alias).await.expect_err("the loser is refused");
+    let line = e.to_string();
+    assert!(matches!(e, flow::ApprovalError::Refused(_)), "exit 9, the refusal code: {e:?}");
+    assert!(line.contains("already approved by") && !line.contains("pending deletion"), "{line}");
+    let calls = eventually("CloudTrail's ScheduleKeyDeletion", Duration::from_secs(30), || async {
+        let calls = trail_calls("ScheduleKeyDeletion", &arn).await;
+        (!calls.is_empty()).then_some(calls)
+    })
+    .await;
+    assert_eq!(calls.len(), 1, "exactly one execution: {calls:#?}");
 }
 
 /// Credentials of one principal besides the seeded operators' first keys: a user's second

@@ -718,7 +718,8 @@ fn a_rotation_proposed_in_one_console_is_approved_in_another() {
     });
     lead.send("\r");
     lead.wait_for("the approval dialog with the call, the key now, Cancel the default", Duration::from_secs(20), |s| {
-        s.contains("kms:RotateKeyOnDemand KeyId=")
+        s.contains("kms:RotateKeyOnDemand")
+            && s.contains("KeyId=arn:aws:kms:")
             && s.contains("Type drop-kyc-key to approve")
             && s.contains("[ Cancel ]")
             && s.contains("Enabled ·")

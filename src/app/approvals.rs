@@ -132,7 +132,7 @@ pub fn target_events<'a>(
 pub mod fixtures {
     use chrono::{DateTime, Duration, Utc};
 
-    use crate::domain::approval::{Listed, Listing};
+    use crate::domain::approval::{Content, Listed, Listing};
     use crate::domain::approval::{NewRequest, Operation, Request};
     use crate::domain::policy::Policy;
 
@@ -170,6 +170,7 @@ pub mod fixtures {
             by: None,
             note: None,
             result: None,
+            content: if proposer.is_some() { Content::Matches } else { Content::Unchecked },
         }
     }
 

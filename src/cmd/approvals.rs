@@ -25,7 +25,7 @@ pub async fn run(env: &Env, cmd: &ApprovalsCommand) -> Result<u8, Failure> {
         }
         ApprovalsCommand::List { format } => {
             let (ctx, me) = connect_checked(&env.chain_options()).await?;
-            let l = flow::list(&ctx, matrix, &me).await.map_err(failure)?;
+            let l = flow::list(&ctx, data, matrix, &me).await.map_err(failure)?;
             flow::note_expired(data, &me, &flow::expired_for_me(&l, matrix, &me)).await.map_err(failure)?;
             match format {
                 TableFormat::Json => println!("{}", json(&l)?),
@@ -91,7 +91,12 @@ fn line(v: &Listed) -> String {
         }
         o => o.name().to_owned(),
     };
-    let who = v.proposer.as_deref().unwrap_or("(proposer not attested yet)");
+    let who = match (&v.proposer, v.state.as_str()) {
+        (Some(p), _) => p.as_str(),
+        (None, "proposed") => "(proposer not attested by CloudTrail yet)",
+        // A listing looks up the proposer of open requests only.
+        (None, _) => "(proposer not looked up for ended requests: see `approvals show`)",
+    };
     format!(
         "{}  {:<9}  {op}  {}  by {who}  expires {}  {}",
         v.id,
@@ -140,6 +145,7 @@ fn detail(v: &Listed) -> String {
         if v.executed_but_failed() { "executed, and the call failed (see the note)" } else { v.state_label() },
         v.proposer.as_deref().unwrap_or("(not attested by CloudTrail yet)"),
     );
+    out.push_str(&format!("content   {}\n", v.content.describe()));
     if let Some(by) = &v.by {
         out.push_str(&format!("by        {by}\n"));
     }

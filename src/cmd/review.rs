@@ -18,7 +18,7 @@ pub async fn run(env: &Env, args: &ReviewArgs) -> Result<u8, Failure> {
     let mut problems: Vec<String> = inv.problems().cloned().collect();
     // Open dual-approval requests (issue 11): a failure to list them is a problem of the
     // review, never a reason not to give it.
-    let requests = match flow::list(&ctx, &env.policy.approvals, &identity).await {
+    let requests = match flow::list(&ctx, &env.data_dir, &env.policy.approvals, &identity).await {
         Ok(l) => open_requests(&a, &l),
         Err(e) => {
             problems.push(format!("approval requests could not be listed: {e}"));

@@ -174,7 +174,7 @@ pub struct Request {
 
 /// The hashed content: every field of [`Request`] but the hash.
 #[derive(Serialize)]
-struct Content<'a> {
+struct Hashed<'a> {
     id: &'a str,
     operation: &'a Operation,
     target_arn: &'a str,
@@ -215,7 +215,7 @@ impl Request {
     /// The content as canonical JSON: object keys sorted, no whitespace. What the hash
     /// covers: everything but the hash.
     pub fn canonical_content(&self) -> String {
-        let c = Content {
+        let c = Hashed {
             id: &self.id,
             operation: &self.operation,
             target_arn: &self.target_arn,
@@ -543,15 +543,66 @@ pub struct Listed {
     pub note: Option<String>,
     /// What an executed request made (`keydeck:result`: the new key's ARN), as claimed.
     pub result: Option<String>,
+    /// The request compared with CloudTrail's record of its creation (never with its own
+    /// hash alone).
+    pub content: Content,
+}
+
+/// A request's content compared with CloudTrail's record of the call that created it
+/// (the record that attests the proposer): what approve checks, shown wherever the
+/// request is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Content {
+    /// Not compared: the record was not read (an ended request in a listing) or
+    /// CloudTrail has not delivered it yet.
+    #[default]
+    Unchecked,
+    /// What CloudTrail recorded at proposal.
+    Matches,
+    /// Changed since it was proposed: approving it is refused.
+    Changed,
+    /// The record carries neither the description nor the content hash.
+    Unverifiable,
+}
+
+impl Content {
+    /// From the comparison approve makes (`check`: its refusal, if any) and the request's
+    /// own hash (a request that does not hash to its own `content_hash` is changed too).
+    pub fn of(request: &Request, check: Result<(), &Refusal>) -> Self {
+        match check {
+            Err(Refusal::ContentChanged { .. }) => Self::Changed,
+            Err(_) => Self::Unverifiable,
+            Ok(()) if !request.hash_matches() => Self::Changed,
+            Ok(()) => Self::Matches,
+        }
+    }
+
+    /// One line for `show` and the approval dialog.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Unchecked => "not compared yet: CloudTrail's record of the proposal is not read or not delivered",
+            Self::Matches => "matches CloudTrail's record of the proposal (CreateSecret)",
+            Self::Changed => {
+                "CHANGED since it was proposed (it differs from CloudTrail's record of the proposal): approval will be refused; reject it"
+            }
+            Self::Unverifiable => {
+                "cannot be verified: CloudTrail's record of the proposal carries neither its description nor its hash"
+            }
+        }
+    }
 }
 
 impl Listed {
     /// The word for a state column: the store's state; `attesting` while CloudTrail has
-    /// not delivered the proposal's record; `failed` for an executed request whose note
-    /// (the executor's, as [`Outcome`] writes it) says the call failed.
+    /// not delivered the proposal's record; `changed` for an open request that differs
+    /// from that record; `failed` for an executed request whose note (the executor's, as
+    /// [`Outcome`] writes it) says the call failed.
     pub fn state_label(&self) -> &str {
         if self.state == "proposed" && self.proposer.is_none() {
             "attesting"
+        } else if self.state == "proposed" && self.content == Content::Changed {
+            "changed"
         } else if self.executed_but_failed() {
             "failed"
         } else {
@@ -589,6 +640,32 @@ pub struct Listing {
     /// Final (executed, rejected, withdrawn) and expired.
     pub history: Vec<Listed>,
     pub malformed: Vec<Malformed>,
+}
+
+impl Listing {
+    /// Put `v` in its section for operator `me`: final and expired requests in the history;
+    /// open ones under mine when CloudTrail attests `me` as the proposer, or, until it
+    /// attests anyone, when `proposed_here` (this operator's own journal records proposing
+    /// it: never the request's claim); waiting for me when attested, not mine, and `me`
+    /// holds the approver role; else open for others. Only the section: every decision
+    /// still rests on CloudTrail's attestation.
+    pub fn place(&mut self, v: Listed, me: &str, matrix: &ApprovalMatrix, proposed_here: bool) {
+        if v.state != "proposed" {
+            return self.history.push(v);
+        }
+        let mine = match v.proposer.as_deref() {
+            Some(p) => same_principal(p, me),
+            None => proposed_here,
+        };
+        let approver = holds_role(matrix, me, matrix.rule(v.request.operation.kind()).approver_role());
+        if mine {
+            self.mine.push(v);
+        } else if approver && v.proposer.is_some() {
+            self.waiting_for_me.push(v);
+        } else {
+            self.open.push(v);
+        }
+    }
 }
 
 // ---- principals ---------------------------------------------------------------------
@@ -932,9 +1009,12 @@ mod tests {
             by: None,
             note: note.map(str::to_owned),
             result: None,
+            content: Content::Matches,
         };
         assert_eq!(listed("proposed", None, None).state_label(), "attesting");
         assert_eq!(listed("proposed", Some(KEY_ADMIN), None).state_label(), "proposed");
+        let changed = Listed { content: Content::Changed, ..listed("proposed", Some(KEY_ADMIN), None) };
+        assert_eq!(changed.state_label(), "changed");
         let failed = Outcome::Failed { call: "kms:CancelKeyDeletion".into(), error: "AccessDeniedException".into() };
         let l = listed("executed", Some(KEY_ADMIN), Some(&failed.to_string()));
         assert_eq!((l.state_label(), l.executed_but_failed()), ("failed", true));
@@ -946,6 +1026,37 @@ mod tests {
 
     fn request(operation: Operation) -> Request {
         Request::new(new(operation), &matrix()).expect("valid request")
+    }
+
+    #[test]
+    fn a_request_i_just_proposed_is_mine_while_cloudtrail_attests_it() {
+        let listed = |state: &str, proposer: Option<&str>| Listed {
+            id: "req-1".into(),
+            secret_arn: String::new(),
+            request: request(Operation::RotateKey),
+            state: state.into(),
+            proposer: proposer.map(str::to_owned),
+            by: None,
+            note: None,
+            result: None,
+            content: Content::Unchecked,
+        };
+        let m = matrix();
+        let sections = |l: &Listing| [l.waiting_for_me.len(), l.mine.len(), l.open.len(), l.history.len()];
+        let placed = |v: Listed, me: &str, here: bool| {
+            let mut l = Listing::default();
+            l.place(v, me, &m, here);
+            sections(&l)
+        };
+        // Not attested yet: mine when my journal records proposing it, else open.
+        assert_eq!(placed(listed("proposed", None), KEY_ADMIN, true), [0, 1, 0, 0]);
+        assert_eq!(placed(listed("proposed", None), KEY_ADMIN, false), [0, 0, 1, 0]);
+        assert_eq!(placed(listed("proposed", None), SECURITY_LEAD, false), [0, 0, 1, 0], "nobody approves it yet");
+        // Attested: CloudTrail decides, whatever the journal says.
+        assert_eq!(placed(listed("proposed", Some(KEY_ADMIN)), KEY_ADMIN, false), [0, 1, 0, 0]);
+        assert_eq!(placed(listed("proposed", Some(SECURITY_LEAD)), KEY_ADMIN, true), [0, 0, 1, 0]);
+        assert_eq!(placed(listed("proposed", Some(KEY_ADMIN)), SECURITY_LEAD, false), [1, 0, 0, 0]);
+        assert_eq!(placed(listed("executed", None), KEY_ADMIN, true), [0, 0, 0, 1]);
     }
 
     fn approve(r: &Request, proposer: &str, approver: &str) -> Result<(), Refusal> {
@@ -1497,6 +1608,13 @@ mod tests {
         resealed.content_hash = resealed.compute_hash();
         assert!(resealed.hash_matches());
         assert_ne!(resealed.content_hash, r.content_hash);
+        // Shown: only the comparison with CloudTrail's record says it matches.
+        let refused =
+            Refusal::ContentChanged { recorded: r.content_hash.clone(), actual: resealed.content_hash.clone() };
+        assert_eq!(Content::of(&resealed, Err(&refused)), Content::Changed, "its own fresh hash proves nothing");
+        assert_eq!(Content::of(&changed, Ok(())), Content::Changed, "not even its own hash");
+        assert_eq!(Content::of(&r, Ok(())), Content::Matches);
+        assert_eq!(Content::of(&r, Err(&Refusal::BadRequest("no record".into()))), Content::Unverifiable);
     }
 
     #[test]

@@ -33,13 +33,22 @@ pub fn last_review(path: &Path) -> Result<Option<ReviewRecord>, String> {
 
 /// The request ids an approvals journal already records as expired (`approval.expired`).
 pub fn expired_requests(path: &Path) -> Result<std::collections::HashSet<String>, String> {
+    Ok(recorded_requests(path, EXPIRED_KIND)?.into_keys().collect())
+}
+
+/// The request ids an approvals journal records with `kind` (`approval.proposed`, ...),
+/// each with the actor of its (last) entry.
+pub fn recorded_requests(path: &Path, kind: &str) -> Result<std::collections::HashMap<String, String>, String> {
     let entries = read(path).map_err(|e| e.to_string())?;
     Ok(entries
         .into_iter()
-        .filter(|e| e.kind == EXPIRED_KIND)
-        .filter_map(|e| Some(e.body.get("id")?.as_str()?.to_owned()))
+        .filter(|e| e.kind == kind)
+        .filter_map(|e| Some((e.body.get("id")?.as_str()?.to_owned(), e.actor)))
         .collect())
 }
+
+/// The journal entry kind of a request proposed by this journal's operator.
+pub const PROPOSED_KIND: &str = "approval.proposed";
 
 /// The journal entry kind of a request found expired, unapproved.
 pub const EXPIRED_KIND: &str = "approval.expired";

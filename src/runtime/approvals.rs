@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 use crate::aws::approvals::{self as store, Attest, StoredRequest, TargetKey, TransitionError};
 use crate::aws::context::RegionConfig;
 use crate::aws::{AwsContext, AwsError};
-use crate::domain::approval::{self, NewRequest, Operation, Outcome, Refusal, Request, State};
+use crate::domain::approval::{self, Content, NewRequest, Operation, Outcome, Refusal, Request, State};
 pub use crate::domain::approval::{Listed, Listing, Malformed};
 use crate::domain::approval_event::state_word;
 use crate::domain::identity::CallerIdentity;
@@ -353,7 +353,7 @@ async fn store_request(
     tags.extend(extra);
     let rc = store_region(ctx);
     let (arn, _) = store::create(&rc, &request.id, &request.canonical_json(), &tags).await?;
-    journal(data_dir, me, "approval.proposed", json!({"id": request.id, "secret": arn, "request": request})).await?;
+    journal(data_dir, me, records::PROPOSED_KIND, json!({"id": request.id, "secret": arn, "request": request})).await?;
     Ok(request)
 }
 
@@ -442,16 +442,38 @@ pub struct Executed {
 /// Why a transition lost its race: the state that won, named with its attested actor.
 async fn lost(rc: &RegionConfig, stored: &StoredRequest, current: &str) -> ApprovalError {
     let word = state_word(current, &stored.id).unwrap_or("changed");
-    let by = match mover(rc, stored, current).await {
-        Ok(Some(by)) => by,
-        _ => "another operator (CloudTrail has not delivered who yet: see `keydeck approvals show`)".into(),
-    };
+    let by = mover(rc, stored, current).await.ok().flatten();
+    ApprovalError::Refused(lost_line(&stored.id, word, by.as_deref()))
+}
+
+/// "request ID: already WORD by WHO", WHO as CloudTrail attests the move; until it has
+/// delivered the record, nobody is named (it may have been you, in another run).
+fn lost_line(id: &str, word: &str, by: Option<&str>) -> String {
+    let by = by.map_or_else(
+        || format!("someone CloudTrail has not named yet (see `keydeck approvals show {id}` later)"),
+        str::to_owned,
+    );
     let what = match word {
-        "approved" => format!("already approved by {by}"),
         "executed" => format!("already approved by {by} and executed"),
         w => format!("already {w} by {by}"),
     };
-    ApprovalError::Refused(format!("request {}: {what}", stored.id))
+    format!("request {id}: {what}")
+}
+
+/// The target looked wrong (`e`): when the request itself moved meanwhile (another
+/// approver won and carried it out: a scheduled deletion leaves the key pending
+/// deletion), the loser hears who won, as from the CAS; else `e`.
+async fn changed_meanwhile(rc: &RegionConfig, id: &str, e: ApprovalError) -> ApprovalError {
+    match read(rc, id).await {
+        Ok((again, _)) => {
+            let current = again.current_version_token.clone().unwrap_or_default();
+            match state_word(&current, id) {
+                Some("proposed") => e,
+                _ => lost(rc, &again, &current).await,
+            }
+        }
+        Err(_) => e,
+    }
 }
 
 /// Record in `me`'s journal, once per request, each of `expired` (requests still
@@ -462,25 +484,32 @@ pub async fn note_expired(data_dir: &Path, me: &CallerIdentity, expired: &[&Requ
     if expired.is_empty() {
         return Ok(());
     }
-    let path = journal_path(data_dir, me);
-    let noted = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || {
-            if path.exists() {
-                records::expired_requests(&path)
-            } else {
-                Ok(Default::default())
-            }
-        })
-        .await
-        .map_err(|e| ApprovalError::Config(format!("journal: {e}")))?
-        .map_err(|e| ApprovalError::Config(format!("the approvals journal: {e}")))?
-    };
-    for r in expired.iter().filter(|r| !noted.contains(&r.id)) {
+    let noted = recorded(data_dir, me, records::EXPIRED_KIND).await?;
+    for r in expired.iter().filter(|r| !noted.contains_key(&r.id)) {
         let body = json!({"id": r.id, "operation": r.operation.name(), "target": r.target_arn, "expires": r.expires});
         journal(data_dir, me, records::EXPIRED_KIND, body).await?;
     }
     Ok(())
+}
+
+/// The request ids `me`'s approvals journal records with `kind`, each with its actor
+/// (none when there is no journal yet). Blocking file I/O off the workers.
+async fn recorded(
+    data_dir: &Path,
+    me: &CallerIdentity,
+    kind: &'static str,
+) -> Result<std::collections::HashMap<String, String>, ApprovalError> {
+    let path = journal_path(data_dir, me);
+    tokio::task::spawn_blocking(move || {
+        if path.exists() {
+            records::recorded_requests(&path, kind)
+        } else {
+            Ok(Default::default())
+        }
+    })
+    .await
+    .map_err(|e| ApprovalError::Config(format!("journal: {e}")))?
+    .map_err(|e| ApprovalError::Config(format!("the approvals journal {}: {e}", journal_path(data_dir, me).display())))
 }
 
 /// The expired requests of a listing that concern `me`: proposed by me, or mine to approve.
@@ -534,15 +563,35 @@ pub async fn approve(
     id: &str,
     confirm: &str,
 ) -> Result<Executed, ApprovalError> {
+    let read = read(&store_region(ctx), id).await?;
+    approve_as_read(ctx, (data_dir, matrix, me), read, confirm).await
+}
+
+/// The entry of request `id` as the store holds it now, for [`approve_as_read`].
+pub async fn read_entry(ctx: &AwsContext, id: &str) -> Result<(StoredRequest, Request), ApprovalError> {
+    read(&store_region(ctx), id).await
+}
+
+/// [`approve`] from the entry as it was read (`read`): what an approver racing another
+/// holds while the other approves and carries it out (the tests replay that exactly).
+pub async fn approve_as_read(
+    ctx: &AwsContext,
+    (data_dir, matrix, me): (&Path, &ApprovalMatrix, &CallerIdentity),
+    (stored, request): (StoredRequest, Request),
+    confirm: &str,
+) -> Result<Executed, ApprovalError> {
     let rc = store_region(ctx);
-    let (stored, request) = read(&rc, id).await?;
+    let id = stored.id.as_str();
     let target_rc = target_region(ctx, &request)?;
     let now = Utc::now();
     let from = require_proposed(&rc, (data_dir, me), &stored, &request, matrix, now).await?;
     let proposal = proposer(&rc, &stored).await?;
     check_recorded_content(&stored, &request, &proposal)?;
     approval::may_approve(&request, &State::Proposed, &proposal.principal_arn, &me.arn, matrix, now)?;
-    let key = live_target(&target_rc, &request).await?;
+    let key = match live_target(&target_rc, &request).await {
+        Ok(key) => key,
+        Err(e) => return Err(changed_meanwhile(&rc, id, e).await),
+    };
     let typed = confirm.trim().trim_start_matches("alias/");
     if typed.is_empty() || !key.aliases.iter().any(|a| a == typed) {
         let expected = key.aliases.first().cloned().unwrap_or_else(|| request.target_arn.clone());
@@ -675,11 +724,16 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
     let word = state_word(&current, &stored.id).unwrap_or("malformed");
     let expired = word == "proposed" && request.is_expired(Utc::now());
     let since = stored.created.unwrap_or_else(Utc::now);
-    let proposer = if actors || word == "proposed" {
-        store::attested_actor(rc, &stored.arn, Attest::Created, since).await?.map(|a| a.principal_arn)
+    let proposal = if actors || word == "proposed" {
+        store::attested_actor(rc, &stored.arn, Attest::Created, since).await?
     } else {
         None
     };
+    // Compared with CloudTrail's record of the proposal, as approve compares it.
+    let content = proposal.as_ref().map_or(Content::Unchecked, |att| {
+        Content::of(&request, check_recorded_content(stored, &request, att).as_ref().map(|_| ()))
+    });
+    let proposer = proposal.map(|a| a.principal_arn);
     let by = if actors && word != "proposed" { mover(rc, stored, &current).await? } else { None };
     Ok(Listed {
         id: stored.id.clone(),
@@ -690,13 +744,23 @@ async fn view(rc: &RegionConfig, stored: &StoredRequest, request: Request, actor
         by,
         note: stored.tags.get(store::TAG_NOTE).cloned(),
         result: stored.tags.get(store::TAG_RESULT).cloned(),
+        content,
     })
 }
 
 /// List the store. Open requests get their attested proposer (one CloudTrail lookup
 /// each); final ones only their state.
-pub async fn list(ctx: &AwsContext, matrix: &ApprovalMatrix, me: &CallerIdentity) -> Result<Listing, ApprovalError> {
+/// A request CloudTrail has not attested yet goes under Mine when `me`'s own journal
+/// (`data_dir`) records proposing it: the section only, never a decision (withdraw still
+/// waits for CloudTrail).
+pub async fn list(
+    ctx: &AwsContext,
+    data_dir: &Path,
+    matrix: &ApprovalMatrix,
+    me: &CallerIdentity,
+) -> Result<Listing, ApprovalError> {
     let rc = store_region(ctx);
+    let proposed_here = recorded(data_dir, me, records::PROPOSED_KIND).await?;
     let mut out = Listing::default();
     for stored in store::list(&rc).await? {
         let request = match parse(&stored) {
@@ -707,19 +771,8 @@ pub async fn list(ctx: &AwsContext, matrix: &ApprovalMatrix, me: &CallerIdentity
             }
         };
         let v = view(&rc, &stored, request, false).await?;
-        if v.state != "proposed" {
-            out.history.push(v);
-            continue;
-        }
-        let mine = v.proposer.as_deref().is_some_and(|p| approval::same_principal(p, &me.arn));
-        let rule = matrix.rule(v.request.operation.kind());
-        if mine {
-            out.mine.push(v);
-        } else if approval::holds_role(matrix, &me.arn, rule.approver_role()) && v.proposer.is_some() {
-            out.waiting_for_me.push(v);
-        } else {
-            out.open.push(v);
-        }
+        let here = proposed_here.get(&v.id).is_some_and(|actor| approval::same_principal(actor, &me.arn));
+        out.place(v, &me.arn, matrix, here);
     }
     Ok(out)
 }
@@ -727,6 +780,20 @@ pub async fn list(ctx: &AwsContext, matrix: &ApprovalMatrix, me: &CallerIdentity
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_race_names_only_whom_cloudtrail_attests() {
+        let id = "20261129-101500-0badcafe";
+        let lead = "arn:aws:iam::123456789012:user/security-lead";
+        assert_eq!(lost_line(id, "approved", Some(lead)), format!("request {id}: already approved by {lead}"));
+        assert_eq!(
+            lost_line(id, "executed", Some(lead)),
+            format!("request {id}: already approved by {lead} and executed")
+        );
+        let line = lost_line(id, "withdrawn", None);
+        assert!(line.starts_with(&format!("request {id}: already withdrawn by someone CloudTrail has not named yet")));
+        assert!(!line.contains("another operator"), "it may have been you: {line}");
+    }
 
     #[test]
     fn ids_and_tokens_are_valid_version_ids() {

@@ -80,7 +80,7 @@ fn spawn_act(actor: &Actor, action: Action, tx: &UnboundedSender<Msg>) {
 }
 
 async fn list(a: &Actor) -> Result<Listing, String> {
-    let l = flow::list(&a.ctx, &a.policy.approvals, &a.me)
+    let l = flow::list(&a.ctx, &a.data_dir, &a.policy.approvals, &a.me)
         .await
         .map_err(|e| format!("approvals: listing the request store failed: {e}"))?;
     // Expired requests of mine or mine to approve go to my journal once (approval.expired).

@@ -14,7 +14,7 @@ use super::widgets::{dialog, short_principal};
 use crate::app::approvals::{target_events, ApprovalPrompt, Section};
 use crate::app::update::approvals::expected_aliases;
 use crate::app::State;
-use crate::domain::approval::Listed;
+use crate::domain::approval::{Content, Listed};
 use crate::domain::inventory::Fetched;
 use crate::domain::text::inert;
 
@@ -121,7 +121,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             let proposer = match (&e.proposer, e.state.as_str()) {
                 (Some(p), _) => short_principal(p),
                 (None, "proposed") => "(CloudTrail…)",
-                (None, _) => "-",
+                (None, _) => "(not read)",
             };
             let label = e.state_label();
             let text = [
@@ -157,7 +157,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         if let Some(n) = &e.note {
             detail.push_str(&format!(" — {}", inert(n)));
         }
+        let ended = e.proposer.is_none() && e.state != "proposed";
         lines.push(Line::from(Span::styled(detail, theme.dim())));
+        if ended {
+            let line = format!("proposer not looked up for ended requests: keydeck approvals show {}", e.request.id);
+            lines.push(Line::from(Span::styled(line, theme.dim())));
+        }
     }
     let height = usize::from(inner.height).max(1);
     let scroll = cursor_line.saturating_sub(height.saturating_sub(3));
@@ -233,22 +238,42 @@ fn approve_dialog(
     };
     let r = &e.request;
     let arn = r.target_arn.as_str();
-    let mut lines: Vec<Line> = vec![
-        Line::from(Span::styled(
-            format!("Request {} asks for {}. Approving runs it under YOUR credentials:", r.id, r.operation.name()),
-            theme.title(),
-        )),
-        Line::from(""),
-    ];
-    for c in r.calls() {
-        let params: Vec<String> = c
-            .parameters
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned)))
-            .collect();
-        lines.push(Line::from(format!("  {} {}", c.action, inert(&params.join(" ")))));
+    let mut lines: Vec<Line> = Vec::new();
+    if e.content == Content::Changed {
+        lines.push(Line::from(Span::styled(
+            "CHANGED since it was proposed (CloudTrail's record of the proposal differs): approval will be refused; reject it (x)",
+            theme.error(),
+        )));
     }
-    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        format!(
+            "Request {} asks for {}; approving runs the call below under YOUR credentials.",
+            r.id,
+            r.operation.name()
+        ),
+        theme.title(),
+    )));
+    // Who, why, until when and whether it is what was proposed come first: a long call
+    // (a create-key's key policy) is cut at the bottom, never these.
+    let proposer = e.proposer.as_deref().map_or("(not yet attested by CloudTrail)".to_owned(), inert);
+    lines.push(field("Proposer", format!("{proposer} (as CloudTrail attests)"), theme));
+    lines.push(field("Reason", inert(&r.reason), theme));
+    let left = short((r.expires - state.now).num_seconds());
+    lines.push(field(
+        "Created",
+        format!(
+            "{} · expires {} (in {left})",
+            r.created.format("%Y-%m-%d %H:%M:%S"),
+            r.expires.format("%Y-%m-%d %H:%M:%S")
+        ),
+        theme,
+    ));
+    // Never the request's own hash: the comparison with CloudTrail's record of the proposal.
+    let content_style = if e.content == Content::Matches { Style::default() } else { theme.error() };
+    lines.push(Line::from(vec![
+        Span::styled(format!("{:<9}", "Content"), theme.dim()),
+        Span::styled(e.content.describe(), content_style),
+    ]));
     lines.push(field(
         "Target",
         format!("{}  {}  ({})", inert(&target_name(state, arn)), inert(arn), e.region()),
@@ -281,28 +306,7 @@ fn approve_dialog(
         }
     };
     lines.push(field("Now", now_line, theme));
-    let proposer = e.proposer.as_deref().map_or("(not yet attested by CloudTrail)".to_owned(), inert);
-    lines.push(field("Proposer", format!("{proposer} (as CloudTrail attests)"), theme));
-    lines.push(field("Reason", inert(&r.reason), theme));
-    let left = short((r.expires - state.now).num_seconds());
-    lines.push(field(
-        "Created",
-        format!(
-            "{} · expires {} (in {left})",
-            r.created.format("%Y-%m-%d %H:%M:%S"),
-            r.expires.format("%Y-%m-%d %H:%M:%S")
-        ),
-        theme,
-    ));
-    let hash = if r.hash_matches() {
-        format!(
-            "sha256 {}… matches the content (CloudTrail's record is compared when approving)",
-            inert(&r.content_hash.chars().take(12).collect::<String>())
-        )
-    } else {
-        "CHANGED: the content does not match its hash; approving will be refused".to_owned()
-    };
-    lines.push(field("Content", hash, theme));
+
     // As many recent events as leave the typed alias and the buttons on screen.
     let room = match area.height {
         h if h >= 30 => 4,
@@ -329,6 +333,14 @@ fn approve_dialog(
             ev.outcome()
         )));
     }
+    // Last, one parameter a line: what does not fit is cut with "… N more lines".
+    lines.push(Line::from(Span::styled(format!("Call (all of it: `keydeck approvals show {}`):", r.id), theme.dim())));
+    for c in r.calls() {
+        lines.push(Line::from(format!("  {}", c.action)));
+        for (k, v) in &c.parameters {
+            lines.push(Line::from(format!("    {k}={}", inert(&v.as_str().map_or(v.to_string(), str::to_owned)))));
+        }
+    }
     // Pinned at the dialog's bottom: the typed alias, why it is refused, the buttons.
     let mut footer = vec![Line::from("")];
     let expected =
@@ -353,9 +365,28 @@ fn approve_dialog(
     dialog(frame, area, lines, footer, Span::styled(" Approve a dual-approval request (004 §6) ", theme.error()));
 }
 
+/// The judgement's reason for the propose dialog. The policy counts a key never rotated
+/// from its creation, and the reason then reads "last rotated <created>": say it was
+/// never rotated (as the approval dialog does), with its creation date.
+fn why_now(state: &State, arn: &str, reason: &str) -> String {
+    let key = state.inventory.as_ref().and_then(|i| i.keys().find(|k| k.arn == arn));
+    let never = key.and_then(|k| match &k.rotation {
+        Fetched::Ok(rot) if rot.history.is_empty() => k.created,
+        _ => None,
+    });
+    match (never, reason.strip_prefix("last rotated ").and_then(|r| r.split_once("; "))) {
+        (Some(created), Some((_, rest))) => format!(
+            "never rotated (created {}, {} d ago); {rest}",
+            created.format("%Y-%m-%d"),
+            (state.now - created).num_days()
+        ),
+        _ => reason.to_owned(),
+    }
+}
+
 fn propose_dialog(frame: &mut Frame, area: Rect, state: &State, target: (&str, &str, &str), text: &str, theme: &Theme) {
     let (arn, alias, region) = target;
-    let status = state.assessment.item(arn).map(|i| i.judgement.reason.clone()).unwrap_or_default();
+    let status = state.assessment.item(arn).map(|i| why_now(state, arn, &i.judgement.reason)).unwrap_or_default();
     let approver = state.policy.approvals.rule(crate::domain::policy::ApprovalOp::RotateKey).approver_role().to_owned();
     let lines = vec![
         Line::from(Span::styled(format!("Propose rotate-key on {}", inert(alias)), theme.title())),

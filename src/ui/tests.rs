@@ -812,6 +812,25 @@ fn approvals_view_120x40() {
     insta::assert_snapshot!(render(&mut s, 120, 40));
 }
 
+/// An ended request's proposer is not looked up by a listing: the row and the line
+/// under the list say so, not `-`.
+#[test]
+fn an_ended_requests_proposer_reads_not_looked_up() {
+    let mut s = approvals(true);
+    press(&mut s, KeyCode::Char('6'));
+    for _ in 0..3 {
+        press(&mut s, KeyCode::Down);
+    }
+    assert_eq!(s.approvals.selected_id.as_deref(), Some("20261123-080000-0badcafe"));
+    let out = render(&mut s, 120, 40);
+    assert!(out.contains("(not read)"), "{out}");
+    let text = joined(&out);
+    assert!(
+        text.contains("proposer not looked up for ended requests: keydeck approvals show 20261123-080000-0badcafe"),
+        "{out}"
+    );
+}
+
 #[test]
 fn approvals_view_says_why_a_listing_failed() {
     let mut s = state(false);
@@ -860,7 +879,8 @@ fn approval_dialog() {
     press(&mut s, KeyCode::Enter);
     let out = render(&mut s, 120, 40);
     for needle in [
-        "kms:RotateKeyOnDemand KeyId=arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key",
+        "kms:RotateKeyOnDemand",
+        "KeyId=arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key",
         "user/key-admin (as CloudTrail attests)",
         "Type drop-kyc-key to approve: drop-kyc▏",
         "refused: \"drop-kyc\" is not the key's alias",
@@ -875,6 +895,26 @@ fn approval_dialog() {
     let small = render(&mut s, 80, 24);
     assert!(small.contains("[ Cancel ]") && small.contains("to approve: drop-kyc▏"), "{small}");
     insta::assert_snapshot!("approval_dialog_80x24", small);
+}
+
+/// A request rewritten after it was proposed (its hash recomputed): the dialog says so
+/// before anything is typed, from the comparison with CloudTrail's record.
+#[test]
+fn approval_dialog_for_a_changed_request_says_so_before_anything_is_typed() {
+    let mut s = approvals(true);
+    let mut listing = crate::app::approvals::fixtures::listing(now());
+    listing.waiting_for_me[0].content = crate::domain::approval::Content::Changed;
+    assert!(listing.waiting_for_me[0].request.hash_matches(), "its own hash matches: that proves nothing");
+    update(&mut s, Msg::ApprovalsLoaded(Ok(listing)));
+    press(&mut s, KeyCode::Char('6'));
+    let view = render(&mut s, 80, 24);
+    assert!(view.contains("changed"), "the listing's state:\n{view}");
+    press(&mut s, KeyCode::Enter);
+    let out = render(&mut s, 80, 24);
+    let text = joined(&out);
+    assert_all(&text, &["CHANGED since it was proposed", "approval will be refused; reject it"], &out);
+    assert!(!text.contains("matches CloudTrail"), "{out}");
+    insta::assert_snapshot!(out);
 }
 
 #[test]
@@ -894,6 +934,32 @@ fn propose_dialog_from_the_inventory() {
         "{out}"
     );
     insta::assert_snapshot!(out);
+}
+
+/// A key never rotated: the propose dialog says so, with its creation date, as the
+/// approval dialog does (the policy counts its age from creation).
+#[test]
+fn propose_dialog_says_never_rotated_for_a_key_never_rotated() {
+    let mut s = state(true);
+    let mut inv = s.inventory.clone().expect("inventory");
+    let created = now() - chrono::Duration::days(420);
+    for k in inv.regions.iter_mut().flat_map(|r| r.keys.iter_mut()).filter(|k| k.display_name() == "drop-kyc-key") {
+        k.created = Some(created);
+        if let crate::domain::inventory::Fetched::Ok(r) = &mut k.rotation {
+            r.history.clear();
+        }
+    }
+    update(&mut s, Msg::InventoryLoaded(inv));
+    while s.rows().get(s.cursor).is_some_and(|r| r.name != "drop-kyc-key") {
+        press(&mut s, KeyCode::Down);
+    }
+    press(&mut s, KeyCode::Char('P'));
+    let out = render(&mut s, 100, 24);
+    let text = joined(&out);
+    let want =
+        format!("Why now  never rotated (created {}, 420 d ago); policy: every 365 d", created.format("%Y-%m-%d"));
+    assert!(text.contains(&want), "{want:?} not in\n{out}");
+    assert!(!text.contains("last rotated"), "{out}");
 }
 
 /// The screen's text with each row's borders and padding dropped and the rows joined by
@@ -1061,6 +1127,11 @@ fn approval_dialog_for_a_long_create_key_request_keeps_its_buttons_at_80x24() {
     parameters.insert("KeySpec".into(), "SYMMETRIC_DEFAULT".into());
     parameters.insert("KeyUsage".into(), "ENCRYPT_DECRYPT".into());
     parameters.insert("Policy".into(), key_policy.into());
+    let tags = serde_json::json!([
+        {"TagKey": "keydeck:incident", "TagValue": "20261123T091000Z-a1b2c3"},
+        {"TagKey": "keydeck:replaces", "TagValue": "arn:aws:kms:eu-north-1:123456789012:key/id-drop-kyc-key"},
+    ]);
+    parameters.insert("Tags".into(), tags);
     let mut listing = crate::app::approvals::fixtures::listing(now());
     let waiting = &mut listing.waiting_for_me[0];
     waiting.request = Request::new(
@@ -1083,7 +1154,19 @@ fn approval_dialog_for_a_long_create_key_request_keeps_its_buttons_at_80x24() {
     }
     press(&mut s, KeyCode::Enter);
     let out = render(&mut s, 80, 24);
-    assert_all(&out, &["to approve: drop-kyc▏", "refused:", "[ Cancel ]", "…"], &out);
+    assert_all(&out, &["to approve: drop-kyc▏", "refused:", "[ Cancel ]", "more lines"], &out);
+    // Who proposed it, why, until when, and whether it is what was proposed: always shown.
+    assert_all(
+        &joined(&out),
+        &[
+            "Proposer arn:aws:iam::123456789012:user/key-admin (as CloudTrail attests)",
+            "Reason   incident 20261123T091000Z-a1b2c3: replacement key",
+            "expires 2026-11-24 08:55:42",
+            "Content  matches CloudTrail's record of the proposal",
+            "kms:CreateKey",
+        ],
+        &out,
+    );
     insta::assert_snapshot!(out);
 }
 

@@ -196,7 +196,7 @@ pub(super) fn scrolled_pane(
 /// A centred dialog (at most 110 columns wide, as tall as it needs up to the whole
 /// `area`), over whatever is drawn below it: `body` wrapped at the top, `footer` (the
 /// typed input, a refusal, the buttons) pinned at its bottom and always drawn. When the
-/// body does not fit above the footer it is cut and its last row reads `…`.
+/// body does not fit above the footer it is cut and its last row reads `… N more lines`.
 pub(super) fn dialog(frame: &mut Frame, area: Rect, body: Vec<Line<'_>>, footer: Vec<Line<'_>>, title: Span<'_>) {
     use ratatui::layout::Flex;
     use ratatui::widgets::{Block, Borders, Clear, Wrap};
@@ -216,7 +216,9 @@ pub(super) fn dialog(frame: &mut Frame, area: Rect, body: Vec<Line<'_>>, footer:
     if body_rows > top.height && top.height > 0 {
         let [cut, more] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(top);
         frame.render_widget(Paragraph::new(body).wrap(Wrap { trim: false }), cut);
-        frame.render_widget(Paragraph::new("…"), more);
+        let hidden = body_rows - cut.height;
+        frame
+            .render_widget(Paragraph::new(format!("… {hidden} more line{}", if hidden == 1 { "" } else { "s" })), more);
     } else {
         frame.render_widget(Paragraph::new(body).wrap(Wrap { trim: false }), top);
     }

@@ -9,7 +9,7 @@ use super::scroll;
 use crate::app::approvals::{ApprovalPrompt, Section, TargetRead};
 use crate::app::msg::Action;
 use crate::app::state::{Mode, Selected, State, Status, View};
-use crate::domain::approval::Listing;
+use crate::domain::approval::{Content, Listing};
 use crate::domain::status::Status as RotationStatus;
 
 /// Rows a PageUp/PageDown moves in the approvals view.
@@ -266,13 +266,20 @@ fn edit(code: KeyCode, mut text: String) -> Edit {
 /// when the text is not one of them; else the approval runs.
 fn approve_typed(state: &mut State, id: String, text: String) -> Vec<Action> {
     let typed = text.trim().trim_start_matches("alias/").to_owned();
-    let entry =
-        state.approvals.listing.as_ref().and_then(|l| l.find(&id)).map(|(s, e)| (s, e.request.target_arn.clone()));
+    let entry = state
+        .approvals
+        .listing
+        .as_ref()
+        .and_then(|l| l.find(&id))
+        .map(|(s, e)| (s, e.request.target_arn.clone(), e.content));
     let refusal = match &entry {
         _ if !state.session.write_enabled => Some(READ_ONLY.to_owned()),
         None => Some(format!("request {id} is no longer in the store's listing")),
-        Some((s, _)) if *s != Section::WaitingForMe => Some(format!("request {id} is no longer waiting for me")),
-        Some((_, arn)) => match expected_aliases(state, arn) {
+        Some((s, _, _)) if *s != Section::WaitingForMe => Some(format!("request {id} is no longer waiting for me")),
+        Some((_, _, Content::Changed)) => Some(format!(
+            "request {id} changed since it was proposed (CloudTrail's record of the proposal differs): reject it with x"
+        )),
+        Some((_, arn, _)) => match expected_aliases(state, arn) {
             None => Some("the key's aliases are still being read: try again in a moment".to_owned()),
             Some(a) if a.is_empty() => {
                 Some("the key has no alias: approve it with `keydeck approvals approve`".to_owned())
@@ -402,6 +409,19 @@ mod tests {
         );
         assert_eq!(s.mode, Mode::Normal);
         assert_eq!(s.approvals.running.as_deref(), Some(WAITING));
+    }
+
+    #[test]
+    fn a_request_changed_since_it_was_proposed_is_refused_in_the_dialog() {
+        let mut s = state(true);
+        let mut l = listing(now());
+        l.waiting_for_me[0].content = Content::Changed;
+        update(&mut s, Msg::ApprovalsLoaded(Ok(l)));
+        open_dialog(&mut s);
+        typed(&mut s, "drop-kyc-key");
+        assert!(press(&mut s, KeyCode::Enter).is_empty(), "nothing runs");
+        let r = refusal(&s).expect("refused");
+        assert!(r.contains("changed since it was proposed") && r.contains("reject it"), "{r}");
     }
 
     #[test]

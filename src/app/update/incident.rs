@@ -136,6 +136,14 @@ fn next_prompt(state: &mut State, step: String, note: Option<String>, files: Vec
     // request from the store and records what the approver made.)
     if let Some(Err(refusals)) = &work {
         use crate::domain::runbook::Refusal;
+        // An attempt left without an outcome (the endpoint went away mid-call, a crash):
+        // running the step settles it by reading AWS (no call that changes anything), and
+        // says what it found; nothing is asked.
+        if refusals.iter().any(|r| matches!(r, Refusal::OutcomeUnknown { .. })) {
+            let action = run_action(state, step.clone(), None, None, Vec::new());
+            status(state, format!("settling {step}: reading AWS to learn whether its calls took effect…"), false);
+            return action;
+        }
         let blocking: Vec<String> = refusals
             .iter()
             .filter(|r| !matches!(r, Refusal::NeedsApproval { .. } | Refusal::WaitingForApproval { .. }))
@@ -711,6 +719,42 @@ pub(crate) mod tests {
                 files: vec![],
             }]
         );
+    }
+
+    #[test]
+    fn a_step_whose_outcome_is_unknown_is_settled_on_enter_without_a_prompt() {
+        // notify's intent is logged, its outcome is not (the endpoint went away mid-call).
+        let mut records = records();
+        let at = records.iter().position(|r| matches!(&r.record, StepRecord::Outcome { step, .. } if step == "notify"));
+        records.truncate(at.expect("notify's outcome"));
+        let mut s = state_with(
+            true,
+            Msg::IncidentLoaded {
+                id: "20261123T091000Z-a1b2c3".into(),
+                runbook: Arc::new(runbook_kms()),
+                records,
+                held_by: None,
+            },
+        );
+        press(&mut s, KeyCode::Char('5'));
+        while s.incident.as_ref().and_then(|i| i.selected()).is_some_and(|x| x.id != "notify") {
+            press(&mut s, KeyCode::Char('k'));
+        }
+        let actions = press(&mut s, KeyCode::Enter);
+        assert_eq!(
+            actions,
+            vec![Action::IncidentRun {
+                id: "20261123T091000Z-a1b2c3".into(),
+                step: "notify".into(),
+                note: None,
+                confirm: None,
+                files: vec![],
+            }],
+            "status: {:?}",
+            s.status
+        );
+        assert_eq!(s.mode, Mode::Normal, "no prompt: settling only reads AWS");
+        assert!(s.status.as_ref().is_some_and(|st| st.text.starts_with("settling notify")), "{:?}", s.status);
     }
 
     #[test]

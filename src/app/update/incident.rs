@@ -530,6 +530,17 @@ pub(crate) mod tests {
         s
     }
 
+    /// The action that runs `step` of the fixture's incident without a note or files.
+    fn run(step: &str, confirm: Option<&str>) -> Action {
+        Action::IncidentRun {
+            id: "20261123T091000Z-a1b2c3".into(),
+            step: step.into(),
+            note: None,
+            confirm: confirm.map(str::to_owned),
+            files: vec![],
+        }
+    }
+
     fn press(s: &mut State, c: KeyCode) -> Vec<Action> {
         update(s, Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)))
     }
@@ -625,16 +636,7 @@ pub(crate) mod tests {
         press(&mut s, KeyCode::Enter);
         typed(&mut s, "alias/drop-kyc-key");
         let actions = press(&mut s, KeyCode::Enter);
-        assert_eq!(
-            actions,
-            vec![Action::IncidentRun {
-                id: "20261123T091000Z-a1b2c3".into(),
-                step: "disable".into(),
-                note: None,
-                confirm: Some("drop-kyc-key".into()),
-                files: vec![],
-            }]
-        );
+        assert_eq!(actions, vec![run("disable", Some("drop-kyc-key"))]);
         assert_eq!(s.incident.as_ref().and_then(|i| i.running.clone()).as_deref(), Some("disable"));
         assert!(press(&mut s, KeyCode::Enter).is_empty(), "one step at a time");
         press(&mut s, KeyCode::Char('q'));
@@ -741,18 +743,7 @@ pub(crate) mod tests {
             press(&mut s, KeyCode::Char('k'));
         }
         let actions = press(&mut s, KeyCode::Enter);
-        assert_eq!(
-            actions,
-            vec![Action::IncidentRun {
-                id: "20261123T091000Z-a1b2c3".into(),
-                step: "notify".into(),
-                note: None,
-                confirm: None,
-                files: vec![],
-            }],
-            "status: {:?}",
-            s.status
-        );
+        assert_eq!(actions, vec![run("notify", None)], "status: {:?}", s.status);
         assert_eq!(s.mode, Mode::Normal, "no prompt: settling only reads AWS");
         assert!(s.status.as_ref().is_some_and(|st| st.text.starts_with("settling notify")), "{:?}", s.status);
     }

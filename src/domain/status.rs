@@ -430,7 +430,7 @@ fn judge_rotation(k: &KeyItem, rule: &ItemRule, now: DateTime<Utc>) -> Judgement
                 );
             }
         }
-        let last = k.rotation.ok().and_then(|r| r.last()).map(|r| r.at).or(k.created);
+        let last = Since::of(k.rotation.ok().and_then(|r| r.last()).map(|r| r.at), k.created);
         let Some(last) = last else {
             return Judgement::unknown("no creation or rotation date", "check DescribeKey permissions");
         };
@@ -457,7 +457,7 @@ fn judge_rotation(k: &KeyItem, rule: &ItemRule, now: DateTime<Utc>) -> Judgement
         Fetched::NotFetched => return Judgement::unknown("rotation status not read yet", "refresh"),
         Fetched::NotApplicable => return Judgement::na("rotation does not apply"),
     };
-    let last = rotation.last().map(|r| r.at).or(k.created);
+    let last = Since::of(rotation.last().map(|r| r.at), k.created);
     let Some(last) = last else {
         return Judgement::unknown("no creation or rotation date", "check DescribeKey permissions");
     };
@@ -489,15 +489,15 @@ pub fn judge_secret(s: &SecretItem, rule: Option<&ItemRule>, now: DateTime<Utc>)
     let Some(period) = rule.rotation else {
         return Judgement::na("policy: rotated on compromise only");
     };
-    let rotated = s.last_rotated.or(s.created);
+    let rotated = Since::of(s.last_rotated, s.created);
     let current = s.current_version_created.ok().copied();
     let mut notes = Vec::new();
     let last = match (rotated, current) {
-        (Some(r), Some(c)) if c > r => {
+        (Some(r), Some(c)) if c > r.at() => {
             notes.push(format!("value replaced outside rotation on {} (AWSCURRENT version)", c.format("%Y-%m-%d")));
-            Some(c)
+            Some(Since::Changed(c))
         }
-        (r, c) => r.or(c),
+        (r, c) => r.or(c.map(Since::Changed)),
     };
     let Some(last) = last else {
         return Judgement::unknown("no creation or rotation date", "check secretsmanager:DescribeSecret permissions");
@@ -631,8 +631,42 @@ fn weekday_number(d: &str) -> Option<i64> {
     d.parse().ok().or_else(|| NAMES.iter().position(|n| n.eq_ignore_ascii_case(d)).map(|i| i as i64 + 1))
 }
 
+/// What an item's rotation clock counts from (the policy counts an item never rotated
+/// from its creation).
+#[derive(Debug, Clone, Copy)]
+enum Since {
+    /// The newest rotation.
+    Rotated(DateTime<Utc>),
+    /// Never rotated: its creation.
+    Created(DateTime<Utc>),
+    /// A secret's value replaced outside rotation (its AWSCURRENT version's creation).
+    Changed(DateTime<Utc>),
+}
+
+impl Since {
+    fn of(rotated: Option<DateTime<Utc>>, created: Option<DateTime<Utc>>) -> Option<Self> {
+        rotated.map(Since::Rotated).or(created.map(Since::Created))
+    }
+
+    fn at(self) -> DateTime<Utc> {
+        match self {
+            Since::Rotated(t) | Since::Created(t) | Since::Changed(t) => t,
+        }
+    }
+
+    /// "last rotated 2026-01-05 (328 d ago)", "never rotated (created 2025-10-05, 420 d ago)".
+    fn describe(self, now: DateTime<Utc>) -> String {
+        let (t, age) = (self.at().format("%Y-%m-%d"), (now - self.at()).num_days());
+        match self {
+            Since::Rotated(_) => format!("last rotated {t} ({age} d ago)"),
+            Since::Created(_) => format!("never rotated (created {t}, {age} d ago)"),
+            Since::Changed(_) => format!("last changed {t} ({age} d ago)"),
+        }
+    }
+}
+
 fn judge_dates(
-    last: DateTime<Utc>,
+    since: Since,
     period_days: i64,
     alert_days: i64,
     due_soon_days: i64,
@@ -640,10 +674,10 @@ fn judge_dates(
     notes: Vec<String>,
     fix: &str,
 ) -> Judgement {
+    let last = since.at();
     let due = last + Duration::days(period_days);
-    let age = (now - last).num_days();
     let late = (now - due).num_days();
-    let mut reason = format!("last rotated {} ({age} d ago); policy: every {period_days} d", last.format("%Y-%m-%d"));
+    let mut reason = format!("{}; policy: every {period_days} d", since.describe(now));
     let (status, action) = if now > due + Duration::days(alert_days) {
         reason.push_str(&format!(", {late} d overdue (alert after {alert_days} d)"));
         (Status::Alert, format!("{fix}; past the {alert_days}-day threshold: report it"))
@@ -766,6 +800,23 @@ mod tests {
         assert_eq!(j.status, Status::Overdue, "{}", j.reason);
         assert!(j.reason.contains("3 d overdue") && j.reason.contains("automatic rotation off"), "{}", j.reason);
         assert!(j.action.contains("enable automatic rotation"), "{}", j.action);
+        assert!(j.reason.starts_with("last rotated "), "{}", j.reason);
+    }
+
+    /// The policy counts an item never rotated from its creation, and the reason says so
+    /// rather than calling the creation a rotation; a value replaced by hand is a change.
+    #[test]
+    fn a_key_or_secret_never_rotated_says_so_with_its_creation() {
+        let r = rule(Some(365), 7);
+        let j = judge_key(&key_created(420, false, &[]), Some(&r), now());
+        let created = (now() - Duration::days(420)).format("%Y-%m-%d");
+        assert!(j.reason.starts_with(&format!("never rotated (created {created}, 420 d ago); policy: every 365 d")));
+        let mut s = secret("eu-north-1", "S", Some(90));
+        s.last_rotated = None;
+        s.created = Some(now() - Duration::days(30));
+        assert!(judge_secret(&s, Some(&r), now()).reason.starts_with("never rotated (created "));
+        s.current_version_created = Fetched::Ok(now() - Duration::days(10));
+        assert!(judge_secret(&s, Some(&r), now()).reason.starts_with("last changed "));
     }
 
     #[test]

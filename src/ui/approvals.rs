@@ -365,28 +365,9 @@ fn approve_dialog(
     dialog(frame, area, lines, footer, Span::styled(" Approve a dual-approval request (004 §6) ", theme.error()));
 }
 
-/// The judgement's reason for the propose dialog. The policy counts a key never rotated
-/// from its creation, and the reason then reads "last rotated <created>": say it was
-/// never rotated (as the approval dialog does), with its creation date.
-fn why_now(state: &State, arn: &str, reason: &str) -> String {
-    let key = state.inventory.as_ref().and_then(|i| i.keys().find(|k| k.arn == arn));
-    let never = key.and_then(|k| match &k.rotation {
-        Fetched::Ok(rot) if rot.history.is_empty() => k.created,
-        _ => None,
-    });
-    match (never, reason.strip_prefix("last rotated ").and_then(|r| r.split_once("; "))) {
-        (Some(created), Some((_, rest))) => format!(
-            "never rotated (created {}, {} d ago); {rest}",
-            created.format("%Y-%m-%d"),
-            (state.now - created).num_days()
-        ),
-        _ => reason.to_owned(),
-    }
-}
-
 fn propose_dialog(frame: &mut Frame, area: Rect, state: &State, target: (&str, &str, &str), text: &str, theme: &Theme) {
     let (arn, alias, region) = target;
-    let status = state.assessment.item(arn).map(|i| why_now(state, arn, &i.judgement.reason)).unwrap_or_default();
+    let status = state.assessment.item(arn).map(|i| i.judgement.reason.clone()).unwrap_or_default();
     let approver = state.policy.approvals.rule(crate::domain::policy::ApprovalOp::RotateKey).approver_role().to_owned();
     let lines = vec![
         Line::from(Span::styled(format!("Propose rotate-key on {}", inert(alias)), theme.title())),

@@ -77,6 +77,13 @@ pub enum PromptFor {
     Confirm { step: String, expected: Option<String>, calls: Vec<String>, note: Option<String>, files: Vec<String> },
 }
 
+impl PromptFor {
+    /// Is it about a step of the incident on screen (not opening a new incident)?
+    pub fn is_incident_step(&self) -> bool {
+        !matches!(self, PromptFor::StartReason { .. })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
     pub purpose: PromptFor,
@@ -269,6 +276,9 @@ pub struct State {
     /// This data dir's open incidents, newest first, as the incident task last listed
     /// them (`[` / `]` switch between them in view 5).
     pub open_incidents: Vec<OpenIncident>,
+    /// An incident asked for (`[`, `]`, `i` on a key with one) that has not loaded yet:
+    /// until it shows, no key acts on an incident, so nothing runs on the one leaving.
+    pub incident_pending: Option<String>,
     /// Dual-approval requests (issue 11).
     pub approvals: super::approvals::ApprovalsState,
 }
@@ -323,6 +333,7 @@ impl State {
             page_rows: PageRows::default(),
             incident: None,
             open_incidents: Vec::new(),
+            incident_pending: None,
             approvals: Default::default(),
         }
     }

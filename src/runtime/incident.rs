@@ -1019,9 +1019,12 @@ pub enum WorkerCmd {
     Act(crate::app::Action),
 }
 
-/// The console's incident task: it holds the incident (and its write lock) for the
-/// session, carries out the incident actions one at a time, and answers with
-/// `Msg::IncidentLoaded` (the log as it stands) and `Msg::IncidentDone` (one line).
+/// The console's incident task: it shows an incident by watching its log (re-read every
+/// 2 s, no lock), takes the log's write lock only to carry out an action (run, skip,
+/// settle, record an executed request) and lets go of it after, so whoever drives the
+/// incident — this console, another one, a terminal — is never locked out by a console
+/// that only shows it. Answers with `Msg::IncidentLoaded` (the log as it stands) and
+/// `Msg::IncidentDone` (one line).
 #[allow(clippy::too_many_arguments)]
 pub async fn worker(
     ctx: AwsContext,
@@ -1033,9 +1036,9 @@ pub async fn worker(
     tx: tokio::sync::mpsc::UnboundedSender<crate::app::Msg>,
 ) {
     use crate::app::{Action, Msg};
+    // Held only while an action runs (None between actions).
     let mut runner: Option<Runner> = None;
-    // The incident on screen while this console does not hold it (read-only, or waiting
-    // for someone else's approval): re-read every 2 s to show what others write.
+    // The incident on screen: re-read every 2 s to show what others write.
     let mut watching: Option<(String, usize)> = None;
     let mut every = tokio::time::interval(Duration::from_secs(2));
     let mut ticks: u64 = 0;
@@ -1064,13 +1067,13 @@ pub async fn worker(
                     if let Some((r, done)) = follow_request(&ctx, &data_dir, &policy, &identity, &home, id).await {
                         let _ = tx.send(loaded(&r));
                         let _ = tx.send(Msg::IncidentDone(done));
-                        runner = Some(r);
+                        watching = Some((id.clone(), r.log.replay().incident_records().len()));
                     }
                 }
                 continue;
             }
         };
-        let show = Show { ctx: &ctx, write, data_dir: &data_dir, policy: &policy, identity: &identity, home: &home };
+        let show = Show { ctx: &ctx, data_dir: &data_dir };
         let act = match cmd {
             WorkerCmd::LoadLatest => {
                 if let Some(msg) = show.open_list(&tx).await.into_iter().next() {
@@ -1123,15 +1126,6 @@ pub async fn worker(
                 }
             }
         }
-        // A dual-approval step just run here: its proposer or its result may come from
-        // another terminal (below).
-        let approval_step = match &act {
-            Action::IncidentRun { step, .. } => {
-                runner.as_ref().and_then(|r| r.runbook.steps.iter().find(|s| &s.id == step && s.approval.is_some()))
-            }
-            _ => None,
-        }
-        .map(|s| s.id.clone());
         let result = match (act, runner.as_mut()) {
             (Action::IncidentStart { target, secret, reason, alert }, _) => {
                 // An incident already open on this key: show it instead of a second one.
@@ -1165,22 +1159,12 @@ pub async fn worker(
                 .map_err(|e| format!("{step}: {e}")),
             _ => continue,
         };
-        if let Some(r) = &runner {
-            let _ = tx.send(loaded(r));
-            // A dual-approval step not done yet (004 §6): let go of the log so that a
-            // proposer of the matrix can run it from a terminal on this machine; keep
-            // watching it. Running it here again takes the log back.
-            let waiting = approval_step.is_some_and(|step| {
-                r.plan(Utc::now()).is_ok_and(|p| {
-                    p.steps
-                        .iter()
-                        .any(|s| s.id == step && !matches!(s.state, crate::domain::runbook::StepState::Done { .. }))
-                })
-            });
-            if waiting {
-                watching = Some((r.log.id().as_str().to_owned(), r.log.replay().incident_records().len()));
-                runner = None;
-            }
+        // The action is over: let go of the log (a proposer of the matrix may run the
+        // replacement-key step from a terminal, another console may take the next step)
+        // and keep watching it. The next action takes it again.
+        if let Some(r) = runner.take() {
+            let _ = tx.send(loaded(&r));
+            watching = Some((r.log.id().as_str().to_owned(), r.log.replay().incident_records().len()));
         }
         let _ = tx.send(Msg::IncidentDone(result));
     }
@@ -1318,11 +1302,7 @@ fn loaded_msg(r: &Runner) -> crate::app::Msg {
 /// What the console's incident task needs to show an incident.
 struct Show<'a> {
     ctx: &'a AwsContext,
-    write: bool,
     data_dir: &'a Path,
-    policy: &'a Policy,
-    identity: &'a CallerIdentity,
-    home: &'a str,
 }
 
 impl Show<'_> {
@@ -1372,9 +1352,8 @@ impl Show<'_> {
         }))
     }
 
-    /// Show the incident `msg` carries and watch it: with --allow-write the console holds
-    /// it (letting go of the one it held), so a second console opens it read-only and is
-    /// told who holds it.
+    /// Show the incident `msg` carries and watch it (no lock: one is taken only to carry
+    /// out an action).
     fn hold(
         &self,
         msg: crate::app::Msg,
@@ -1386,24 +1365,6 @@ impl Show<'_> {
         let Msg::IncidentLoaded { id, runbook, records, .. } = msg else { return };
         *runner = None;
         *watching = Some((id.clone(), records.len()));
-        let resumed = match (self.write, id.parse::<IncidentId>()) {
-            (true, Ok(iid)) => {
-                Runner::resume(self.data_dir, &iid, self.policy, self.identity, self.home, Utc::now()).ok()
-            }
-            _ => None,
-        };
-        let held_by = match resumed {
-            Some(Ok(r)) => {
-                let _ = tx.send(loaded_msg(&r));
-                *runner = Some(r);
-                return;
-            }
-            Some(Err(access)) => match *access {
-                Access::ReadOnly { held_by: Some(h), .. } => Some(h.to_string()),
-                _ => Some("another process".into()),
-            },
-            None => None,
-        };
-        let _ = tx.send(Msg::IncidentLoaded { id, runbook, records, held_by });
+        let _ = tx.send(Msg::IncidentLoaded { id, runbook, records, held_by: None });
     }
 }

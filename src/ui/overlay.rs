@@ -277,7 +277,7 @@ fn confirm(
             if expected.is_some() {
                 "   Enter runs only when the alias matches; Esc cancels"
             } else {
-                "   y runs; Enter, Esc or any other key cancels"
+                "   y runs; n, Esc or Enter cancels"
             },
             theme.dim(),
         ),

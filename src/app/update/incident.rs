@@ -56,6 +56,7 @@ pub fn start(state: &mut State) -> Vec<Action> {
         return if state.incident.as_ref().is_some_and(|i| i.id == id) {
             vec![]
         } else {
+            state.incident_pending = Some(id.clone());
             vec![Action::IncidentShow { id }]
         };
     }
@@ -92,6 +93,7 @@ pub fn switch(state: &mut State, forward: bool) -> Vec<Action> {
     match state.open_incidents.get(to).map(|o| o.id.clone()) {
         Some(id) if Some(&id) != current.as_ref() => {
             status(state, format!("showing incident {id} ({} of {n})…", to + 1), false);
+            state.incident_pending = Some(id.clone());
             vec![Action::IncidentShow { id }]
         }
         _ => {
@@ -111,6 +113,11 @@ pub fn run_selected(state: &mut State) -> Vec<Action> {
     if let Some(r) = &inc.running {
         let r = r.clone();
         status(state, format!("step {r} is running"), true);
+        return vec![];
+    }
+    if let Some(p) = &state.incident_pending {
+        let p = p.clone();
+        status(state, format!("switching to incident {p}: press Enter again once it shows"), true);
         return vec![];
     }
     if let Some(h) = &inc.held_by {
@@ -202,22 +209,35 @@ pub fn skip_selected(state: &mut State) {
         return;
     }
     let Some(step) = state.incident.as_ref().and_then(|i| i.selected()).map(|s| s.id.clone()) else { return };
+    if let Some(p) = &state.incident_pending {
+        let p = p.clone();
+        status(state, format!("switching to incident {p}: press s again once it shows"), true);
+        return;
+    }
     state.mode = Mode::Prompt(Prompt { purpose: PromptFor::SkipReason { step }, text: String::new() });
 }
 
 /// A key while a prompt is open. Esc always cancels; Enter submits (a confirmation only
 /// when the typed text is exactly the expected alias). A confirmation without an alias
-/// runs on `y` alone; any other key cancels it.
+/// runs on `y` alone; `n`, Esc or Enter cancels it, other keys are ignored.
 pub fn on_prompt_key(state: &mut State, mut p: Prompt, code: crossterm::event::KeyCode) -> Vec<Action> {
     use crossterm::event::KeyCode;
     if let PromptFor::Confirm { expected: None, .. } = &p.purpose {
-        state.mode = Mode::Normal;
         return match (code, p.purpose) {
             (KeyCode::Char('y' | 'Y'), PromptFor::Confirm { step, note, files, .. }) => {
+                state.mode = Mode::Normal;
                 run_action(state, step, note, None, files)
             }
-            _ => {
+            (KeyCode::Char('n' | 'N') | KeyCode::Esc | KeyCode::Enter, _) => {
+                state.mode = Mode::Normal;
                 status(state, "cancelled: nothing was done", false);
+                vec![]
+            }
+            // Any other key is ignored (the dialog stays): keystrokes typed into it, an
+            // alias for instance, never reach the view behind it.
+            (_, purpose) => {
+                state.mode = Mode::Prompt(Prompt { purpose, text: p.text });
+                status(state, "y runs the step; n, Esc or Enter cancels", true);
                 vec![]
             }
         };
@@ -310,6 +330,16 @@ pub fn on_loaded(
     held_by: Option<String>,
     now: DateTime<Utc>,
 ) {
+    if state.incident_pending.as_ref().is_some_and(|p| *p == id) {
+        state.incident_pending = None;
+    }
+    // Another incident takes the screen: a dialog opened for a step of the one leaving
+    // closes, so no keystroke meant for it runs a step of the new one.
+    let switched = state.incident.as_ref().is_some_and(|i| i.id != id);
+    if switched && matches!(&state.mode, Mode::Prompt(p) if p.purpose.is_incident_step()) {
+        state.mode = Mode::Normal;
+        status(state, "the incident on screen changed: the step's dialog closed, nothing was run", true);
+    }
     let keep = state.incident.as_ref().filter(|i| i.id == id).map(|i| (i.cursor, i.running.clone()));
     let Some(mut inc) = IncidentState::new(id, runbook, records, now) else {
         status(state, "the incident log cannot be replayed against its runbook", true);
@@ -330,8 +360,9 @@ pub fn on_loaded(
     state.incident = Some(inc);
 }
 
-/// An incident action finished.
+/// An incident action finished (or showing one failed).
 pub fn on_done(state: &mut State, result: Result<String, String>) {
+    state.incident_pending = None;
     if let Some(inc) = state.incident.as_mut() {
         let finished = inc.running.take();
         // After a success, go on to the next open step after the one just done (in
@@ -699,28 +730,65 @@ pub(crate) mod tests {
         };
         assert_eq!(*expected, None, "not destructive: no alias to type");
         assert!(calls.iter().any(|c| c.contains("sns:Publish")), "{calls:?}");
-        // Enter is Cancel; so is any key but y.
+        // Enter is Cancel; so are n and Esc.
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         assert_eq!(s.mode, Mode::Normal);
         assert!(s.incident.as_ref().is_some_and(|i| i.running.is_none()));
+        for cancel in [KeyCode::Char('n'), KeyCode::Esc] {
+            press(&mut s, KeyCode::Enter);
+            assert!(press(&mut s, cancel).is_empty());
+            assert_eq!(s.mode, Mode::Normal);
+        }
+        // Other keys are ignored: an alias typed into the dialog never reaches the view
+        // (j, k would move the cursor; Enter there would open another step).
         press(&mut s, KeyCode::Enter);
-        assert!(press(&mut s, KeyCode::Char('j')).is_empty());
-        assert_eq!(s.mode, Mode::Normal);
-        press(&mut s, KeyCode::Enter);
-        assert!(press(&mut s, KeyCode::Esc).is_empty());
-        assert_eq!(s.mode, Mode::Normal);
+        let cursor = s.incident.as_ref().map(|i| i.cursor);
+        typed(&mut s, "drop-kkk");
+        assert!(matches!(&s.mode, Mode::Prompt(Prompt { purpose: PromptFor::Confirm { .. }, .. })), "{:?}", s.mode);
+        assert_eq!(s.incident.as_ref().map(|i| i.cursor), cursor);
         // y runs it.
-        press(&mut s, KeyCode::Enter);
-        assert_eq!(
-            press(&mut s, KeyCode::Char('y')),
-            vec![Action::IncidentRun {
-                id: "20261123T091000Z-a1b2c3".into(),
-                step: "notify".into(),
-                note: None,
-                confirm: None,
-                files: vec![],
-            }]
+        assert_eq!(press(&mut s, KeyCode::Char('y')), vec![run("notify", None)]);
+    }
+
+    #[test]
+    fn keys_wait_while_another_incident_is_coming_up_and_its_dialogs_close() {
+        let mut s = before_notify();
+        update(
+            &mut s,
+            Msg::IncidentsOpen(vec![
+                open_incident("20261123T091000Z-a1b2c3", KEY_ARN, "drop-kyc-key"),
+                open_incident(
+                    "20261122T080000Z-ffffff",
+                    "arn:aws:secretsmanager:eu-north-1:123456789012:secret:JWT_SECRET-AbCdEf",
+                    "JWT_SECRET",
+                ),
+            ]),
         );
+        // A confirmation is open for notify when ] asks for the other incident.
+        press(&mut s, KeyCode::Enter);
+        press(&mut s, KeyCode::Esc);
+        assert_eq!(
+            press(&mut s, KeyCode::Char(']')),
+            vec![Action::IncidentShow { id: "20261122T080000Z-ffffff".into() }]
+        );
+        // Until it shows, Enter and s act on nothing.
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert_eq!(s.mode, Mode::Normal);
+        assert!(s
+            .status
+            .as_ref()
+            .is_some_and(|st| st.text.starts_with("switching to incident 20261122T080000Z-ffffff")));
+        press(&mut s, KeyCode::Char('s'));
+        assert_eq!(s.mode, Mode::Normal);
+        // A dialog opened before the switch closes when the other incident arrives.
+        s.incident_pending = None;
+        press(&mut s, KeyCode::Enter);
+        assert!(matches!(&s.mode, Mode::Prompt(_)));
+        let Msg::IncidentLoaded { runbook, records, .. } = loaded() else { unreachable!() };
+        update(&mut s, Msg::IncidentLoaded { id: "20261122T080000Z-ffffff".into(), runbook, records, held_by: None });
+        assert_eq!(s.mode, Mode::Normal);
+        assert!(s.status.as_ref().is_some_and(|st| st.text.contains("nothing was run")), "{:?}", s.status);
+        assert_eq!(s.incident_pending, None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The inventory judged against the policy: a status per item, drift between the policy
 //! and what AWS holds, and the external items. Pure: inventory + policy + clock in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -431,7 +431,9 @@ pub fn assess(inv: &Inventory, policy: &Policy, now: DateTime<Utc>, selected: &[
     }
     missing(policy, inv, selected, &mut drift);
     // Items carried over from an earlier listing say so, and when.
-    for it in &mut items {
+    let carried: HashSet<&str> =
+        inv.unlisted().filter(|f| f.carried_from.is_some()).map(|f| f.region.as_str()).collect();
+    for it in items.iter_mut().filter(|i| carried.contains(i.region.as_str())) {
         if let Some(f) = inv.carried(&it.region, it.kind) {
             it.listed_at = f.carried_from;
             let when = f.carried_from.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
@@ -478,11 +480,12 @@ enum Lineage<'a> {
     Replaces { old: &'a KeyItem, incident: Option<&'a str> },
 }
 
-/// Every replacement in an inventory, indexed once: (Region, key id) of the old key → the
-/// replacement, and (Region, key id) → key.
+/// Every replacement in an inventory, indexed once: (Region, key id) of a replaced key →
+/// its replacement, and → the replaced key itself. Both hold only keys of a replacement,
+/// so an estate without incidents costs one tag lookup per key.
 struct Lineages<'a> {
-    successor: BTreeMap<(&'a str, &'a str), &'a KeyItem>,
-    key: BTreeMap<(&'a str, &'a str), &'a KeyItem>,
+    successor: HashMap<(&'a str, &'a str), &'a KeyItem>,
+    replaced: HashMap<(&'a str, &'a str), &'a KeyItem>,
 }
 
 fn tag<'a>(k: &'a KeyItem, name: &str) -> Option<&'a str> {
@@ -491,24 +494,34 @@ fn tag<'a>(k: &'a KeyItem, name: &str) -> Option<&'a str> {
 
 impl<'a> Lineages<'a> {
     fn new(inv: &'a Inventory) -> Self {
-        let mut successor = BTreeMap::new();
-        let mut key = BTreeMap::new();
+        let mut successor = HashMap::new();
         for k in inv.keys() {
-            key.insert((k.region.as_str(), k.key_id.as_str()), k);
             if let Some(old) = tag(k, TAG_REPLACES).filter(|old| *old != k.key_id) {
                 successor.entry((k.region.as_str(), old)).or_insert(k);
             }
         }
-        Self { successor, key }
+        let mut replaced = HashMap::new();
+        if !successor.is_empty() {
+            for k in inv.keys() {
+                let at = (k.region.as_str(), k.key_id.as_str());
+                if successor.contains_key(&at) {
+                    replaced.insert(at, k);
+                }
+            }
+        }
+        Self { successor, replaced }
     }
 
     fn of(&self, k: &'a KeyItem) -> Option<Lineage<'a>> {
+        if self.successor.is_empty() {
+            return None;
+        }
         let region = k.region.as_str();
         // A replacement replaced in turn (a second incident) is the newer incident's.
         if let Some(by) = self.successor.get(&(region, k.key_id.as_str())) {
             return Some(Lineage::ReplacedBy { by, incident: tag(by, TAG_INCIDENT) });
         }
-        let old = tag(k, TAG_REPLACES).and_then(|id| self.key.get(&(region, id)))?;
+        let old = tag(k, TAG_REPLACES).and_then(|id| self.replaced.get(&(region, id)))?;
         Some(Lineage::Replaces { old, incident: tag(k, TAG_INCIDENT) })
     }
 }

@@ -361,6 +361,26 @@ async fn expired_and_changed_requests_are_refused_and_withdraw_and_reject_work()
     eprintln!("refusals: {:?}", started.elapsed());
 }
 
+/// One store per account whatever Regions an operator selects (the policy's `[incident]
+/// region`): a proposal made with `--region eu-west-1` is listed with the default Regions,
+/// and the one-open-request rule holds across Regions (two rotations of one key were
+/// possible when each Region had its own store).
+#[tokio::test(flavor = "multi_thread")]
+async fn one_store_whatever_regions_are_selected() {
+    let deck = Deck::new("store-region");
+    let key = "trove-oauth-token-key";
+    let propose = |regions: &str, reason: &str| {
+        deck.run_in("key-admin", regions, &["approvals", "propose", "rotate-key", "--key", key, "--reason", reason])
+    };
+    let id = propose("eu-west-1", "due").ok().stdout.trim().to_owned();
+    assert_eq!(id.len(), 24, "a request id: {id:?}");
+    propose("eu-north-1,eu-west-1", "again").fails(9, &format!("request {id} already proposes rotate-key"));
+    let listed = deck.run_in("key-auditor", "eu-north-1", &["approvals", "list", "--format", "json"]).ok().json();
+    assert!(listed.to_string().contains(&id), "{listed:#}");
+    deck.attested(&id);
+    deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_one_clear_line_and_runs_nothing() {
     let started = Instant::now();

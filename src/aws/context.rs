@@ -23,6 +23,10 @@ pub struct ConnectOptions {
     pub endpoint_url: Option<String>,
     /// Static credentials (the sandbox's operators); `None` uses the standard chain.
     pub static_credentials: Option<StaticCredentials>,
+    /// The Region of the dual-approval store (the policy's `[incident] region`), the same
+    /// whatever `--region` selects, so every operator of the account meets the same
+    /// requests; `None`: the first selected Region.
+    pub approvals_region: Option<String>,
 }
 
 /// An access key pair, used for the sandbox's seeded operators.
@@ -45,6 +49,7 @@ impl std::fmt::Debug for StaticCredentials {
 #[derive(Clone, Debug)]
 pub struct AwsContext {
     regions: Vec<RegionConfig>,
+    approvals_region: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -97,7 +102,10 @@ impl AwsContext {
             let config = loader(opts, Some(&r)).load().await;
             out.push(RegionConfig { region: r, config });
         }
-        Ok(Self { regions: out })
+        if let Some(r) = opts.approvals_region.as_deref().filter(|r| !is_valid_region_name(r)) {
+            return Err(ContextError::InvalidRegion(crate::domain::text::inert(r)));
+        }
+        Ok(Self { regions: out, approvals_region: opts.approvals_region.clone() })
     }
 
     pub fn regions(&self) -> &[RegionConfig] {
@@ -114,6 +122,18 @@ impl AwsContext {
         let home = self.home();
         let config = home.config.to_builder().region(Region::new(crate::domain::trail::IAM_REGION)).build();
         RegionConfig { region: crate::domain::trail::IAM_REGION.to_owned(), config }
+    }
+
+    /// Where the dual-approval store lives: its configured Region (selected or not), else
+    /// the first selected Region.
+    pub fn approvals(&self) -> RegionConfig {
+        match &self.approvals_region {
+            Some(r) => self.regions.iter().find(|rc| &rc.region == r).cloned().unwrap_or_else(|| {
+                let config = self.home().config.to_builder().region(Region::new(r.clone())).build();
+                RegionConfig { region: r.clone(), config }
+            }),
+            None => self.home().clone(),
+        }
     }
 
     /// The first selected region: where account-wide calls (STS) go.

@@ -13,7 +13,8 @@ use crate::runtime::poller::PollConfig;
 
 /// Open the console with these connection options, polling CloudTrail every
 /// `default_poll` seconds unless `--poll` says otherwise.
-pub async fn run(env: &Env, opts: ConnectOptions, default_poll: f64) -> Result<u8, Failure> {
+pub async fn run(env: &Env, mut opts: ConnectOptions, default_poll: f64) -> Result<u8, Failure> {
+    opts.approvals_region = opts.approvals_region.or_else(|| env.policy.incident.region.clone());
     let (ctx, identity) = connect_checked(&opts).await?;
     let session = Session {
         identity,

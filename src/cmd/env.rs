@@ -80,6 +80,7 @@ impl Env {
             regions: self.global.regions.clone(),
             endpoint_url: self.global.endpoint_url.clone(),
             static_credentials: None,
+            approvals_region: self.policy.incident.region.clone(),
         }
     }
 

@@ -213,8 +213,8 @@ pub struct IncidentSettings {
     /// The SNS topic incident summaries are published to (AWS Chatbot or e-mail forwards
     /// it to #security-incident): a topic ARN, or a name in `region`.
     pub notify_topic: Option<String>,
-    /// The Region of `anchor_key` and `notify_topic` when they are not ARNs; default the
-    /// first selected Region.
+    /// The Region of `anchor_key` and `notify_topic` when they are not ARNs, and of the
+    /// dual-approval store (`keydeck approvals`); default the first selected Region.
     pub region: Option<String>,
 }
 

@@ -85,7 +85,7 @@ pub const WAITING_FOR_PROPOSER: &str =
 
 /// Where the store is: the home region (the first selected region).
 pub fn store_region(ctx: &AwsContext) -> RegionConfig {
-    ctx.home().clone()
+    ctx.approvals()
 }
 
 fn journal_path(data_dir: &Path, identity: &CallerIdentity) -> PathBuf {

@@ -91,6 +91,7 @@ impl SandboxInfo {
                 access_key_id: op.access_key_id.clone(),
                 secret_access_key: op.secret_access_key.clone(),
             }),
+            approvals_region: None,
         })
     }
 

@@ -181,6 +181,7 @@ pub fn with_keys(access_key_id: &str, secret_access_key: &str) -> ConnectOptions
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
         }),
+        approvals_region: None,
     }
 }
 

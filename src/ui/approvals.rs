@@ -307,7 +307,23 @@ fn approve_dialog(
     };
     lines.push(field("Now", now_line, theme));
 
-    // As many recent events as leave the typed alias and the buttons on screen.
+    // Then the call, one parameter a line, the long ones (a key policy) last, so that the
+    // short ones show whole at 80×24; the recent events come after it, and what does not
+    // fit is cut with "… N more lines".
+    lines.push(Line::from(Span::styled(format!("Call (all of it: `keydeck approvals show {}`):", r.id), theme.dim())));
+    for c in r.calls() {
+        lines.push(Line::from(format!("  {}", c.action)));
+        let mut params: Vec<(String, String)> = c
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), inert(&v.as_str().map_or(v.to_string(), str::to_owned))))
+            .collect();
+        params.sort_by_key(|(_, v)| v.chars().count() > 60);
+        for (k, v) in params {
+            lines.push(Line::from(format!("    {k}={v}")));
+        }
+    }
+    // As many recent events as the height allows (after the call: cut first).
     let room = match area.height {
         h if h >= 30 => 4,
         h if h >= 24 => 2,
@@ -332,14 +348,6 @@ fn approve_dialog(
             inert(short_principal(&ev.principal.arn)),
             ev.outcome()
         )));
-    }
-    // Last, one parameter a line: what does not fit is cut with "… N more lines".
-    lines.push(Line::from(Span::styled(format!("Call (all of it: `keydeck approvals show {}`):", r.id), theme.dim())));
-    for c in r.calls() {
-        lines.push(Line::from(format!("  {}", c.action)));
-        for (k, v) in &c.parameters {
-            lines.push(Line::from(format!("    {k}={}", inert(&v.as_str().map_or(v.to_string(), str::to_owned)))));
-        }
     }
     // Pinned at the dialog's bottom: the typed alias, why it is refused, the buttons.
     let mut footer = vec![Line::from("")];

@@ -462,8 +462,9 @@ pub fn step_state_text(s: &StepState) -> String {
 pub fn incident_line(id: &str, p: &Plan) -> String {
     let done = p.steps.iter().filter(|s| matches!(s.state, StepState::Done { .. } | StepState::Skipped { .. })).count();
     format!(
-        "{id}  {:<22}  {done}/{} steps  elapsed {}  next {}",
+        "{id}  {:<22}  on {}  {done}/{} steps  elapsed {}  next {}",
         p.runbook,
+        inert(&p.target),
         p.steps.len(),
         hms(p.elapsed_secs),
         p.next.as_ref().map(|n| n.step.as_str()).unwrap_or("-")
@@ -474,9 +475,11 @@ pub fn incident_line(id: &str, p: &Plan) -> String {
 /// clocks, and the next step's exact calls.
 pub fn incident_status(p: &Plan) -> String {
     let mut out = format!(
-        "incident {}  runbook {}  opened {}  detected {}\n",
+        "incident {}  runbook {}  on {} ({})  opened {}  detected {}\n",
         p.incident_id,
         p.runbook,
+        inert(&p.target),
+        p.target_arn,
         p.opened_at.format("%Y-%m-%d %H:%M:%SZ"),
         p.detected_at.format("%Y-%m-%d %H:%M:%SZ")
     );
@@ -680,8 +683,10 @@ pub fn incident_markdown(p: &Plan, records: &[IncidentRecord]) -> String {
     let t = incident_timeline(p, records);
     let mut out = format!("# Incident {}\n\n", p.incident_id);
     out.push_str(&format!(
-        "- Runbook: {}\n- Detected: {}\n- Opened: {}\n",
+        "- Runbook: {}\n- Target: {} ({})\n- Detected: {}\n- Opened: {}\n",
         p.runbook,
+        inert(&p.target),
+        p.target_arn,
         p.detected_at.format("%Y-%m-%d %H:%M:%S UTC"),
         p.opened_at.format("%Y-%m-%d %H:%M:%S UTC")
     ));
@@ -770,6 +775,8 @@ mod incident_tests {
         let plan = Plan {
             incident_id: "i".into(),
             runbook: "kms-key-compromise".into(),
+            target: "drop-kyc-key".into(),
+            target_arn: "arn:aws:kms:eu-north-1:123456789012:key/k".into(),
             opened_at: chrono::DateTime::UNIX_EPOCH,
             detected_at: chrono::DateTime::UNIX_EPOCH,
             elapsed_secs: 0,

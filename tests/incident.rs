@@ -822,6 +822,11 @@ async fn nothing_changes_without_allow_write_confirmation_and_a_second_person() 
     );
 
     let id = deck.start("security-lead", &["--key", key], "guard test");
+    // Every listing names what the incident is about.
+    let list = deck.run("key-auditor", false, &["incident", "list"]).ok().stdout;
+    assert!(list.lines().any(|l| l.starts_with(&id) && l.contains(&format!("on {key}"))), "{list}");
+    let status = deck.run("key-auditor", false, &["incident", "status", &id, "--format", "json"]).ok().json();
+    assert_eq!(status["target"], key, "{status:#}");
     let r = deck.run("security-lead", false, &["incident", "run", &id, "--step", "disable", "--confirm", key]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.line().contains("--allow-write"), "{}", r.stderr);

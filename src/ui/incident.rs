@@ -118,7 +118,8 @@ fn title(state: &State, inc: &IncidentState) -> String {
         None if !open.is_empty() => format!("(open: {}, [ ] switch) ", open.len()),
         _ => String::new(),
     };
-    format!(" Incident {which}{} — {} on {} ", inc.id, inc.plan.runbook, inert(&inc.confirm_text()))
+    // The key or secret before the id: at 80 columns the id is what gets cut.
+    format!(" Incident {which}on {} — {} · {} ", inert(&inc.confirm_text()), inc.plan.runbook, inc.id)
 }
 
 fn mark(s: &StepState) -> &'static str {

@@ -686,7 +686,7 @@ fn incident_view_with_two_open_incidents_80x24() {
     let mut s = incident(true);
     update(&mut s, crate::app::update::incident::tests::two_open());
     let out = render(&mut s, 80, 24);
-    assert!(out.contains("Incident 2 of 2 ([ ] switch): 20261123T091000Z-a1b2c3"), "{out}");
+    assert!(out.contains("Incident 2 of 2 ([ ] switch): on drop-kyc-key — kms-key-compromise"), "{out}");
     insta::assert_snapshot!(out);
 }
 

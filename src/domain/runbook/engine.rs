@@ -265,6 +265,11 @@ pub struct NextStep {
 pub struct Plan {
     pub incident_id: String,
     pub runbook: String,
+    /// What the incident is about, as the operator names it: the key's alias at opening
+    /// (else its key id), or the secret's name.
+    pub target: String,
+    /// The key's or secret's ARN.
+    pub target_arn: String,
     pub opened_at: DateTime<Utc>,
     pub detected_at: DateTime<Utc>,
     /// Seconds from opening to `now`.
@@ -673,6 +678,8 @@ impl<'r> Incident<'r> {
         Plan {
             incident_id: self.opened.incident_id.clone(),
             runbook: self.runbook.id.clone(),
+            target: self.opened.target.confirm_text().to_owned(),
+            target_arn: self.opened.target.arn().to_owned(),
             opened_at: self.opened_at,
             detected_at: self.opened.detected_at,
             elapsed_secs: (now - self.opened_at).num_seconds(),

@@ -54,6 +54,10 @@ fn tabs_line(state: &State, level: u8, theme: &Theme) -> Line<'static> {
         match state.refreshed_secs_ago() {
             Some(_) if state.loading && level >= 2 => "refreshing…".to_owned(),
             Some(secs) if state.loading => format!("refreshing… (last {})", ago(secs)),
+            // The last refresh could not list everything: it did not refresh what it kept.
+            Some(secs) if state.assessment.items.iter().any(|i| i.listed_at.is_some()) => {
+                format!("listing failed {}", ago(secs))
+            }
             Some(secs) => format!("refreshed {}", ago(secs)),
             None => "not loaded".to_owned(),
         }

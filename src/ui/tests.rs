@@ -1383,4 +1383,5 @@ fn a_refresh_that_cannot_list_keeps_the_last_listing_marked() {
     assert!(out.contains("~drop-kyc-key") && out.contains("~JWT_SECRET"), "{out}");
     assert!(out.contains("endpoint unreachable"), "the status line says why:\n{out}");
     assert!(!out.contains("no keys or secrets"), "{out}");
+    assert!(out.contains("listing failed") && !out.contains("refreshed"), "the header says so too:\n{out}");
 }

@@ -74,6 +74,9 @@ pub enum Msg {
     IncidentDone(Result<String, String>),
     /// This data dir's open incidents, newest first.
     IncidentsOpen(Vec<super::state::OpenIncident>),
+    /// How many more unfinished incidents the data dir holds whose key or secret these
+    /// credentials and Regions do not find (another account or Region, a reseeded sandbox).
+    IncidentsElsewhere(usize),
     /// The approval store as listed for this operator, or why not (one line).
     ApprovalsLoaded(Result<crate::domain::approval::Listing, String>),
     /// The target key of a request, read for the approval dialog.

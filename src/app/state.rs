@@ -279,6 +279,8 @@ pub struct State {
     /// An incident asked for (`[`, `]`, `i` on a key with one) that has not loaded yet:
     /// until it shows, no key acts on an incident, so nothing runs on the one leaving.
     pub incident_pending: Option<String>,
+    /// Unfinished incidents of the data dir whose target is not found here (not shown).
+    pub incidents_elsewhere: usize,
     /// Dual-approval requests (issue 11).
     pub approvals: super::approvals::ApprovalsState,
 }
@@ -334,6 +336,7 @@ impl State {
             incident: None,
             open_incidents: Vec::new(),
             incident_pending: None,
+            incidents_elsewhere: 0,
             approvals: Default::default(),
         }
     }

@@ -1312,11 +1312,16 @@ impl Show<'_> {
     async fn open_list(&self, tx: &tokio::sync::mpsc::UnboundedSender<crate::app::Msg>) -> Vec<crate::app::Msg> {
         let mut out = Vec::new();
         let mut open = Vec::new();
+        let mut elsewhere = 0;
         for id in crate::incident::log::list(self.data_dir).unwrap_or_default().iter().rev() {
             let Ok(read) = read_incident(&crate::incident::log::log_path(self.data_dir, id), Utc::now()) else {
                 continue;
             };
-            if read.plan.next.is_none() || !ops::target_exists(self.ctx, &read.opened.target).await.unwrap_or(true) {
+            if read.plan.next.is_none() {
+                continue;
+            }
+            if !ops::target_exists(self.ctx, &read.opened.target).await.unwrap_or(true) {
+                elsewhere += 1;
                 continue;
             }
             open.push(crate::app::state::OpenIncident {
@@ -1332,6 +1337,7 @@ impl Show<'_> {
             });
         }
         let _ = tx.send(crate::app::Msg::IncidentsOpen(open));
+        let _ = tx.send(crate::app::Msg::IncidentsElsewhere(elsewhere));
         out
     }
 

@@ -29,18 +29,34 @@ use crate::domain::text::{hms, inert};
 /// Returns how far the step panel can scroll (J/K).
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 {
     let Some(inc) = &state.incident else {
-        let text = vec![
+        let mut text = vec![
             Line::from(Span::styled("No incident open.", theme.title())),
             Line::from(""),
-            Line::from("During a compromise: select the key or secret in the inventory (1), or the alert (3),"),
-            Line::from("and press i. Every step calls AWS as you and is written to a local, hash-chained log"),
-            Line::from("before and after; destructive steps ask for the key alias. Needs --allow-write."),
+            Line::from(
+                "During a compromise: select the key or secret in the inventory (1), or the alert (3), \
+                 and press i. Every step calls AWS as you and is written to a local, hash-chained log \
+                 before and after; destructive steps ask for the key alias. Needs --allow-write.",
+            ),
             Line::from(""),
             Line::from(Span::styled(
                 "From a script: keydeck --allow-write incident start --key ALIAS --reason TEXT",
                 theme.dim(),
             )),
         ];
+        if state.incidents_elsewhere > 0 {
+            let n = state.incidents_elsewhere;
+            text.push(Line::from(""));
+            text.push(Line::from(Span::styled(
+                format!(
+                    "{n} unfinished incident{} in this data dir {} about a key or secret not found with these \
+                     credentials and Regions (another account or Region, or a sandbox seeded again): \
+                     keydeck incident list",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "is" } else { "are" }
+                ),
+                theme.error(),
+            )));
+        }
         let block = Block::default().borders(Borders::ALL).title(Span::styled(" Incident ", theme.title()));
         frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: true }), area);
         return 0;

@@ -696,6 +696,12 @@ fn no_incident_hint_names_allow_write() {
     press(&mut s, KeyCode::Char('5'));
     let out = render(&mut s, 120, 40);
     assert!(out.contains("keydeck --allow-write incident start --key ALIAS"), "{out}");
+    assert!(!out.contains("unfinished incident"), "{out}");
+    // Incidents whose key is not found here (a sandbox seeded again): said, not hidden.
+    update(&mut s, Msg::IncidentsElsewhere(3));
+    let out = joined(&render(&mut s, 80, 24));
+    assert!(out.contains("3 unfinished incidents in this data dir are about a key or secret not found"), "{out}");
+    assert!(out.contains("keydeck incident list"), "{out}");
 }
 
 #[test]

@@ -163,6 +163,10 @@ fn apply(state: &mut State, msg: Msg) -> Vec<Action> {
             state.open_incidents = open;
             vec![]
         }
+        Msg::IncidentsElsewhere(n) => {
+            state.incidents_elsewhere = n;
+            vec![]
+        }
         Msg::ApprovalsLoaded(result) => {
             approvals::on_loaded(state, result);
             vec![]

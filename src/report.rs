@@ -516,7 +516,7 @@ pub fn incident_status(p: &Plan) -> String {
             Err(r) => out.push_str(&format!("  {}\n", inert(&r.to_string()))),
         }
         for r in &n.refusals {
-            out.push_str(&format!("  needs: {}\n", inert(&r.to_string())));
+            out.push_str(&format!("  {}\n", inert(&r.to_string())));
         }
     }
     for w in &p.warnings {

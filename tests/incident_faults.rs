@@ -484,6 +484,11 @@ async fn a_crash_around_the_replacement_request_makes_one_request_and_one_key() 
     assert_eq!(done["result"], "done", "{done}");
     let again = deck.run(LEAD, &["incident", "run", &id, "--step", "create-key"]);
     assert_eq!(again.status.code(), Some(9), "already done: {}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("refused: create-key: already done"),
+        "names the step: {}",
+        text(&again.stderr)
+    );
     let made = calls("CreateKey", LEAD, |r| r["requestParameters"].to_string().contains(&id)).await;
     assert_eq!(made, 1, "one replacement key");
     assert_eq!(calls("CreateKey", "key-admin", |r| r["requestParameters"].to_string().contains(&id)).await, 0);

@@ -27,7 +27,7 @@ pub async fn run(env: &Env, cmd: &IncidentCommand) -> Result<u8, Failure> {
         IncidentCommand::Run(args) => run_step(env, args).await,
         IncidentCommand::Skip { id, step, reason } => {
             let (ctx, mut runner) = writer(env, id, step, "skip a step").await?;
-            let r = runner.skip(&ctx, step, reason, Utc::now()).await.map_err(refused)?;
+            let r = runner.skip(&ctx, step, reason, Utc::now()).await.map_err(step_refused(step))?;
             finish(&r, TableFormat::Table)
         }
         IncidentCommand::Verify { target, online, format } => verify_cmd(env, target, *online, *format).await,
@@ -37,6 +37,17 @@ pub async fn run(env: &Env, cmd: &IncidentCommand) -> Result<u8, Failure> {
 
 fn parse_id(id: &str) -> Result<IncidentId, Failure> {
     id.parse::<IncidentId>().map_err(|e| Failure::new(exit::USAGE, format!("{e}: see `keydeck incident list`")))
+}
+
+/// A step's failure as one line naming the step (`refused: disable: already done`).
+fn step_refused(step: &str) -> impl Fn(IncidentError) -> Failure + '_ {
+    move |e| {
+        let mut f = refused(e);
+        if let Some(rest) = f.message.strip_prefix("refused: ") {
+            f.message = format!("refused: {step}: {rest}");
+        }
+        f
+    }
 }
 
 /// An incident failure as one line and an exit code.
@@ -217,7 +228,7 @@ async fn run_step(env: &Env, args: &IncidentRunArgs) -> Result<u8, Failure> {
         files: args.file.iter().map(|p| absolute(p).display().to_string()).collect(),
         principal_arn: None,
     };
-    let r = runner.run(&ctx, &args.step, input, Utc::now).await.map_err(refused)?;
+    let r = runner.run(&ctx, &args.step, input, Utc::now).await.map_err(step_refused(&args.step))?;
     finish(&r, args.format)
 }
 

@@ -238,8 +238,12 @@ fn step_lines<'a>(state: &State, inc: &'a IncidentState, theme: &Theme) -> (Vec<
         // Nothing to do (no grant to revoke): Enter only records an acknowledgement, with a
         // note; what the step will ask follows what it will do, not the runbook's flags.
         let acknowledging = matches!(work.as_ref().or(preview.as_ref()), Some(Ok(Work::Acknowledge)));
-        if m.destructive && !acknowledging {
-            flags.push("destructive: type the alias to confirm");
+        // An attempt without an outcome: Enter only reads AWS to settle it.
+        let unknown = matches!(sel.state, StepState::Unknown { .. });
+        if unknown {
+            flags.push("outcome unknown: Enter settles it by reading AWS (no call that changes anything)");
+        } else if m.destructive && !acknowledging {
+            flags.push("destructive: type the key alias or secret name to confirm");
         } else if m.kind == StepKind::Action && m.approval.is_none() && !acknowledging {
             flags.push("changes AWS: Enter shows the calls, y runs them");
         }

@@ -275,7 +275,7 @@ fn confirm(
         Span::styled(if matches { "[ Run ]" } else { "  Run  " }, if matches { theme.write() } else { theme.dim() }),
         Span::styled(
             if expected.is_some() {
-                "   Enter runs only when the alias matches; Esc cancels"
+                "   Enter runs only when the name matches; Esc cancels"
             } else {
                 "   y runs; n, Esc or Enter cancels"
             },

@@ -1304,6 +1304,14 @@ fn incident_scope_report_scrolls_at_80x24() {
 /// A destructive step with nothing to do now (revoke-grants when the key has no grant)
 /// only records an acknowledgement: its panel does not ask for the alias.
 #[test]
+fn a_step_whose_outcome_is_unknown_says_enter_settles_it() {
+    let mut s = crate::app::update::incident::tests::unknown_notify();
+    let out = joined(&render(&mut s, 120, 40));
+    assert!(out.contains("outcome unknown: Enter settles it by reading AWS"), "{out}");
+    assert!(!out.contains("y runs them"), "{out}");
+}
+
+#[test]
 fn a_destructive_step_that_only_acknowledges_does_not_ask_for_the_alias() {
     use crate::domain::runbook::{NextStep, Work};
     let mut s = incident(true);
@@ -1313,7 +1321,7 @@ fn a_destructive_step_that_only_acknowledges_does_not_ask_for_the_alias() {
     inc.plan.next = Some(NextStep { step: "revoke-grants".into(), work: Ok(Work::Acknowledge), refusals: vec![] });
     let out = render(&mut s, 120, 40);
     assert!(out.contains("Enter records an acknowledgement with your note"), "{out}");
-    assert!(!out.contains("destructive: type the alias"), "{out}");
+    assert!(!out.contains("destructive: type the key alias"), "{out}");
     // With grants to revoke, it asks.
     let inc = s.incident.as_mut().expect("incident");
     inc.plan.next = Some(NextStep {
@@ -1321,7 +1329,7 @@ fn a_destructive_step_that_only_acknowledges_does_not_ask_for_the_alias() {
         work: Ok(Work::Calls { ops: vec![], attempt: 1 }),
         refusals: vec![],
     });
-    assert!(render(&mut s, 120, 40).contains("destructive: type the alias"));
+    assert!(render(&mut s, 120, 40).contains("destructive: type the key alias"));
 }
 
 /// At 80×24 the help of every view shows each binding's whole text (wrapped under itself)

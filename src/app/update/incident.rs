@@ -582,6 +582,24 @@ pub(crate) mod tests {
         }
     }
 
+    /// View 5 on the incident whose notify has an intent and no outcome (the endpoint
+    /// went away mid-call), notify selected.
+    pub fn unknown_notify() -> State {
+        let mut records = records();
+        let at = records.iter().position(|r| matches!(&r.record, StepRecord::Outcome { step, .. } if step == "notify"));
+        records.truncate(at.expect("notify's outcome"));
+        let runbook = Arc::new(runbook_kms());
+        let mut s = state_with(
+            true,
+            Msg::IncidentLoaded { id: "20261123T091000Z-a1b2c3".into(), runbook, records, held_by: None },
+        );
+        press(&mut s, KeyCode::Char('5'));
+        while s.incident.as_ref().and_then(|i| i.selected()).is_some_and(|x| x.id != "notify") {
+            press(&mut s, KeyCode::Char('k'));
+        }
+        s
+    }
+
     pub fn incident_state(write: bool) -> State {
         let mut s = state(write);
         press(&mut s, KeyCode::Char('5'));
@@ -793,23 +811,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_step_whose_outcome_is_unknown_is_settled_on_enter_without_a_prompt() {
-        // notify's intent is logged, its outcome is not (the endpoint went away mid-call).
-        let mut records = records();
-        let at = records.iter().position(|r| matches!(&r.record, StepRecord::Outcome { step, .. } if step == "notify"));
-        records.truncate(at.expect("notify's outcome"));
-        let mut s = state_with(
-            true,
-            Msg::IncidentLoaded {
-                id: "20261123T091000Z-a1b2c3".into(),
-                runbook: Arc::new(runbook_kms()),
-                records,
-                held_by: None,
-            },
-        );
-        press(&mut s, KeyCode::Char('5'));
-        while s.incident.as_ref().and_then(|i| i.selected()).is_some_and(|x| x.id != "notify") {
-            press(&mut s, KeyCode::Char('k'));
-        }
+        let mut s = unknown_notify();
         let actions = press(&mut s, KeyCode::Enter);
         assert_eq!(actions, vec![run("notify", None)], "status: {:?}", s.status);
         assert_eq!(s.mode, Mode::Normal, "no prompt: settling only reads AWS");

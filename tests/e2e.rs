@@ -549,7 +549,7 @@ fn the_security_lead_contains_a_compromised_key_from_the_console() {
     pty.send("key material seen in a public repository");
     key(&mut pty, "\r");
     pty.wait_for("the incident view", Duration::from_secs(30), |s| {
-        s.contains("kms-key-compromise on drop-kyc-key") && s.contains("contain")
+        s.contains("Incident on drop-kyc-key — kms-key-compromise") && s.contains("contain")
     });
     // Scope (the cursor starts on notify, the next step).
     key(&mut pty, "\x1b[B");

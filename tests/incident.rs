@@ -383,6 +383,12 @@ async fn the_security_lead_runs_the_whole_kms_runbook_on_drop_kyc_key() {
     let note = ["--confirm", "drop-kyc-key", "--note", "grants reviewed with the KYC system owner"];
     deck.step_ok("security-lead", &id, "revoke-grants", &note, "acknowledged");
     deck.step_ok("security-lead", &id, "quarantine", &["--confirm", "drop-kyc-key"], "done");
+    // Quarantined (the key enabled again to re-encrypt): its key policy names only the
+    // security lead, so the application's Decrypt is refused though its IAM policy allows it.
+    let first = lines.lines().next().expect("a ciphertext");
+    let blob = Blob::new(aws_smithy_types::base64::decode(first).expect("base64"));
+    let refused = kms("app-runner").await.decrypt().ciphertext_blob(blob).send().await;
+    assert_eq!(refused.expect_err("quarantined").code(), Some("AccessDeniedException"));
     // A file with a line that is no ciphertext is refused before anything is written: no
     // intent in the journal, no output file started; the error names the line.
     let bad = deck.dir.join("kyc-deks-bad.b64");

@@ -340,3 +340,45 @@ async fn refusals_are_recorded_in_cloudtrail_with_the_error() {
     assert_eq!(errors.len(), 2, "{encrypts:?}");
     assert!(errors.contains(&None) && errors.contains(&Some("DisabledException".into())), "{errors:?}");
 }
+
+/// Key policies decide as in KMS: a key policy without a statement for the account gives
+/// IAM no say, so only the principals it names may use the key (the runbook's quarantine:
+/// only the security lead). moto never reads key policies; the sandbox's proxy does, for
+/// the cryptographic operations, after IAM has allowed the call.
+#[tokio::test]
+async fn a_key_policy_naming_only_the_lead_refuses_everyone_else() {
+    let crew = crew("eu-west-3").await;
+    let key = fresh_key(&crew, "quarantined").await;
+    encrypt(&crew.encrypter, &key.id).await.expect("the default policy defers to IAM: app-encrypt encrypts");
+    let lead = sandbox().operator("security-lead").expect("seeded").arn.clone();
+    let account = key.arn.split(':').nth(4).expect("account").to_owned();
+    let only_lead = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "KeydeckQuarantine", "Effect": "Allow", "Principal": {"AWS": lead}, "Action": "kms:*", "Resource": "*"}]
+    });
+    let put = |policy: String| crew.lead.put_key_policy().key_id(&key.id).policy_name("default").policy(policy).send();
+    put(only_lead.to_string()).await.expect("the lead quarantines the key");
+    for r in key.refs() {
+        let refused = encrypt(&crew.encrypter, r).await;
+        let err = refused.expect_err("quarantined: app-encrypt is refused");
+        assert_eq!(err.code(), Some("AccessDeniedException"), "{r}: {err:?}");
+        let message = err.message().unwrap_or_default();
+        assert!(message.contains("no resource-based policy allows the kms:Encrypt action"), "{message}");
+        assert!(message.contains(&key.arn), "{message}");
+    }
+    // The account back in the policy: IAM decides again.
+    let restored = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+                       "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"}]
+    });
+    put(restored.to_string()).await.expect("the lead restores the policy");
+    encrypt(&crew.encrypter, &key.id).await.expect("restored: app-encrypt encrypts again");
+    // An explicit Deny for a principal wins over the account's Allow.
+    let encrypter = sandbox().operator("app-encrypt").expect("seeded").arn.clone();
+    let mut denied = restored.clone();
+    denied["Statement"].as_array_mut().expect("statements").push(serde_json::json!(
+        {"Effect": "Deny", "Principal": {"AWS": encrypter}, "Action": "kms:Encrypt", "Resource": "*"}));
+    put(denied.to_string()).await.expect("a deny");
+    assert_eq!(encrypt(&crew.encrypter, &key.id).await.expect_err("denied").code(), Some("AccessDeniedException"));
+}

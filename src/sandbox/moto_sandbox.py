@@ -2546,6 +2546,23 @@ CRYPTO_STEP_ERRORS = frozenset({"InvalidCiphertextException", "IncorrectKeyExcep
                                 "KMSInvalidMacException", "KMSInvalidSignatureException"})
 
 
+def _action_matches(actions: Any, wanted: str) -> bool:
+    """Does a statement's Action (a string or a list; ``*`` wildcards) cover ``wanted``
+    (``kms:encrypt``, lower case)?"""
+    items = [actions] if isinstance(actions, str) else actions if isinstance(actions, list) else []
+    return any(isinstance(a, str) and fnmatch.fnmatchcase(wanted, a.lower()) for a in items)
+
+
+def _principal_names(principal: Any) -> set[str]:
+    """A statement's Principal as a set of names: ``*`` for everyone, else the AWS
+    principals (ARNs or account ids)."""
+    if principal == "*":
+        return {"*"}
+    aws = principal.get("AWS") if isinstance(principal, dict) else None
+    items = [aws] if isinstance(aws, str) else aws if isinstance(aws, list) else []
+    return {str(a) for a in items}
+
+
 class KeyStateGuard:
     """Refuses KMS cryptographic operations on keys whose state KMS refuses them in, and
     (:meth:`refuse_before`, before moto sees them) changes to a key pending deletion.
@@ -2568,6 +2585,64 @@ class KeyStateGuard:
     def __init__(self, account_id: str, home_region: str) -> None:
         self.account_id = account_id
         self.home_region = home_region
+        # The caller of an access key (the recorder's lookup), for key policies; None:
+        # key policies are not evaluated.
+        self.principal_of: Any = None
+
+    def policy_refusal(self, region: str, refs: list[Any], action: str,
+                       req_headers: list[tuple[str, str]]) -> tuple[str, str] | None:
+        """AccessDeniedException when a named key's key policy lets the caller neither
+        directly nor through IAM (KMS developer guide, "Key policies in AWS KMS": without
+        a statement for the account, IAM policies give no access to the key), else None.
+
+        moto never reads key policies; this is how the runbook's quarantine (a key policy
+        naming only the security lead) takes effect in the sandbox. Approximations: an
+        explicit Deny and an Allow are matched on principal and action only (a statement's
+        Condition is not evaluated: a conditional Allow counts, a conditional Deny does
+        not), and only the cryptographic operations are checked (moto has already carried
+        out a management call when its answer comes back)."""
+        if self.principal_of is None:
+            return None
+        caller = self.principal_of(access_key_id(req_headers))
+        if caller is None:
+            return None
+        names = {caller.arn} | ({caller.role[2]} if caller.role else set())
+        account_names = {f"arn:aws:iam::{self.account_id}:root", self.account_id}
+        seen: set[int] = set()
+        for i, ref in enumerate(refs):
+            # ReEncrypt needs kms:ReEncryptFrom on the source key (named first) and
+            # kms:ReEncryptTo on the destination; every other operation its own name.
+            permission = action if action != "ReEncrypt" else ("ReEncryptFrom" if i == 0 else "ReEncryptTo")
+            wanted = f"kms:{permission}".lower()
+            key = find_kms_key(self.account_id, region, ref)
+            if key is None or id(key) in seen:
+                continue
+            seen.add(id(key))
+            try:
+                doc = json.loads(str(key.policy or "{}"))
+                arn = str(key.arn)
+            except Exception:  # unreadable policy or moto internals moved: moto's answer stands
+                continue
+            statements = doc.get("Statement") if isinstance(doc, dict) else None
+            if isinstance(statements, dict):
+                statements = [statements]
+            allowed = False
+            for st in statements if isinstance(statements, list) else []:
+                if not isinstance(st, dict) or not _action_matches(st.get("Action"), wanted):
+                    continue
+                principals = _principal_names(st.get("Principal"))
+                conditional = bool(st.get("Condition"))
+                if st.get("Effect") == "Deny" and not conditional and ("*" in principals or names & principals):
+                    allowed = False
+                    break
+                if st.get("Effect") == "Allow" and ("*" in principals or names & principals
+                                                    or account_names & principals):
+                    allowed = True
+            if not allowed:
+                return "AccessDeniedException", (
+                    f"User: {caller.arn} is not authorized to perform: kms:{permission} on resource: {arn} "
+                    f"because no resource-based policy allows the kms:{permission} action")
+        return None
 
     def refusal(self, region: str, refs: list[Any]) -> tuple[str, str] | None:
         """(error code, message) for the first named key KMS would not use, else None."""
@@ -2652,7 +2727,10 @@ class KeyStateGuard:
             else:
                 refs = self.keys_named(action, None, answer)
             scope = credential_scope(req_headers, path)
-            found = self.refusal(scope.region if scope else self.home_region, refs)
+            region = scope.region if scope else self.home_region
+            found = self.refusal(region, refs)
+            if found is None and status == 200:
+                found = self.policy_refusal(region, refs, action, req_headers)
         except Exception:
             LOG.exception("key states: could not check a %s call", action)
             return status, headers, body
@@ -3783,8 +3861,9 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=lambda: [known_operations(s) for s in (*RECORDED_SERVICES, "cloudtrail")],
                      name="models", daemon=True).start()
     try:
-        proxy = SandboxProxy(args.port, observer, KeyStateGuard(estate.account_id, home_region),
-                             SignatureFixer(estate.account_id, home_region))
+        guard = KeyStateGuard(estate.account_id, home_region)
+        guard.principal_of = trail.principal
+        proxy = SandboxProxy(args.port, observer, guard, SignatureFixer(estate.account_id, home_region))
         proxy.key_refs = KeyReferenceFixer(estate.account_id, home_region)
         proxy.secrets = SecretsFixer(estate.account_id, home_region, estate.operators)
         proxy.secrets.principal = trail.principal

@@ -379,6 +379,16 @@ async fn one_store_whatever_regions_are_selected() {
     assert!(listed.to_string().contains(&id), "{listed:#}");
     deck.attested(&id);
     deck.run("key-admin", &["approvals", "withdraw", &id]).ok();
+    // A multi-Region replica's rotation is its primary's (RotateKeyOnDemand refuses a
+    // replica): refused at proposal, naming the primary.
+    let d = kms("key-auditor", REGION).await.describe_key().key_id("alias/drop-mr-payments-key").send().await;
+    let md = d.expect("DescribeKey").key_metadata.expect("metadata");
+    let mr = md.multi_region_configuration().expect("a multi-Region key");
+    let replica = mr.replica_keys().first().and_then(|r| r.arn()).expect("its replica").to_owned();
+    let args = ["approvals", "propose", "rotate-key", "--key", &replica, "--reason", "due"];
+    deck.run_in("key-admin", "eu-north-1,eu-west-1", &args)
+        .fails(9, "is a multi-Region replica")
+        .fails(9, md.arn().expect("the primary's ARN"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

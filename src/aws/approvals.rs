@@ -361,6 +361,8 @@ pub struct TargetKey {
     pub state: String,
     /// Alias names without `alias/`, sorted.
     pub aliases: Vec<String>,
+    /// For a multi-Region replica key: its primary's ARN (MultiRegionConfiguration).
+    pub replica_of: Option<String>,
 }
 
 /// The key `arn` (DescribeKey, ListAliases); `None` when KMS no longer knows it.
@@ -383,10 +385,14 @@ pub async fn target_key(rc: &RegionConfig, arn: &str) -> Result<Option<TargetKey
         );
     }
     aliases.sort();
+    let mr = m.multi_region_configuration();
+    let replica = mr.and_then(|c| c.multi_region_key_type()).is_some_and(|t| t.as_str() == "REPLICA");
+    let primary = mr.and_then(|c| c.primary_key()).and_then(|p| p.arn()).map(str::to_owned);
     Ok(Some(TargetKey {
         arn: m.arn().unwrap_or(arn).to_owned(),
         state: m.key_state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
         aliases,
+        replica_of: primary.filter(|_| replica),
     }))
 }
 

@@ -35,6 +35,12 @@ pub enum Operation {
     CancelDeletion,
 }
 
+/// Does `typed` (without `alias/`) name the request's key as its approver must type it:
+/// one of its aliases, or its ARN when it has none (a key an incident replaced, a replica)?
+pub fn confirms(typed: &str, aliases: &[String], target_arn: &str) -> bool {
+    !typed.is_empty() && if aliases.is_empty() { typed == target_arn } else { aliases.iter().any(|a| a == typed) }
+}
+
 impl Operation {
     /// Its row in the approval matrix.
     pub fn kind(&self) -> ApprovalOp {
@@ -966,6 +972,17 @@ pub fn may_execute(state: &State, executor: &str) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_approver_types_an_alias_or_for_a_key_without_one_its_arn() {
+        let arn = "arn:aws:kms:eu-north-1:123456789012:key/k";
+        assert!(confirms("drop-kyc-key", &["drop-kyc-key".into()], arn));
+        assert!(!confirms(arn, &["drop-kyc-key".into()], arn), "a key with an alias: the alias");
+        assert!(!confirms("drop-kyc", &["drop-kyc-key".into()], arn));
+        assert!(confirms(arn, &[], arn), "no alias (replaced, a replica): the ARN");
+        assert!(!confirms("", &[], ""), "nothing typed never confirms");
+        assert!(!confirms("k", &[], arn));
+    }
     use crate::domain::policy::{Policy, DEFAULT_REQUEST_LIFETIME_SECS};
 
     const KEY: &str = "arn:aws:kms:eu-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";

@@ -291,6 +291,17 @@ pub async fn propose(
         }
         Err(e) => return Err(e.into()),
     };
+    // KMS rotates a multi-Region key's material on its primary (RotateKeyOnDemand refuses a
+    // replica): a rotation is proposed, and deduplicated, on the primary.
+    if operation == Operation::RotateKey {
+        let rc = crate::aws::ops::region_config(ctx, Some(&target.region));
+        if let Some(primary) = store::target_key(&rc, &target.arn).await?.and_then(|k| k.replica_of) {
+            return Err(ApprovalError::Refused(format!(
+                "--key {} is a multi-Region replica: KMS rotates its primary {primary}; propose rotate-key --key {primary}",
+                p.key
+            )));
+        }
+    }
     if let Some(open) = open_request_for(&store_region(ctx), operation.name(), &target.arn, now).await? {
         return Err(ApprovalError::Refused(format!(
             "request {open} already proposes {} of {}: approve, reject or withdraw it (keydeck approvals show {open})",
@@ -593,10 +604,11 @@ pub async fn approve_as_read(
         Err(e) => return Err(changed_meanwhile(&rc, id, e).await),
     };
     let typed = confirm.trim().trim_start_matches("alias/");
-    if typed.is_empty() || !key.aliases.iter().any(|a| a == typed) {
+    if !approval::confirms(typed, &key.aliases, &request.target_arn) {
         let expected = key.aliases.first().cloned().unwrap_or_else(|| request.target_arn.clone());
+        let what = if key.aliases.is_empty() { "the key's ARN (it has no alias)" } else { "the key's alias" };
         return Err(ApprovalError::Usage(format!(
-            "--confirm {typed:?} is not the key's alias: type --confirm {expected} to approve {}",
+            "--confirm {typed:?} is not {what}: type --confirm {expected} to approve {}",
             request.operation.name()
         )));
     }

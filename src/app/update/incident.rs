@@ -332,6 +332,10 @@ pub fn on_loaded(
 ) {
     if state.incident_pending.as_ref().is_some_and(|p| *p == id) {
         state.incident_pending = None;
+        // "showing incident … (2 of 2)…" is done: the title says which it is.
+        if state.status.as_ref().is_some_and(|s| s.text.starts_with("showing incident ")) {
+            state.status = None;
+        }
     }
     // Another incident takes the screen: a dialog opened for a step of the one leaving
     // closes, so no keystroke meant for it runs a step of the new one.
@@ -766,6 +770,17 @@ pub(crate) mod tests {
         assert_eq!(s.incident.as_ref().map(|i| i.cursor), cursor);
         // y runs it.
         assert_eq!(press(&mut s, KeyCode::Char('y')), vec![run("notify", None)]);
+    }
+
+    #[test]
+    fn the_switching_message_goes_once_the_incident_shows() {
+        let mut s = before_notify();
+        update(&mut s, two_open());
+        let Some(Action::IncidentShow { id }) = press(&mut s, KeyCode::Char(']')).pop() else { panic!("a switch") };
+        assert!(s.status.as_ref().is_some_and(|st| st.text.starts_with("showing incident ")), "{:?}", s.status);
+        let Msg::IncidentLoaded { runbook, records, .. } = loaded() else { unreachable!() };
+        update(&mut s, Msg::IncidentLoaded { id, runbook, records, held_by: None });
+        assert_eq!(s.status, None, "the title says which incident it is");
     }
 
     #[test]

@@ -351,8 +351,11 @@ fn approve_dialog(
     }
     // Pinned at the dialog's bottom: the typed alias, why it is refused, the buttons.
     let mut footer = vec![Line::from("")];
-    let expected =
-        expected_aliases(state, arn).and_then(|a| a.first().cloned()).unwrap_or_else(|| "(the key's alias)".into());
+    // The key's alias; its ARN when it has none (a key an incident replaced, a replica).
+    let expected = match expected_aliases(state, arn) {
+        Some(a) => a.first().cloned().unwrap_or_else(|| arn.to_owned()),
+        None => "(the key's alias)".into(),
+    };
     footer.push(Line::from(vec![
         Span::raw("Type "),
         Span::styled(inert(&expected), theme.key()),
@@ -369,7 +372,7 @@ fn approve_dialog(
     let ready = !typed.trim().is_empty()
         && typed.trim().trim_start_matches("alias/") == expected
         && state.session.write_enabled;
-    footer.push(buttons(ready, "Approve", "Enter approves only when the alias matches; Esc cancels", theme));
+    footer.push(buttons(ready, "Approve", "Enter approves only when it matches; Esc cancels", theme));
     dialog(frame, area, lines, footer, Span::styled(" Approve a dual-approval request (004 §6) ", theme.error()));
 }
 

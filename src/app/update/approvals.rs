@@ -281,12 +281,11 @@ fn approve_typed(state: &mut State, id: String, text: String) -> Vec<Action> {
         )),
         Some((_, arn, _)) => match expected_aliases(state, arn) {
             None => Some("the key's aliases are still being read: try again in a moment".to_owned()),
-            Some(a) if a.is_empty() => {
-                Some("the key has no alias: approve it with `keydeck approvals approve`".to_owned())
-            }
-            Some(a) if !a.contains(&typed) => {
-                Some(format!("{typed:?} is not the key's alias: type {} to approve", a[0]))
-            }
+            // A key without an alias (one an incident replaced, a replica) is typed as its ARN.
+            Some(a) if !crate::domain::approval::confirms(&typed, &a, arn) => Some(match a.first() {
+                Some(alias) => format!("{typed:?} is not the key's alias: type {alias} to approve"),
+                None => format!("{typed:?} is not the key's ARN (it has no alias): type {arn} to approve"),
+            }),
             Some(_) => None,
         },
     };
@@ -381,6 +380,29 @@ mod tests {
         assert!(press(&mut s, KeyCode::Esc).is_empty(), "Esc cancels even with the alias typed");
         assert_eq!(s.mode, Mode::Normal);
         assert!(s.status.as_ref().is_some_and(|st| st.text == "approval cancelled"));
+    }
+
+    #[test]
+    fn a_key_without_an_alias_is_approved_by_its_arn() {
+        let mut s = state(true);
+        let arn = s.approvals.listing.as_ref().and_then(|l| l.find(WAITING)).map(|(_, e)| e.request.target_arn.clone());
+        let arn = arn.expect("the waiting request's key");
+        if let Some(inv) = s.inventory.as_mut() {
+            for r in &mut inv.regions {
+                r.keys.iter_mut().filter(|k| k.arn == arn).for_each(|k| k.aliases.clear());
+            }
+        }
+        s.approvals.targets.remove(&arn);
+        open_dialog(&mut s);
+        typed(&mut s, "drop-kyc-key");
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        let r = refusal(&s).expect("refused");
+        assert!(r.contains("is not the key's ARN (it has no alias): type arn:aws:kms:"), "{r}");
+        for _ in 0.."drop-kyc-key".len() {
+            press(&mut s, KeyCode::Backspace);
+        }
+        typed(&mut s, &arn);
+        assert_eq!(press(&mut s, KeyCode::Enter), vec![Action::ApprovalApprove { id: WAITING.into(), confirm: arn }]);
     }
 
     #[test]

@@ -41,17 +41,17 @@ fn parse_id(id: &str) -> Result<IncidentId, Failure> {
 
 /// A step's failure as one line naming the step (`refused: disable: already done`).
 fn step_refused(step: &str) -> impl Fn(IncidentError) -> Failure + '_ {
-    move |e| {
-        let mut f = refused(e);
-        if let Some(rest) = f.message.strip_prefix("refused: ") {
-            f.message = format!("refused: {step}: {rest}");
-        }
-        f
-    }
+    move |e| refused_at(Some(step), e)
 }
 
 /// An incident failure as one line and an exit code.
 fn refused(e: IncidentError) -> Failure {
+    refused_at(None, e)
+}
+
+/// An incident failure as one line and an exit code; a refusal names `step` when given.
+fn refused_at(step: Option<&str>, e: IncidentError) -> Failure {
+    let refused = step.map_or_else(|| "refused: ".to_owned(), |s| format!("refused: {s}: "));
     match e {
         IncidentError::Aws(a) => a.into(),
         IncidentError::Refused(ref rs) => {
@@ -70,9 +70,9 @@ fn refused(e: IncidentError) -> Failure {
                 .collect();
             let hint = if hints.is_empty() { String::new() } else { format!(" (add {})", hints.join(" ")) };
             let code = if rs.iter().all(Refusal::is_input) { exit::USAGE } else { exit::REFUSED };
-            Failure::new(code, format!("refused: {e}{hint}"))
+            Failure::new(code, format!("{refused}{e}{hint}"))
         }
-        IncidentError::NotAllowed(_) => Failure::new(exit::REFUSED, format!("refused: {e}")),
+        IncidentError::NotAllowed(_) => Failure::new(exit::REFUSED, format!("{refused}{e}")),
         IncidentError::Input(_) => Failure::new(exit::USAGE, e.to_string()),
         IncidentError::NotYet(_) => Failure::new(exit::NOT_YET, e.to_string()),
         IncidentError::Log(l) => Failure::new(exit::CONFIG, l.to_string()),

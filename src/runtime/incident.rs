@@ -1077,14 +1077,14 @@ pub async fn worker(
         let act = match cmd {
             WorkerCmd::LoadLatest => {
                 if let Some(msg) = show.open_list(&tx).await.into_iter().next() {
-                    show.hold(msg, &mut runner, &mut watching, &tx);
+                    show.watch(msg, &mut watching, &tx);
                 }
                 continue;
             }
             WorkerCmd::Act(Action::IncidentShow { id }) => {
                 show.open_list(&tx).await;
                 match show.read(&id, &runner) {
-                    Ok(Some(msg)) => show.hold(msg, &mut runner, &mut watching, &tx),
+                    Ok(Some(msg)) => show.watch(msg, &mut watching, &tx),
                     Ok(None) => {
                         if let Some(r) = &runner {
                             let _ = tx.send(loaded(r));
@@ -1132,7 +1132,7 @@ pub async fn worker(
                 match open_incident_on(&data_dir, &target, Utc::now()) {
                     Some(open) => {
                         if let Ok(Some(msg)) = show.read(&open, &runner) {
-                            show.hold(msg, &mut runner, &mut watching, &tx);
+                            show.watch(msg, &mut watching, &tx);
                         }
                         Err(format!("incident {open} is already open on this key: showing it"))
                     }
@@ -1359,17 +1359,15 @@ impl Show<'_> {
     }
 
     /// Show the incident `msg` carries and watch it (no lock: one is taken only to carry
-    /// out an action).
-    fn hold(
+    /// out an action, and let go of after it).
+    fn watch(
         &self,
         msg: crate::app::Msg,
-        runner: &mut Option<Runner>,
         watching: &mut Option<(String, usize)>,
         tx: &tokio::sync::mpsc::UnboundedSender<crate::app::Msg>,
     ) {
         use crate::app::Msg;
         let Msg::IncidentLoaded { id, runbook, records, .. } = msg else { return };
-        *runner = None;
         *watching = Some((id.clone(), records.len()));
         let _ = tx.send(Msg::IncidentLoaded { id, runbook, records, held_by: None });
     }
